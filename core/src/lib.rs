@@ -1,0 +1,17 @@
+//! The shared model of Tailor: what every stage agrees on.
+//!
+//! This crate holds plain data and pure functions only, no I/O: the versioned event schema and its
+//! validation at the edge ([`event`]), identifier newtypes ([`ids`]), the profile model served to
+//! storefronts ([`profile`]), the Redis key layout ([`keys`]), the small write-op language in which the
+//! processor expresses a profile update ([`ops`]), and the typed configuration ([`config`]).
+//! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
+
+pub mod config;
+pub mod event;
+pub mod ids;
+pub mod keys;
+pub mod ops;
+pub mod profile;
+
+pub use event::{Event, EventBody, EventType};
+pub use ids::{AnonymousId, Category, EventId, ItemId, MemberId, SessionId, SiteId, Subject};
