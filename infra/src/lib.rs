@@ -1,1 +1,19 @@
-//! placeholder
+//! Tailor's I/O seams and plumbing.
+//!
+//! The two traits that business logic talks through, each with a production and an embedded backend:
+//! - [`bus`]: the event log. [`bus::kafka`] (rdkafka, acks=all, idempotent producer, consumer group with
+//!   manual commits) or [`bus::memory`] (in-process, bounded).
+//! - [`store`]: the profile store. [`store::redis`] (one Lua script per event, pipelined) or
+//!   [`store::memory`] (in-process).
+//!
+//! Both embedded backends interpret exactly the same data ([`tailor_core::ops::Update`], [`store::Read`])
+//! as the production ones, so every line of business logic is shared. Also here: [`telemetry`] (tracing,
+//! Prometheus) and [`http`] (health, metrics middleware, JSON errors) used by every service.
+
+pub mod bus;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use tokio_util::sync::CancellationToken as Shutdown;
+pub mod testkit;

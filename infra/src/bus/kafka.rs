@@ -1,0 +1,216 @@
+//! The production bus: Kafka through rdkafka (librdkafka, bundled).
+//!
+//! The producer runs with `acks=all` and `enable.idempotence=true`: a record acknowledged to the
+//! collector is on every in-sync replica and was written once, even if librdkafka retried internally.
+//! The consumer belongs to a group, never auto-commits, and commits only the offsets the processor
+//! hands back after its store writes succeeded.
+
+use super::{BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer};
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Connection settings shared by the producer, consumer and admin client.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topic: String,
+    pub delivery_timeout: Duration,
+}
+
+impl KafkaSettings {
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", "tailor")
+            // Tansu and small clusters may not expose every broker API; never fail on a version probe.
+            .set("api.version.request", "true");
+        c
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> BusError {
+    BusError::Other(e.to_string())
+}
+
+/// Creates the topic if it does not exist (an existing topic is left as it is).
+pub async fn ensure_topic(s: &KafkaSettings, partitions: i32, replication: i32) -> Result<(), BusError> {
+    let admin: AdminClient<DefaultClientContext> = s.client().create().map_err(other)?;
+    let topic = NewTopic::new(&s.topic, partitions, TopicReplication::Fixed(replication));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics([&topic], &opts).await.map_err(other)?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => return Err(other(format!("cannot create topic {t}: {code}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Writes events to Kafka; see the module docs for the delivery guarantees.
+pub struct KafkaProducer {
+    producer: FutureProducer,
+    settings: KafkaSettings,
+}
+
+impl KafkaProducer {
+    pub fn new(s: &KafkaSettings) -> Result<Self, BusError> {
+        let producer: FutureProducer = s
+            .client()
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", s.delivery_timeout.as_millis().to_string())
+            .create()
+            .map_err(other)?;
+        Ok(KafkaProducer {
+            producer,
+            settings: s.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
+        let record = FutureRecord::to(&self.settings.topic).key(key).payload(&payload);
+        match self.producer.send(record, self.settings.delivery_timeout).await {
+            Ok(d) => Ok(Delivered {
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Err((e, _)) => Err(BusError::Delivery(e.to_string())),
+        }
+    }
+
+    async fn check(&self) -> Result<(), BusError> {
+        let p = self.producer.clone();
+        let topic = self.settings.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            p.client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(3))
+                .map(|_| ())
+                .map_err(other)
+        })
+        .await
+        .map_err(other)?
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<(), BusError> {
+        let p = self.producer.clone();
+        tokio::task::spawn_blocking(move || p.flush(timeout).map_err(other))
+            .await
+            .map_err(other)?
+    }
+}
+
+/// A member of the processor's consumer group.
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    /// Next offset committed per partition, for lag.
+    committed: BTreeMap<i32, i64>,
+}
+
+impl KafkaConsumer {
+    pub fn new(s: &KafkaSettings, group: &str) -> Result<Self, BusError> {
+        let consumer: StreamConsumer = s
+            .client()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create()
+            .map_err(other)?;
+        consumer.subscribe(&[&s.topic]).map_err(other)?;
+        Ok(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            topic: s.topic.clone(),
+            committed: BTreeMap::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while out.len() < max {
+            // After the first record, only drain what is already buffered (short wait) so a lone event
+            // is not held back for the whole batch window.
+            let until = if out.is_empty() {
+                deadline
+            } else {
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(5))
+            };
+            match tokio::time::timeout_at(until, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Err(e)) => return Err(other(e)),
+                Ok(Ok(m)) => out.push(Message {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError> {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &next) in &offsets.0 {
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
+                .map_err(other)?;
+        }
+        let c = self.consumer.clone();
+        tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(other)?
+            .map_err(other)?;
+        self.committed.extend(offsets.0.iter().map(|(&p, &o)| (p, o)));
+        Ok(())
+    }
+
+    async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {
+        let c = self.consumer.clone();
+        let topic = self.topic.clone();
+        let committed = self.committed.clone();
+        tokio::task::spawn_blocking(move || {
+            let assignment = c.assignment().map_err(other)?;
+            let mut out = Vec::new();
+            for el in assignment.elements_for_topic(&topic) {
+                let p = el.partition();
+                let (low, high) = c
+                    .fetch_watermarks(&topic, p, Duration::from_secs(2))
+                    .map_err(other)?;
+                let done = committed.get(&p).copied().unwrap_or(low);
+                out.push(PartitionLag {
+                    partition: p,
+                    lag: (high - done).max(0),
+                });
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(other)?
+    }
+}

@@ -1,0 +1,251 @@
+//! The in-process bus of embedded mode: a partitioned log in memory, with the same contract as Kafka
+//! (ordered per key, offsets per partition, explicit commits) so the processor cannot tell the difference.
+//!
+//! It is bounded: a partition holds at most `capacity` uncommitted records and `send` waits (up to its
+//! timeout) for the consumer to catch up, so a stalled processor pushes back on the collector instead of
+//! growing memory. Committed records are dropped. It is not durable across a restart; that is what Kafka
+//! is for.
+
+use super::{partition_for, BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer};
+use async_trait::async_trait;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Log {
+    /// Offset of `records[0]`.
+    base: i64,
+    records: VecDeque<Vec<u8>>,
+    /// The single consumer group's committed offset.
+    committed: i64,
+}
+
+impl Log {
+    fn end(&self) -> i64 {
+        self.base + self.records.len() as i64
+    }
+}
+
+struct Inner {
+    topic: String,
+    logs: Vec<Mutex<Log>>,
+    capacity: usize,
+    /// Wakes consumers when records arrive.
+    arrived: Notify,
+    /// Wakes producers when commits free space.
+    freed: Notify,
+}
+
+/// An in-process topic. Clone handles freely; all share one log.
+#[derive(Clone)]
+pub struct MemoryBus {
+    inner: Arc<Inner>,
+    send_timeout: Duration,
+}
+
+impl MemoryBus {
+    pub fn new(topic: &str, partitions: usize, capacity: usize, send_timeout: Duration) -> Self {
+        MemoryBus {
+            inner: Arc::new(Inner {
+                topic: topic.to_string(),
+                logs: (0..partitions.max(1)).map(|_| Mutex::default()).collect(),
+                capacity: capacity.max(1),
+                arrived: Notify::new(),
+                freed: Notify::new(),
+            }),
+            send_timeout,
+        }
+    }
+
+    /// The consumer of the (single) processor group. It starts from the committed offsets.
+    pub fn consumer(&self) -> MemoryConsumer {
+        let positions = self
+            .inner
+            .logs
+            .iter()
+            .map(|l| l.lock().expect("bus lock").committed)
+            .collect();
+        MemoryConsumer {
+            bus: self.inner.clone(),
+            positions,
+        }
+    }
+
+    fn try_append(&self, partition: usize, payload: &[u8]) -> Option<i64> {
+        let mut log = self.inner.logs[partition].lock().expect("bus lock");
+        if (log.end() - log.committed) as usize >= self.inner.capacity {
+            return None;
+        }
+        log.records.push_back(payload.to_vec());
+        Some(log.end() - 1)
+    }
+}
+
+#[async_trait]
+impl Producer for MemoryBus {
+    async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
+        let partition = partition_for(key, self.inner.logs.len());
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        loop {
+            // Register interest before checking, so a commit between check and wait is not missed.
+            let freed = self.inner.freed.notified();
+            if let Some(offset) = self.try_append(partition, &payload) {
+                self.inner.arrived.notify_waiters();
+                return Ok(Delivered {
+                    partition: partition as i32,
+                    offset,
+                });
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(BusError::Delivery(format!(
+                    "in-process bus partition {partition} is full ({} uncommitted records); is the processor running?",
+                    self.inner.capacity
+                )));
+            }
+        }
+    }
+
+    async fn check(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn flush(&self, _timeout: Duration) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
+/// Reads the in-process bus; see [`MemoryBus::consumer`].
+pub struct MemoryConsumer {
+    bus: Arc<Inner>,
+    /// Next offset to read, per partition.
+    positions: Vec<i64>,
+}
+
+impl MemoryConsumer {
+    fn take(&mut self, max: usize) -> Vec<Message> {
+        let mut out = Vec::new();
+        for (p, log) in self.bus.logs.iter().enumerate() {
+            let log = log.lock().expect("bus lock");
+            // A rewind below the retained base (records already committed and dropped) resumes at base.
+            let mut pos = self.positions[p].max(log.base);
+            while pos < log.end() && out.len() < max {
+                out.push(Message {
+                    topic: self.bus.topic.clone(),
+                    partition: p as i32,
+                    offset: pos,
+                    payload: log.records[(pos - log.base) as usize].clone(),
+                });
+                pos += 1;
+            }
+            self.positions[p] = pos;
+            if out.len() >= max {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Consumer for MemoryConsumer {
+    fn topic(&self) -> &str {
+        &self.bus.topic
+    }
+
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError> {
+        let bus = self.bus.clone();
+        let arrived = bus.arrived.notified();
+        let got = self.take(max);
+        if !got.is_empty() {
+            return Ok(got);
+        }
+        let _ = tokio::time::timeout(wait, arrived).await;
+        Ok(self.take(max))
+    }
+
+    async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError> {
+        for (&p, &next) in &offsets.0 {
+            let Some(log) = self.bus.logs.get(p as usize) else {
+                return Err(BusError::Other(format!("no partition {p}")));
+            };
+            let mut log = log.lock().expect("bus lock");
+            log.committed = log.committed.max(next);
+            while log.base < log.committed && !log.records.is_empty() {
+                log.records.pop_front();
+                log.base += 1;
+            }
+        }
+        self.bus.freed.notify_waiters();
+        Ok(())
+    }
+
+    async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {
+        Ok(self
+            .bus
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(p, l)| {
+                let l = l.lock().expect("bus lock");
+                PartitionLag {
+                    partition: p as i32,
+                    lag: l.end() - l.committed,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_order_per_key_and_resumes_from_commit() {
+        let bus = MemoryBus::new("t", 3, 100, Duration::from_millis(100));
+        for i in 0..10 {
+            bus.send("k", vec![i]).await.unwrap();
+        }
+        let mut c = bus.consumer();
+        let got = c.poll(4, Duration::from_millis(10)).await.unwrap();
+        assert_eq!(got.iter().map(|m| m.payload[0]).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        c.commit(&Offsets::after(&got[..2])).await.unwrap();
+        // A new consumer (a restarted processor) resumes after the commit, redelivering 2 and 3.
+        let mut c2 = bus.consumer();
+        let got = c2.poll(100, Duration::from_millis(10)).await.unwrap();
+        assert_eq!(got.first().unwrap().payload[0], 2);
+        assert_eq!(got.len(), 8);
+        assert_eq!(c2.lag().await.unwrap().iter().map(|l| l.lag).sum::<i64>(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_full_partition_pushes_back_until_committed() {
+        let bus = MemoryBus::new("t", 1, 2, Duration::from_millis(50));
+        bus.send("k", vec![1]).await.unwrap();
+        bus.send("k", vec![2]).await.unwrap();
+        assert!(matches!(bus.send("k", vec![3]).await, Err(BusError::Delivery(_))));
+        let mut c = bus.consumer();
+        let got = c.poll(10, Duration::from_millis(10)).await.unwrap();
+        let sender = {
+            let bus = bus.clone();
+            tokio::spawn(async move { bus.send("k", vec![3]).await })
+        };
+        c.commit(&Offsets::after(&got)).await.unwrap();
+        assert_eq!(sender.await.unwrap().unwrap().offset, 2);
+    }
+
+    #[tokio::test]
+    async fn poll_wakes_on_arrival() {
+        let bus = MemoryBus::new("t", 2, 10, Duration::from_millis(50));
+        let mut c = bus.consumer();
+        let b = bus.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            b.send("k", vec![9]).await.unwrap();
+        });
+        let got = c.poll(10, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(got.len(), 1);
+    }
+}

@@ -1,0 +1,136 @@
+//! HTTP plumbing every service shares: `/metrics`, `/healthz`, `/readyz`, request metrics, and the JSON
+//! error body.
+//!
+//! `/healthz` answers as long as the process serves requests (liveness); `/readyz` also checks each
+//! backend the service depends on, and answers 503 naming the failing one (readiness).
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A readiness check: a name for the report and a future that fails with a reason.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// The JSON body of every error response: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_event`.
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Per-event errors of a batch: index, field, reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<serde_json::Value>,
+}
+
+/// Builds an error response with the standard body.
+pub fn error_response(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    error_with(status, code, message, None, Vec::new())
+}
+
+pub fn error_with(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+    field: Option<String>,
+    details: Vec<serde_json::Value>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message: message.into(),
+            field,
+            details,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+#[derive(Clone)]
+struct Ops {
+    checks: Arc<Vec<(&'static str, Check)>>,
+}
+
+/// `/metrics`, `/healthz` and `/readyz` for a service with the given readiness checks.
+pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
+    let handle = crate::telemetry::metrics();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        handle.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .with_state(Ops {
+            checks: Arc::new(checks),
+        })
+}
+
+async fn readyz(State(ops): State<Ops>) -> Response {
+    let mut report = serde_json::Map::new();
+    let mut ready = true;
+    for (name, check) in ops.checks.iter() {
+        let r = match tokio::time::timeout(std::time::Duration::from_secs(5), check()).await {
+            Ok(r) => r,
+            Err(_) => Err("timed out after 5s".to_string()),
+        };
+        ready &= r.is_ok();
+        report.insert(
+            name.to_string(),
+            serde_json::Value::String(r.err().unwrap_or_else(|| "ok".into())),
+        );
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"status": if ready {"ready"} else {"not_ready"}, "checks": report});
+    (status, Json(body)).into_response()
+}
+
+/// Middleware recording `tailor_http_requests_total{service,route,method,status}` and
+/// `tailor_http_request_duration_seconds{service,route}` for every request.
+pub async fn track(service: &'static str, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("tailor_http_requests_total", "service" => service, "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("tailor_http_request_duration_seconds", "service" => service, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Adds request metrics to a service's router.
+pub fn with_metrics(router: Router, service: &'static str) -> Router {
+    router.route_layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+        track(service, req, next)
+    }))
+}

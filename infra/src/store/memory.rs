@@ -1,0 +1,226 @@
+//! The in-process store of embedded mode: Redis' data types (hash, list, sorted set, string with
+//! expiry) in a map behind one mutex, interpreting the same [`Update`]s as the Redis backend.
+//! A mutex suffices: each operation is short and no await happens while it is held.
+
+use super::{Read, Store, StoreError, Value};
+use async_trait::async_trait;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tailor_core::ops::{Applied, Update, WriteOp};
+
+enum Data {
+    Marker,
+    Hash(HashMap<String, String>),
+    List(VecDeque<String>),
+    ZSet(HashMap<String, f64>),
+}
+
+struct Entry {
+    data: Data,
+    expires: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Db {
+    map: HashMap<String, Entry>,
+    applies: u64,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct MemoryStore {
+    db: Mutex<Db>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Db {
+    fn live(&mut self, key: &str) -> Option<&mut Entry> {
+        let now = Instant::now();
+        if self
+            .map
+            .get(key)
+            .is_some_and(|e| e.expires.is_some_and(|t| t <= now))
+        {
+            self.map.remove(key);
+        }
+        self.map.get_mut(key)
+    }
+
+    fn entry(&mut self, key: &str, empty: fn() -> Data) -> &mut Data {
+        self.live(key);
+        &mut self
+            .map
+            .entry(key.to_string())
+            .or_insert_with(|| Entry {
+                data: empty(),
+                expires: None,
+            })
+            .data
+    }
+
+    fn hash(&mut self, key: &str) -> Result<&mut HashMap<String, String>, StoreError> {
+        match self.entry(key, || Data::Hash(HashMap::new())) {
+            Data::Hash(h) => Ok(h),
+            _ => Err(wrong_type(key)),
+        }
+    }
+
+    fn list(&mut self, key: &str) -> Result<&mut VecDeque<String>, StoreError> {
+        match self.entry(key, || Data::List(VecDeque::new())) {
+            Data::List(l) => Ok(l),
+            _ => Err(wrong_type(key)),
+        }
+    }
+
+    fn zset(&mut self, key: &str) -> Result<&mut HashMap<String, f64>, StoreError> {
+        match self.entry(key, || Data::ZSet(HashMap::new())) {
+            Data::ZSet(z) => Ok(z),
+            _ => Err(wrong_type(key)),
+        }
+    }
+
+    fn run(&mut self, op: &WriteOp) -> Result<(), StoreError> {
+        match op {
+            WriteOp::HashIncr { key, field, by } => {
+                let v = self.hash(key)?.entry(field.clone()).or_insert_with(|| "0".into());
+                let n: i64 = v.parse().map_err(|_| not_number(key, field))?;
+                *v = (n + by).to_string();
+            }
+            WriteOp::HashIncrFloat { key, field, by } => {
+                let v = self.hash(key)?.entry(field.clone()).or_insert_with(|| "0".into());
+                let n: f64 = v.parse().map_err(|_| not_number(key, field))?;
+                *v = (n + by).to_string();
+            }
+            WriteOp::HashSet { key, field, value } => {
+                self.hash(key)?.insert(field.clone(), value.clone());
+            }
+            WriteOp::HashMin { key, field, value } | WriteOp::HashMax { key, field, value } => {
+                let min = matches!(op, WriteOp::HashMin { .. });
+                let h = self.hash(key)?;
+                let cur = h.get(field).and_then(|c| c.parse::<i64>().ok());
+                let replace = match cur {
+                    None => true,
+                    Some(c) => (min && *value < c) || (!min && *value > c),
+                };
+                if replace {
+                    h.insert(field.clone(), value.to_string());
+                }
+            }
+            WriteOp::ListPushDistinct { key, value, cap } => {
+                let l = self.list(key)?;
+                l.retain(|v| v != value);
+                l.push_front(value.clone());
+                l.truncate(*cap as usize);
+            }
+            WriteOp::ZIncr { key, member, by } => {
+                *self.zset(key)?.entry(member.clone()).or_insert(0.0) += by;
+            }
+            WriteOp::Expire { key, seconds } => {
+                if let Some(e) = self.live(key) {
+                    e.expires = Some(Instant::now() + Duration::from_secs(*seconds));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_one(&mut self, u: &Update) -> Result<Applied, StoreError> {
+        if let Some(p) = &u.position {
+            let wm = self
+                .live(&p.key)
+                .and_then(|e| match &e.data {
+                    Data::Hash(h) => h.get(&p.field).and_then(|v| v.parse::<i64>().ok()),
+                    _ => None,
+                });
+            if wm.is_some_and(|w| w >= p.offset) {
+                return Ok(Applied::BehindWatermark);
+            }
+        }
+        if self.live(&u.marker_key).is_some() {
+            return Ok(Applied::DuplicateEvent);
+        }
+        for op in &u.ops {
+            self.run(op)?;
+        }
+        self.map.insert(
+            u.marker_key.clone(),
+            Entry {
+                data: Data::Marker,
+                expires: Some(Instant::now() + Duration::from_secs(u.marker_ttl_secs)),
+            },
+        );
+        if let Some(p) = &u.position {
+            self.hash(&p.key)?.insert(p.field.clone(), p.offset.to_string());
+        }
+        Ok(Applied::Applied)
+    }
+
+    /// Drops expired entries now and then, so markers and sessions do not accumulate.
+    fn sweep(&mut self) {
+        self.applies += 1;
+        if self.applies % 10_000 == 0 {
+            let now = Instant::now();
+            self.map.retain(|_, e| e.expires.is_none_or(|t| t > now));
+        }
+    }
+}
+
+fn wrong_type(key: &str) -> StoreError {
+    StoreError::Rejected(format!("{key} holds the wrong kind of value"))
+}
+
+fn not_number(key: &str, field: &str) -> StoreError {
+    StoreError::Rejected(format!("{key} field {field} is not a number"))
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn apply(&self, updates: &[Update]) -> Result<Vec<Applied>, StoreError> {
+        let mut db = self.db.lock().expect("store lock");
+        let mut out = Vec::with_capacity(updates.len());
+        for u in updates {
+            out.push(db.apply_one(u)?);
+            db.sweep();
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, reads: &[Read]) -> Result<Vec<Value>, StoreError> {
+        let mut db = self.db.lock().expect("store lock");
+        Ok(reads
+            .iter()
+            .map(|r| match r {
+                Read::Hash(k) => Value::Hash(match db.live(k).map(|e| &e.data) {
+                    Some(Data::Hash(h)) => h.clone(),
+                    _ => HashMap::new(),
+                }),
+                Read::List(k, n) => Value::List(match db.live(k).map(|e| &e.data) {
+                    Some(Data::List(l)) => l.iter().take(*n).cloned().collect(),
+                    _ => Vec::new(),
+                }),
+                Read::Top(k, n) => Value::Top(match db.live(k).map(|e| &e.data) {
+                    Some(Data::ZSet(z)) => top(z, *n),
+                    _ => Vec::new(),
+                }),
+            })
+            .collect())
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Highest scores first; ties in reverse member order, as Redis' `ZREVRANGE` does.
+fn top(z: &HashMap<String, f64>, n: usize) -> Vec<(String, f64)> {
+    let mut v: Vec<_> = z.iter().map(|(m, s)| (m.clone(), *s)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    v.truncate(n);
+    v
+}

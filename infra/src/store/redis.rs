@@ -1,0 +1,199 @@
+//! The production store: Redis through the `redis` crate.
+//!
+//! Each [`Update`] becomes one `EVALSHA` of `apply.lua`, which checks the watermark and the event's
+//! marker and then runs the ops, all inside Redis' single-threaded script execution: an update is applied
+//! entirely or not at all, and at most once. A batch of updates is one pipelined round trip. Reads are
+//! pipelined likewise. The connection manager reconnects after a Redis restart; a `NOSCRIPT` reply (a
+//! restarted or flushed Redis) reloads the script and retries, which is safe because updates are
+//! idempotent.
+//!
+//! Redis Cluster note: a subject's keys share one hash tag, but an update also touches the site's shared
+//! model keys and the watermark, which live in other slots. On a single Redis (or a primary with
+//! replicas) this is fine; splitting the script per slot is needed for Cluster.
+
+use super::{Read, Store, StoreError, Value};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError};
+use std::collections::HashMap;
+use std::time::Duration;
+use tailor_core::ops::{Applied, Update, WriteOp};
+
+const APPLY_LUA: &str = include_str!("apply.lua");
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    script: redis::Script,
+}
+
+fn unavailable(e: RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    /// Connects (waiting at most a few seconds) and loads the apply script.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(3))
+            .set_response_timeout(Duration::from_secs(5))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        let store = RedisStore {
+            conn,
+            script: redis::Script::new(APPLY_LUA),
+        };
+        store.load_script().await?;
+        Ok(store)
+    }
+
+    async fn load_script(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(APPLY_LUA)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn pipeline(&self, updates: &[Update]) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        for u in updates {
+            let (keys, args) = encode(u);
+            pipe.cmd("EVALSHA")
+                .arg(self.script.get_hash())
+                .arg(keys.len())
+                .arg(keys)
+                .arg(args);
+        }
+        pipe
+    }
+}
+
+/// Turns an update into the script's KEYS and ARGV (see `apply.lua`).
+fn encode(u: &Update) -> (Vec<&str>, Vec<String>) {
+    let mut keys: Vec<&str> = vec![&u.marker_key];
+    let mut args = vec![u.marker_ttl_secs.to_string()];
+    match &u.position {
+        Some(p) => {
+            keys.push(&p.key);
+            args.push(p.field.clone());
+            args.push(p.offset.to_string());
+        }
+        None => {
+            // The script never touches KEYS[2] without a position; pass the marker again as a
+            // placeholder so that the key list stays within the same slot.
+            keys.push(&u.marker_key);
+            args.push(String::new());
+            args.push("0".into());
+        }
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for op in &u.ops {
+        let key = op.key();
+        let k = match index.get(key) {
+            Some(i) => i.to_string(),
+            None => {
+                keys.push(key);
+                index.insert(key, keys.len());
+                keys.len().to_string()
+            }
+        };
+        match op {
+            WriteOp::HashIncr { field, by, .. } => args.extend(["hincr".into(), k, field.clone(), by.to_string()]),
+            WriteOp::HashIncrFloat { field, by, .. } => {
+                args.extend(["hincrf".into(), k, field.clone(), by.to_string()])
+            }
+            WriteOp::HashSet { field, value, .. } => args.extend(["hset".into(), k, field.clone(), value.clone()]),
+            WriteOp::HashMin { field, value, .. } => args.extend(["hmin".into(), k, field.clone(), value.to_string()]),
+            WriteOp::HashMax { field, value, .. } => args.extend(["hmax".into(), k, field.clone(), value.to_string()]),
+            WriteOp::ListPushDistinct { value, cap, .. } => {
+                args.extend(["lpushd".into(), k, value.clone(), cap.to_string()])
+            }
+            WriteOp::ZIncr { member, by, .. } => args.extend(["zincr".into(), k, member.clone(), by.to_string()]),
+            WriteOp::Expire { seconds, .. } => args.extend(["expire".into(), k, seconds.to_string()]),
+        }
+    }
+    (keys, args)
+}
+
+fn outcome(code: i64) -> Result<Applied, StoreError> {
+    match code {
+        0 => Ok(Applied::Applied),
+        1 => Ok(Applied::DuplicateEvent),
+        2 => Ok(Applied::BehindWatermark),
+        other => Err(StoreError::Rejected(format!("apply script returned {other}"))),
+    }
+}
+
+fn is_noscript(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::NoScriptError
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn apply(&self, updates: &[Update]) -> Result<Vec<Applied>, StoreError> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipe = self.pipeline(updates);
+        let mut c = self.conn.clone();
+        let codes: Vec<i64> = match pipe.query_async(&mut c).await {
+            Ok(codes) => codes,
+            Err(e) if is_noscript(&e) => {
+                self.load_script().await?;
+                pipe.query_async(&mut c).await.map_err(unavailable)?
+            }
+            Err(e) if e.kind() == ErrorKind::ResponseError || e.kind() == ErrorKind::TypeError => {
+                return Err(StoreError::Rejected(e.to_string()))
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        codes.into_iter().map(outcome).collect()
+    }
+
+    async fn read(&self, reads: &[Read]) -> Result<Vec<Value>, StoreError> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for r in reads {
+            match r {
+                Read::Hash(k) => pipe.cmd("HGETALL").arg(k),
+                Read::List(k, n) => pipe.cmd("LRANGE").arg(k).arg(0).arg(*n as i64 - 1),
+                Read::Top(k, n) => pipe
+                    .cmd("ZREVRANGE")
+                    .arg(k)
+                    .arg(0)
+                    .arg(*n as i64 - 1)
+                    .arg("WITHSCORES"),
+            };
+        }
+        let mut c = self.conn.clone();
+        let raw: Vec<redis::Value> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+        reads
+            .iter()
+            .zip(raw)
+            .map(|(r, v)| {
+                let conv = |e: RedisError| StoreError::Rejected(e.to_string());
+                Ok(match r {
+                    Read::Hash(_) => Value::Hash(redis::from_redis_value(&v).map_err(conv)?),
+                    Read::List(_, _) => Value::List(redis::from_redis_value(&v).map_err(conv)?),
+                    Read::Top(_, _) => Value::Top(redis::from_redis_value(&v).map_err(conv)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+        Ok(())
+    }
+}

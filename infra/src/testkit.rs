@@ -1,0 +1,43 @@
+//! Helpers for tests that talk to the real Redis and Kafka-protocol broker.
+//!
+//! `scripts/test.sh` starts one redis-server and one broker on ephemeral loopback ports for the whole
+//! suite and exports their addresses; tests isolate themselves with unique key namespaces, topics and
+//! consumer groups ([`unique`]) so they run in parallel. A test that needs a backend fails (it is never
+//! silently skipped) when the address is missing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Environment variable holding the test Redis URL.
+pub const REDIS_ENV: &str = "TAILOR_TEST_REDIS";
+/// Environment variable holding the test broker's bootstrap address.
+pub const KAFKA_ENV: &str = "TAILOR_TEST_KAFKA";
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the suite with scripts/test.sh, which starts redis-server and the broker")
+    })
+}
+
+/// The suite's Redis, e.g. `redis://127.0.0.1:40123`.
+pub fn redis_url() -> String {
+    required(REDIS_ENV)
+}
+
+/// The suite's Kafka-protocol broker, e.g. `127.0.0.1:40124`.
+pub fn kafka_brokers() -> String {
+    required(KAFKA_ENV)
+}
+
+/// A name no other test in this run (or an earlier run against the same servers) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
