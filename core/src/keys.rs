@@ -18,7 +18,7 @@
 //! | `NS:{site}:popular` | zset | item → weighted interactions |
 //! | `NS:offsets:<group>` | hash | `<topic>/<partition>` → last applied offset |
 
-use crate::ids::{EventId, ItemId, SessionId, SiteId, Subject};
+use crate::ids::{EventId, SessionId, SiteId, Subject};
 
 /// Builds every key Tailor writes to or reads from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,9 @@ impl KeySpace {
         self.subject(site, s, &format!("ev:{event}"))
     }
 
-    pub fn covisits(&self, site: &SiteId, item: &ItemId) -> String {
+    /// Takes the item as text: the ids it pairs come back from the store, where only valid
+    /// [`ItemId`](crate::ItemId)s are ever written.
+    pub fn covisits(&self, site: &SiteId, item: &str) -> String {
         format!("{}:{{{site}}}:covis:{item}", self.ns)
     }
 
@@ -104,7 +106,7 @@ mod tests {
             "tailor:{demo:m:alice}:sess:s1"
         );
         assert_eq!(
-            k.covisits(&site, &ItemId::parse("sku1").unwrap()),
+            k.covisits(&site, "sku1"),
             "tailor:{demo}:covis:sku1"
         );
     }
