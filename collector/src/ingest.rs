@@ -38,8 +38,10 @@ pub fn parse_body(body: &[u8], config: &Config, received_at: DateTime<Utc>) -> R
     if errors.is_empty() {
         Ok(events)
     } else {
-        metrics::counter!("tailor_collector_events_total", "outcome" => "rejected", "reason" => "batch_invalid")
-            .increment(events.len() as u64);
+        if !events.is_empty() {
+            metrics::counter!("tailor_collector_events_total", "outcome" => "rejected", "reason" => "batch_invalid")
+                .increment(events.len() as u64);
+        }
         Err(IngestError::Invalid(errors))
     }
 }

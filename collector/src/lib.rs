@@ -72,6 +72,6 @@ async fn accept(c: &Collector, body: Result<Bytes, BytesRejection>) -> Result<Ve
         tracing::error!(error = %first, failed, total = events.len(), "event bus did not confirm delivery");
         return Err(IngestError::Unavailable(first.to_string()));
     }
-    metrics::counter!("tailor_collector_events_total", "outcome" => "accepted", "reason" => "").increment(events.len() as u64);
+    metrics::counter!("tailor_collector_events_total", "outcome" => "accepted", "reason" => "none").increment(events.len() as u64);
     Ok(events.into_iter().map(|e| e.event_id.to_string()).collect())
 }

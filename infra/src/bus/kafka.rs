@@ -214,3 +214,68 @@ impl Consumer for KafkaConsumer {
         .map_err(other)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+
+    fn settings() -> KafkaSettings {
+        KafkaSettings {
+            brokers: testkit::kafka_brokers(),
+            topic: testkit::unique("bus"),
+            delivery_timeout: Duration::from_secs(10),
+        }
+    }
+
+    async fn drain(c: &mut KafkaConsumer, want: usize) -> Vec<Message> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while got.len() < want && tokio::time::Instant::now() < deadline {
+            got.extend(c.poll(100, Duration::from_millis(500)).await.unwrap());
+        }
+        got
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn produces_durably_and_a_new_group_member_resumes_after_the_commit() {
+        let s = settings();
+        ensure_topic(&s, 3, 1).await.unwrap();
+        ensure_topic(&s, 3, 1).await.unwrap(); // idempotent
+        let p = KafkaProducer::new(&s).unwrap();
+        p.check().await.unwrap();
+        let mut last = None;
+        for i in 0..20u8 {
+            let d = p.send("same-key", vec![i]).await.unwrap();
+            if let Some(prev) = last {
+                assert!(d.offset > prev, "one key stays in one partition, in order");
+            }
+            last = Some(d.offset);
+        }
+        let group = testkit::unique("group");
+        let mut c = KafkaConsumer::new(&s, &group).unwrap();
+        let got = drain(&mut c, 20).await;
+        assert_eq!(got.iter().map(|m| m.payload[0]).collect::<Vec<_>>(), (0..20).collect::<Vec<u8>>());
+        c.commit(&Offsets::after(&got[..15])).await.unwrap();
+        drop(c);
+
+        let mut c2 = KafkaConsumer::new(&s, &group).unwrap();
+        let rest = drain(&mut c2, 5).await;
+        assert_eq!(rest.iter().map(|m| m.payload[0]).collect::<Vec<_>>(), vec![15, 16, 17, 18, 19]);
+        c2.commit(&Offsets::after(&rest)).await.unwrap();
+        let lag: i64 = c2.lag().await.unwrap().iter().map(|l| l.lag).sum();
+        assert_eq!(lag, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreachable_broker_fails_delivery_within_the_timeout() {
+        let s = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            topic: "nowhere".into(),
+            delivery_timeout: Duration::from_millis(1500),
+        };
+        let p = KafkaProducer::new(&s).unwrap();
+        assert!(matches!(p.send("k", vec![1]).await, Err(BusError::Delivery(_))));
+        assert!(p.check().await.is_err());
+    }
+}

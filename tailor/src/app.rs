@@ -1,0 +1,227 @@
+//! Builds backends from the configuration and starts the requested stages on one listener.
+//!
+//! Backend choice: `kafka.brokers` set → Kafka, else the in-process bus; `redis.url` set → Redis, else
+//! the in-process store. The in-process bus only connects stages inside one process, so standalone
+//! `collector`/`processor` need Kafka, and those need Redis to share profiles with the recommender.
+
+use anyhow::{bail, Context};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tailor_core::config::Config;
+use tailor_core::keys::KeySpace;
+use tailor_infra::bus::kafka::{ensure_topic, KafkaConsumer, KafkaProducer, KafkaSettings};
+use tailor_infra::bus::memory::MemoryBus;
+use tailor_infra::bus::{Consumer, Producer};
+use tailor_infra::http::{ops_router, Check};
+use tailor_infra::store::memory::MemoryStore;
+use tailor_infra::store::redis::RedisStore;
+use tailor_infra::store::Store;
+use tailor_infra::Shutdown;
+use tokio::task::JoinHandle;
+
+/// Capacity of each in-process bus partition (uncommitted records) before producers wait.
+const MEMORY_BUS_CAPACITY: usize = 100_000;
+/// Partitions of the in-process bus.
+const MEMORY_BUS_PARTITIONS: usize = 4;
+
+/// Which stages a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub collector: bool,
+    pub processor: bool,
+    pub recommender: bool,
+    /// The demo shop page at `/` (only with all three stages).
+    pub demo: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles { collector: true, processor: true, recommender: true, demo: true };
+    pub const COLLECTOR: Roles = Roles { collector: true, processor: false, recommender: false, demo: false };
+    pub const PROCESSOR: Roles = Roles { collector: false, processor: true, recommender: false, demo: false };
+    pub const RECOMMENDER: Roles = Roles { collector: false, processor: false, recommender: true, demo: false };
+}
+
+/// Started services.
+pub struct Running {
+    /// Where the HTTP listener is bound (useful with port 0).
+    pub addr: SocketAddr,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    producer: Option<Arc<dyn Producer>>,
+}
+
+impl Running {
+    /// Waits for every task to end (after shutdown is signalled), then flushes the producer.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let mut first_err = None;
+        for (name, t) in self.tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(task = name, error = %e, "task failed");
+                    first_err.get_or_insert(e.context(name));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(anyhow::anyhow!("{name} panicked: {e}"));
+                }
+            }
+        }
+        if let Some(p) = self.producer {
+            p.flush(Duration::from_secs(10)).await.context("flushing the event bus producer")?;
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn kafka_settings(config: &Config, brokers: &str) -> KafkaSettings {
+    KafkaSettings {
+        brokers: brokers.to_string(),
+        topic: config.kafka.topic.clone(),
+        delivery_timeout: Duration::from_millis(config.kafka.delivery_timeout_ms),
+    }
+}
+
+fn check<F, E>(f: F) -> Check
+where
+    F: Fn() -> futures::future::BoxFuture<'static, Result<(), E>> + Send + Sync + 'static,
+    E: std::fmt::Display + 'static,
+{
+    Arc::new(move || {
+        let fut = f();
+        Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+    })
+}
+
+/// Validates the configuration, connects the backends, binds `listen` and starts the stages.
+pub async fn start(config: Config, roles: Roles, listen: SocketAddr, shutdown: Shutdown) -> anyhow::Result<Running> {
+    config.validate()?;
+    let config = Arc::new(config);
+    let keys = KeySpace::new(config.redis.namespace.clone());
+    let mut checks: Vec<(&'static str, Check)> = Vec::new();
+
+    let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender {
+        Some(match &config.redis.url {
+            Some(url) => {
+                let s = RedisStore::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to Redis at {url} (redis.url / --redis)"))?;
+                tracing::info!(%url, "profile store: Redis");
+                Arc::new(s)
+            }
+            None => {
+                if !(roles.processor && roles.recommender) {
+                    bail!("the in-process store is only shared inside `tailor run`; give --redis URL");
+                }
+                tracing::info!("profile store: in-process (embedded mode; not durable)");
+                Arc::new(MemoryStore::new())
+            }
+        })
+    } else {
+        None
+    };
+    if let Some(s) = &store {
+        let s = s.clone();
+        checks.push(("store", check(move || {
+            let s = s.clone();
+            Box::pin(async move { s.check().await })
+        })));
+    }
+
+    let (producer, consumer): (Option<Arc<dyn Producer>>, Option<Box<dyn Consumer>>) = match &config.kafka.brokers {
+        Some(brokers) => {
+            let settings = kafka_settings(&config, brokers);
+            if roles.collector || roles.processor {
+                ensure_topic(&settings, config.kafka.partitions, config.kafka.replication_factor)
+                    .await
+                    .with_context(|| format!("preparing topic {} on Kafka at {brokers} (kafka.brokers / --kafka)", settings.topic))?;
+                tracing::info!(%brokers, topic = %settings.topic, "event bus: Kafka");
+            }
+            let producer: Option<Arc<dyn Producer>> = if roles.collector {
+                Some(Arc::new(KafkaProducer::new(&settings)?))
+            } else {
+                None
+            };
+            let consumer: Option<Box<dyn Consumer>> = if roles.processor {
+                Some(Box::new(KafkaConsumer::new(&settings, &config.kafka.group)?))
+            } else {
+                None
+            };
+            (producer, consumer)
+        }
+        None => {
+            if roles.collector != roles.processor {
+                bail!("the in-process bus only connects stages inside `tailor run`; give --kafka BROKERS");
+            }
+            if roles.collector {
+                tracing::info!("event bus: in-process (embedded mode; not durable)");
+                let bus = MemoryBus::new(
+                    &config.kafka.topic,
+                    MEMORY_BUS_PARTITIONS,
+                    MEMORY_BUS_CAPACITY,
+                    Duration::from_millis(config.kafka.delivery_timeout_ms),
+                );
+                (Some(Arc::new(bus.clone())), Some(Box::new(bus.consumer())))
+            } else {
+                (None, None)
+            }
+        }
+    };
+    if let Some(p) = &producer {
+        let p = p.clone();
+        checks.push(("bus", check(move || {
+            let p = p.clone();
+            Box::pin(async move { p.check().await })
+        })));
+    }
+
+    let mut router = Router::new();
+    if let Some(p) = &producer {
+        router = router.merge(tailor_collector::router(tailor_collector::Collector {
+            producer: p.clone(),
+            config: config.clone(),
+        }));
+    }
+    if roles.recommender {
+        let store = store.clone().expect("store exists for the recommender");
+        router = router.merge(tailor_recommender::router(tailor_recommender::Recommender {
+            store,
+            keys: keys.clone(),
+            config: config.clone(),
+        }));
+    }
+    if roles.demo {
+        router = router.merge(crate::demo::router());
+    }
+    router = router.merge(ops_router(checks)).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
+    );
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen} (--listen)"))?;
+    let addr = listener.local_addr()?;
+    let mut tasks = Vec::new();
+    let http_shutdown = shutdown.clone();
+    tasks.push((
+        "http",
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                .await
+                .context("HTTP server")
+        }),
+    ));
+    if let Some(consumer) = consumer {
+        let processor = tailor_processor::Processor {
+            store: store.clone().expect("store exists for the processor"),
+            keys: keys.clone(),
+            config: config.processor.clone(),
+            group: config.kafka.group.clone(),
+        };
+        let s = shutdown.clone();
+        tasks.push(("processor", tokio::spawn(tailor_processor::run(processor, consumer, s))));
+    }
+    tracing::info!(%addr, ?roles, "listening");
+    Ok(Running { addr, tasks, producer })
+}

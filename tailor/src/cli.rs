@@ -1,0 +1,105 @@
+//! Command line: `tailor run | collector | processor | recommender | config`.
+//!
+//! Options override the config file, which overrides the defaults in `tailor_core::config`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tailor_core::config::{Config, ConfigError};
+
+/// Tailor: a real-time e-commerce CRM engine. It collects shop events, mines them into live member
+/// profiles, and answers each page view with recommendations tailored to the member.
+#[derive(Debug, Parser)]
+#[command(name = "tailor", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// TOML configuration file (every key optional; see docs/configuration.md).
+    #[arg(long, global = true, env = "TAILOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers (host:port[,host:port]). Without it, the in-process bus is used.
+    #[arg(long, global = true, env = "TAILOR_KAFKA", value_name = "BROKERS")]
+    pub kafka: Option<String>,
+    /// Redis URL (redis://host:port[/db]). Without it, the in-process store is used.
+    #[arg(long, global = true, env = "TAILOR_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// Log format: `text` for people, `json` for log pipelines. Filter with RUST_LOG.
+    #[arg(long, global = true, env = "TAILOR_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run all three stages in one process, with the demo shop at `/`. With no --kafka and --redis,
+    /// everything is in-process (embedded mode): nothing to install, nothing durable.
+    Run(Listen<8080>),
+    /// Run the collection API (POST /v1/events). Needs --kafka.
+    Collector(Listen<8081>),
+    /// Run the processor (Kafka consumer group → Redis profiles); serves /metrics and /healthz.
+    /// Needs --kafka and --redis.
+    Processor(Listen<8082>),
+    /// Run the recommendation and profile API. Needs --redis.
+    Recommender(Listen<8083>),
+    /// Print the effective configuration (defaults, file and options merged) as TOML, after validating it.
+    Config,
+}
+
+/// The HTTP listen address, with a per-command default port.
+#[derive(Debug, Args)]
+pub struct Listen<const PORT: u16> {
+    /// Address to serve HTTP on (APIs, /metrics, /healthz, /readyz).
+    #[arg(long, env = "TAILOR_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], PORT)))]
+    pub listen: SocketAddr,
+}
+
+impl Global {
+    /// The effective configuration: defaults, then the file, then command-line/environment options.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_toml_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(k) = &self.kafka {
+            config.kafka.brokers = Some(k.clone());
+        }
+        if let Some(r) = &self.redis {
+            config.redis.url = Some(r.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_override_defaults_and_are_validated() {
+        let cli = Cli::try_parse_from(["tailor", "run", "--kafka", "k:9092", "--listen", "0.0.0.0:9000"]).unwrap();
+        let c = cli.global.config().unwrap();
+        assert_eq!(c.kafka.brokers.as_deref(), Some("k:9092"));
+        let Command::Run(l) = cli.command else { panic!("run") };
+        assert_eq!(l.listen.port(), 9000);
+        let bad = Cli::try_parse_from(["tailor", "run", "--redis", "localhost"]).unwrap();
+        assert_eq!(bad.global.config().unwrap_err().key, "redis.url");
+    }
+}

@@ -1,0 +1,8 @@
+//! The `tailor` binary's library half: wiring the stages to their backends and serving them.
+//!
+//! [`app::start`] is the single place where configuration becomes running services; the CLI
+//! (`main.rs`) and the end-to-end tests both go through it, so what the tests exercise is what ships.
+
+pub mod app;
+pub mod cli;
+pub mod demo;
