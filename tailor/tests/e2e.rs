@@ -1,0 +1,203 @@
+//! End to end, through the public HTTP APIs: events posted to the collector flow through the bus and
+//! the processor into the store, and the recommender then reflects them. Run on both backend sets:
+//! the embedded default, and a real Kafka-protocol broker plus a real redis-server.
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tailor::app::{self, Roles, Running};
+use tailor_core::config::Config;
+use tailor_infra::{testkit, Shutdown};
+
+/// How long the loop may take to reflect an event before the test fails.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    shutdown: Shutdown,
+    running: Running,
+}
+
+async fn start(config: Config) -> App {
+    let shutdown = Shutdown::new();
+    let running = app::start(config, Roles::ALL, SocketAddr::from(([127, 0, 0, 1], 0)), shutdown.clone())
+        .await
+        .expect("start tailor");
+    App { base: format!("http://{}", running.addr), http: reqwest::Client::new(), shutdown, running }
+}
+
+impl App {
+    async fn post(&self, body: &Value) -> (u16, Value) {
+        self.post_raw(serde_json::to_vec(body).unwrap()).await
+    }
+
+    async fn post_raw(&self, body: Vec<u8>) -> (u16, Value) {
+        let r = self.http.post(format!("{}/v1/events", self.base)).body(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `path` until `done` holds for its JSON body, or fails after [`CONVERGE_WITHIN`].
+    async fn until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{path} did not converge; last answer {status} {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.wait().await.expect("clean shutdown");
+    }
+}
+
+fn view(event_id: &str, anon: &str, member: Option<&str>, session: &str, item: &str) -> Value {
+    let mut e = json!({"type": "page_view", "event_id": event_id, "site_id": "demo", "anonymous_id": anon,
+        "session_id": session, "item_id": item, "category": "gear", "url": format!("https://shop.example/p/{item}")});
+    if let Some(m) = member {
+        e["member_id"] = json!(m);
+    }
+    e
+}
+
+fn ids(recs: &Value) -> Vec<String> {
+    recs["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Other visitors' sessions make b the strongest co-visit of a, then c and d. Alice views a and buys
+/// c: she must be offered b first, then d, never c (bought) nor a (she is looking at it).
+async fn the_loop(app: &App, tag: &str) {
+    let e = |n: &str| format!("{tag}-{n}");
+    let others = json!([
+        view(&e("1"), "v1", None, "s1", "a"), view(&e("2"), "v1", None, "s1", "b"), view(&e("3"), "v1", None, "s1", "c"),
+        view(&e("4"), "v2", None, "s2", "a"), view(&e("5"), "v2", None, "s2", "b"),
+        view(&e("6"), "v3", None, "s3", "a"), view(&e("7"), "v3", None, "s3", "d"),
+    ]);
+    let (status, body) = app.post(&others).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 7);
+
+    let alice = json!([
+        view(&e("8"), "alice-phone", Some("alice"), "s4", "a"),
+        {"type": "purchase", "event_id": e("9"), "site_id": "demo", "anonymous_id": "alice-phone", "member_id": "alice",
+         "session_id": "s4", "order": {"id": e("order"), "currency": "EUR",
+            "lines": [{"item_id": "c", "category": "gear", "price": 12.5, "quantity": 2}]}},
+        {"type": "page_ping", "event_id": e("10"), "site_id": "demo", "anonymous_id": "alice-phone", "member_id": "alice", "dwell_ms": 4000},
+    ]);
+    let (status, body) = app.post(&alice).await;
+    assert_eq!(status, 202, "{body}");
+
+    let recs = app
+        .until("/v1/recommendations?site=demo&member=alice", |r| ids(r).first().map(String::as_str) == Some("b"))
+        .await;
+    assert_eq!(ids(&recs), ["b", "d"], "{recs}");
+    assert_eq!(recs["strategy"], "covisitation");
+    assert_eq!(recs["items"][0]["reason"], "viewed together with a");
+
+    let profile = app
+        .until("/v1/profiles/alice?site=demo", |p| p["event_counts"]["page_ping"] == 1)
+        .await;
+    assert_eq!(profile["event_counts"]["page_view"], 1, "{profile}");
+    assert_eq!(profile["purchases"]["orders"], 1);
+    assert_eq!(profile["purchases"]["units"], 2);
+    assert_eq!(profile["purchases"]["revenue"]["EUR"], 25.0);
+    assert_eq!(profile["dwell_ms"], 4000);
+    assert_eq!(profile["recent_items"], json!(["a"]));
+
+    // A tracker retry of the same events (same ids) is acknowledged but counted once.
+    let (status, _) = app.post(&alice).await;
+    assert_eq!(status, 202);
+    let (status, _) = app.post(&json!(view(&e("11"), "alice-phone", Some("alice"), "s4", "d"))).await;
+    assert_eq!(status, 202);
+    // Events are applied in order per device, so once e11 shows, the retries before it were processed.
+    let profile = app.until("/v1/profiles/alice?site=demo", |p| p["event_counts"]["page_view"] == 2).await;
+    assert_eq!(profile["purchases"]["orders"], 1, "retried purchase counted twice: {profile}");
+    assert_eq!(profile["dwell_ms"], 4000);
+
+    // An unknown visitor gets the shop's popular items: c (1 view + purchase) leads.
+    let (status, recs) = app.get("/v1/recommendations?site=demo&anonymous=stranger&limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(recs["strategy"], "popular");
+    assert_eq!(ids(&recs), ["c", "a"], "{recs}");
+}
+
+async fn the_edge(app: &App) {
+    let (status, body) = app.post(&json!({"type": "page_view", "site_id": "demo"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "anonymous_id", "{body}");
+    let (status, body) = app.post(&json!({"type": "purchase", "site_id": "demo", "anonymous_id": "x",
+        "order": {"id": "o", "currency": "EUR", "lines": [{"item_id": "i", "price": "free"}]}})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "order.lines[0].price", "{body}");
+    let (status, body) = app.post_raw(b"{not json".to_vec()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("not_json")));
+    let (status, body) = app.post_raw(vec![b' '; 2 * 1024 * 1024]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("body_too_large")));
+    let (status, body) = app.get("/v1/recommendations?site=nope").await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("site")));
+    let (status, _) = app.get("/v1/profiles/nobody?site=demo").await;
+    assert_eq!(status, 404);
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let metrics = reqwest::get(format!("{}/metrics", app.base)).await.unwrap().text().await.unwrap();
+    for name in ["tailor_collector_events_total", "tailor_processor_events_total", "tailor_http_request_duration_seconds_bucket"] {
+        assert!(metrics.contains(name), "metric {name} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default() {
+    let app = start(Config::default()).await;
+    the_loop(&app, "emb").await;
+    the_edge(&app).await;
+    app.stop().await;
+}
+
+fn real_config() -> Config {
+    let mut c = Config::default();
+    c.kafka.brokers = Some(testkit::kafka_brokers());
+    c.kafka.topic = testkit::unique("events");
+    c.kafka.group = testkit::unique("group");
+    c.kafka.partitions = 3;
+    c.redis.url = Some(testkit::redis_url());
+    c.redis.namespace = testkit::unique("ns");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_and_redis() {
+    let config = real_config();
+    let app = start(config.clone()).await;
+    the_loop(&app, "real").await;
+    the_edge(&app).await;
+    app.stop().await;
+
+    // A new consumer group replays the whole topic into the same store (a rebuilt processor): the event
+    // markers make every replayed event a no-op, so the profile is unchanged.
+    let mut replay = config.clone();
+    replay.kafka.group = testkit::unique("replay");
+    let app = start(replay).await;
+    let before = app.get("/v1/profiles/alice?site=demo").await.1;
+    // A fresh event from the same device lands after all of alice's replayed events in her partition,
+    // so once it shows, the replay of everything before it is done.
+    let (status, _) = app.post(&view("real-12", "alice-phone", Some("alice"), "s5", "b")).await;
+    assert_eq!(status, 202);
+    let after = app.until("/v1/profiles/alice?site=demo", |p| p["event_counts"]["page_view"] == 3).await;
+    assert_eq!(after["event_counts"]["purchase"], before["event_counts"]["purchase"], "{after}");
+    assert_eq!(after["event_counts"]["page_ping"], before["event_counts"]["page_ping"]);
+    assert_eq!(after["purchases"], before["purchases"]);
+    assert_eq!(after["dwell_ms"], before["dwell_ms"]);
+    app.stop().await;
+}
