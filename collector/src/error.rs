@@ -50,25 +50,61 @@ impl IngestError {
 
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
-        metrics::counter!("tailor_collector_requests_rejected_total", "reason" => self.reason()).increment(1);
+        metrics::counter!("tailor_collector_requests_rejected_total", "reason" => self.reason())
+            .increment(1);
         let message = self.to_string();
         match self {
-            IngestError::BodyTooLarge => error_with(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message, None, vec![]),
-            IngestError::TooManyEvents { .. } => error_with(StatusCode::PAYLOAD_TOO_LARGE, "too_many_events", message, None, vec![]),
-            IngestError::BadBody(_) => error_with(StatusCode::BAD_REQUEST, "bad_body", message, None, vec![]),
-            IngestError::NotJson(_) => error_with(StatusCode::BAD_REQUEST, "not_json", message, None, vec![]),
-            IngestError::EmptyBatch => error_with(StatusCode::BAD_REQUEST, "empty_batch", message, None, vec![]),
+            IngestError::BodyTooLarge => error_with(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                message,
+                None,
+                vec![],
+            ),
+            IngestError::TooManyEvents { .. } => error_with(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_events",
+                message,
+                None,
+                vec![],
+            ),
+            IngestError::BadBody(_) => {
+                error_with(StatusCode::BAD_REQUEST, "bad_body", message, None, vec![])
+            }
+            IngestError::NotJson(_) => {
+                error_with(StatusCode::BAD_REQUEST, "not_json", message, None, vec![])
+            }
+            IngestError::EmptyBatch => error_with(
+                StatusCode::BAD_REQUEST,
+                "empty_batch",
+                message,
+                None,
+                vec![],
+            ),
             IngestError::Invalid(errors) => {
                 let field = Some(errors[0].1.field.clone());
                 let details = errors
                     .iter()
                     .map(|(i, e)| serde_json::json!({"index": i, "field": e.field, "reason": e.reason}))
                     .collect();
-                error_with(StatusCode::BAD_REQUEST, "invalid_event", message, field, details)
+                error_with(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_event",
+                    message,
+                    field,
+                    details,
+                )
             }
             IngestError::Unavailable(_) => {
-                let mut r = error_with(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, None, vec![]);
-                r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                let mut r = error_with(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    message,
+                    None,
+                    vec![],
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
                 r
             }
         }

@@ -10,8 +10,13 @@ use tailor_core::config::Config;
 use tailor_core::event::{Event, FieldError, RawEvent};
 
 /// Parses and validates a request body.
-pub fn parse_body(body: &[u8], config: &Config, received_at: DateTime<Utc>) -> Result<Vec<Event>, IngestError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| IngestError::NotJson(e.to_string()))?;
+pub fn parse_body(
+    body: &[u8],
+    config: &Config,
+    received_at: DateTime<Utc>,
+) -> Result<Vec<Event>, IngestError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| IngestError::NotJson(e.to_string()))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         single => vec![single],
@@ -21,7 +26,10 @@ pub fn parse_body(body: &[u8], config: &Config, received_at: DateTime<Utc>) -> R
     }
     let max = config.collector.max_batch_events;
     if items.len() > max {
-        return Err(IngestError::TooManyEvents { got: items.len(), max });
+        return Err(IngestError::TooManyEvents {
+            got: items.len(),
+            max,
+        });
     }
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
@@ -46,10 +54,17 @@ pub fn parse_body(body: &[u8], config: &Config, received_at: DateTime<Utc>) -> R
     }
 }
 
-fn validate(item: serde_json::Value, config: &Config, received_at: DateTime<Utc>) -> Result<Event, FieldError> {
+fn validate(
+    item: serde_json::Value,
+    config: &Config,
+    received_at: DateTime<Utc>,
+) -> Result<Event, FieldError> {
     let event = RawEvent::from_json(item)?.validate(received_at)?;
     if !config.has_site(&event.site_id) {
-        return Err(FieldError::new("site_id", format!("unknown site {:?}", event.site_id.as_str())));
+        return Err(FieldError::new(
+            "site_id",
+            format!("unknown site {:?}", event.site_id.as_str()),
+        ));
     }
     Ok(event)
 }
@@ -64,7 +79,12 @@ mod tests {
 
     #[test]
     fn accepts_one_event_or_a_batch() {
-        assert_eq!(parse(r#"{"type":"page_view","site_id":"demo","anonymous_id":"a"}"#).unwrap().len(), 1);
+        assert_eq!(
+            parse(r#"{"type":"page_view","site_id":"demo","anonymous_id":"a"}"#)
+                .unwrap()
+                .len(),
+            1
+        );
         let batch = r#"[{"type":"page_view","site_id":"demo","anonymous_id":"a"},
                         {"type":"page_ping","site_id":"demo","anonymous_id":"a","dwell_ms":5000}]"#;
         assert_eq!(parse(batch).unwrap().len(), 2);
@@ -75,11 +95,16 @@ mod tests {
         let batch = r#"[{"type":"page_view","site_id":"demo","anonymous_id":"a"},
                         {"type":"page_view","site_id":"other","anonymous_id":"a"},
                         {"type":"click","site_id":"demo"}]"#;
-        let Err(IngestError::Invalid(errors)) = parse(batch) else { panic!("expected invalid") };
+        let Err(IngestError::Invalid(errors)) = parse(batch) else {
+            panic!("expected invalid")
+        };
         assert_eq!(errors.len(), 2);
         assert_eq!((errors[0].0, errors[0].1.field.as_str()), (1, "site_id"));
         assert!(errors[0].1.reason.contains("unknown site"));
-        assert_eq!((errors[1].0, errors[1].1.field.as_str()), (2, "anonymous_id"));
+        assert_eq!(
+            (errors[1].0, errors[1].1.field.as_str()),
+            (2, "anonymous_id")
+        );
     }
 
     #[test]

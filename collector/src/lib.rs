@@ -55,7 +55,10 @@ async fn post_events(State(c): State<Collector>, body: Result<Bytes, BytesReject
 }
 
 /// Validates the whole body, then writes every event and waits until all are durable.
-async fn accept(c: &Collector, body: Result<Bytes, BytesRejection>) -> Result<Vec<String>, IngestError> {
+async fn accept(
+    c: &Collector,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<String>, IngestError> {
     let body = body.map_err(IngestError::from_body_rejection)?;
     let events = ingest::parse_body(&body, &c.config, chrono::Utc::now())?;
     let started = Instant::now();
@@ -64,7 +67,8 @@ async fn accept(c: &Collector, body: Result<Bytes, BytesRejection>) -> Result<Ve
         c.producer.send(&e.partition_key(), payload).await
     });
     let results = futures::future::join_all(sends).await;
-    metrics::histogram!("tailor_collector_delivery_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("tailor_collector_delivery_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     let failed = results.iter().filter(|r| r.is_err()).count();
     if let Some(Err(first)) = results.into_iter().find(|r| r.is_err()) {
         metrics::counter!("tailor_collector_events_total", "outcome" => "unavailable", "reason" => "bus_unavailable")
@@ -72,6 +76,7 @@ async fn accept(c: &Collector, body: Result<Bytes, BytesRejection>) -> Result<Ve
         tracing::error!(error = %first, failed, total = events.len(), "event bus did not confirm delivery");
         return Err(IngestError::Unavailable(first.to_string()));
     }
-    metrics::counter!("tailor_collector_events_total", "outcome" => "accepted", "reason" => "none").increment(events.len() as u64);
+    metrics::counter!("tailor_collector_events_total", "outcome" => "accepted", "reason" => "none")
+        .increment(events.len() as u64);
     Ok(events.into_iter().map(|e| e.event_id.to_string()).collect())
 }

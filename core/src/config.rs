@@ -193,8 +193,9 @@ impl Default for RecommenderConfig {
 impl Config {
     /// Reads a TOML file; unknown keys and type errors name the key.
     pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+        })?;
         Config::from_toml(&text)
     }
 
@@ -232,12 +233,21 @@ impl Config {
             }
         }
         positive("kafka.partitions", self.kafka.partitions as i64)?;
-        positive("kafka.replication_factor", self.kafka.replication_factor as i64)?;
+        positive(
+            "kafka.replication_factor",
+            self.kafka.replication_factor as i64,
+        )?;
         nonempty("kafka.topic", &self.kafka.topic)?;
         nonempty("kafka.group", &self.kafka.group)?;
-        positive("kafka.delivery_timeout_ms", self.kafka.delivery_timeout_ms as i64)?;
+        positive(
+            "kafka.delivery_timeout_ms",
+            self.kafka.delivery_timeout_ms as i64,
+        )?;
         if let Some(u) = &self.redis.url {
-            if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
+            if !(u.starts_with("redis://")
+                || u.starts_with("rediss://")
+                || u.starts_with("unix://"))
+            {
                 return Err(ConfigError::new(
                     "redis.url",
                     format!("expected redis://host:port[/db], got {u:?}"),
@@ -246,18 +256,42 @@ impl Config {
         }
         nonempty("redis.namespace", &self.redis.namespace)?;
         if self.redis.namespace.contains(['{', '}']) {
-            return Err(ConfigError::new("redis.namespace", "must not contain '{' or '}'"));
+            return Err(ConfigError::new(
+                "redis.namespace",
+                "must not contain '{' or '}'",
+            ));
         }
-        positive("collector.max_body_bytes", self.collector.max_body_bytes as i64)?;
-        positive("collector.max_batch_events", self.collector.max_batch_events as i64)?;
+        positive(
+            "collector.max_body_bytes",
+            self.collector.max_body_bytes as i64,
+        )?;
+        positive(
+            "collector.max_batch_events",
+            self.collector.max_batch_events as i64,
+        )?;
         positive("processor.batch_size", self.processor.batch_size as i64)?;
         positive("processor.recent_items", self.processor.recent_items as i64)?;
-        positive("processor.session_items", self.processor.session_items as i64)?;
-        positive("processor.session_ttl_secs", self.processor.session_ttl_secs as i64)?;
-        positive("processor.dedupe_ttl_secs", self.processor.dedupe_ttl_secs as i64)?;
-        positive("recommender.default_limit", self.recommender.default_limit as i64)?;
+        positive(
+            "processor.session_items",
+            self.processor.session_items as i64,
+        )?;
+        positive(
+            "processor.session_ttl_secs",
+            self.processor.session_ttl_secs as i64,
+        )?;
+        positive(
+            "processor.dedupe_ttl_secs",
+            self.processor.dedupe_ttl_secs as i64,
+        )?;
+        positive(
+            "recommender.default_limit",
+            self.recommender.default_limit as i64,
+        )?;
         positive("recommender.seed_items", self.recommender.seed_items as i64)?;
-        positive("recommender.neighbours_per_seed", self.recommender.neighbours_per_seed as i64)?;
+        positive(
+            "recommender.neighbours_per_seed",
+            self.recommender.neighbours_per_seed as i64,
+        )?;
         if self.recommender.max_limit < self.recommender.default_limit {
             return Err(ConfigError::new(
                 "recommender.max_limit",
@@ -276,7 +310,10 @@ fn positive(key: &str, v: i64) -> Result<(), ConfigError> {
     if v > 0 {
         Ok(())
     } else {
-        Err(ConfigError::new(key, format!("must be greater than 0, got {v}")))
+        Err(ConfigError::new(
+            key,
+            format!("must be greater than 0, got {v}"),
+        ))
     }
 }
 

@@ -6,7 +6,9 @@
 //! invariant holds (ids valid, type-specific fields present, amounts finite), so the processor trusts it.
 //! The wire format of both is the same snake_case JSON, documented in `docs/events.md`.
 
-use crate::ids::{AnonymousId, Category, EventId, IdError, ItemId, MemberId, SessionId, SiteId, Subject};
+use crate::ids::{
+    AnonymousId, Category, EventId, IdError, ItemId, MemberId, SessionId, SiteId, Subject,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -334,7 +336,8 @@ impl RawEvent {
                 ),
             )
         })?;
-        let event_id = parse_id(self.event_id, "event_id", EventId::parse)?.unwrap_or_else(EventId::generate);
+        let event_id =
+            parse_id(self.event_id, "event_id", EventId::parse)?.unwrap_or_else(EventId::generate);
         let site_id = required(parse_id(self.site_id, "site_id", SiteId::parse)?, "site_id")?;
         let anonymous_id = required(
             parse_id(self.anonymous_id, "anonymous_id", AnonymousId::parse)?,
@@ -420,10 +423,7 @@ impl RawEvent {
 fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
     let order_id = required(o.id, "order.id")?;
     if order_id.is_empty() || order_id.len() > crate::ids::MAX_ID_LEN {
-        return Err(FieldError::new(
-            "order.id",
-            "must be 1 to 128 bytes",
-        ));
+        return Err(FieldError::new("order.id", "must be 1 to 128 bytes"));
     }
     let currency = required(o.currency, "order.currency")?;
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
@@ -442,7 +442,10 @@ fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
     let mut lines = Vec::with_capacity(raw_lines.len());
     for (i, l) in raw_lines.into_iter().enumerate() {
         let f = |name: &str| format!("order.lines[{i}].{name}");
-        let item_id = required(parse_id(l.item_id, &f("item_id"), ItemId::parse)?, &f("item_id"))?;
+        let item_id = required(
+            parse_id(l.item_id, &f("item_id"), ItemId::parse)?,
+            &f("item_id"),
+        )?;
         let category = parse_id(l.category, &f("category"), Category::parse)?;
         let price = amount(required(l.price, &f("price"))?, &f("price"))?;
         let quantity = match l.quantity {
@@ -488,7 +491,10 @@ mod tests {
         assert_eq!(e.timestamp, now());
         assert_eq!(e.received_at, now());
         assert!(!e.event_id.as_str().is_empty());
-        assert_eq!(e.subject(), Subject::Anonymous(AnonymousId::parse("a1").unwrap()));
+        assert_eq!(
+            e.subject(),
+            Subject::Anonymous(AnonymousId::parse("a1").unwrap())
+        );
     }
 
     #[test]
@@ -507,7 +513,10 @@ mod tests {
         };
         assert_eq!(order.revenue, 22.0);
         assert_eq!(order.lines[1].quantity, 1);
-        assert_eq!(e.timestamp, "2026-11-24T10:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            e.timestamp,
+            "2026-11-24T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         let wire = serde_json::to_value(&e).unwrap();
         assert_eq!(wire["type"], "purchase");
         assert_eq!(wire["order"]["lines"][0]["item_id"], "sku1");
@@ -518,19 +527,71 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"site_id":"demo","anonymous_id":"a"}), "type", "is required"),
-            (json!({"type":"nope","site_id":"demo","anonymous_id":"a"}), "type", "must be one of"),
-            (json!({"type":"page_view","anonymous_id":"a"}), "site_id", "is required"),
-            (json!({"type":"page_view","site_id":"demo","anonymous_id":""}), "anonymous_id", "must not be empty"),
-            (json!({"type":"add_to_cart","site_id":"demo","anonymous_id":"a"}), "item_id", "is required"),
-            (json!({"type":"page_ping","site_id":"demo","anonymous_id":"a"}), "dwell_ms", "is required"),
-            (json!({"type":"identify","site_id":"demo","anonymous_id":"a"}), "member_id", "is required"),
-            (json!({"type":"page_view","site_id":"demo","anonymous_id":"a","timestamp":"yesterday"}), "timestamp", "must be RFC 3339"),
-            (json!({"type":"page_view","site_id":"demo","anonymous_id":"a","timestamp":"2027-01-01T00:00:00Z"}), "timestamp", "future"),
-            (json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"eur","lines":[]}}), "order.currency", "ISO 4217"),
-            (json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"EUR","lines":[{"item_id":"x","price":-1}]}}), "order.lines[0].price", "non-negative"),
-            (json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"EUR","lines":[{"item_id":"x","price":"cheap"}]}}), "order.lines[0].price", "invalid type"),
-            (json!({"type":"page_view","site_id":"demo","anonymous_id":"a","dwell_ms":-5}), "dwell_ms", "invalid value"),
+            (
+                json!({"site_id":"demo","anonymous_id":"a"}),
+                "type",
+                "is required",
+            ),
+            (
+                json!({"type":"nope","site_id":"demo","anonymous_id":"a"}),
+                "type",
+                "must be one of",
+            ),
+            (
+                json!({"type":"page_view","anonymous_id":"a"}),
+                "site_id",
+                "is required",
+            ),
+            (
+                json!({"type":"page_view","site_id":"demo","anonymous_id":""}),
+                "anonymous_id",
+                "must not be empty",
+            ),
+            (
+                json!({"type":"add_to_cart","site_id":"demo","anonymous_id":"a"}),
+                "item_id",
+                "is required",
+            ),
+            (
+                json!({"type":"page_ping","site_id":"demo","anonymous_id":"a"}),
+                "dwell_ms",
+                "is required",
+            ),
+            (
+                json!({"type":"identify","site_id":"demo","anonymous_id":"a"}),
+                "member_id",
+                "is required",
+            ),
+            (
+                json!({"type":"page_view","site_id":"demo","anonymous_id":"a","timestamp":"yesterday"}),
+                "timestamp",
+                "must be RFC 3339",
+            ),
+            (
+                json!({"type":"page_view","site_id":"demo","anonymous_id":"a","timestamp":"2027-01-01T00:00:00Z"}),
+                "timestamp",
+                "future",
+            ),
+            (
+                json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"eur","lines":[]}}),
+                "order.currency",
+                "ISO 4217",
+            ),
+            (
+                json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"EUR","lines":[{"item_id":"x","price":-1}]}}),
+                "order.lines[0].price",
+                "non-negative",
+            ),
+            (
+                json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"EUR","lines":[{"item_id":"x","price":"cheap"}]}}),
+                "order.lines[0].price",
+                "invalid type",
+            ),
+            (
+                json!({"type":"page_view","site_id":"demo","anonymous_id":"a","dwell_ms":-5}),
+                "dwell_ms",
+                "invalid value",
+            ),
             (json!([1]), "$", "JSON object"),
         ];
         for (input, field, reason) in cases {
@@ -542,8 +603,17 @@ mod tests {
 
     #[test]
     fn metric_reasons_are_stable_labels() {
-        assert_eq!(FieldError::new("type", "is required").metric_reason(), "missing_field");
-        assert_eq!(FieldError::new("x", "invalid type: string").metric_reason(), "invalid_type");
-        assert_eq!(FieldError::new("x", "must be at least 1").metric_reason(), "invalid_value");
+        assert_eq!(
+            FieldError::new("type", "is required").metric_reason(),
+            "missing_field"
+        );
+        assert_eq!(
+            FieldError::new("x", "invalid type: string").metric_reason(),
+            "invalid_type"
+        );
+        assert_eq!(
+            FieldError::new("x", "must be at least 1").metric_reason(),
+            "invalid_value"
+        );
     }
 }

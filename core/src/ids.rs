@@ -29,8 +29,7 @@ fn check_id(s: &str) -> Result<(), IdError> {
     if s.len() > MAX_ID_LEN {
         return Err(IdError::TooLong(s.len()));
     }
-    if s
-        .chars()
+    if s.chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
     {
         return Err(IdError::BadChar);

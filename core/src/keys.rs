@@ -105,9 +105,6 @@ mod tests {
             k.session_items(&site, &s, &SessionId::parse("s1").unwrap()),
             "tailor:{demo:m:alice}:sess:s1"
         );
-        assert_eq!(
-            k.covisits(&site, "sku1"),
-            "tailor:{demo}:covis:sku1"
-        );
+        assert_eq!(k.covisits(&site, "sku1"), "tailor:{demo}:covis:sku1");
     }
 }

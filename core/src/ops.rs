@@ -20,9 +20,17 @@ pub enum WriteOp {
         value: String,
     },
     /// Keep the smaller of the stored and given integer (first-seen under out-of-order delivery).
-    HashMin { key: String, field: String, value: i64 },
+    HashMin {
+        key: String,
+        field: String,
+        value: i64,
+    },
     /// Keep the larger of the stored and given integer (last-seen).
-    HashMax { key: String, field: String, value: i64 },
+    HashMax {
+        key: String,
+        field: String,
+        value: i64,
+    },
     /// Move `value` to the front of a list, removing earlier copies, and keep at most `cap` entries.
     ListPushDistinct {
         key: String,
@@ -30,7 +38,11 @@ pub enum WriteOp {
         cap: u32,
     },
     /// `ZINCRBY key by member`
-    ZIncr { key: String, member: String, by: f64 },
+    ZIncr {
+        key: String,
+        member: String,
+        by: f64,
+    },
     /// `EXPIRE key seconds`
     Expire { key: String, seconds: u64 },
 }

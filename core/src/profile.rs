@@ -93,7 +93,9 @@ fn count(v: Option<&String>) -> u64 {
 }
 
 fn scored(v: Vec<(String, f64)>) -> Vec<Scored> {
-    v.into_iter().map(|(id, count)| Scored { id, count }).collect()
+    v.into_iter()
+        .map(|(id, count)| Scored { id, count })
+        .collect()
 }
 
 impl Profile {

@@ -37,7 +37,11 @@ pub struct ErrorDetail {
 }
 
 /// Builds an error response with the standard body.
-pub fn error_response(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+pub fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
     error_with(status, code, message, None, Vec::new())
 }
 
@@ -80,7 +84,10 @@ pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
                 }
             }),
         )
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .with_state(Ops {
             checks: Arc::new(checks),
@@ -106,7 +113,8 @@ async fn readyz(State(ops): State<Ops>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({"status": if ready {"ready"} else {"not_ready"}, "checks": report});
+    let body =
+        serde_json::json!({"status": if ready {"ready"} else {"not_ready"}, "checks": report});
     (status, Json(body)).into_response()
 }
 
@@ -130,7 +138,7 @@ pub async fn track(service: &'static str, req: Request, next: Next) -> Response 
 
 /// Adds request metrics to a service's router.
 pub fn with_metrics(router: Router, service: &'static str) -> Router {
-    router.route_layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-        track(service, req, next)
-    }))
+    router.route_layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| track(service, req, next),
+    ))
 }

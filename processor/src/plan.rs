@@ -50,8 +50,16 @@ impl Planner<'_> {
                 field: format!("{}{}", fields::EVENTS_PREFIX, e.event_type()),
                 by: 1,
             },
-            WriteOp::HashMin { key: profile.clone(), field: fields::FIRST_SEEN_MS.into(), value: ts },
-            WriteOp::HashMax { key: profile.clone(), field: fields::LAST_SEEN_MS.into(), value: ts },
+            WriteOp::HashMin {
+                key: profile.clone(),
+                field: fields::FIRST_SEEN_MS.into(),
+                value: ts,
+            },
+            WriteOp::HashMax {
+                key: profile.clone(),
+                field: fields::LAST_SEEN_MS.into(),
+                value: ts,
+            },
             WriteOp::HashSet {
                 key: profile.clone(),
                 field: fields::ANONYMOUS_ID.into(),
@@ -74,7 +82,11 @@ impl Planner<'_> {
                         value: item.to_string(),
                         cap: self.config.recent_items,
                     });
-                    ops.push(WriteOp::ZIncr { key: k.item_views(site, &subject), member: item.to_string(), by: 1.0 });
+                    ops.push(WriteOp::ZIncr {
+                        key: k.item_views(site, &subject),
+                        member: item.to_string(),
+                        by: 1.0,
+                    });
                     if let Some(c) = category {
                         ops.push(WriteOp::ZIncr {
                             key: k.category_views(site, &subject),
@@ -82,14 +94,26 @@ impl Planner<'_> {
                             by: 1.0,
                         });
                     }
-                    ops.push(WriteOp::ZIncr { key: popular, member: item.to_string(), by: VIEW_WEIGHT });
+                    ops.push(WriteOp::ZIncr {
+                        key: popular,
+                        member: item.to_string(),
+                        by: VIEW_WEIGHT,
+                    });
                 }
             }
             EventBody::AddToCart { item_id, .. } => {
-                ops.push(WriteOp::ZIncr { key: popular, member: item_id.to_string(), by: CART_WEIGHT });
+                ops.push(WriteOp::ZIncr {
+                    key: popular,
+                    member: item_id.to_string(),
+                    by: CART_WEIGHT,
+                });
             }
             EventBody::Purchase { order } => {
-                ops.push(WriteOp::HashIncr { key: profile.clone(), field: fields::ORDERS.into(), by: 1 });
+                ops.push(WriteOp::HashIncr {
+                    key: profile.clone(),
+                    field: fields::ORDERS.into(),
+                    by: 1,
+                });
                 ops.push(WriteOp::HashIncr {
                     key: profile.clone(),
                     field: fields::UNITS.into(),
@@ -100,15 +124,27 @@ impl Planner<'_> {
                     field: format!("{}{}", fields::REVENUE_PREFIX, order.currency),
                     by: order.revenue,
                 });
-                ops.push(WriteOp::HashMin { key: profile.clone(), field: fields::FIRST_PURCHASE_MS.into(), value: ts });
-                ops.push(WriteOp::HashMax { key: profile.clone(), field: fields::LAST_PURCHASE_MS.into(), value: ts });
+                ops.push(WriteOp::HashMin {
+                    key: profile.clone(),
+                    field: fields::FIRST_PURCHASE_MS.into(),
+                    value: ts,
+                });
+                ops.push(WriteOp::HashMax {
+                    key: profile.clone(),
+                    field: fields::LAST_PURCHASE_MS.into(),
+                    value: ts,
+                });
                 for line in &order.lines {
                     ops.push(WriteOp::ZIncr {
                         key: k.bought(site, &subject),
                         member: line.item_id.to_string(),
                         by: f64::from(line.quantity),
                     });
-                    ops.push(WriteOp::ZIncr { key: popular.clone(), member: line.item_id.to_string(), by: PURCHASE_WEIGHT });
+                    ops.push(WriteOp::ZIncr {
+                        key: popular.clone(),
+                        member: line.item_id.to_string(),
+                        by: PURCHASE_WEIGHT,
+                    });
                 }
             }
             EventBody::Identify { traits } => {
@@ -132,8 +168,16 @@ impl Planner<'_> {
             let item = item.as_str();
             if !session_items.iter().any(|s| s == item) {
                 for other in session_items {
-                    ops.push(WriteOp::ZIncr { key: k.covisits(site, other), member: item.to_string(), by: 1.0 });
-                    ops.push(WriteOp::ZIncr { key: k.covisits(site, item), member: other.clone(), by: 1.0 });
+                    ops.push(WriteOp::ZIncr {
+                        key: k.covisits(site, other),
+                        member: item.to_string(),
+                        by: 1.0,
+                    });
+                    ops.push(WriteOp::ZIncr {
+                        key: k.covisits(site, item),
+                        member: other.clone(),
+                        by: 1.0,
+                    });
                 }
             }
             ops.push(WriteOp::ListPushDistinct {
@@ -141,7 +185,10 @@ impl Planner<'_> {
                 value: item.to_string(),
                 cap: self.config.session_items,
             });
-            ops.push(WriteOp::Expire { key: session_key, seconds: self.config.session_ttl_secs });
+            ops.push(WriteOp::Expire {
+                key: session_key,
+                seconds: self.config.session_ttl_secs,
+            });
         }
         Update {
             marker_key: k.applied_marker(site, &subject, &e.event_id),
@@ -166,14 +213,19 @@ mod tests {
     use tailor_core::event::RawEvent;
 
     fn event(v: serde_json::Value) -> Event {
-        RawEvent::from_json(v).unwrap().validate(Utc::now()).unwrap()
+        RawEvent::from_json(v)
+            .unwrap()
+            .validate(Utc::now())
+            .unwrap()
     }
 
     fn zincrs(u: &Update, key_part: &str) -> Vec<(String, String, f64)> {
         u.ops
             .iter()
             .filter_map(|o| match o {
-                WriteOp::ZIncr { key, member, by } if key.contains(key_part) => Some((key.clone(), member.clone(), *by)),
+                WriteOp::ZIncr { key, member, by } if key.contains(key_part) => {
+                    Some((key.clone(), member.clone(), *by))
+                }
                 _ => None,
             })
             .collect()
@@ -183,8 +235,13 @@ mod tests {
     fn first_view_of_an_item_in_a_session_pairs_it_with_earlier_items() {
         let keys = KeySpace::default();
         let config = ProcessorConfig::default();
-        let p = Planner { keys: &keys, config: &config };
-        let e = event(json!({"type":"page_view","site_id":"demo","anonymous_id":"a","session_id":"s","item_id":"c"}));
+        let p = Planner {
+            keys: &keys,
+            config: &config,
+        };
+        let e = event(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a","session_id":"s","item_id":"c"}),
+        );
         let u = p.plan(&e, &["b".into(), "a".into()], None);
         let covis = zincrs(&u, ":covis:");
         assert_eq!(covis.len(), 4);
@@ -194,7 +251,8 @@ mod tests {
         let u = p.plan(&e, &["c".into(), "a".into()], None);
         assert!(zincrs(&u, ":covis:").is_empty());
         // No session: no pairs and no session list.
-        let e = event(json!({"type":"page_view","site_id":"demo","anonymous_id":"a","item_id":"c"}));
+        let e =
+            event(json!({"type":"page_view","site_id":"demo","anonymous_id":"a","item_id":"c"}));
         assert!(p.session_key(&e).is_none());
         assert!(zincrs(&p.plan(&e, &[], None), ":covis:").is_empty());
     }
@@ -203,18 +261,32 @@ mod tests {
     fn purchase_updates_orders_revenue_and_bought_items() {
         let keys = KeySpace::default();
         let config = ProcessorConfig::default();
-        let p = Planner { keys: &keys, config: &config };
-        let e = event(json!({"type":"purchase","site_id":"demo","anonymous_id":"a","member_id":"m",
-            "order":{"id":"o1","currency":"EUR","lines":[{"item_id":"x","price":2.0,"quantity":3}]}}));
+        let p = Planner {
+            keys: &keys,
+            config: &config,
+        };
+        let e = event(
+            json!({"type":"purchase","site_id":"demo","anonymous_id":"a","member_id":"m",
+            "order":{"id":"o1","currency":"EUR","lines":[{"item_id":"x","price":2.0,"quantity":3}]}}),
+        );
         let u = p.plan(&e, &[], None);
-        assert_eq!(u.marker_key, format!("tailor:{{demo:m:m}}:ev:{}", e.event_id));
+        assert_eq!(
+            u.marker_key,
+            format!("tailor:{{demo:m:m}}:ev:{}", e.event_id)
+        );
         assert!(u.ops.contains(&WriteOp::HashIncrFloat {
             key: "tailor:{demo:m:m}:profile".into(),
             field: "revenue:EUR".into(),
             by: 6.0
         }));
-        assert_eq!(zincrs(&u, ":bought"), vec![("tailor:{demo:m:m}:bought".into(), "x".into(), 3.0)]);
-        assert_eq!(zincrs(&u, ":popular"), vec![("tailor:{demo}:popular".into(), "x".into(), PURCHASE_WEIGHT)]);
+        assert_eq!(
+            zincrs(&u, ":bought"),
+            vec![("tailor:{demo:m:m}:bought".into(), "x".into(), 3.0)]
+        );
+        assert_eq!(
+            zincrs(&u, ":popular"),
+            vec![("tailor:{demo}:popular".into(), "x".into(), PURCHASE_WEIGHT)]
+        );
     }
 
     #[test]

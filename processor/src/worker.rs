@@ -60,9 +60,15 @@ impl Processor {
 
     /// Plans the updates of a batch, in order. Session lists are read once per batch and then carried
     /// forward in memory, so two views in one batch see each other.
-    pub async fn plan_batch(&self, events: &[(&Message, Event)]) -> Result<Vec<Update>, tailor_infra::store::StoreError> {
+    pub async fn plan_batch(
+        &self,
+        events: &[(&Message, Event)],
+    ) -> Result<Vec<Update>, tailor_infra::store::StoreError> {
         let planner = self.planner();
-        let mut session_keys: Vec<String> = events.iter().filter_map(|(_, e)| planner.session_key(e)).collect();
+        let mut session_keys: Vec<String> = events
+            .iter()
+            .filter_map(|(_, e)| planner.session_key(e))
+            .collect();
         session_keys.sort();
         session_keys.dedup();
         let reads: Vec<Read> = session_keys
@@ -70,8 +76,10 @@ impl Processor {
             .map(|k| Read::List(k.clone(), self.config.session_items as usize))
             .collect();
         let values = self.store.read(&reads).await?;
-        let mut sessions: HashMap<String, Vec<String>> =
-            session_keys.into_iter().zip(values.into_iter().map(|v| v.into_list())).collect();
+        let mut sessions: HashMap<String, Vec<String>> = session_keys
+            .into_iter()
+            .zip(values.into_iter().map(|v| v.into_list()))
+            .collect();
         let mut updates = Vec::with_capacity(events.len());
         for (m, e) in events {
             let position = Some(Position {
@@ -106,13 +114,17 @@ impl Processor {
             };
             match result {
                 Ok(outcomes) => {
-                    metrics::histogram!("tailor_processor_batch_duration_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("tailor_processor_batch_duration_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     let now = chrono::Utc::now();
                     for ((_, e), outcome) in events.iter().zip(outcomes) {
                         metrics::counter!("tailor_processor_events_total", "outcome" => outcome.as_str()).increment(1);
                         if outcome == Applied::Applied {
-                            let lag = (now - e.received_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
-                            metrics::histogram!("tailor_processor_end_to_end_duration_seconds").record(lag);
+                            let lag = (now - e.received_at).num_microseconds().unwrap_or(0).max(0)
+                                as f64
+                                / 1e6;
+                            metrics::histogram!("tailor_processor_end_to_end_duration_seconds")
+                                .record(lag);
                         }
                     }
                     return true;
@@ -133,7 +145,11 @@ impl Processor {
 }
 
 /// Runs the loop until `shutdown`; on shutdown the batch in hand is finished and committed first.
-pub async fn run(processor: Processor, mut consumer: Box<dyn Consumer>, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(
+    processor: Processor,
+    mut consumer: Box<dyn Consumer>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     tracing::info!(topic = consumer.topic(), group = %processor.group, "processor started");
     let mut last_lag = Instant::now() - LAG_EVERY;
     while !shutdown.is_cancelled() {

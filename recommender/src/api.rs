@@ -47,20 +47,35 @@ pub enum ApiError {
 }
 
 fn bad(param: &'static str, reason: impl Into<String>) -> ApiError {
-    ApiError::BadParam { param, reason: reason.into() }
+    ApiError::BadParam {
+        param,
+        reason: reason.into(),
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let message = self.to_string();
         match self {
-            ApiError::BadParam { param, .. } => {
-                error_with(StatusCode::BAD_REQUEST, "invalid_parameter", message, Some(param.into()), vec![])
+            ApiError::BadParam { param, .. } => error_with(
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                message,
+                Some(param.into()),
+                vec![],
+            ),
+            ApiError::NotFound(_) => {
+                error_with(StatusCode::NOT_FOUND, "not_found", message, None, vec![])
             }
-            ApiError::NotFound(_) => error_with(StatusCode::NOT_FOUND, "not_found", message, None, vec![]),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "profile store read failed");
-                error_with(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, None, vec![])
+                error_with(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    message,
+                    None,
+                    vec![],
+                )
             }
         }
     }
@@ -118,13 +133,19 @@ impl Recommender {
             None => Ok(self.config.recommender.default_limit),
             Some(l) => match l.parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(bad("limit", format!("must be an integer from 1 to {max}, got {l:?}"))),
+                _ => Err(bad(
+                    "limit",
+                    format!("must be an integer from 1 to {max}, got {l:?}"),
+                )),
             },
         }
     }
 
     /// Reads the inputs of [`rank::rank`] and ranks.
-    pub async fn recommend(&self, q: &HashMap<String, String>) -> Result<Recommendations, ApiError> {
+    pub async fn recommend(
+        &self,
+        q: &HashMap<String, String>,
+    ) -> Result<Recommendations, ApiError> {
         let site = self.site(q)?;
         let subject = Self::subject(q)?;
         let limit = self.limit(q)?;
@@ -150,7 +171,11 @@ impl Recommender {
             }
             None => (Vec::new(), Vec::new()),
         };
-        let seed_items = rank::seeds(context.as_ref().map(|c| c.as_str()), &recent, cfg.seed_items);
+        let seed_items = rank::seeds(
+            context.as_ref().map(|c| c.as_str()),
+            &recent,
+            cfg.seed_items,
+        );
         let mut reads: Vec<Read> = seed_items
             .iter()
             .map(|(item, _)| Read::Top(self.keys.covisits(&site, item), cfg.neighbours_per_seed))
@@ -161,18 +186,31 @@ impl Recommender {
         let seeds: Vec<Seed> = seed_items
             .into_iter()
             .zip(values)
-            .map(|((item_id, weight), v)| Seed { item_id, weight, neighbours: v.into_top() })
+            .map(|((item_id, weight), v)| Seed {
+                item_id,
+                weight,
+                neighbours: v.into_top(),
+            })
             .collect();
         let exclude: HashSet<String> = bought.into_iter().map(|(i, _)| i).collect();
         let items = rank::rank(&seeds, &popular, &exclude, limit);
-        let covis = items.iter().filter(|r| r.source == rank::Source::Covisitation).count();
+        let covis = items
+            .iter()
+            .filter(|r| r.source == rank::Source::Covisitation)
+            .count();
         let strategy = match covis {
             0 => "popular",
             n if n == items.len() => "covisitation",
             _ => "mixed",
         };
-        metrics::counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(1);
-        Ok(Recommendations { site_id: site.to_string(), subject: subject.map(|s| s.to_string()), strategy, items })
+        metrics::counter!("tailor_recommender_responses_total", "strategy" => strategy)
+            .increment(1);
+        Ok(Recommendations {
+            site_id: site.to_string(),
+            subject: subject.map(|s| s.to_string()),
+            strategy,
+            items,
+        })
     }
 
     /// Reads a member's profile; `NotFound` if the member was never seen.
@@ -182,7 +220,10 @@ impl Recommender {
             .store
             .read(&[
                 Read::Hash(k.profile(site, subject)),
-                Read::List(k.recent_items(site, subject), self.config.processor.recent_items as usize),
+                Read::List(
+                    k.recent_items(site, subject),
+                    self.config.processor.recent_items as usize,
+                ),
                 Read::Top(k.item_views(site, subject), PROFILE_TOP),
                 Read::Top(k.category_views(site, subject), PROFILE_TOP),
                 Read::Top(k.bought(site, subject), PROFILE_TOP),
@@ -200,11 +241,18 @@ impl Recommender {
         if parts.is_empty() {
             return Err(ApiError::NotFound(subject.to_string()));
         }
-        Ok(Profile::from_parts(site.as_str(), &subject.to_string(), parts))
+        Ok(Profile::from_parts(
+            site.as_str(),
+            &subject.to_string(),
+            parts,
+        ))
     }
 }
 
-async fn recommendations(State(r): State<Recommender>, Query(q): Params) -> Result<Json<Recommendations>, ApiError> {
+async fn recommendations(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Json<Recommendations>, ApiError> {
     r.recommend(&q).await.map(Json)
 }
 

@@ -58,12 +58,19 @@ pub fn seeds(context: Option<&str>, recent: &[String], max: usize) -> Vec<(Strin
 }
 
 /// Ranks candidates; see the module docs.
-pub fn rank(seeds: &[Seed], popular: &[(String, f64)], exclude: &HashSet<String>, limit: usize) -> Vec<Recommendation> {
+pub fn rank(
+    seeds: &[Seed],
+    popular: &[(String, f64)],
+    exclude: &HashSet<String>,
+    limit: usize,
+) -> Vec<Recommendation> {
     let excluded = |item: &str| exclude.contains(item) || seeds.iter().any(|s| s.item_id == item);
     // candidate -> (score, best seed, best contribution)
     let mut scores: HashMap<&str, (f64, &str, f64)> = HashMap::new();
     for seed in seeds {
-        let Some(max) = seed.neighbours.iter().map(|(_, c)| *c).reduce(f64::max) else { continue };
+        let Some(max) = seed.neighbours.iter().map(|(_, c)| *c).reduce(f64::max) else {
+            continue;
+        };
         if max <= 0.0 {
             continue;
         }
@@ -89,10 +96,18 @@ pub fn rank(seeds: &[Seed], popular: &[(String, f64)], exclude: &HashSet<String>
             reason: format!("viewed together with {seed}"),
         })
         .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.item_id.cmp(&b.item_id)));
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.item_id.cmp(&b.item_id))
+    });
     out.truncate(limit);
     if out.len() < limit {
-        let top = popular.first().map(|(_, s)| *s).unwrap_or(1.0).max(f64::MIN_POSITIVE);
+        let top = popular
+            .first()
+            .map(|(_, s)| *s)
+            .unwrap_or(1.0)
+            .max(f64::MIN_POSITIVE);
         let chosen: HashSet<String> = out.iter().map(|r| r.item_id.clone()).collect();
         let fill = popular
             .iter()
@@ -121,17 +136,37 @@ mod tests {
     #[test]
     fn seeds_put_context_first_and_decay_history() {
         let s = seeds(Some("x"), &["a".into(), "x".into(), "b".into()], 3);
-        assert_eq!(s, vec![("x".into(), 2.0), ("a".into(), 1.0), ("b".into(), 1.0 / 3.0)]);
+        assert_eq!(
+            s,
+            vec![
+                ("x".into(), 2.0),
+                ("a".into(), 1.0),
+                ("b".into(), 1.0 / 3.0)
+            ]
+        );
     }
 
     #[test]
     fn covisited_items_rank_above_popular_and_bought_items_never_appear() {
         let seeds = vec![
-            Seed { item_id: "a".into(), weight: 1.0, neighbours: n(&[("b", 10.0), ("c", 5.0), ("bought", 9.0)]) },
-            Seed { item_id: "d".into(), weight: 0.5, neighbours: n(&[("c", 4.0), ("a", 3.0)]) },
+            Seed {
+                item_id: "a".into(),
+                weight: 1.0,
+                neighbours: n(&[("b", 10.0), ("c", 5.0), ("bought", 9.0)]),
+            },
+            Seed {
+                item_id: "d".into(),
+                weight: 0.5,
+                neighbours: n(&[("c", 4.0), ("a", 3.0)]),
+            },
         ];
         let exclude: HashSet<String> = ["bought".to_string()].into();
-        let out = rank(&seeds, &n(&[("p1", 100.0), ("b", 50.0), ("bought", 40.0), ("p2", 1.0)]), &exclude, 4);
+        let out = rank(
+            &seeds,
+            &n(&[("p1", 100.0), ("b", 50.0), ("bought", 40.0), ("p2", 1.0)]),
+            &exclude,
+            4,
+        );
         let ids: Vec<&str> = out.iter().map(|r| r.item_id.as_str()).collect();
         // c: 0.5 + 0.5 = 1.0, b: 1.0 -> tie broken by id; seeds a and d never recommended.
         assert_eq!(ids, ["b", "c", "p1", "p2"]);

@@ -37,10 +37,30 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const ALL: Roles = Roles { collector: true, processor: true, recommender: true, demo: true };
-    pub const COLLECTOR: Roles = Roles { collector: true, processor: false, recommender: false, demo: false };
-    pub const PROCESSOR: Roles = Roles { collector: false, processor: true, recommender: false, demo: false };
-    pub const RECOMMENDER: Roles = Roles { collector: false, processor: false, recommender: true, demo: false };
+    pub const ALL: Roles = Roles {
+        collector: true,
+        processor: true,
+        recommender: true,
+        demo: true,
+    };
+    pub const COLLECTOR: Roles = Roles {
+        collector: true,
+        processor: false,
+        recommender: false,
+        demo: false,
+    };
+    pub const PROCESSOR: Roles = Roles {
+        collector: false,
+        processor: true,
+        recommender: false,
+        demo: false,
+    };
+    pub const RECOMMENDER: Roles = Roles {
+        collector: false,
+        processor: false,
+        recommender: true,
+        demo: false,
+    };
 }
 
 /// Started services.
@@ -68,7 +88,9 @@ impl Running {
             }
         }
         if let Some(p) = self.producer {
-            p.flush(Duration::from_secs(10)).await.context("flushing the event bus producer")?;
+            p.flush(Duration::from_secs(10))
+                .await
+                .context("flushing the event bus producer")?;
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -93,48 +115,29 @@ where
     })
 }
 
-/// Validates the configuration, connects the backends, binds `listen` and starts the stages.
-pub async fn start(config: Config, roles: Roles, listen: SocketAddr, shutdown: Shutdown) -> anyhow::Result<Running> {
-    config.validate()?;
-    let config = Arc::new(config);
-    let keys = KeySpace::new(config.redis.namespace.clone());
-    let mut checks: Vec<(&'static str, Check)> = Vec::new();
+/// The bus ends a process needs: a producer for the collector, a consumer for the processor.
+struct Bus {
+    producer: Option<Arc<dyn Producer>>,
+    consumer: Option<Box<dyn Consumer>>,
+}
 
-    let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender {
-        Some(match &config.redis.url {
-            Some(url) => {
-                let s = RedisStore::connect(url)
-                    .await
-                    .with_context(|| format!("connecting to Redis at {url} (redis.url / --redis)"))?;
-                tracing::info!(%url, "profile store: Redis");
-                Arc::new(s)
-            }
-            None => {
-                if !(roles.processor && roles.recommender) {
-                    bail!("the in-process store is only shared inside `tailor run`; give --redis URL");
-                }
-                tracing::info!("profile store: in-process (embedded mode; not durable)");
-                Arc::new(MemoryStore::new())
-            }
-        })
-    } else {
-        None
-    };
-    if let Some(s) = &store {
-        let s = s.clone();
-        checks.push(("store", check(move || {
-            let s = s.clone();
-            Box::pin(async move { s.check().await })
-        })));
-    }
-
-    let (producer, consumer): (Option<Arc<dyn Producer>>, Option<Box<dyn Consumer>>) = match &config.kafka.brokers {
+async fn connect_bus(config: &Config, roles: Roles) -> anyhow::Result<Bus> {
+    match &config.kafka.brokers {
         Some(brokers) => {
-            let settings = kafka_settings(&config, brokers);
+            let settings = kafka_settings(config, brokers);
             if roles.collector || roles.processor {
-                ensure_topic(&settings, config.kafka.partitions, config.kafka.replication_factor)
-                    .await
-                    .with_context(|| format!("preparing topic {} on Kafka at {brokers} (kafka.brokers / --kafka)", settings.topic))?;
+                ensure_topic(
+                    &settings,
+                    config.kafka.partitions,
+                    config.kafka.replication_factor,
+                )
+                .await
+                .with_context(|| {
+                    format!(
+                        "preparing topic {} on Kafka at {brokers} (kafka.brokers / --kafka)",
+                        settings.topic
+                    )
+                })?;
                 tracing::info!(%brokers, topic = %settings.topic, "event bus: Kafka");
             }
             let producer: Option<Arc<dyn Producer>> = if roles.collector {
@@ -143,11 +146,14 @@ pub async fn start(config: Config, roles: Roles, listen: SocketAddr, shutdown: S
                 None
             };
             let consumer: Option<Box<dyn Consumer>> = if roles.processor {
-                Some(Box::new(KafkaConsumer::new(&settings, &config.kafka.group)?))
+                Some(Box::new(KafkaConsumer::new(
+                    &settings,
+                    &config.kafka.group,
+                )?))
             } else {
                 None
             };
-            (producer, consumer)
+            Ok(Bus { producer, consumer })
         }
         None => {
             if roles.collector != roles.processor {
@@ -161,18 +167,75 @@ pub async fn start(config: Config, roles: Roles, listen: SocketAddr, shutdown: S
                     MEMORY_BUS_CAPACITY,
                     Duration::from_millis(config.kafka.delivery_timeout_ms),
                 );
-                (Some(Arc::new(bus.clone())), Some(Box::new(bus.consumer())))
+                Ok(Bus {
+                    producer: Some(Arc::new(bus.clone())),
+                    consumer: Some(Box::new(bus.consumer())),
+                })
             } else {
-                (None, None)
+                Ok(Bus {
+                    producer: None,
+                    consumer: None,
+                })
             }
         }
+    }
+}
+
+/// Validates the configuration, connects the backends, binds `listen` and starts the stages.
+pub async fn start(
+    config: Config,
+    roles: Roles,
+    listen: SocketAddr,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    config.validate()?;
+    let config = Arc::new(config);
+    let keys = KeySpace::new(config.redis.namespace.clone());
+    let mut checks: Vec<(&'static str, Check)> = Vec::new();
+
+    let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender {
+        Some(match &config.redis.url {
+            Some(url) => {
+                let s = RedisStore::connect(url).await.with_context(|| {
+                    format!("connecting to Redis at {url} (redis.url / --redis)")
+                })?;
+                tracing::info!(%url, "profile store: Redis");
+                Arc::new(s)
+            }
+            None => {
+                if !(roles.processor && roles.recommender) {
+                    bail!(
+                        "the in-process store is only shared inside `tailor run`; give --redis URL"
+                    );
+                }
+                tracing::info!("profile store: in-process (embedded mode; not durable)");
+                Arc::new(MemoryStore::new())
+            }
+        })
+    } else {
+        None
     };
+    if let Some(s) = &store {
+        let s = s.clone();
+        checks.push((
+            "store",
+            check(move || {
+                let s = s.clone();
+                Box::pin(async move { s.check().await })
+            }),
+        ));
+    }
+
+    let Bus { producer, consumer } = connect_bus(&config, roles).await?;
     if let Some(p) = &producer {
         let p = p.clone();
-        checks.push(("bus", check(move || {
-            let p = p.clone();
-            Box::pin(async move { p.check().await })
-        })));
+        checks.push((
+            "bus",
+            check(move || {
+                let p = p.clone();
+                Box::pin(async move { p.check().await })
+            }),
+        ));
     }
 
     let mut router = Router::new();
@@ -184,17 +247,22 @@ pub async fn start(config: Config, roles: Roles, listen: SocketAddr, shutdown: S
     }
     if roles.recommender {
         let store = store.clone().expect("store exists for the recommender");
-        router = router.merge(tailor_recommender::router(tailor_recommender::Recommender {
-            store,
-            keys: keys.clone(),
-            config: config.clone(),
-        }));
+        router = router.merge(tailor_recommender::router(
+            tailor_recommender::Recommender {
+                store,
+                keys: keys.clone(),
+                config: config.clone(),
+            },
+        ));
     }
     if roles.demo {
         router = router.merge(crate::demo::router());
     }
     router = router.merge(ops_router(checks)).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ),
     );
 
     let listener = tokio::net::TcpListener::bind(listen)
@@ -220,8 +288,15 @@ pub async fn start(config: Config, roles: Roles, listen: SocketAddr, shutdown: S
             group: config.kafka.group.clone(),
         };
         let s = shutdown.clone();
-        tasks.push(("processor", tokio::spawn(tailor_processor::run(processor, consumer, s))));
+        tasks.push((
+            "processor",
+            tokio::spawn(tailor_processor::run(processor, consumer, s)),
+        ));
     }
     tracing::info!(%addr, ?roles, "listening");
-    Ok(Running { addr, tasks, producer })
+    Ok(Running {
+        addr,
+        tasks,
+        producer,
+    })
 }

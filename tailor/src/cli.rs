@@ -94,10 +94,20 @@ mod tests {
 
     #[test]
     fn options_override_defaults_and_are_validated() {
-        let cli = Cli::try_parse_from(["tailor", "run", "--kafka", "k:9092", "--listen", "0.0.0.0:9000"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "tailor",
+            "run",
+            "--kafka",
+            "k:9092",
+            "--listen",
+            "0.0.0.0:9000",
+        ])
+        .unwrap();
         let c = cli.global.config().unwrap();
         assert_eq!(c.kafka.brokers.as_deref(), Some("k:9092"));
-        let Command::Run(l) = cli.command else { panic!("run") };
+        let Command::Run(l) = cli.command else {
+            panic!("run")
+        };
         assert_eq!(l.listen.port(), 9000);
         let bad = Cli::try_parse_from(["tailor", "run", "--redis", "localhost"]).unwrap();
         assert_eq!(bad.global.config().unwrap_err().key, "redis.url");

@@ -13,6 +13,12 @@ const SHOP_HTML: &str = include_str!("demo/shop.html");
 pub fn router() -> Router {
     Router::new().route(
         "/",
-        get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], SHOP_HTML).into_response() }),
+        get(|| async {
+            (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                SHOP_HTML,
+            )
+                .into_response()
+        }),
     )
 }

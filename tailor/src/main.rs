@@ -29,7 +29,10 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     let running = app::start(config, roles, listen, shutdown.clone()).await?;
     if roles.demo {
-        eprintln!("Tailor is running: demo shop at http://{}/ , metrics at /metrics", running.addr);
+        eprintln!(
+            "Tailor is running: demo shop at http://{}/ , metrics at /metrics",
+            running.addr
+        );
     }
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -43,7 +46,8 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -21,10 +21,20 @@ struct App {
 
 async fn start(config: Config) -> App {
     let shutdown = Shutdown::new();
-    let running = app::start(config, Roles::ALL, SocketAddr::from(([127, 0, 0, 1], 0)), shutdown.clone())
-        .await
-        .expect("start tailor");
-    App { base: format!("http://{}", running.addr), http: reqwest::Client::new(), shutdown, running }
+    let running = app::start(
+        config,
+        Roles::ALL,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("start tailor");
+    App {
+        base: format!("http://{}", running.addr),
+        http: reqwest::Client::new(),
+        shutdown,
+        running,
+    }
 }
 
 impl App {
@@ -33,13 +43,24 @@ impl App {
     }
 
     async fn post_raw(&self, body: Vec<u8>) -> (u16, Value) {
-        let r = self.http.post(format!("{}/v1/events", self.base)).body(body).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -52,7 +73,10 @@ impl App {
             if status == 200 && done(&body) {
                 return body;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{path} did not converge; last answer {status} {body}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} did not converge; last answer {status} {body}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -73,7 +97,12 @@ fn view(event_id: &str, anon: &str, member: Option<&str>, session: &str, item: &
 }
 
 fn ids(recs: &Value) -> Vec<String> {
-    recs["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap().to_string()).collect()
+    recs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Other visitors' sessions make b the strongest co-visit of a, then c and d. Alice views a and buys
@@ -81,9 +110,13 @@ fn ids(recs: &Value) -> Vec<String> {
 async fn the_loop(app: &App, tag: &str) {
     let e = |n: &str| format!("{tag}-{n}");
     let others = json!([
-        view(&e("1"), "v1", None, "s1", "a"), view(&e("2"), "v1", None, "s1", "b"), view(&e("3"), "v1", None, "s1", "c"),
-        view(&e("4"), "v2", None, "s2", "a"), view(&e("5"), "v2", None, "s2", "b"),
-        view(&e("6"), "v3", None, "s3", "a"), view(&e("7"), "v3", None, "s3", "d"),
+        view(&e("1"), "v1", None, "s1", "a"),
+        view(&e("2"), "v1", None, "s1", "b"),
+        view(&e("3"), "v1", None, "s1", "c"),
+        view(&e("4"), "v2", None, "s2", "a"),
+        view(&e("5"), "v2", None, "s2", "b"),
+        view(&e("6"), "v3", None, "s3", "a"),
+        view(&e("7"), "v3", None, "s3", "d"),
     ]);
     let (status, body) = app.post(&others).await;
     assert_eq!(status, 202, "{body}");
@@ -100,14 +133,18 @@ async fn the_loop(app: &App, tag: &str) {
     assert_eq!(status, 202, "{body}");
 
     let recs = app
-        .until("/v1/recommendations?site=demo&member=alice", |r| ids(r).first().map(String::as_str) == Some("b"))
+        .until("/v1/recommendations?site=demo&member=alice", |r| {
+            ids(r).first().map(String::as_str) == Some("b")
+        })
         .await;
     assert_eq!(ids(&recs), ["b", "d"], "{recs}");
     assert_eq!(recs["strategy"], "covisitation");
     assert_eq!(recs["items"][0]["reason"], "viewed together with a");
 
     let profile = app
-        .until("/v1/profiles/alice?site=demo", |p| p["event_counts"]["page_ping"] == 1)
+        .until("/v1/profiles/alice?site=demo", |p| {
+            p["event_counts"]["page_ping"] == 1
+        })
         .await;
     assert_eq!(profile["event_counts"]["page_view"], 1, "{profile}");
     assert_eq!(profile["purchases"]["orders"], 1);
@@ -119,40 +156,81 @@ async fn the_loop(app: &App, tag: &str) {
     // A tracker retry of the same events (same ids) is acknowledged but counted once.
     let (status, _) = app.post(&alice).await;
     assert_eq!(status, 202);
-    let (status, _) = app.post(&json!(view(&e("11"), "alice-phone", Some("alice"), "s4", "d"))).await;
+    let (status, _) = app
+        .post(&json!(view(
+            &e("11"),
+            "alice-phone",
+            Some("alice"),
+            "s4",
+            "d"
+        )))
+        .await;
     assert_eq!(status, 202);
     // Events are applied in order per device, so once e11 shows, the retries before it were processed.
-    let profile = app.until("/v1/profiles/alice?site=demo", |p| p["event_counts"]["page_view"] == 2).await;
-    assert_eq!(profile["purchases"]["orders"], 1, "retried purchase counted twice: {profile}");
+    let profile = app
+        .until("/v1/profiles/alice?site=demo", |p| {
+            p["event_counts"]["page_view"] == 2
+        })
+        .await;
+    assert_eq!(
+        profile["purchases"]["orders"], 1,
+        "retried purchase counted twice: {profile}"
+    );
     assert_eq!(profile["dwell_ms"], 4000);
 
     // An unknown visitor gets the shop's popular items: c (1 view + purchase) leads.
-    let (status, recs) = app.get("/v1/recommendations?site=demo&anonymous=stranger&limit=2").await;
+    let (status, recs) = app
+        .get("/v1/recommendations?site=demo&anonymous=stranger&limit=2")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(recs["strategy"], "popular");
     assert_eq!(ids(&recs), ["c", "a"], "{recs}");
 }
 
 async fn the_edge(app: &App) {
-    let (status, body) = app.post(&json!({"type": "page_view", "site_id": "demo"})).await;
+    let (status, body) = app
+        .post(&json!({"type": "page_view", "site_id": "demo"}))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "anonymous_id", "{body}");
-    let (status, body) = app.post(&json!({"type": "purchase", "site_id": "demo", "anonymous_id": "x",
-        "order": {"id": "o", "currency": "EUR", "lines": [{"item_id": "i", "price": "free"}]}})).await;
+    let (status, body) = app
+        .post(
+            &json!({"type": "purchase", "site_id": "demo", "anonymous_id": "x",
+        "order": {"id": "o", "currency": "EUR", "lines": [{"item_id": "i", "price": "free"}]}}),
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "order.lines[0].price", "{body}");
     let (status, body) = app.post_raw(b"{not json".to_vec()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("not_json")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("not_json"))
+    );
     let (status, body) = app.post_raw(vec![b' '; 2 * 1024 * 1024]).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let (status, body) = app.get("/v1/recommendations?site=nope").await;
-    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("site")));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("site"))
+    );
     let (status, _) = app.get("/v1/profiles/nobody?site=demo").await;
     assert_eq!(status, 404);
     let (status, body) = app.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
-    let metrics = reqwest::get(format!("{}/metrics", app.base)).await.unwrap().text().await.unwrap();
-    for name in ["tailor_collector_events_total", "tailor_processor_events_total", "tailor_http_request_duration_seconds_bucket"] {
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "tailor_collector_events_total",
+        "tailor_processor_events_total",
+        "tailor_http_request_duration_seconds_bucket",
+    ] {
         assert!(metrics.contains(name), "metric {name} missing");
     }
 }
@@ -192,11 +270,23 @@ async fn kafka_and_redis() {
     let before = app.get("/v1/profiles/alice?site=demo").await.1;
     // A fresh event from the same device lands after all of alice's replayed events in her partition,
     // so once it shows, the replay of everything before it is done.
-    let (status, _) = app.post(&view("real-12", "alice-phone", Some("alice"), "s5", "b")).await;
+    let (status, _) = app
+        .post(&view("real-12", "alice-phone", Some("alice"), "s5", "b"))
+        .await;
     assert_eq!(status, 202);
-    let after = app.until("/v1/profiles/alice?site=demo", |p| p["event_counts"]["page_view"] == 3).await;
-    assert_eq!(after["event_counts"]["purchase"], before["event_counts"]["purchase"], "{after}");
-    assert_eq!(after["event_counts"]["page_ping"], before["event_counts"]["page_ping"]);
+    let after = app
+        .until("/v1/profiles/alice?site=demo", |p| {
+            p["event_counts"]["page_view"] == 3
+        })
+        .await;
+    assert_eq!(
+        after["event_counts"]["purchase"], before["event_counts"]["purchase"],
+        "{after}"
+    );
+    assert_eq!(
+        after["event_counts"]["page_ping"],
+        before["event_counts"]["page_ping"]
+    );
     assert_eq!(after["purchases"], before["purchases"]);
     assert_eq!(after["dwell_ms"], before["dwell_ms"]);
     app.stop().await;

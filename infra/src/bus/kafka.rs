@@ -43,7 +43,11 @@ fn other(e: impl std::fmt::Display) -> BusError {
 }
 
 /// Creates the topic if it does not exist (an existing topic is left as it is).
-pub async fn ensure_topic(s: &KafkaSettings, partitions: i32, replication: i32) -> Result<(), BusError> {
+pub async fn ensure_topic(
+    s: &KafkaSettings,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), BusError> {
     let admin: AdminClient<DefaultClientContext> = s.client().create().map_err(other)?;
     let topic = NewTopic::new(&s.topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -71,7 +75,10 @@ impl KafkaProducer {
             .set("enable.idempotence", "true")
             .set("linger.ms", "2")
             .set("compression.type", "lz4")
-            .set("message.timeout.ms", s.delivery_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                s.delivery_timeout.as_millis().to_string(),
+            )
             .create()
             .map_err(other)?;
         Ok(KafkaProducer {
@@ -84,8 +91,14 @@ impl KafkaProducer {
 #[async_trait]
 impl Producer for KafkaProducer {
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
-        let record = FutureRecord::to(&self.settings.topic).key(key).payload(&payload);
-        match self.producer.send(record, self.settings.delivery_timeout).await {
+        let record = FutureRecord::to(&self.settings.topic)
+            .key(key)
+            .payload(&payload);
+        match self
+            .producer
+            .send(record, self.settings.delivery_timeout)
+            .await
+        {
             Ok(d) => Ok(Delivered {
                 partition: d.partition,
                 offset: d.offset,
@@ -186,7 +199,8 @@ impl Consumer for KafkaConsumer {
             .await
             .map_err(other)?
             .map_err(other)?;
-        self.committed.extend(offsets.0.iter().map(|(&p, &o)| (p, o)));
+        self.committed
+            .extend(offsets.0.iter().map(|(&p, &o)| (p, o)));
         Ok(())
     }
 
@@ -255,13 +269,19 @@ mod tests {
         let group = testkit::unique("group");
         let mut c = KafkaConsumer::new(&s, &group).unwrap();
         let got = drain(&mut c, 20).await;
-        assert_eq!(got.iter().map(|m| m.payload[0]).collect::<Vec<_>>(), (0..20).collect::<Vec<u8>>());
+        assert_eq!(
+            got.iter().map(|m| m.payload[0]).collect::<Vec<_>>(),
+            (0..20).collect::<Vec<u8>>()
+        );
         c.commit(&Offsets::after(&got[..15])).await.unwrap();
         drop(c);
 
         let mut c2 = KafkaConsumer::new(&s, &group).unwrap();
         let rest = drain(&mut c2, 5).await;
-        assert_eq!(rest.iter().map(|m| m.payload[0]).collect::<Vec<_>>(), vec![15, 16, 17, 18, 19]);
+        assert_eq!(
+            rest.iter().map(|m| m.payload[0]).collect::<Vec<_>>(),
+            vec![15, 16, 17, 18, 19]
+        );
         c2.commit(&Offsets::after(&rest)).await.unwrap();
         let lag: i64 = c2.lag().await.unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 0);
@@ -275,7 +295,10 @@ mod tests {
             delivery_timeout: Duration::from_millis(1500),
         };
         let p = KafkaProducer::new(&s).unwrap();
-        assert!(matches!(p.send("k", vec![1]).await, Err(BusError::Delivery(_))));
+        assert!(matches!(
+            p.send("k", vec![1]).await,
+            Err(BusError::Delivery(_))
+        ));
         assert!(p.check().await.is_err());
     }
 }

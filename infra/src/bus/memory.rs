@@ -6,7 +6,9 @@
 //! growing memory. Committed records are dropped. It is not durable across a restart; that is what Kafka
 //! is for.
 
-use super::{partition_for, BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer};
+use super::{
+    partition_for, BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer,
+};
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -210,14 +212,20 @@ mod tests {
         }
         let mut c = bus.consumer();
         let got = c.poll(4, Duration::from_millis(10)).await.unwrap();
-        assert_eq!(got.iter().map(|m| m.payload[0]).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(
+            got.iter().map(|m| m.payload[0]).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
         c.commit(&Offsets::after(&got[..2])).await.unwrap();
         // A new consumer (a restarted processor) resumes after the commit, redelivering 2 and 3.
         let mut c2 = bus.consumer();
         let got = c2.poll(100, Duration::from_millis(10)).await.unwrap();
         assert_eq!(got.first().unwrap().payload[0], 2);
         assert_eq!(got.len(), 8);
-        assert_eq!(c2.lag().await.unwrap().iter().map(|l| l.lag).sum::<i64>(), 8);
+        assert_eq!(
+            c2.lag().await.unwrap().iter().map(|l| l.lag).sum::<i64>(),
+            8
+        );
     }
 
     #[tokio::test]
@@ -225,7 +233,10 @@ mod tests {
         let bus = MemoryBus::new("t", 1, 2, Duration::from_millis(50));
         bus.send("k", vec![1]).await.unwrap();
         bus.send("k", vec![2]).await.unwrap();
-        assert!(matches!(bus.send("k", vec![3]).await, Err(BusError::Delivery(_))));
+        assert!(matches!(
+            bus.send("k", vec![3]).await,
+            Err(BusError::Delivery(_))
+        ));
         let mut c = bus.consumer();
         let got = c.poll(10, Duration::from_millis(10)).await.unwrap();
         let sender = {

@@ -23,14 +23,45 @@ async fn suite(store: &dyn Store, ns: &str) {
     let z = format!("{ns}:z");
     let ops = |v: &str, t: i64| {
         vec![
-            WriteOp::HashIncr { key: h.clone(), field: "n".into(), by: 2 },
-            WriteOp::HashIncrFloat { key: h.clone(), field: "rev".into(), by: 1.25 },
-            WriteOp::HashSet { key: h.clone(), field: "who".into(), value: v.into() },
-            WriteOp::HashMin { key: h.clone(), field: "first".into(), value: t },
-            WriteOp::HashMax { key: h.clone(), field: "last".into(), value: t },
-            WriteOp::ListPushDistinct { key: l.clone(), value: v.into(), cap: 2 },
-            WriteOp::ZIncr { key: z.clone(), member: v.into(), by: 1.5 },
-            WriteOp::Expire { key: l.clone(), seconds: 600 },
+            WriteOp::HashIncr {
+                key: h.clone(),
+                field: "n".into(),
+                by: 2,
+            },
+            WriteOp::HashIncrFloat {
+                key: h.clone(),
+                field: "rev".into(),
+                by: 1.25,
+            },
+            WriteOp::HashSet {
+                key: h.clone(),
+                field: "who".into(),
+                value: v.into(),
+            },
+            WriteOp::HashMin {
+                key: h.clone(),
+                field: "first".into(),
+                value: t,
+            },
+            WriteOp::HashMax {
+                key: h.clone(),
+                field: "last".into(),
+                value: t,
+            },
+            WriteOp::ListPushDistinct {
+                key: l.clone(),
+                value: v.into(),
+                cap: 2,
+            },
+            WriteOp::ZIncr {
+                key: z.clone(),
+                member: v.into(),
+                by: 1.5,
+            },
+            WriteOp::Expire {
+                key: l.clone(),
+                seconds: 600,
+            },
         ]
     };
     let out = store
@@ -55,7 +86,11 @@ async fn suite(store: &dyn Store, ns: &str) {
         .unwrap();
     assert_eq!(
         again,
-        vec![Applied::BehindWatermark, Applied::DuplicateEvent, Applied::BehindWatermark]
+        vec![
+            Applied::BehindWatermark,
+            Applied::DuplicateEvent,
+            Applied::BehindWatermark
+        ]
     );
 
     let got = store
@@ -75,7 +110,10 @@ async fn suite(store: &dyn Store, ns: &str) {
     assert_eq!(hash["who"], "c");
     assert_eq!(hash["first"], "20");
     assert_eq!(hash["last"], "90");
-    assert_eq!(it.next().unwrap(), Value::List(vec!["c".into(), "a".into()]));
+    assert_eq!(
+        it.next().unwrap(),
+        Value::List(vec!["c".into(), "a".into()])
+    );
     assert_eq!(
         it.next().unwrap(),
         Value::Top(vec![("a".into(), 3.0), ("c".into(), 1.5)])
@@ -100,11 +138,28 @@ async fn redis_store_conforms() {
 async fn redis_store_recovers_from_a_flushed_script_cache() {
     let url = testkit::redis_url();
     let store = RedisStore::connect(&url).await.unwrap();
-    let mut c = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let ns = testkit::unique("flush");
     let out = store
-        .apply(&[update(&ns, "e1", None, vec![WriteOp::HashIncr { key: format!("{ns}:h"), field: "n".into(), by: 1 }])])
+        .apply(&[update(
+            &ns,
+            "e1",
+            None,
+            vec![WriteOp::HashIncr {
+                key: format!("{ns}:h"),
+                field: "n".into(),
+                by: 1,
+            }],
+        )])
         .await
         .unwrap();
     assert_eq!(out, vec![Applied::Applied]);

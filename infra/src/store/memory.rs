@@ -88,12 +88,18 @@ impl Db {
     fn run(&mut self, op: &WriteOp) -> Result<(), StoreError> {
         match op {
             WriteOp::HashIncr { key, field, by } => {
-                let v = self.hash(key)?.entry(field.clone()).or_insert_with(|| "0".into());
+                let v = self
+                    .hash(key)?
+                    .entry(field.clone())
+                    .or_insert_with(|| "0".into());
                 let n: i64 = v.parse().map_err(|_| not_number(key, field))?;
                 *v = (n + by).to_string();
             }
             WriteOp::HashIncrFloat { key, field, by } => {
-                let v = self.hash(key)?.entry(field.clone()).or_insert_with(|| "0".into());
+                let v = self
+                    .hash(key)?
+                    .entry(field.clone())
+                    .or_insert_with(|| "0".into());
                 let n: f64 = v.parse().map_err(|_| not_number(key, field))?;
                 *v = (n + by).to_string();
             }
@@ -132,12 +138,10 @@ impl Db {
 
     fn apply_one(&mut self, u: &Update) -> Result<Applied, StoreError> {
         if let Some(p) = &u.position {
-            let wm = self
-                .live(&p.key)
-                .and_then(|e| match &e.data {
-                    Data::Hash(h) => h.get(&p.field).and_then(|v| v.parse::<i64>().ok()),
-                    _ => None,
-                });
+            let wm = self.live(&p.key).and_then(|e| match &e.data {
+                Data::Hash(h) => h.get(&p.field).and_then(|v| v.parse::<i64>().ok()),
+                _ => None,
+            });
             if wm.is_some_and(|w| w >= p.offset) {
                 return Ok(Applied::BehindWatermark);
             }
@@ -156,7 +160,8 @@ impl Db {
             },
         );
         if let Some(p) = &u.position {
-            self.hash(&p.key)?.insert(p.field.clone(), p.offset.to_string());
+            self.hash(&p.key)?
+                .insert(p.field.clone(), p.offset.to_string());
         }
         Ok(Applied::Applied)
     }
@@ -164,7 +169,7 @@ impl Db {
     /// Drops expired entries now and then, so markers and sessions do not accumulate.
     fn sweep(&mut self) {
         self.applies += 1;
-        if self.applies % 10_000 == 0 {
+        if self.applies.is_multiple_of(10_000) {
             let now = Instant::now();
             self.map.retain(|_, e| e.expires.is_none_or(|t| t > now));
         }

@@ -106,18 +106,30 @@ fn encode(u: &Update) -> (Vec<&str>, Vec<String>) {
             }
         };
         match op {
-            WriteOp::HashIncr { field, by, .. } => args.extend(["hincr".into(), k, field.clone(), by.to_string()]),
+            WriteOp::HashIncr { field, by, .. } => {
+                args.extend(["hincr".into(), k, field.clone(), by.to_string()])
+            }
             WriteOp::HashIncrFloat { field, by, .. } => {
                 args.extend(["hincrf".into(), k, field.clone(), by.to_string()])
             }
-            WriteOp::HashSet { field, value, .. } => args.extend(["hset".into(), k, field.clone(), value.clone()]),
-            WriteOp::HashMin { field, value, .. } => args.extend(["hmin".into(), k, field.clone(), value.to_string()]),
-            WriteOp::HashMax { field, value, .. } => args.extend(["hmax".into(), k, field.clone(), value.to_string()]),
+            WriteOp::HashSet { field, value, .. } => {
+                args.extend(["hset".into(), k, field.clone(), value.clone()])
+            }
+            WriteOp::HashMin { field, value, .. } => {
+                args.extend(["hmin".into(), k, field.clone(), value.to_string()])
+            }
+            WriteOp::HashMax { field, value, .. } => {
+                args.extend(["hmax".into(), k, field.clone(), value.to_string()])
+            }
             WriteOp::ListPushDistinct { value, cap, .. } => {
                 args.extend(["lpushd".into(), k, value.clone(), cap.to_string()])
             }
-            WriteOp::ZIncr { member, by, .. } => args.extend(["zincr".into(), k, member.clone(), by.to_string()]),
-            WriteOp::Expire { seconds, .. } => args.extend(["expire".into(), k, seconds.to_string()]),
+            WriteOp::ZIncr { member, by, .. } => {
+                args.extend(["zincr".into(), k, member.clone(), by.to_string()])
+            }
+            WriteOp::Expire { seconds, .. } => {
+                args.extend(["expire".into(), k, seconds.to_string()])
+            }
         }
     }
     (keys, args)
@@ -128,7 +140,9 @@ fn outcome(code: i64) -> Result<Applied, StoreError> {
         0 => Ok(Applied::Applied),
         1 => Ok(Applied::DuplicateEvent),
         2 => Ok(Applied::BehindWatermark),
-        other => Err(StoreError::Rejected(format!("apply script returned {other}"))),
+        other => Err(StoreError::Rejected(format!(
+            "apply script returned {other}"
+        ))),
     }
 }
 
@@ -193,7 +207,10 @@ impl Store for RedisStore {
 
     async fn check(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

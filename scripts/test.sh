@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine.
+#
+# Installs what is missing (redis-server from Debian packages; the Kafka-protocol broker Tansu with
+# cargo, about 9 minutes on 2 cores, reused when already installed), starts one redis-server and one
+# broker on ephemeral loopback ports for the whole suite, runs formatting and lint checks and every
+# test, and stops the servers on the way out. Tests isolate themselves with unique topics, consumer
+# groups and key namespaces, so they share the two servers and run in parallel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null; then
+  log "installing redis-server (Debian package)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+fi
+if ! command -v tansu >/dev/null; then
+  log "installing the Tansu broker (cargo install, about 9 minutes)"
+  cargo install tansu --locked --features dynostore,libsql
+fi
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+work=$(mktemp -d -t tailor-test.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+mkdir -p "$work/redis"
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save "" --appendonly yes \
+  --logfile "$work/redis.log" &
+pids+=($!)
+
+kafka_port=$(free_port)
+(cd "$work" && exec tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine "sqlite://$work/tansu.db" \
+  >"$work/tansu.log" 2>&1) &
+pids+=($!)
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "$2 did not start on port $1; its log:" >&2
+  cat "$3" >&2 || true
+  exit 1
+}
+wait_port "$redis_port" redis-server "$work/redis.log"
+wait_port "$kafka_port" tansu "$work/tansu.log"
+export TAILOR_TEST_REDIS="redis://127.0.0.1:$redis_port"
+export TAILOR_TEST_KAFKA="127.0.0.1:$kafka_port"
+log "redis-server at $TAILOR_TEST_REDIS, broker at $TAILOR_TEST_KAFKA"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --all-targets --locked
+log "all tests passed"
