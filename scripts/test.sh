@@ -43,7 +43,7 @@ pids+=($!)
 
 kafka_port=$(free_port)
 (cd "$work" && exec tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
-  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine "sqlite://$work/tansu.db" \
+  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine "sqlite://tansu.db" \
   >"$work/tansu.log" 2>&1) &
 pids+=($!)
 

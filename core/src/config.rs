@@ -140,8 +140,6 @@ impl Default for CollectorConfig {
 pub struct ProcessorConfig {
     /// Most events applied per store round trip.
     pub batch_size: usize,
-    /// How long to wait to fill a batch, in milliseconds.
-    pub batch_wait_ms: u64,
     /// Length of a profile's recently viewed list.
     pub recent_items: u32,
     /// Distinct items remembered per session for co-visitation.
@@ -156,7 +154,6 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
             batch_size: 500,
-            batch_wait_ms: 20,
             recent_items: 20,
             session_items: 30,
             session_ttl_secs: 4 * 3600,
