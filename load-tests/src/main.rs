@@ -1,1 +1,270 @@
-fn main() {}
+//! `tailor-load`: drives a Tailor instance with synthetic shop traffic and reports throughput and
+//! latency percentiles (HdrHistogram), each scenario next to a baseline measured in the same run.
+//!
+//! The baseline is `GET /healthz` on the same server, same client and same concurrency: it is the cost
+//! of an HTTP round trip through the stack with no work, so the ratio to it shows what Tailor's own
+//! work costs, independent of the machine. Without `--target` an embedded Tailor is started in-process.
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tailor::app::{self, Roles};
+use tailor_core::config::Config;
+use tailor_infra::Shutdown;
+
+/// Load generator for Tailor: baseline, ingest and recommendation scenarios with p50/p99/p999.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Base URL of a running Tailor (`tailor run`). Without it an embedded Tailor is started in-process.
+    #[arg(long)]
+    target: Option<String>,
+    /// Site id to send events for.
+    #[arg(long, default_value = "demo")]
+    site: String,
+    /// Seconds each scenario runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent clients per scenario.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Events per ingest request.
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Distinct products in the synthetic catalogue.
+    #[arg(long, default_value_t = 2000)]
+    items: u64,
+    /// Distinct visitors.
+    #[arg(long, default_value_t = 20000)]
+    visitors: u64,
+}
+
+/// xorshift64*: a tiny, seedable generator, so runs are reproducible without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// Skewed towards small values, like product popularity.
+    fn skewed(&mut self, n: u64) -> u64 {
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((u * u * u) * n as f64) as u64
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Scenario {
+    Baseline,
+    Ingest,
+    Recommend,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Baseline => "baseline GET /healthz",
+            Scenario::Ingest => "POST /v1/events",
+            Scenario::Recommend => "GET /v1/recommendations",
+        }
+    }
+}
+
+struct Outcome {
+    hist: Histogram<u64>,
+    requests: u64,
+    errors: u64,
+    events: u64,
+}
+
+fn page_views(rng: &mut Rng, a: &Args, worker: usize, seq: &mut u64) -> Value {
+    let visitor = rng.below(a.visitors);
+    let events: Vec<Value> = (0..a.batch)
+        .map(|_| {
+            *seq += 1;
+            json!({"type": "page_view", "event_id": format!("load-{worker}-{seq}-{}", rng.next()),
+                   "site_id": a.site, "anonymous_id": format!("v{visitor}"), "session_id": format!("s{visitor}"),
+                   "item_id": format!("i{}", rng.skewed(a.items)), "category": format!("c{}", rng.below(20))})
+        })
+        .collect();
+    Value::Array(events)
+}
+
+async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let mut tasks = Vec::new();
+    for w in 0..a.concurrency {
+        let (client, base, a) = (client.clone(), base.to_string(), a.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Outcome {
+                hist: Histogram::new(3).expect("histogram"),
+                requests: 0,
+                errors: 0,
+                events: 0,
+            };
+            let mut rng = Rng(0x9E3779B97F4A7C15 ^ (w as u64 + 1));
+            let mut seq = 0;
+            while Instant::now() < deadline {
+                let req = match s {
+                    Scenario::Baseline => client.get(format!("{base}/healthz")),
+                    Scenario::Ingest => client
+                        .post(format!("{base}/v1/events"))
+                        .json(&page_views(&mut rng, &a, w, &mut seq)),
+                    Scenario::Recommend => client.get(format!(
+                        "{base}/v1/recommendations?site={}&anonymous=v{}&limit=10",
+                        a.site,
+                        rng.below(a.visitors)
+                    )),
+                };
+                let started = Instant::now();
+                let ok = matches!(req.send().await, Ok(r) if r.status().is_success());
+                out.hist.record(started.elapsed().as_micros() as u64).ok();
+                out.requests += 1;
+                if ok {
+                    if let Scenario::Ingest = s {
+                        out.events += a.batch as u64;
+                    }
+                } else {
+                    out.errors += 1;
+                }
+            }
+            out
+        }));
+    }
+    let mut total = Outcome {
+        hist: Histogram::new(3)?,
+        requests: 0,
+        errors: 0,
+        events: 0,
+    };
+    for t in tasks {
+        let o = t.await?;
+        total.hist.add(&o.hist)?;
+        total.requests += o.requests;
+        total.errors += o.errors;
+        total.events += o.events;
+    }
+    Ok(total)
+}
+
+/// Waits until the processor's consumer lag (from `/metrics`) is zero on every partition.
+async fn wait_for_zero_lag(base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    // The lag gauge is refreshed every few seconds; require two consecutive zero readings.
+    let mut zeros = 0;
+    while zeros < 2 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the processor did not catch up within 600 s"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await?
+            .text()
+            .await?;
+        let lag: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("tailor_processor_consumer_lag{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        zeros = if lag == 0.0 { zeros + 1 } else { 0 };
+    }
+    Ok(())
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Arc::new(Args::parse());
+    let shutdown = Shutdown::new();
+    let (base, running) = match &args.target {
+        Some(t) => (t.trim_end_matches('/').to_string(), None),
+        None => {
+            let r = app::start(
+                Config::default(),
+                Roles::ALL,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                shutdown.clone(),
+            )
+            .await
+            .context("starting an embedded Tailor")?;
+            (format!("http://{}", r.addr), Some(r))
+        }
+    };
+    println!(
+        "target {base}{}; {} s per scenario, {} clients, {} events per ingest request\n",
+        if running.is_some() {
+            " (embedded, in-process)"
+        } else {
+            ""
+        },
+        args.seconds,
+        args.concurrency,
+        args.batch
+    );
+    println!(
+        "| scenario | requests/s | events/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | p50 / baseline p50 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut baseline_p50 = None;
+    // Ingest runs before recommend, so recommendations are ranked over a populated store.
+    let mut drained = None;
+    for s in [Scenario::Baseline, Scenario::Ingest, Scenario::Recommend] {
+        let o = run(&base, s, args.clone()).await?;
+        if let Scenario::Ingest = s {
+            // Let the processor finish the backlog, so the next scenario measures ranking alone,
+            // and so the ingest-to-profile throughput can be reported.
+            let started = Instant::now();
+            wait_for_zero_lag(&base).await?;
+            drained = Some((
+                o.events,
+                args.seconds as f64 + started.elapsed().as_secs_f64(),
+            ));
+        }
+        let secs = args.seconds as f64;
+        let p50 = o.hist.value_at_quantile(0.5);
+        let base_p50 = *baseline_p50.get_or_insert(p50.max(1));
+        println!(
+            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1}x |",
+            s.name(),
+            o.requests as f64 / secs,
+            if o.events > 0 {
+                format!("{:.0}", o.events as f64 / secs)
+            } else {
+                "-".into()
+            },
+            ms(p50),
+            ms(o.hist.value_at_quantile(0.99)),
+            ms(o.hist.value_at_quantile(0.999)),
+            ms(o.hist.max()),
+            o.errors,
+            p50 as f64 / base_p50 as f64
+        );
+    }
+    if let Some((events, secs)) = drained {
+        println!(
+            "\nprocessor: {events} events applied to profiles in {secs:.1} s (ingest window + drain) = {:.0} events/s",
+            events as f64 / secs
+        );
+    }
+    if let Some(r) = running {
+        shutdown.cancel();
+        r.wait().await?;
+    }
+    Ok(())
+}

@@ -187,9 +187,10 @@ fn not_number(key: &str, field: &str) -> StoreError {
 #[async_trait]
 impl Store for MemoryStore {
     async fn apply(&self, updates: &[Update]) -> Result<Vec<Applied>, StoreError> {
-        let mut db = self.db.lock().expect("store lock");
         let mut out = Vec::with_capacity(updates.len());
         for u in updates {
+            // Lock per update, not per batch, so readers are never held behind a whole batch.
+            let mut db = self.db.lock().expect("store lock");
             out.push(db.apply_one(u)?);
             db.sweep();
         }
@@ -224,8 +225,15 @@ impl Store for MemoryStore {
 
 /// Highest scores first; ties in reverse member order, as Redis' `ZREVRANGE` does.
 fn top(z: &HashMap<String, f64>, n: usize) -> Vec<(String, f64)> {
-    let mut v: Vec<_> = z.iter().map(|(m, s)| (m.clone(), *s)).collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    let order =
+        |a: &(&String, f64), b: &(&String, f64)| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(a.0));
+    let mut v: Vec<(&String, f64)> = z.iter().map(|(m, s)| (m, *s)).collect();
+    // Partition first so only the n winners are sorted: large sorted sets are read often.
+    if n > 0 && n < v.len() {
+        v.select_nth_unstable_by(n - 1, order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
     v.truncate(n);
-    v
+    v.into_iter().map(|(m, s)| (m.clone(), s)).collect()
 }
