@@ -229,17 +229,8 @@ impl Config {
                 ));
             }
         }
-        positive("kafka.partitions", self.kafka.partitions as i64)?;
-        positive(
-            "kafka.replication_factor",
-            self.kafka.replication_factor as i64,
-        )?;
         nonempty("kafka.topic", &self.kafka.topic)?;
         nonempty("kafka.group", &self.kafka.group)?;
-        positive(
-            "kafka.delivery_timeout_ms",
-            self.kafka.delivery_timeout_ms as i64,
-        )?;
         if let Some(u) = &self.redis.url {
             if !(u.starts_with("redis://")
                 || u.starts_with("rediss://")
@@ -258,37 +249,51 @@ impl Config {
                 "must not contain '{' or '}'",
             ));
         }
-        positive(
-            "collector.max_body_bytes",
-            self.collector.max_body_bytes as i64,
-        )?;
-        positive(
-            "collector.max_batch_events",
-            self.collector.max_batch_events as i64,
-        )?;
-        positive("processor.batch_size", self.processor.batch_size as i64)?;
-        positive("processor.recent_items", self.processor.recent_items as i64)?;
-        positive(
-            "processor.session_items",
-            self.processor.session_items as i64,
-        )?;
-        positive(
-            "processor.session_ttl_secs",
-            self.processor.session_ttl_secs as i64,
-        )?;
-        positive(
-            "processor.dedupe_ttl_secs",
-            self.processor.dedupe_ttl_secs as i64,
-        )?;
-        positive(
-            "recommender.default_limit",
-            self.recommender.default_limit as i64,
-        )?;
-        positive("recommender.seed_items", self.recommender.seed_items as i64)?;
-        positive(
-            "recommender.neighbours_per_seed",
-            self.recommender.neighbours_per_seed as i64,
-        )?;
+        let counts: [(&str, i64); 13] = [
+            ("kafka.partitions", self.kafka.partitions as i64),
+            (
+                "kafka.replication_factor",
+                self.kafka.replication_factor as i64,
+            ),
+            (
+                "kafka.delivery_timeout_ms",
+                self.kafka.delivery_timeout_ms as i64,
+            ),
+            (
+                "collector.max_body_bytes",
+                self.collector.max_body_bytes as i64,
+            ),
+            (
+                "collector.max_batch_events",
+                self.collector.max_batch_events as i64,
+            ),
+            ("processor.batch_size", self.processor.batch_size as i64),
+            ("processor.recent_items", self.processor.recent_items as i64),
+            (
+                "processor.session_items",
+                self.processor.session_items as i64,
+            ),
+            (
+                "processor.session_ttl_secs",
+                self.processor.session_ttl_secs as i64,
+            ),
+            (
+                "processor.dedupe_ttl_secs",
+                self.processor.dedupe_ttl_secs as i64,
+            ),
+            (
+                "recommender.default_limit",
+                self.recommender.default_limit as i64,
+            ),
+            ("recommender.seed_items", self.recommender.seed_items as i64),
+            (
+                "recommender.neighbours_per_seed",
+                self.recommender.neighbours_per_seed as i64,
+            ),
+        ];
+        for (key, value) in counts {
+            positive(key, value)?;
+        }
         if self.recommender.max_limit < self.recommender.default_limit {
             return Err(ConfigError::new(
                 "recommender.max_limit",
