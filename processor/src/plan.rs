@@ -231,14 +231,14 @@ mod tests {
             .collect()
     }
 
+    fn planner<'a>(keys: &'a KeySpace, config: &'a ProcessorConfig) -> Planner<'a> {
+        Planner { keys, config }
+    }
+
     #[test]
     fn first_view_of_an_item_in_a_session_pairs_it_with_earlier_items() {
-        let keys = KeySpace::default();
-        let config = ProcessorConfig::default();
-        let p = Planner {
-            keys: &keys,
-            config: &config,
-        };
+        let (keys, config) = (KeySpace::default(), ProcessorConfig::default());
+        let p = planner(&keys, &config);
         let e = event(
             json!({"type":"page_view","site_id":"demo","anonymous_id":"a","session_id":"s","item_id":"c"}),
         );
@@ -259,12 +259,8 @@ mod tests {
 
     #[test]
     fn purchase_updates_orders_revenue_and_bought_items() {
-        let keys = KeySpace::default();
-        let config = ProcessorConfig::default();
-        let p = Planner {
-            keys: &keys,
-            config: &config,
-        };
+        let (keys, config) = (KeySpace::default(), ProcessorConfig::default());
+        let p = planner(&keys, &config);
         let e = event(
             json!({"type":"purchase","site_id":"demo","anonymous_id":"a","member_id":"m",
             "order":{"id":"o1","currency":"EUR","lines":[{"item_id":"x","price":2.0,"quantity":3}]}}),
