@@ -88,9 +88,11 @@ impl Running {
             }
         }
         if let Some(p) = self.producer {
-            p.flush(Duration::from_secs(10))
-                .await
-                .context("flushing the event bus producer")?;
+            if let Err(e) = p.flush(Duration::from_secs(10)).await {
+                first_err.get_or_insert(
+                    anyhow::Error::new(e).context("flushing the event bus producer"),
+                );
+            }
         }
         first_err.map_or(Ok(()), Err)
     }
