@@ -62,6 +62,7 @@ fn validate(
     let event = RawEvent::from_json(item)?.validate(received_at)?;
     if !config.has_site(&event.site_id) {
         return Err(FieldError::new(
+            tailor_core::event::ErrorKind::UnknownSite,
             "site_id",
             format!("unknown site {:?}", event.site_id.as_str()),
         ));

@@ -44,6 +44,9 @@ impl Default for Config {
             sites: vec![SiteConfig {
                 id: "demo".into(),
                 name: "Tailor demo shop".into(),
+                snowplow_app_ids: vec!["demo".into()],
+                segment_write_keys: vec!["demo".into()],
+                allowed_origins: vec!["*".into()],
             }],
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
@@ -63,6 +66,25 @@ pub struct SiteConfig {
     /// A human-readable name for dashboards.
     #[serde(default)]
     pub name: String,
+    /// Snowplow tracker app ids (`aid`) whose events belong to this site.
+    #[serde(default)]
+    pub snowplow_app_ids: Vec<String>,
+    /// Segment write keys (HTTP Basic user name, or `writeKey` in the body) that write to this site.
+    #[serde(default)]
+    pub segment_write_keys: Vec<String>,
+    /// Browser origins (`https://shop.example`) allowed to send this site's events cross-origin;
+    /// `"*"` allows any. Empty: server-side clients only (requests without an `Origin` header).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl SiteConfig {
+    /// Whether a browser at `origin` may write this site's events.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
 }
 
 /// The event bus. Without `brokers` Tailor uses its in-process bus (embedded mode).
@@ -79,8 +101,10 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// Consumer group of the processor.
     pub group: String,
-    /// How long the collector waits for the broker to confirm a write before answering 503.
+    /// How long the collector waits for the broker to confirm a write before spooling it.
     pub delivery_timeout_ms: u64,
+    /// Topic of rejected events (raw payload + error), read by `tailor dead-letters`.
+    pub dead_letter_topic: String,
 }
 
 impl Default for KafkaConfig {
@@ -91,7 +115,8 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             group: "tailor-processor".into(),
-            delivery_timeout_ms: 10_000,
+            delivery_timeout_ms: 5_000,
+            dead_letter_topic: "tailor.dead-letters".into(),
         }
     }
 }
@@ -123,6 +148,22 @@ pub struct CollectorConfig {
     pub max_body_bytes: usize,
     /// Most events in one batch request (413 above).
     pub max_batch_events: usize,
+    /// How client IP addresses are kept on events.
+    pub ip_mode: IpMode,
+    /// Secret mixed into hashed IPs (`ip_mode = "hash"`), so hashes cannot be reversed by enumeration.
+    pub ip_salt: String,
+    /// Take the client IP from the first `X-Forwarded-For` address (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Sustained requests per second allowed per client IP (429 above).
+    pub rate_limit_per_sec: u32,
+    /// Requests a client IP may burst above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// Longest a request may take, body upload included, before 408.
+    pub request_timeout_ms: u64,
+    /// Directory of the on-disk spool that keeps accepting events while Kafka is unreachable.
+    pub spool_dir: std::path::PathBuf,
+    /// Largest spool size in bytes; only beyond it does the collector answer 503.
+    pub spool_max_bytes: u64,
 }
 
 impl Default for CollectorConfig {
@@ -130,8 +171,30 @@ impl Default for CollectorConfig {
         CollectorConfig {
             max_body_bytes: 1024 * 1024,
             max_batch_events: 500,
+            ip_mode: IpMode::Truncate,
+            ip_salt: String::new(),
+            trust_forwarded_for: false,
+            rate_limit_per_sec: 200,
+            rate_limit_burst: 400,
+            request_timeout_ms: 10_000,
+            spool_dir: "tailor-spool".into(),
+            spool_max_bytes: 1024 * 1024 * 1024,
         }
     }
+}
+
+/// What the collector keeps of a client IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpMode {
+    /// Zero the host part: IPv4 to /24, IPv6 to /48 (default).
+    Truncate,
+    /// A salted SHA-256 of the address, hex (pseudonymous, still joinable).
+    Hash,
+    /// Nothing.
+    Drop,
+    /// The address as is (only where the shop has a legal basis for it).
+    Raw,
 }
 
 /// Tuning of the processor.
@@ -231,6 +294,20 @@ impl Config {
         }
         nonempty("kafka.topic", &self.kafka.topic)?;
         nonempty("kafka.group", &self.kafka.group)?;
+        nonempty("kafka.dead_letter_topic", &self.kafka.dead_letter_topic)?;
+        if self.kafka.dead_letter_topic == self.kafka.topic {
+            return Err(ConfigError::new(
+                "kafka.dead_letter_topic",
+                "must differ from kafka.topic",
+            ));
+        }
+        if self.collector.ip_mode == IpMode::Hash && self.collector.ip_salt.len() < 16 {
+            return Err(ConfigError::new(
+                "collector.ip_salt",
+                "must be at least 16 characters when collector.ip_mode = \"hash\"",
+            ));
+        }
+        self.validate_site_keys()?;
         if let Some(u) = &self.redis.url {
             if !(u.starts_with("redis://")
                 || u.starts_with("rediss://")
@@ -249,7 +326,23 @@ impl Config {
                 "must not contain '{' or '}'",
             ));
         }
-        let counts: [(&str, i64); 13] = [
+        let counts: [(&str, i64); 17] = [
+            (
+                "collector.rate_limit_per_sec",
+                self.collector.rate_limit_per_sec as i64,
+            ),
+            (
+                "collector.rate_limit_burst",
+                self.collector.rate_limit_burst as i64,
+            ),
+            (
+                "collector.request_timeout_ms",
+                self.collector.request_timeout_ms as i64,
+            ),
+            (
+                "collector.spool_max_bytes",
+                self.collector.spool_max_bytes as i64,
+            ),
             ("kafka.partitions", self.kafka.partitions as i64),
             (
                 "kafka.replication_factor",
@@ -304,7 +397,65 @@ impl Config {
     }
 
     pub fn has_site(&self, site: &SiteId) -> bool {
-        self.sites.iter().any(|s| s.id == site.as_str())
+        self.site(site.as_str()).is_some()
+    }
+
+    pub fn site(&self, id: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+
+    /// The site a Snowplow app id writes to.
+    pub fn site_for_app_id(&self, app_id: &str) -> Option<&SiteConfig> {
+        self.sites
+            .iter()
+            .find(|s| s.snowplow_app_ids.iter().any(|a| a == app_id))
+    }
+
+    /// The site a Segment write key writes to.
+    pub fn site_for_write_key(&self, key: &str) -> Option<&SiteConfig> {
+        self.sites
+            .iter()
+            .find(|s| s.segment_write_keys.iter().any(|k| k == key))
+    }
+
+    /// An app id or write key must name one site only, and origins must be `scheme://host[:port]`.
+    fn validate_site_keys(&self) -> Result<(), ConfigError> {
+        for (i, s) in self.sites.iter().enumerate() {
+            let lists: [(&str, &Vec<String>); 2] = [
+                ("snowplow_app_ids", &s.snowplow_app_ids),
+                ("segment_write_keys", &s.segment_write_keys),
+            ];
+            for (name, list) in lists {
+                for (j, v) in list.iter().enumerate() {
+                    let key = format!("sites[{i}].{name}[{j}]");
+                    nonempty(&key, v)?;
+                    let owners = self.sites.iter().filter(|o| {
+                        let l = if name == "snowplow_app_ids" {
+                            &o.snowplow_app_ids
+                        } else {
+                            &o.segment_write_keys
+                        };
+                        l.contains(v)
+                    });
+                    if owners.count() > 1 || list[..j].contains(v) {
+                        return Err(ConfigError::new(key, format!("{v:?} is given twice")));
+                    }
+                }
+            }
+            for (j, o) in s.allowed_origins.iter().enumerate() {
+                let ok = o == "*"
+                    || ((o.starts_with("http://") || o.starts_with("https://"))
+                        && !o.ends_with('/')
+                        && o.matches('/').count() == 2);
+                if !ok {
+                    return Err(ConfigError::new(
+                        format!("sites[{i}].allowed_origins[{j}]"),
+                        format!("expected \"*\" or scheme://host[:port] with no path, got {o:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -367,5 +518,32 @@ mod tests {
         let mut c = Config::default();
         c.sites.push(c.sites[0].clone());
         assert_eq!(c.validate().unwrap_err().key, "sites[1].id");
+        let mut c = Config::default();
+        let mut other = c.sites[0].clone();
+        other.id = "other".into();
+        c.sites.push(other);
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "sites[0].snowplow_app_ids[0]"
+        );
+        let mut c = Config::default();
+        c.sites[0].allowed_origins = vec!["https://shop.example/".into()];
+        assert_eq!(c.validate().unwrap_err().key, "sites[0].allowed_origins[0]");
+        let mut c = Config::default();
+        c.collector.ip_mode = IpMode::Hash;
+        assert_eq!(c.validate().unwrap_err().key, "collector.ip_salt");
+    }
+
+    #[test]
+    fn sites_resolve_by_protocol_key_and_origin() {
+        let c = Config::default();
+        assert_eq!(c.site_for_app_id("demo").unwrap().id, "demo");
+        assert_eq!(c.site_for_write_key("demo").unwrap().id, "demo");
+        assert!(c.site_for_write_key("nope").is_none());
+        assert!(c.sites[0].allows_origin("https://anything.example"));
+        let mut s = c.sites[0].clone();
+        s.allowed_origins = vec!["https://shop.example".into()];
+        assert!(s.allows_origin("https://SHOP.example"));
+        assert!(!s.allows_origin("https://evil.example"));
     }
 }

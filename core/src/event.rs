@@ -25,6 +25,12 @@ pub const MAX_ORDER_LINES: usize = 500;
 pub const MAX_DWELL_MS: u64 = 24 * 3600 * 1000;
 /// How far in the future a client timestamp may lie before it is rejected as nonsense.
 pub const MAX_FUTURE_SKEW: Duration = Duration::hours(24);
+/// Longest page title, offer slot, custom event name or alias id, in bytes.
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Most items one offer impression may list.
+pub const MAX_SLOT_ITEMS: usize = 100;
+/// Most properties a custom event may carry.
+pub const MAX_PROPERTIES: usize = 64;
 
 /// The kinds of event, as named on the wire (`type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,16 +42,24 @@ pub enum EventType {
     Purchase,
     Identify,
     PagePing,
+    Alias,
+    OfferImpression,
+    OfferClick,
+    Custom,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 10] = [
         EventType::PageView,
         EventType::Click,
         EventType::AddToCart,
         EventType::Purchase,
         EventType::Identify,
         EventType::PagePing,
+        EventType::Alias,
+        EventType::OfferImpression,
+        EventType::OfferClick,
+        EventType::Custom,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +70,10 @@ impl EventType {
             EventType::Purchase => "purchase",
             EventType::Identify => "identify",
             EventType::PagePing => "page_ping",
+            EventType::Alias => "alias",
+            EventType::OfferImpression => "offer_impression",
+            EventType::OfferClick => "offer_click",
+            EventType::Custom => "custom",
         }
     }
 
@@ -101,12 +119,17 @@ pub enum EventBody {
         item_id: Option<ItemId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         category: Option<Category>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
     },
+    /// A click on an element marked with data attributes (product, category, offer).
     Click {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         item_id: Option<ItemId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         category: Option<Category>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offer_id: Option<String>,
     },
     AddToCart {
         item_id: ItemId,
@@ -126,6 +149,26 @@ pub enum EventBody {
     PagePing {
         dwell_ms: u64,
     },
+    /// Another identifier (an earlier member id or a device's anonymous id) belongs to this member.
+    Alias {
+        previous_id: String,
+    },
+    /// An offer slot on the page showed these items (in rank order).
+    OfferImpression {
+        slot: String,
+        item_ids: Vec<ItemId>,
+    },
+    /// An item shown in an offer slot was clicked.
+    OfferClick {
+        slot: String,
+        item_id: ItemId,
+    },
+    /// Anything else a tracker reports (Snowplow structured events, other Segment `track` calls).
+    Custom {
+        name: String,
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        properties: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl EventBody {
@@ -137,6 +180,10 @@ impl EventBody {
             EventBody::Purchase { .. } => EventType::Purchase,
             EventBody::Identify { .. } => EventType::Identify,
             EventBody::PagePing { .. } => EventType::PagePing,
+            EventBody::Alias { .. } => EventType::Alias,
+            EventBody::OfferImpression { .. } => EventType::OfferImpression,
+            EventBody::OfferClick { .. } => EventType::OfferClick,
+            EventBody::Custom { .. } => EventType::Custom,
         }
     }
 }
@@ -160,8 +207,138 @@ pub struct Event {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// What the collector added (see [`Context`]).
+    #[serde(default, skip_serializing_if = "Context::is_empty")]
+    pub context: Context,
     #[serde(flatten)]
     pub body: EventBody,
+}
+
+/// How an event reached the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Tailor's own JSON API (`POST /v1/events`), used by the JS tag and back ends.
+    Api,
+    /// The Snowplow tracker protocol.
+    Snowplow,
+    /// The Segment HTTP API.
+    Segment,
+    /// `tailor import` of historical data.
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Snowplow => "snowplow",
+            Source::Segment => "segment",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// Class of device, from the user agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    Desktop,
+    Mobile,
+    Tablet,
+    Bot,
+    Other,
+}
+
+/// Where a visit came from, from the referrer and campaign parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferrerClass {
+    Search,
+    Social,
+    Email,
+    Internal,
+    Direct,
+    Other,
+}
+
+impl ReferrerClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferrerClass::Search => "search",
+            ReferrerClass::Social => "social",
+            ReferrerClass::Email => "email",
+            ReferrerClass::Internal => "internal",
+            ReferrerClass::Direct => "direct",
+            ReferrerClass::Other => "other",
+        }
+    }
+}
+
+/// UTM campaign parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+impl Campaign {
+    pub fn is_empty(&self) -> bool {
+        *self == Campaign::default()
+    }
+}
+
+/// Enrichment: what the collector derived from the request, never sent by clients as such.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// The raw `User-Agent`, truncated to 512 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceClass>,
+    /// A crawler, monitor or other automated client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_class: Option<ReferrerClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_host: Option<String>,
+    /// A known referring service (`Google`, `Facebook`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Campaign::is_empty")]
+    pub campaign: Campaign,
+    /// The client address, truncated or hashed as configured (`collector.ip_mode`); never raw by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The client's own clock for the event, before skew correction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_timestamp: Option<DateTime<Utc>>,
+    /// How far the client's clock ran ahead of the collector's (ms, negative when behind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ms: Option<i64>,
+}
+
+impl Context {
+    pub fn is_empty(&self) -> bool {
+        *self == Context::default()
+    }
 }
 
 impl Event {
@@ -189,10 +366,12 @@ impl Event {
             EventBody::PageView {
                 item_id: Some(i),
                 category,
+                ..
             }
             | EventBody::Click {
                 item_id: Some(i),
                 category,
+                ..
             }
             | EventBody::AddToCart {
                 item_id: i,
@@ -204,41 +383,69 @@ impl Event {
     }
 }
 
-/// A rejected field: which one (a JSON path such as `order.lines[0].price`) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+/// Why a field was rejected, as a stable label for metrics and dead-letter filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    MissingField,
+    InvalidType,
+    InvalidValue,
+    UnknownType,
+    UnknownSite,
+    /// The request names a site it may not write to (CORS origin, Snowplow app id, Segment write key).
+    Forbidden,
+    /// The payload is not in the wire format at all (bad JSON, bad base64, bad protocol envelope).
+    Malformed,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::InvalidType => "invalid_type",
+            ErrorKind::InvalidValue => "invalid_value",
+            ErrorKind::UnknownType => "unknown_type",
+            ErrorKind::UnknownSite => "unknown_site",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Malformed => "malformed",
+        }
+    }
+}
+
+/// A rejected field: which one (a JSON path such as `order.lines[0].price`), why, and the kind of error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{field}: {reason}")]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
+    pub kind: ErrorKind,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, field: impl Into<String>, reason: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
             reason: reason.into(),
+            kind,
         }
     }
 
-    /// A short, stable label for metrics (`missing_field`, `invalid_type`, ...), derived from the reason.
+    pub fn missing(field: impl Into<String>) -> Self {
+        FieldError::new(ErrorKind::MissingField, field, "is required")
+    }
+
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        FieldError::new(ErrorKind::InvalidValue, field, reason)
+    }
+
+    /// The metric label of this error's kind.
     pub fn metric_reason(&self) -> &'static str {
-        let r = self.reason.as_str();
-        if r.starts_with("is required") {
-            "missing_field"
-        } else if r.starts_with("invalid type") || r.starts_with("invalid value") {
-            "invalid_type"
-        } else if r.starts_with("unknown site") {
-            "unknown_site"
-        } else if r.starts_with("must be one of") {
-            "unknown_type"
-        } else {
-            "invalid_value"
-        }
+        self.kind.as_str()
     }
 }
 
 /// What a client may send; see the module docs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RawEvent {
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -248,18 +455,29 @@ pub struct RawEvent {
     pub member_id: Option<String>,
     pub session_id: Option<String>,
     pub timestamp: Option<String>,
+    /// When the client sent the request, by its own clock: with `timestamp`, corrects clock skew.
+    pub sent_at: Option<String>,
     pub url: Option<String>,
     pub referrer: Option<String>,
+    pub title: Option<String>,
     pub item_id: Option<String>,
     pub category: Option<String>,
+    pub offer_id: Option<String>,
     pub quantity: Option<u32>,
     pub price: Option<f64>,
     pub dwell_ms: Option<u64>,
     pub traits: Option<serde_json::Map<String, serde_json::Value>>,
     pub order: Option<RawOrder>,
+    pub previous_id: Option<String>,
+    pub slot: Option<String>,
+    pub item_ids: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// UTM parameters when the tracker reports them apart from the URL (Segment `context.campaign`).
+    pub campaign: Option<Campaign>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RawOrder {
     pub id: Option<String>,
     pub revenue: Option<f64>,
@@ -267,7 +485,7 @@ pub struct RawOrder {
     pub lines: Option<Vec<RawLine>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RawLine {
     pub item_id: Option<String>,
     pub category: Option<String>,
@@ -276,7 +494,7 @@ pub struct RawLine {
 }
 
 fn required<T>(v: Option<T>, field: &str) -> Result<T, FieldError> {
-    v.ok_or_else(|| FieldError::new(field, "is required"))
+    v.ok_or_else(|| FieldError::missing(field))
 }
 
 fn parse_id<T>(
@@ -286,49 +504,104 @@ fn parse_id<T>(
 ) -> Result<Option<T>, FieldError> {
     v.map(parse)
         .transpose()
-        .map_err(|e| FieldError::new(field, e.to_string()))
+        .map_err(|e| FieldError::invalid(field, e.to_string()))
 }
 
 fn parse_url(v: Option<String>, field: &str) -> Result<Option<String>, FieldError> {
+    bounded(v, field, MAX_URL_LEN)
+}
+
+/// An optional free-text field: empty means absent, longer than `max` bytes is an error.
+fn bounded(v: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
     match v {
-        Some(u) if u.len() > MAX_URL_LEN => Err(FieldError::new(
+        Some(u) if u.len() > max => Err(FieldError::invalid(
             field,
-            format!("must be at most {MAX_URL_LEN} bytes"),
+            format!("must be at most {max} bytes"),
         )),
         Some(u) if u.is_empty() => Ok(None),
         other => Ok(other),
     }
 }
 
+fn required_text(v: Option<String>, field: &str) -> Result<String, FieldError> {
+    required(bounded(v, field, MAX_TEXT_LEN)?, field)
+}
+
 fn amount(v: f64, field: &str) -> Result<f64, FieldError> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(FieldError::new(
+        Err(FieldError::invalid(
             field,
             "must be a finite, non-negative number",
         ))
     }
 }
 
+fn quantity(v: Option<u32>, field: &str) -> Result<u32, FieldError> {
+    match v {
+        Some(0) => Err(FieldError::invalid(field, "must be at least 1")),
+        q => Ok(q.unwrap_or(1)),
+    }
+}
+
+fn timestamp(v: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| FieldError::invalid(field, format!("must be RFC 3339: {e}")))
+}
+
+fn small_map(
+    v: Option<serde_json::Map<String, serde_json::Value>>,
+    field: &str,
+    max: usize,
+) -> Result<serde_json::Map<String, serde_json::Value>, FieldError> {
+    let m = v.unwrap_or_default();
+    if m.len() > max {
+        return Err(FieldError::invalid(
+            field,
+            format!("must have at most {max} keys"),
+        ));
+    }
+    Ok(m)
+}
+
 impl RawEvent {
     /// Parses one JSON value into a raw event, naming the offending path on a type error.
     pub fn from_json(value: serde_json::Value) -> Result<RawEvent, FieldError> {
         if !value.is_object() {
-            return Err(FieldError::new("$", "must be a JSON object"));
+            return Err(FieldError::new(
+                ErrorKind::Malformed,
+                "$",
+                "must be a JSON object",
+            ));
         }
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            FieldError::new(path, e.into_inner().to_string())
+            FieldError::new(ErrorKind::InvalidType, path, e.into_inner().to_string())
         })
     }
 
+    /// A raw event of the given type with nothing else set (for protocol mappings to fill in).
+    pub fn of_type(kind: EventType) -> RawEvent {
+        RawEvent {
+            kind: Some(kind.as_str().to_string()),
+            ..RawEvent::default()
+        }
+    }
+
     /// Validates and completes the event: assigns an event id when absent, stamps `received_at`,
-    /// defaults the timestamp, and checks the type-specific fields.
+    /// defaults the timestamp and corrects it for clock skew, and checks the type-specific fields.
+    ///
+    /// Skew correction follows Snowplow's `derived_tstamp`: when the client says both when the event
+    /// happened (`timestamp`) and when it sent it (`sent_at`), both by its own clock, the event happened
+    /// `sent_at - timestamp` before the collector received it. The client's value is kept in
+    /// `context.device_timestamp`.
     pub fn validate(self, received_at: DateTime<Utc>) -> Result<Event, FieldError> {
         let kind = required(self.kind, "type")?;
         let kind = EventType::parse(&kind).ok_or_else(|| {
             FieldError::new(
+                ErrorKind::UnknownType,
                 "type",
                 format!(
                     "must be one of {}, got {kind:?}",
@@ -345,14 +618,26 @@ impl RawEvent {
         )?;
         let member_id = parse_id(self.member_id, "member_id", MemberId::parse)?;
         let session_id = parse_id(self.session_id, "session_id", SessionId::parse)?;
-        let timestamp = match self.timestamp {
-            None => received_at,
-            Some(t) => DateTime::parse_from_rfc3339(&t)
-                .map_err(|e| FieldError::new("timestamp", format!("must be RFC 3339: {e}")))?
-                .with_timezone(&Utc),
+        let mut context = Context::default();
+        let timestamp = match (self.timestamp, self.sent_at) {
+            (None, _) => received_at,
+            (Some(t), None) => timestamp(&t, "timestamp")?,
+            (Some(t), Some(sent)) => {
+                let device = timestamp(&t, "timestamp")?;
+                let sent = timestamp(&sent, "sent_at")?;
+                if sent < device {
+                    return Err(FieldError::invalid(
+                        "sent_at",
+                        "must not be earlier than timestamp",
+                    ));
+                }
+                context.device_timestamp = Some(device);
+                context.clock_skew_ms = Some((sent - received_at).num_milliseconds());
+                received_at - (sent - device)
+            }
         };
         if timestamp > received_at + MAX_FUTURE_SKEW {
-            return Err(FieldError::new(
+            return Err(FieldError::invalid(
                 "timestamp",
                 "lies more than 24 hours in the future",
             ));
@@ -361,17 +646,25 @@ impl RawEvent {
         let referrer = parse_url(self.referrer, "referrer")?;
         let item_id = parse_id(self.item_id, "item_id", ItemId::parse)?;
         let category = parse_id(self.category, "category", Category::parse)?;
+        if let Some(c) = self.campaign {
+            context.campaign = c;
+        }
 
         let body = match kind {
-            EventType::PageView => EventBody::PageView { item_id, category },
-            EventType::Click => EventBody::Click { item_id, category },
+            EventType::PageView => EventBody::PageView {
+                item_id,
+                category,
+                title: bounded(self.title, "title", MAX_TEXT_LEN)?,
+            },
+            EventType::Click => EventBody::Click {
+                item_id,
+                category,
+                offer_id: bounded(self.offer_id, "offer_id", MAX_TEXT_LEN)?,
+            },
             EventType::AddToCart => EventBody::AddToCart {
                 item_id: required(item_id, "item_id")?,
                 category,
-                quantity: match self.quantity {
-                    Some(0) => return Err(FieldError::new("quantity", "must be at least 1")),
-                    q => q.unwrap_or(1),
-                },
+                quantity: quantity(self.quantity, "quantity")?,
                 price: self.price.map(|p| amount(p, "price")).transpose()?,
             },
             EventType::Purchase => EventBody::Purchase {
@@ -380,29 +673,67 @@ impl RawEvent {
             EventType::Identify => {
                 if member_id.is_none() {
                     return Err(FieldError::new(
+                        ErrorKind::MissingField,
                         "member_id",
                         "is required for an identify event",
                     ));
                 }
-                let traits = self.traits.unwrap_or_default();
-                if traits.len() > MAX_TRAITS {
-                    return Err(FieldError::new(
-                        "traits",
-                        format!("must have at most {MAX_TRAITS} keys"),
-                    ));
+                EventBody::Identify {
+                    traits: small_map(self.traits, "traits", MAX_TRAITS)?,
                 }
-                EventBody::Identify { traits }
             }
             EventType::PagePing => {
                 let dwell_ms = required(self.dwell_ms, "dwell_ms")?;
                 if dwell_ms > MAX_DWELL_MS {
-                    return Err(FieldError::new(
+                    return Err(FieldError::invalid(
                         "dwell_ms",
                         format!("must be at most {MAX_DWELL_MS} (one day)"),
                     ));
                 }
                 EventBody::PagePing { dwell_ms }
             }
+            EventType::Alias => {
+                if member_id.is_none() {
+                    return Err(FieldError::new(
+                        ErrorKind::MissingField,
+                        "member_id",
+                        "is required for an alias event",
+                    ));
+                }
+                EventBody::Alias {
+                    previous_id: required_text(self.previous_id, "previous_id")?,
+                }
+            }
+            EventType::OfferImpression => {
+                let raw = required(self.item_ids, "item_ids")?;
+                if raw.len() > MAX_SLOT_ITEMS {
+                    return Err(FieldError::invalid(
+                        "item_ids",
+                        format!("must hold at most {MAX_SLOT_ITEMS} items"),
+                    ));
+                }
+                let item_ids = raw
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        ItemId::parse(id).map_err(|e| {
+                            FieldError::invalid(format!("item_ids[{i}]"), e.to_string())
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                EventBody::OfferImpression {
+                    slot: required_text(self.slot, "slot")?,
+                    item_ids,
+                }
+            }
+            EventType::OfferClick => EventBody::OfferClick {
+                slot: required_text(self.slot, "slot")?,
+                item_id: required(item_id, "item_id")?,
+            },
+            EventType::Custom => EventBody::Custom {
+                name: required_text(self.name, "name")?,
+                properties: small_map(self.properties, "properties", MAX_PROPERTIES)?,
+            },
         };
         Ok(Event {
             schema_version: SCHEMA_VERSION,
@@ -415,6 +746,7 @@ impl RawEvent {
             received_at,
             url,
             referrer,
+            context,
             body,
         })
     }
@@ -423,18 +755,18 @@ impl RawEvent {
 fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
     let order_id = required(o.id, "order.id")?;
     if order_id.is_empty() || order_id.len() > crate::ids::MAX_ID_LEN {
-        return Err(FieldError::new("order.id", "must be 1 to 128 bytes"));
+        return Err(FieldError::invalid("order.id", "must be 1 to 128 bytes"));
     }
     let currency = required(o.currency, "order.currency")?;
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(FieldError::new(
+        return Err(FieldError::invalid(
             "order.currency",
             "must be an ISO 4217 code of three upper-case letters",
         ));
     }
     let raw_lines = required(o.lines, "order.lines")?;
     if raw_lines.is_empty() || raw_lines.len() > MAX_ORDER_LINES {
-        return Err(FieldError::new(
+        return Err(FieldError::invalid(
             "order.lines",
             format!("must hold 1 to {MAX_ORDER_LINES} lines"),
         ));
@@ -448,15 +780,11 @@ fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
         )?;
         let category = parse_id(l.category, &f("category"), Category::parse)?;
         let price = amount(required(l.price, &f("price"))?, &f("price"))?;
-        let quantity = match l.quantity {
-            Some(0) => return Err(FieldError::new(f("quantity"), "must be at least 1")),
-            q => q.unwrap_or(1),
-        };
         lines.push(OrderLine {
             item_id,
             category,
             price,
-            quantity,
+            quantity: quantity(l.quantity, &f("quantity"))?,
         });
     }
     let revenue = match o.revenue {
@@ -602,18 +930,87 @@ mod tests {
     }
 
     #[test]
-    fn metric_reasons_are_stable_labels() {
+    fn errors_carry_their_kind() {
+        let kind = |v| parse(v).unwrap_err().kind;
         assert_eq!(
-            FieldError::new("type", "is required").metric_reason(),
-            "missing_field"
+            kind(json!({"site_id":"demo","anonymous_id":"a"})),
+            ErrorKind::MissingField
         );
         assert_eq!(
-            FieldError::new("x", "invalid type: string").metric_reason(),
-            "invalid_type"
+            kind(json!({"type":"x","site_id":"demo","anonymous_id":"a"})),
+            ErrorKind::UnknownType
         );
         assert_eq!(
-            FieldError::new("x", "must be at least 1").metric_reason(),
-            "invalid_value"
+            kind(json!({"type":"page_view","site_id":"demo","anonymous_id":"a","dwell_ms":"x"})),
+            ErrorKind::InvalidType
         );
+        assert_eq!(
+            kind(
+                json!({"type":"add_to_cart","site_id":"demo","anonymous_id":"a","item_id":"i","quantity":0})
+            ),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(kind(json!("x")), ErrorKind::Malformed);
+        assert_eq!(ErrorKind::MissingField.as_str(), "missing_field");
+    }
+
+    #[test]
+    fn clock_skew_is_corrected_from_sent_at() {
+        // The device clock runs 1 hour fast; the event happened 10 s before it was sent.
+        let e = parse(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "timestamp":"2026-11-24T12:59:50Z","sent_at":"2026-11-24T13:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(e.timestamp, now() - Duration::seconds(10));
+        assert_eq!(e.context.clock_skew_ms, Some(3_600_000));
+        assert_eq!(
+            e.context.device_timestamp,
+            Some("2026-11-24T12:59:50Z".parse().unwrap())
+        );
+        let err = parse(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "timestamp":"2026-11-24T13:00:00Z","sent_at":"2026-11-24T12:00:00Z"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "sent_at");
+    }
+
+    #[test]
+    fn new_event_types_validate_their_fields() {
+        let e = parse(
+            json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
+            "slot":"home","item_ids":["i1","i2"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            e.body,
+            EventBody::OfferImpression {
+                slot: "home".into(),
+                item_ids: vec![ItemId::parse("i1").unwrap(), ItemId::parse("i2").unwrap()]
+            }
+        );
+        let err = parse(
+            json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
+            "slot":"home","item_ids":["ok","bad id"]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "item_ids[1]");
+        let err =
+            parse(json!({"type":"offer_click","site_id":"demo","anonymous_id":"a","item_id":"i"}))
+                .unwrap_err();
+        assert_eq!(err.field, "slot");
+        let err =
+            parse(json!({"type":"alias","site_id":"demo","anonymous_id":"a","previous_id":"x"}))
+                .unwrap_err();
+        assert_eq!(err.field, "member_id");
+        let e = parse(
+            json!({"type":"custom","site_id":"demo","anonymous_id":"a","name":"signup",
+            "properties":{"plan":"pro"}}),
+        )
+        .unwrap();
+        let wire = serde_json::to_value(&e).unwrap();
+        assert_eq!(wire["properties"]["plan"], "pro");
+        assert_eq!(serde_json::from_value::<Event>(wire).unwrap(), e);
     }
 }

@@ -85,6 +85,11 @@ impl KeySpace {
         format!("{}:{{{site}}}:popular", self.ns)
     }
 
+    /// Per-slot offer counters of a site: `<slot>:impressions`, `<slot>:items_shown`, `<slot>:clicks`.
+    pub fn offer_stats(&self, site: &SiteId) -> String {
+        format!("{}:{{{site}}}:offers", self.ns)
+    }
+
     pub fn offsets(&self, group: &str) -> String {
         format!("{}:offsets:{group}", self.ns)
     }

@@ -7,6 +7,7 @@
 //! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
 
 pub mod config;
+pub mod deadletter;
 pub mod event;
 pub mod ids;
 pub mod keys;

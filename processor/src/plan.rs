@@ -101,6 +101,29 @@ impl Planner<'_> {
                     });
                 }
             }
+            EventBody::OfferImpression { slot, item_ids } => {
+                let stats = k.offer_stats(site);
+                ops.push(WriteOp::HashIncr {
+                    key: stats.clone(),
+                    field: format!("{slot}:impressions"),
+                    by: 1,
+                });
+                ops.push(WriteOp::HashIncr {
+                    key: stats,
+                    field: format!("{slot}:items_shown"),
+                    by: item_ids.len() as i64,
+                });
+            }
+            EventBody::OfferClick { slot, .. } => {
+                ops.push(WriteOp::HashIncr {
+                    key: k.offer_stats(site),
+                    field: format!("{slot}:clicks"),
+                    by: 1,
+                });
+            }
+            // Identity stitching and custom-event mining belong to the mining stage (issue 4);
+            // these events still refresh recency above.
+            EventBody::Alias { .. } | EventBody::Custom { .. } => {}
             EventBody::AddToCart { item_id, .. } => {
                 ops.push(WriteOp::ZIncr {
                     key: popular,
