@@ -1,7 +1,11 @@
-//! Every way an ingest request can fail, and its HTTP answer, in one place.
+//! Every way an ingest request can fail as a whole, and its HTTP answer, in one place.
+//!
+//! Per-event problems are not errors of the request: a batch with some bad events is accepted for its
+//! good ones and lists the others (see [`crate::pipeline::Outcome`]). Only when nothing in the request
+//! is usable, or the request itself is refused (size, auth, rate), is the answer an error.
 
 use axum::extract::rejection::BytesRejection;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tailor_core::event::FieldError;
 use tailor_infra::http::error_with;
@@ -12,15 +16,21 @@ pub enum IngestError {
     BodyTooLarge,
     #[error("could not read the request body: {0}")]
     BadBody(String),
-    #[error("request body is not valid JSON: {0}")]
-    NotJson(String),
+    /// The body is not in the route's wire format (not JSON, bad protocol envelope, ...).
+    #[error("{0}")]
+    Malformed(String),
     #[error("a batch must hold at least one event")]
     EmptyBatch,
     #[error("a batch may hold at most {max} events, got {got}")]
     TooManyEvents { got: usize, max: usize },
-    /// Events that failed validation, by index in the batch (0 for a single event).
+    /// Every event of the request was rejected, by index in the batch (0 for a single event).
     #[error("{} invalid event(s); first: {}", .0.len(), .0[0].1)]
     Invalid(Vec<(usize, FieldError)>),
+    /// A Segment request without a known write key.
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("too many requests from this address; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("events could not be made durable: {0}")]
     Unavailable(String),
 }
@@ -35,15 +45,32 @@ impl IngestError {
     }
 
     /// Label for `tailor_collector_requests_rejected_total{reason}`.
-    fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             IngestError::BodyTooLarge => "body_too_large",
             IngestError::BadBody(_) => "bad_body",
-            IngestError::NotJson(_) => "not_json",
+            IngestError::Malformed(_) => "malformed",
             IngestError::EmptyBatch => "empty_batch",
             IngestError::TooManyEvents { .. } => "too_many_events",
             IngestError::Invalid(_) => "invalid_event",
+            IngestError::Unauthorized(_) => "unauthorized",
+            IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Unavailable(_) => "bus_unavailable",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            IngestError::BodyTooLarge | IngestError::TooManyEvents { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngestError::BadBody(_)
+            | IngestError::Malformed(_)
+            | IngestError::EmptyBatch
+            | IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
+            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -52,61 +79,37 @@ impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         metrics::counter!("tailor_collector_requests_rejected_total", "reason" => self.reason())
             .increment(1);
+        let status = self.status();
         let message = self.to_string();
-        match self {
-            IngestError::BodyTooLarge => error_with(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                message,
-                None,
-                vec![],
-            ),
-            IngestError::TooManyEvents { .. } => error_with(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many_events",
-                message,
-                None,
-                vec![],
-            ),
-            IngestError::BadBody(_) => {
-                error_with(StatusCode::BAD_REQUEST, "bad_body", message, None, vec![])
-            }
-            IngestError::NotJson(_) => {
-                error_with(StatusCode::BAD_REQUEST, "not_json", message, None, vec![])
-            }
-            IngestError::EmptyBatch => error_with(
-                StatusCode::BAD_REQUEST,
-                "empty_batch",
-                message,
-                None,
-                vec![],
-            ),
-            IngestError::Invalid(errors) => {
-                let field = Some(errors[0].1.field.clone());
-                let details = errors
+        let (field, details) = match &self {
+            IngestError::Invalid(errors) => (
+                Some(errors[0].1.field.clone()),
+                errors
                     .iter()
-                    .map(|(i, e)| serde_json::json!({"index": i, "field": e.field, "reason": e.reason}))
-                    .collect();
-                error_with(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_event",
-                    message,
-                    field,
-                    details,
-                )
-            }
+                    .map(|(i, e)| {
+                        serde_json::json!({"index": i, "field": e.field, "reason": e.reason, "kind": e.kind})
+                    })
+                    .collect(),
+            ),
+            _ => (None, vec![]),
+        };
+        let mut r = error_with(status, self.reason(), message, field, details);
+        let h = r.headers_mut();
+        match &self {
             IngestError::Unavailable(_) => {
-                let mut r = error_with(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    message,
-                    None,
-                    vec![],
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                r
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            IngestError::RateLimited { retry_after_secs } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            IngestError::Unauthorized(_) => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tailor\""),
+                );
+            }
+            _ => {}
         }
+        r
     }
 }

@@ -1,82 +1,251 @@
-//! Stage one, collection: the HTTP API that takes events from browsers and shop back ends.
+//! Stage one, collection: the HTTP doors through which events arrive, and the path they all share.
 //!
-//! Handlers stay thin: [`ingest`] parses and validates a request body into events (pure), the handler
-//! hands them to the bus [`Producer`](tailor_infra::bus::Producer) and answers 202 only once every event
-//! is durable. [`error::IngestError`] maps every failure to its HTTP status in one place.
+//! Doors: Tailor's JSON API (`POST /v1/events`, used by the JS tag served at `/tag.js`), the Snowplow
+//! tracker protocol (`GET /i`, `POST /com.snowplowanalytics.snowplow/tp2`) and the Segment HTTP API
+//! (`POST /v1/track|page|identify|alias|batch|...`). Each handler is thin: it maps its wire format to
+//! [`mapped::Mapped`] events (pure modules [`ingest`], [`snowplow`], [`segment`]) and hands them to
+//! [`Collector::ingest`] ([`pipeline`]), which validates, enriches ([`enrich`]), writes to the bus and
+//! dead-letters rejects ([`deadletters`]). An answer of 2xx means every accepted event is durable: on
+//! the broker, or in the on-disk spool while the broker is away. [`error::IngestError`] maps request
+//! failures to HTTP statuses in one place; [`edge`] holds CORS and per-IP rate limiting.
 
+pub mod deadletters;
+pub mod edge;
+pub mod enrich;
 pub mod error;
 pub mod ingest;
+pub mod mapped;
+pub mod pipeline;
+pub mod segment;
+pub mod snowplow;
+pub mod tag;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use enrich::{Enricher, RequestMeta};
 use error::IngestError;
+use pipeline::{Outcome, RequestInfo};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
-use tailor_core::config::{CollectorConfig, Config};
-use tailor_infra::bus::Producer;
+use std::time::Duration;
+use tailor_core::config::Config;
+use tailor_core::event::Source;
+use tailor_infra::bus::{Producer, TopicReader};
 
 /// Shared state of the collector's handlers.
 #[derive(Clone)]
 pub struct Collector {
+    /// Validated events (through the spool when the bus is Kafka).
     pub producer: Arc<dyn Producer>,
+    /// Dead letters.
+    pub dead_letters: Arc<dyn Producer>,
+    pub dead_letter_reader: Arc<dyn TopicReader>,
     pub config: Arc<Config>,
+    enricher: Arc<Enricher>,
 }
 
 impl Collector {
-    fn limits(&self) -> &CollectorConfig {
-        &self.config.collector
+    pub fn new(
+        producer: Arc<dyn Producer>,
+        dead_letters: Arc<dyn Producer>,
+        dead_letter_reader: Arc<dyn TopicReader>,
+        config: Arc<Config>,
+    ) -> Collector {
+        Collector {
+            producer,
+            dead_letters,
+            dead_letter_reader,
+            enricher: Arc::new(Enricher::new(&config.collector)),
+            config,
+        }
     }
 }
 
-/// The collection API: `POST /v1/events`.
+/// A 1x1 transparent GIF, the answer to a Snowplow pixel request.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
+];
+
+/// The collection routes (with their edge protections), the tag, and the dead-letter admin API.
 pub fn router(collector: Collector) -> Router {
-    let max_body = collector.limits().max_body_bytes;
-    let router = Router::new()
-        .route("/v1/events", post(post_events))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(collector);
+    let config = collector.config.clone();
+    let c = &config.collector;
+    let limiter = Arc::new(edge::RateLimiter::new(&config));
+    let collect = Router::new()
+        .route("/v1/events", post(api))
+        .route("/i", get(snowplow_get))
+        .route("/com.snowplowanalytics.snowplow/i", get(snowplow_get))
+        .route("/com.snowplowanalytics.snowplow/tp2", post(snowplow_post))
+        .route("/v1/{call}", post(segment_call))
+        .layer(DefaultBodyLimit::max(c.max_body_bytes))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(c.request_timeout_ms),
+        ))
+        .layer(axum::middleware::from_fn_with_state(limiter, edge::rate_limit))
+        .layer(edge::cors(&config))
+        .with_state(collector.clone());
+    let router = collect
+        .merge(tag::router())
+        .merge(deadletters::router(collector));
     tailor_infra::http::with_metrics(router, "collector")
 }
 
-async fn post_events(State(c): State<Collector>, body: Result<Bytes, BytesRejection>) -> Response {
-    match accept(&c, body).await {
-        Ok(ids) => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"accepted": ids.len(), "event_ids": ids})),
+fn request_info(
+    c: &Collector,
+    source: Source,
+    route: &str,
+    headers: &HeaderMap,
+    peer: Option<ConnectInfo<SocketAddr>>,
+) -> RequestInfo {
+    let text = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    RequestInfo {
+        source,
+        route: route.to_string(),
+        meta: RequestMeta {
+            user_agent: text(header::USER_AGENT),
+            ip: edge::client_ip(
+                headers,
+                peer.as_ref(),
+                c.config.collector.trust_forwarded_for,
+            ),
+        },
+        origin: text(header::ORIGIN),
+    }
+}
+
+/// Maps a body with `map`, ingests it, and dead-letters a body refused as a whole.
+async fn run(
+    c: &Collector,
+    req: &RequestInfo,
+    body: Result<Bytes, BytesRejection>,
+    map: impl FnOnce(&[u8]) -> Result<Vec<mapped::Mapped>, IngestError>,
+) -> Result<Outcome, IngestError> {
+    let body = body.map_err(IngestError::from_body_rejection)?;
+    let items = match map(&body) {
+        Ok(items) => items,
+        Err(e) => {
+            if matches!(e, IngestError::Malformed(_) | IngestError::Unauthorized(_)) {
+                c.reject_request(req, &body, &e).await;
+            }
+            return Err(e);
+        }
+    };
+    ingest::check_batch(items.len(), c.config.collector.max_batch_events)?;
+    c.ingest(req, items, true).await?.into_result()
+}
+
+async fn api(
+    State(c): State<Collector>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer);
+    let max = c.config.collector.max_batch_events;
+    match run(&c, &req, body, |b| ingest::parse_body(b, max)).await {
+        Ok(o) => {
+            let mut body = serde_json::json!({"accepted": o.accepted.len(), "event_ids": o.accepted});
+            if !o.rejected.is_empty() {
+                body["rejected"] = o.rejected_json().into();
+            }
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn snowplow_get(
+    State(c): State<Collector>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer);
+    let query = query.unwrap_or_default();
+    let items = vec![snowplow::from_query(&query, &c.config)];
+    match c
+        .ingest(&req, items, true)
+        .await
+        .and_then(Outcome::into_result)
+    {
+        Ok(_) => (
+            [
+                (header::CONTENT_TYPE, "image/gif"),
+                (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
+            ],
+            PIXEL,
         )
             .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// Validates the whole body, then writes every event and waits until all are durable.
-async fn accept(
-    c: &Collector,
+async fn snowplow_post(
+    State(c): State<Collector>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Vec<String>, IngestError> {
-    let body = body.map_err(IngestError::from_body_rejection)?;
-    let events = ingest::parse_body(&body, &c.config, chrono::Utc::now())?;
-    let started = Instant::now();
-    let sends = events.iter().map(|e| async move {
-        let payload = serde_json::to_vec(e).expect("an Event always serializes");
-        c.producer.send(&e.partition_key(), payload).await
-    });
-    let results = futures::future::join_all(sends).await;
-    metrics::histogram!("tailor_collector_delivery_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    if let Some(Err(first)) = results.into_iter().find(|r| r.is_err()) {
-        metrics::counter!("tailor_collector_events_total", "outcome" => "unavailable", "reason" => "bus_unavailable")
-            .increment(events.len() as u64);
-        tracing::error!(error = %first, failed, total = events.len(), "event bus did not confirm delivery");
-        return Err(IngestError::Unavailable(first.to_string()));
+) -> Response {
+    let route = "/com.snowplowanalytics.snowplow/tp2";
+    let req = request_info(&c, Source::Snowplow, route, &headers, peer);
+    let config = c.config.clone();
+    match run(&c, &req, body, |b| Ok(snowplow::from_post(b, &config)?)).await {
+        Ok(o) if o.rejected.is_empty() => (StatusCode::OK, "ok").into_response(),
+        Ok(o) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"accepted": o.accepted.len(), "rejected": o.rejected_json()})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
     }
-    metrics::counter!("tailor_collector_events_total", "outcome" => "accepted", "reason" => "none")
-        .increment(events.len() as u64);
-    Ok(events.into_iter().map(|e| e.event_id.to_string()).collect())
+}
+
+async fn segment_call(
+    State(c): State<Collector>,
+    Path(call): Path<String>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(kind) = segment::Call::from_path(&call) else {
+        return tailor_infra::http::error_with(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route POST /v1/{call}"),
+            None,
+            vec![],
+        );
+    };
+    let route = format!("/v1/{call}");
+    let req = request_info(&c, Source::Segment, &route, &headers, peer);
+    let key = edge::basic_auth_user(&headers);
+    let config = c.config.clone();
+    match run(&c, &req, body, |b| {
+        Ok(segment::from_body(kind, b, key.as_deref(), &config)?)
+    })
+    .await
+    {
+        Ok(o) => {
+            let mut body = serde_json::json!({"success": true});
+            if !o.rejected.is_empty() {
+                body["rejected"] = o.rejected_json().into();
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }

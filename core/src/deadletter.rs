@@ -16,6 +16,8 @@ pub struct DeadLetter {
     pub id: String,
     pub received_at: DateTime<Utc>,
     pub source: Source,
+    /// The HTTP path the payload was sent to (`/v1/events`, `/com.snowplowanalytics.snowplow/tp2`, ...).
+    pub route: String,
     /// The site, when the request named a known one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_id: Option<String>,
@@ -27,12 +29,19 @@ pub struct DeadLetter {
     /// The event as received: JSON for the Tailor and Segment APIs and Snowplow POSTs, the query
     /// string for Snowplow GETs. Kept verbatim so a re-drive sees exactly what the client sent.
     pub payload: String,
+    /// The request's `User-Agent`, so a re-drive enriches the event as the original request would have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The client address as `collector.ip_mode` keeps it (never raw unless configured so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
 }
 
 impl DeadLetter {
+    /// A record for one rejected event (or a whole unusable body, at index 0).
     pub fn new(
         source: Source,
-        site_id: Option<String>,
+        route: &str,
         index: usize,
         payload: String,
         error: FieldError,
@@ -42,11 +51,14 @@ impl DeadLetter {
             id: uuid::Uuid::now_v7().to_string(),
             received_at,
             source,
-            site_id,
+            route: route.to_string(),
+            site_id: None,
             reason: error.metric_reason().to_string(),
             errors: vec![error],
             index,
             payload,
+            user_agent: None,
+            ip: None,
         }
     }
 }

@@ -41,3 +41,25 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A fresh directory under the system temp dir.
+pub fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&d).expect("create a temp dir");
+    d
+}
+
+/// A configuration on the suite's real broker and Redis, isolated from every other test: its own
+/// topics, consumer group, key namespace and spool directory.
+pub fn real_config() -> tailor_core::config::Config {
+    let mut c = tailor_core::config::Config::default();
+    c.kafka.brokers = Some(kafka_brokers());
+    c.kafka.topic = unique("events");
+    c.kafka.dead_letter_topic = unique("dead-letters");
+    c.kafka.group = unique("group");
+    c.kafka.partitions = 3;
+    c.redis.url = Some(redis_url());
+    c.redis.namespace = unique("ns");
+    c.collector.spool_dir = temp_dir("spool");
+    c
+}

@@ -11,9 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::config::Config;
 use tailor_core::keys::KeySpace;
-use tailor_infra::bus::kafka::{ensure_topic, KafkaConsumer, KafkaProducer, KafkaSettings};
+use tailor_infra::bus::kafka::{
+    ensure_topic, KafkaConsumer, KafkaProducer, KafkaSettings, KafkaTopicReader,
+};
 use tailor_infra::bus::memory::MemoryBus;
-use tailor_infra::bus::{Consumer, Producer};
+use tailor_infra::bus::spool::SpoolingProducer;
+use tailor_infra::bus::{Consumer, Producer, TopicReader};
 use tailor_infra::http::{ops_router, Check};
 use tailor_infra::store::memory::MemoryStore;
 use tailor_infra::store::redis::RedisStore;
@@ -23,6 +26,8 @@ use tokio::task::JoinHandle;
 
 /// Capacity of each in-process bus partition (uncommitted records) before producers wait.
 const MEMORY_BUS_CAPACITY: usize = 100_000;
+/// Dead letters the in-process bus keeps (embedded mode); beyond it new ones are counted as lost.
+const MEMORY_DEAD_LETTERS: usize = 100_000;
 /// Partitions of the in-process bus.
 const MEMORY_BUS_PARTITIONS: usize = 4;
 
@@ -117,35 +122,71 @@ where
     })
 }
 
-/// The bus ends a process needs: a producer for the collector, a consumer for the processor.
+/// The bus ends a process needs: producers (events, dead letters) and the dead-letter reader for the
+/// collector, a consumer for the processor.
 struct Bus {
     producer: Option<Arc<dyn Producer>>,
+    dead_letters: Option<(Arc<dyn Producer>, Arc<dyn TopicReader>)>,
     consumer: Option<Box<dyn Consumer>>,
 }
 
-async fn connect_bus(config: &Config, roles: Roles) -> anyhow::Result<Bus> {
+async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyhow::Result<Bus> {
     match &config.kafka.brokers {
         Some(brokers) => {
             let settings = kafka_settings(config, brokers);
+            let dlq = KafkaSettings {
+                topic: config.kafka.dead_letter_topic.clone(),
+                ..settings.clone()
+            };
             if roles.collector || roles.processor {
-                ensure_topic(
-                    &settings,
-                    config.kafka.partitions,
-                    config.kafka.replication_factor,
-                )
-                .await
-                .with_context(|| {
-                    format!(
-                        "preparing topic {} on Kafka at {brokers} (kafka.brokers / --kafka)",
-                        settings.topic
-                    )
-                })?;
+                let mut topics = vec![(&settings, config.kafka.partitions)];
+                if roles.collector {
+                    topics.push((&dlq, 1));
+                }
+                for (t, partitions) in topics {
+                    if let Err(e) =
+                        ensure_topic(t, partitions, config.kafka.replication_factor).await
+                    {
+                        if !roles.collector {
+                            return Err(e).with_context(|| {
+                                format!("preparing topic {} on Kafka at {brokers} (kafka.brokers / --kafka)", t.topic)
+                            });
+                        }
+                        // A collector starts anyway: it spools to disk until the broker is back, and
+                        // the topic is created by the broker's auto-create or the next start.
+                        tracing::warn!(%brokers, topic = %t.topic, error = %e,
+                            "Kafka is unreachable at start-up; accepting events into the spool until it is back");
+                    }
+                }
                 tracing::info!(%brokers, topic = %settings.topic, "event bus: Kafka");
             }
-            let producer: Option<Arc<dyn Producer>> = if roles.collector {
-                Some(Arc::new(KafkaProducer::new(&settings)?))
+            let (producer, dead_letters) = if roles.collector {
+                // Both go through an on-disk spool, so a broker outage neither loses an acknowledged
+                // event nor a dead letter.
+                let dir = &config.collector.spool_dir;
+                let max = config.collector.spool_max_bytes;
+                let events: Arc<dyn Producer> = Arc::new(
+                    SpoolingProducer::open(
+                        Arc::new(KafkaProducer::new(&settings)?),
+                        &dir.join("events"),
+                        max,
+                        shutdown.clone(),
+                    )
+                    .context("opening the spool (collector.spool_dir)")?,
+                );
+                let letters: Arc<dyn Producer> = Arc::new(
+                    SpoolingProducer::open(
+                        Arc::new(KafkaProducer::new(&dlq)?),
+                        &dir.join("dead-letters"),
+                        max,
+                        shutdown.clone(),
+                    )
+                    .context("opening the spool (collector.spool_dir)")?,
+                );
+                let reader: Arc<dyn TopicReader> = Arc::new(KafkaTopicReader::new(&dlq));
+                (Some(events), Some((letters, reader)))
             } else {
-                None
+                (None, None)
             };
             let consumer: Option<Box<dyn Consumer>> = if roles.processor {
                 Some(Box::new(KafkaConsumer::new(
@@ -155,7 +196,11 @@ async fn connect_bus(config: &Config, roles: Roles) -> anyhow::Result<Bus> {
             } else {
                 None
             };
-            Ok(Bus { producer, consumer })
+            Ok(Bus {
+                producer,
+                dead_letters,
+                consumer,
+            })
         }
         None => {
             if roles.collector != roles.processor {
@@ -169,13 +214,21 @@ async fn connect_bus(config: &Config, roles: Roles) -> anyhow::Result<Bus> {
                     MEMORY_BUS_CAPACITY,
                     Duration::from_millis(config.kafka.delivery_timeout_ms),
                 );
+                let dlq = MemoryBus::new(
+                    &config.kafka.dead_letter_topic,
+                    1,
+                    MEMORY_DEAD_LETTERS,
+                    Duration::ZERO,
+                );
                 Ok(Bus {
                     producer: Some(Arc::new(bus.clone())),
+                    dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),
                     consumer: Some(Box::new(bus.consumer())),
                 })
             } else {
                 Ok(Bus {
                     producer: None,
+                    dead_letters: None,
                     consumer: None,
                 })
             }
@@ -228,7 +281,11 @@ pub async fn start(
         ));
     }
 
-    let Bus { producer, consumer } = connect_bus(&config, roles).await?;
+    let Bus {
+        producer,
+        dead_letters,
+        consumer,
+    } = connect_bus(&config, roles, &shutdown).await?;
     if let Some(p) = &producer {
         let p = p.clone();
         checks.push((
@@ -241,11 +298,13 @@ pub async fn start(
     }
 
     let mut router = Router::new();
-    if let Some(p) = &producer {
-        router = router.merge(tailor_collector::router(tailor_collector::Collector {
-            producer: p.clone(),
-            config: config.clone(),
-        }));
+    if let (Some(p), Some((letters, reader))) = (&producer, dead_letters) {
+        router = router.merge(tailor_collector::router(tailor_collector::Collector::new(
+            p.clone(),
+            letters,
+            reader,
+            config.clone(),
+        )));
     }
     if roles.recommender {
         let store = store.clone().expect("store exists for the recommender");
@@ -276,8 +335,11 @@ pub async fn start(
     tasks.push((
         "http",
         tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
                 .await
                 .context("HTTP server")
         }),

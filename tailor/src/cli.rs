@@ -54,6 +54,62 @@ pub enum Command {
     Recommender(Listen<8083>),
     /// Print the effective configuration (defaults, file and options merged) as TOML, after validating it.
     Config,
+    /// Inspect and re-drive rejected events (the dead-letter topic) of a running Tailor.
+    #[command(subcommand)]
+    DeadLetters(DeadLetters),
+}
+
+/// Where a running Tailor's admin API is.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Base URL of a running Tailor (`tailor run` or `tailor collector`).
+    #[arg(long, env = "TAILOR_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+}
+
+/// Which dead letters to select; every criterion given must match.
+#[derive(Debug, Args)]
+pub struct DeadLetterFilter {
+    /// Only this reason (`missing_field`, `invalid_value`, `unknown_site`, `forbidden`, `malformed`, ...).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Only this site.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Only this source (`api`, `snowplow`, `segment`).
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetters {
+    /// List the newest dead letters, with counts by reason.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        filter: DeadLetterFilter,
+        /// How many records to show (the newest).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the raw JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters through validation again (after fixing their cause); events that pass are
+    /// written to the event topic, each counted once however often it is re-driven.
+    Redrive {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        filter: DeadLetterFilter,
+        /// Record ids to re-drive.
+        #[arg(long = "id", value_name = "ID")]
+        ids: Vec<String>,
+        /// Re-drive every record matching the filter (required when no --id is given).
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// The HTTP listen address, with a per-command default port.

@@ -3,6 +3,7 @@
 //! [`app::start`] is the single place where configuration becomes running services; the CLI
 //! (`main.rs`) and the end-to-end tests both go through it, so what the tests exercise is what ships.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod demo;

@@ -15,6 +15,9 @@ async fn main() -> anyhow::Result<()> {
         LogFormatArg::Text => LogFormat::Text,
         LogFormatArg::Json => LogFormat::Json,
     });
+    if let Command::DeadLetters(cmd) = cli.command {
+        return tailor::admin::dead_letters(cmd).await;
+    }
     let config = cli.global.config().context("invalid configuration")?;
     let (roles, listen) = match cli.command {
         Command::Run(l) => (Roles::ALL, l.listen),
@@ -25,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             return Ok(());
         }
+        Command::DeadLetters(_) => unreachable!("handled above"),
     };
     let shutdown = Shutdown::new();
     let running = app::start(config, roles, listen, shutdown.clone()).await?;

@@ -5,7 +5,9 @@
 //! The consumer belongs to a group, never auto-commits, and commits only the offsets the processor
 //! hands back after its store writes succeeded.
 
-use super::{BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer};
+use super::{
+    BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer, TopicReader,
+};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -50,7 +52,9 @@ pub async fn ensure_topic(
 ) -> Result<(), BusError> {
     let admin: AdminClient<DefaultClientContext> = s.client().create().map_err(other)?;
     let topic = NewTopic::new(&s.topic, partitions, TopicReplication::Fixed(replication));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
     let results = admin.create_topics([&topic], &opts).await.map_err(other)?;
     for r in results {
         match r {
@@ -229,6 +233,103 @@ impl Consumer for KafkaConsumer {
     }
 }
 
+/// Reads a topic from the beginning with a throw-away consumer that never commits.
+pub struct KafkaTopicReader {
+    settings: KafkaSettings,
+}
+
+impl KafkaTopicReader {
+    pub fn new(s: &KafkaSettings) -> Self {
+        KafkaTopicReader {
+            settings: s.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl TopicReader for KafkaTopicReader {
+    async fn read_all(&self, max: usize) -> Result<Vec<Message>, BusError> {
+        let s = self.settings.clone();
+        tokio::task::spawn_blocking(move || read_topic(&s, max))
+            .await
+            .map_err(other)?
+    }
+}
+
+fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
+    use rdkafka::consumer::BaseConsumer;
+    let consumer: BaseConsumer = s
+        .client()
+        .set("group.id", format!("tailor-reader-{}", uuid_like()))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(other)?;
+    let timeout = Duration::from_secs(5);
+    let meta = consumer
+        .fetch_metadata(Some(&s.topic), timeout)
+        .map_err(other)?;
+    let Some(topic) = meta.topics().iter().find(|t| t.name() == s.topic) else {
+        return Ok(vec![]);
+    };
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = BTreeMap::new();
+    for p in topic.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(&s.topic, p.id(), timeout)
+            .map_err(other)?;
+        if high > low {
+            tpl.add_partition_offset(&s.topic, p.id(), Offset::Offset(low))
+                .map_err(other)?;
+            remaining.insert(p.id(), high);
+        }
+    }
+    if remaining.is_empty() {
+        return Ok(vec![]);
+    }
+    consumer.assign(&tpl).map_err(other)?;
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !remaining.is_empty() && out.len() < max {
+        if std::time::Instant::now() > deadline {
+            return Err(other(format!(
+                "reading {} timed out with {} partition(s) unfinished",
+                s.topic,
+                remaining.len()
+            )));
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(e)) => return Err(other(e)),
+            Some(Ok(m)) => {
+                let p = m.partition();
+                if let Some(&high) = remaining.get(&p) {
+                    if m.offset() < high {
+                        out.push(Message {
+                            topic: m.topic().to_string(),
+                            partition: p,
+                            offset: m.offset(),
+                            payload: m.payload().unwrap_or_default().to_vec(),
+                        });
+                    }
+                    if m.offset() + 1 >= high {
+                        remaining.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A unique suffix for throw-away group ids.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +386,29 @@ mod tests {
         c2.commit(&Offsets::after(&rest)).await.unwrap();
         let lag: i64 = c2.lag().await.unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_topic_reader_sees_every_record_without_committing() {
+        let s = settings();
+        ensure_topic(&s, 2, 1).await.unwrap();
+        let reader = KafkaTopicReader::new(&s);
+        assert!(reader.read_all(10).await.unwrap().is_empty());
+        let p = KafkaProducer::new(&s).unwrap();
+        for i in 0..7u8 {
+            p.send(&format!("k{i}"), vec![i]).await.unwrap();
+        }
+        let mut got: Vec<u8> = reader
+            .read_all(100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.payload[0])
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..7).collect::<Vec<u8>>());
+        assert_eq!(reader.read_all(3).await.unwrap().len(), 3);
+        assert_eq!(reader.read_all(100).await.unwrap().len(), 7, "reading twice sees the same");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@
 
 use super::{
     partition_for, BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer,
+    TopicReader,
 };
 use async_trait::async_trait;
 use std::collections::VecDeque;
@@ -115,6 +116,28 @@ impl Producer for MemoryBus {
 
     async fn flush(&self, _timeout: Duration) -> Result<(), BusError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl TopicReader for MemoryBus {
+    async fn read_all(&self, max: usize) -> Result<Vec<Message>, BusError> {
+        let mut out = Vec::new();
+        for (p, log) in self.inner.logs.iter().enumerate() {
+            let log = log.lock().expect("bus lock");
+            for (i, payload) in log.records.iter().enumerate() {
+                if out.len() >= max {
+                    return Ok(out);
+                }
+                out.push(Message {
+                    topic: self.inner.topic.clone(),
+                    partition: p as i32,
+                    offset: log.base + i as i64,
+                    payload: payload.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod kafka;
 pub mod memory;
+pub mod spool;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -79,6 +80,14 @@ pub trait Consumer: Send {
     async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError>;
     /// Current lag of the partitions this consumer owns.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
+}
+
+/// Reads a whole topic from the beginning, outside any consumer group (for operators' tools such as
+/// listing dead letters; never for the processing path, which commits offsets).
+#[async_trait]
+pub trait TopicReader: Send + Sync {
+    /// The records currently in the topic, in offset order per partition, at most `max`.
+    async fn read_all(&self, max: usize) -> Result<Vec<Message>, BusError>;
 }
 
 /// Partition for a key: FNV-1a, stable across runs and platforms (used by the in-process bus;

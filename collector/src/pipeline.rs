@@ -1,0 +1,223 @@
+//! The one path every event takes once its wire format is mapped: validate → check site and origin →
+//! enrich → write to the bus, and dead-letter whatever was rejected. All three wire formats (Tailor's
+//! API, Snowplow, Segment) and the dead-letter re-drive go through [`Collector::ingest`], so an event is
+//! judged the same way whichever door it came in by.
+
+use crate::enrich::RequestMeta;
+use crate::error::IngestError;
+use crate::mapped::Mapped;
+use crate::Collector;
+use chrono::{DateTime, Utc};
+use std::time::Instant;
+use tailor_core::deadletter::DeadLetter;
+use tailor_core::event::{ErrorKind, Event, FieldError, RawEvent, Source};
+
+/// Longest payload kept in a dead-letter record; longer ones are cut (and say so).
+const MAX_DEAD_LETTER_PAYLOAD: usize = 256 * 1024;
+
+/// Where a request came from and by which door.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub source: Source,
+    /// The route, recorded in dead letters (`/v1/events`, `/com.snowplowanalytics.snowplow/tp2`, ...).
+    pub route: String,
+    pub meta: RequestMeta,
+    /// The browser `Origin` header, checked against the site's `allowed_origins`.
+    pub origin: Option<String>,
+}
+
+/// What became of a request's events.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Event ids written to the bus (or the spool), in request order.
+    pub accepted: Vec<String>,
+    /// Rejected events by index in the request, each also dead-lettered.
+    pub rejected: Vec<(usize, FieldError)>,
+}
+
+impl Outcome {
+    /// A request none of whose events was accepted is a client error as a whole.
+    pub fn into_result(self) -> Result<Outcome, IngestError> {
+        if self.accepted.is_empty() && !self.rejected.is_empty() {
+            Err(IngestError::Invalid(self.rejected))
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// The JSON listing of rejected events that partial-success answers carry.
+    pub fn rejected_json(&self) -> Vec<serde_json::Value> {
+        self.rejected
+            .iter()
+            .map(|(i, e)| serde_json::json!({"index": i, "field": e.field, "reason": e.reason, "kind": e.kind}))
+            .collect()
+    }
+}
+
+impl Collector {
+    /// Validates, enriches and writes a request's events; dead-letters the rejected ones (unless
+    /// `dead_letter` is false, as for a re-drive of records that are dead letters already).
+    /// Fails only when accepted events could not be made durable (503).
+    pub async fn ingest(
+        &self,
+        req: &RequestInfo,
+        items: Vec<Mapped>,
+        dead_letter: bool,
+    ) -> Result<Outcome, IngestError> {
+        let received_at = Utc::now();
+        let rc = self.enricher.request(&req.meta);
+        let mut events = Vec::with_capacity(items.len());
+        let mut rejected = Vec::new();
+        let mut letters = Vec::new();
+        for m in items {
+            match self.admit(req, m.result, received_at) {
+                Ok(mut e) => {
+                    self.enricher.apply(&rc, req.source, &mut e);
+                    events.push(e);
+                }
+                Err(err) => {
+                    metrics::counter!("tailor_collector_events_total", "outcome" => "rejected",
+                        "reason" => err.metric_reason(), "source" => req.source.as_str())
+                    .increment(1);
+                    if dead_letter {
+                        let mut l = DeadLetter::new(
+                            req.source,
+                            &req.route,
+                            m.index,
+                            m.payload,
+                            err.clone(),
+                            received_at,
+                        );
+                        l.site_id = m.site_id;
+                        letters.push(l);
+                    }
+                    rejected.push((m.index, err));
+                }
+            }
+        }
+        let letters = async {
+            if !letters.is_empty() {
+                self.write_dead_letters(req, letters).await;
+            }
+        };
+        let (sent, ()) = futures::join!(self.send(&events, req.source), letters);
+        sent?;
+        Ok(Outcome {
+            accepted: events.into_iter().map(|e| e.event_id.to_string()).collect(),
+            rejected,
+        })
+    }
+
+    /// Dead-letters a request refused as a whole (not JSON, bad envelope, unknown write key): the
+    /// body is kept so that, once the cause is fixed, it can be re-driven.
+    pub async fn reject_request(&self, req: &RequestInfo, body: &[u8], err: &IngestError) {
+        let kind = match err {
+            IngestError::Unauthorized(_) => ErrorKind::Forbidden,
+            _ => ErrorKind::Malformed,
+        };
+        metrics::counter!("tailor_collector_events_total", "outcome" => "rejected",
+            "reason" => kind.as_str(), "source" => req.source.as_str())
+        .increment(1);
+        let letter = DeadLetter::new(
+            req.source,
+            &req.route,
+            0,
+            String::from_utf8_lossy(body).into_owned(),
+            FieldError::new(kind, "$", err.to_string()),
+            Utc::now(),
+        );
+        self.write_dead_letters(req, vec![letter]).await;
+    }
+
+    /// Validation plus the checks that need configuration: the site exists and, for a browser
+    /// request, the page's origin may write to it.
+    fn admit(
+        &self,
+        req: &RequestInfo,
+        raw: Result<RawEvent, FieldError>,
+        received_at: DateTime<Utc>,
+    ) -> Result<Event, FieldError> {
+        let event = raw?.validate(received_at)?;
+        let Some(site) = self.config.site(event.site_id.as_str()) else {
+            return Err(FieldError::new(
+                ErrorKind::UnknownSite,
+                "site_id",
+                format!("unknown site {:?} (see sites[] in the configuration)", event.site_id.as_str()),
+            ));
+        };
+        if let Some(origin) = &req.origin {
+            if !site.allows_origin(origin) {
+                return Err(FieldError::new(
+                    ErrorKind::Forbidden,
+                    "origin",
+                    format!(
+                        "origin {origin:?} may not write to site {:?} (sites[].allowed_origins)",
+                        site.id
+                    ),
+                ));
+            }
+        }
+        Ok(event)
+    }
+
+    async fn send(&self, events: &[Event], source: Source) -> Result<(), IngestError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let sends = events.iter().map(|e| async move {
+            let payload = serde_json::to_vec(e).expect("an Event always serializes");
+            self.producer.send(&e.partition_key(), payload).await
+        });
+        let results = futures::future::join_all(sends).await;
+        metrics::histogram!("tailor_collector_delivery_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if let Some(Err(first)) = results.iter().find(|r| r.is_err()) {
+            let failed = results.iter().filter(|r| r.is_err()).count();
+            metrics::counter!("tailor_collector_events_total", "outcome" => "unavailable",
+                "reason" => "bus_unavailable", "source" => source.as_str())
+            .increment(events.len() as u64);
+            tracing::error!(error = %first, failed, total = events.len(), "events could not be made durable");
+            return Err(IngestError::Unavailable(first.to_string()));
+        }
+        metrics::counter!("tailor_collector_events_total", "outcome" => "accepted",
+            "reason" => "none", "source" => source.as_str())
+        .increment(events.len() as u64);
+        Ok(())
+    }
+
+    /// Writes dead letters; a failure here is logged and counted, never turned into a 5xx for a
+    /// request that was the client's fault.
+    async fn write_dead_letters(&self, req: &RequestInfo, letters: Vec<DeadLetter>) {
+        let rc = self.enricher.request(&req.meta);
+        let writes = letters.into_iter().map(|mut l| {
+            let rc = &rc;
+            async move {
+                if l.payload.len() > MAX_DEAD_LETTER_PAYLOAD {
+                    let mut cut = MAX_DEAD_LETTER_PAYLOAD;
+                    while !l.payload.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    l.payload.truncate(cut);
+                    l.errors.push(FieldError::new(
+                        ErrorKind::Malformed,
+                        "$",
+                        format!("payload cut to {MAX_DEAD_LETTER_PAYLOAD} bytes in this record"),
+                    ));
+                }
+                l.user_agent = rc.user_agent().map(str::to_string);
+                l.ip = rc.ip().map(str::to_string);
+                let key = l.site_id.clone().unwrap_or_default();
+                let payload = serde_json::to_vec(&l).expect("a dead letter serializes");
+                match self.dead_letters.send(&key, payload).await {
+                    Ok(_) => metrics::counter!("tailor_collector_dead_letters_total", "outcome" => "written", "reason" => l.reason.clone()).increment(1),
+                    Err(e) => {
+                        metrics::counter!("tailor_collector_dead_letters_total", "outcome" => "lost", "reason" => l.reason.clone()).increment(1);
+                        tracing::error!(error = %e, id = %l.id, reason = %l.reason, "could not write a dead letter");
+                    }
+                }
+            }
+        });
+        futures::future::join_all(writes).await;
+    }
+}

@@ -1,0 +1,119 @@
+//! Operator commands that talk to a running Tailor over its admin API (`--url`), so they work the same
+//! against `tailor run` on embedded defaults and against a production collector.
+
+use crate::cli::{DeadLetterFilter, DeadLetters};
+use anyhow::{bail, Context};
+use tailor_collector::deadletters::{Filter, Listing, RedriveReport, RedriveRequest};
+
+fn filter(f: DeadLetterFilter, ids: Vec<String>) -> Filter {
+    Filter {
+        ids,
+        reason: f.reason,
+        site: f.site,
+        source: f.source,
+    }
+}
+
+async fn answer<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> anyhow::Result<T> {
+    let status = r.status();
+    let text = r.text().await.context("reading the answer")?;
+    if !status.is_success() {
+        bail!("Tailor answered {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("unexpected answer: {text}"))
+}
+
+/// Runs `tailor dead-letters ...`, printing to stdout.
+pub async fn dead_letters(cmd: DeadLetters) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    match cmd {
+        DeadLetters::List {
+            remote,
+            filter: f,
+            limit,
+            json,
+        } => {
+            let f = filter(f, vec![]);
+            let mut q = vec![("limit", limit.to_string())];
+            q.extend(f.reason.map(|v| ("reason", v)));
+            q.extend(f.site.map(|v| ("site", v)));
+            q.extend(f.source.map(|v| ("source", v)));
+            let url = format!("{}/admin/dead-letters", remote.url.trim_end_matches('/'));
+            let r = http
+                .get(&url)
+                .query(&q)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {url} (--url)"))?;
+            let listing: Listing = answer(r).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listing)?);
+                return Ok(());
+            }
+            println!(
+                "{} dead letter(s) in the topic, {} matching",
+                listing.total, listing.matching
+            );
+            for (reason, n) in &listing.by_reason {
+                println!("  {reason:<16} {n}");
+            }
+            if !listing.records.is_empty() {
+                println!();
+                println!(
+                    "{:<36}  {:<20}  {:<8}  {:<8}  {:<14}  error",
+                    "id", "received", "source", "site", "reason"
+                );
+            }
+            for l in &listing.records {
+                let error = l.errors.first().map(|e| e.to_string()).unwrap_or_default();
+                println!(
+                    "{:<36}  {:<20}  {:<8}  {:<8}  {:<14}  {}",
+                    l.id,
+                    l.received_at.format("%Y-%m-%d %H:%M:%S"),
+                    l.source.as_str(),
+                    l.site_id.as_deref().unwrap_or("-"),
+                    l.reason,
+                    error
+                );
+            }
+            Ok(())
+        }
+        DeadLetters::Redrive {
+            remote,
+            filter: f,
+            ids,
+            all,
+        } => {
+            if ids.is_empty() && !all {
+                bail!("give --id ID (repeatable) or --all (with --reason/--site/--source to narrow it)");
+            }
+            let body = RedriveRequest {
+                filter: filter(f, ids),
+                all,
+            };
+            let url = format!(
+                "{}/admin/dead-letters/redrive",
+                remote.url.trim_end_matches('/')
+            );
+            let r = http
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {url} (--url)"))?;
+            let report: RedriveReport = answer(r).await?;
+            for res in &report.results {
+                if res.accepted.is_empty() {
+                    println!("{}  still rejected: {}", res.id, res.errors.join("; "));
+                } else {
+                    println!("{}  accepted {} event(s)", res.id, res.accepted.len());
+                }
+            }
+            println!(
+                "re-drove {}: {} accepted, {} still rejected",
+                report.selected, report.accepted, report.still_rejected
+            );
+            Ok(())
+        }
+    }
+}

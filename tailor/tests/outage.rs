@@ -1,0 +1,262 @@
+//! Nothing acknowledged is lost: a real Kafka-protocol broker (a tansu process of this test's own, so
+//! the suite's shared broker stays up) is stopped while the collector keeps answering 202 from its
+//! on-disk spool; the collector itself is restarted during the outage; only a full spool answers 503;
+//! when the broker returns, the spool drains in order and every acknowledged event is counted once.
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tailor::app::{self, Roles, Running};
+use tailor_core::config::Config;
+use tailor_infra::{testkit, Shutdown};
+
+const CONVERGE_WITHIN: Duration = Duration::from_secs(90);
+
+/// A tansu broker on a fixed port with its own storage, which can be stopped and started again.
+struct Broker {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut b = Broker {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        b.restart();
+        b
+    }
+
+    fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
+        let child = Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu (scripts/test.sh installs it: cargo install tansu)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    shutdown: Shutdown,
+    running: Running,
+}
+
+async fn start(config: Config) -> App {
+    let shutdown = Shutdown::new();
+    let running = app::start(
+        config,
+        Roles::ALL,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("start tailor");
+    App {
+        base: format!("http://{}", running.addr),
+        http: reqwest::Client::new(),
+        shutdown,
+        running,
+    }
+}
+
+impl App {
+    async fn post(&self, body: &Value) -> (u16, Option<String>, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, retry, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn page_views(&self, member: &str) -> i64 {
+        let r = self
+            .http
+            .get(format!("{}/v1/profiles/{member}?site=demo", self.base))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            return 0;
+        }
+        let p: Value = r.json().await.unwrap();
+        p["event_counts"]["page_view"].as_i64().unwrap_or(0)
+    }
+
+    async fn until_page_views(&self, member: &str, want: i64) {
+        let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
+        loop {
+            let got = self.page_views(member).await;
+            if got == want {
+                return;
+            }
+            assert!(
+                got < want,
+                "{member}: {got} page views counted, only {want} acknowledged"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{member}: {got} of {want} acknowledged page views after {CONVERGE_WITHIN:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.wait().await.expect("clean shutdown");
+    }
+}
+
+fn view(n: usize) -> Value {
+    json!({"type": "page_view", "event_id": format!("outage-{n}"), "site_id": "demo",
+        "anonymous_id": "bob-laptop", "member_id": "bob", "item_id": format!("item-{n}")})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
+    let dir = testkit::temp_dir("outage");
+    let mut broker = Broker::start(&dir);
+    let mut config = testkit::real_config();
+    config.kafka.brokers = Some(format!("127.0.0.1:{}", broker.port));
+    config.kafka.delivery_timeout_ms = 2000;
+    // Room for a few dozen events, so the test also reaches "full".
+    config.collector.spool_max_bytes = 16 * 1024;
+
+    let app = start(config.clone()).await;
+    let mut acked = 0;
+    for _ in 0..5 {
+        let (status, _, body) = app.post(&view(acked)).await;
+        assert_eq!(status, 202, "{body}");
+        acked += 1;
+    }
+    app.until_page_views("bob", acked as i64).await;
+
+    // The broker goes away: events are still acknowledged, from the spool, until it is full.
+    broker.stop();
+    let mut refused = None;
+    for _ in 0..500 {
+        let (status, retry, body) = app.post(&view(acked)).await;
+        match status {
+            202 => acked += 1,
+            503 => {
+                assert!(retry.is_some(), "503 without Retry-After: {body}");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("spool is full"),
+                    "{body}"
+                );
+                refused = Some(body);
+                break;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(refused.is_some(), "the spool never filled up");
+    assert!(acked > 10, "only {acked} events spooled");
+    let (status, _) = ready(&app).await;
+    assert_eq!(status, 503, "a full spool makes the collector unready");
+
+    // The collector restarts while the broker is still away: what it spooled is still there.
+    app.stop().await;
+    let app = start(config.clone()).await;
+    let spooled_bytes = metric(&app, "tailor_spool_bytes{spool=\"events\"}").await;
+    assert!(
+        spooled_bytes > 0.0,
+        "spool empty after restart ({spooled_bytes})"
+    );
+
+    // The broker returns: the spool drains, every acknowledged event is counted exactly once.
+    broker.restart();
+    app.until_page_views("bob", acked as i64).await;
+    let (status, _, body) = app.post(&view(acked)).await;
+    assert_eq!(status, 202, "{body}");
+    acked += 1;
+    app.until_page_views("bob", acked as i64).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.page_views("bob").await, acked as i64);
+    app.stop().await;
+}
+
+async fn ready(app: &App) -> (u16, String) {
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn metric(app: &App, name: &str) -> f64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
