@@ -40,7 +40,10 @@ impl Filter {
     fn matches(&self, l: &DeadLetter) -> bool {
         (self.ids.is_empty() || self.ids.contains(&l.id))
             && self.reason.as_ref().is_none_or(|r| *r == l.reason)
-            && self.site.as_ref().is_none_or(|s| l.site_id.as_ref() == Some(s))
+            && self
+                .site
+                .as_ref()
+                .is_none_or(|s| l.site_id.as_ref() == Some(s))
             && self.source.as_ref().is_none_or(|s| s == l.source.as_str())
     }
 }
@@ -162,7 +165,11 @@ impl Collector {
     }
 
     /// The newest `limit` records matching `filter`, oldest first.
-    pub async fn list_dead_letters(&self, filter: &Filter, limit: usize) -> Result<Listing, String> {
+    pub async fn list_dead_letters(
+        &self,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Listing, String> {
         let (total, letters) = self.read_dead_letters().await?;
         let matching: Vec<DeadLetter> = letters.into_iter().filter(|l| filter.matches(l)).collect();
         let mut by_reason = std::collections::BTreeMap::new();
@@ -215,7 +222,11 @@ impl Collector {
                         Ok(o) => RedriveResult {
                             id: l.id.clone(),
                             accepted: o.accepted,
-                            errors: o.rejected.iter().map(|(i, e)| format!("[{i}] {e}")).collect(),
+                            errors: o
+                                .rejected
+                                .iter()
+                                .map(|(i, e)| format!("[{i}] {e}"))
+                                .collect(),
                         },
                         Err(e) => return Err(e.to_string()),
                     }

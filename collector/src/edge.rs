@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::{IpAddr, SocketAddr};
@@ -21,11 +22,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The client address: the first `X-Forwarded-For` hop when configured to trust a proxy, else the
 /// peer of the TCP connection.
-pub fn client_ip(
-    headers: &HeaderMap,
-    peer: Option<&ConnectInfo<SocketAddr>>,
-    trust_forwarded_for: bool,
-) -> Option<IpAddr> {
+pub fn client_ip(headers: &HeaderMap, peer: &Peer, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for {
         let forwarded = headers
             .get("x-forwarded-for")
@@ -36,8 +33,11 @@ pub fn client_ip(
             return forwarded;
         }
     }
-    peer.map(|c| c.0.ip())
+    peer.as_ref().map(|Extension(ConnectInfo(addr))| addr.ip())
 }
+
+/// The TCP peer, when the server was started with connect info (`tailor::app` does).
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 /// The user name of an HTTP Basic `Authorization` header (Segment sends its write key there).
 pub fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
@@ -92,12 +92,12 @@ impl RateLimiter {
 /// Middleware: 429 with `Retry-After` for a client over its rate.
 pub async fn rate_limit(
     State(limiter): State<Arc<RateLimiter>>,
-    peer: Option<ConnectInfo<SocketAddr>>,
+    peer: Peer,
     req: Request,
     next: Next,
 ) -> Response {
     if req.method() != Method::OPTIONS {
-        if let Some(ip) = client_ip(req.headers(), peer.as_ref(), limiter.trust_forwarded_for) {
+        if let Some(ip) = client_ip(req.headers(), &peer, limiter.trust_forwarded_for) {
             if let Err(retry_after_secs) = limiter.check(ip) {
                 return IngestError::RateLimited { retry_after_secs }.into_response();
             }
@@ -124,7 +124,11 @@ pub fn cors(config: &Config) -> CorsLayer {
         }))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::CONTENT_ENCODING])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::CONTENT_ENCODING,
+        ])
         .max_age(std::time::Duration::from_secs(3600))
 }
 
@@ -136,16 +140,19 @@ mod tests {
     fn forwarded_for_is_used_only_when_trusted() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
-        let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 4000)));
+        let peer = Some(Extension(ConnectInfo(SocketAddr::from((
+            [10, 0, 0, 2],
+            4000,
+        )))));
         assert_eq!(
-            client_ip(&h, Some(&peer), true),
+            client_ip(&h, &peer, true),
             Some("203.0.113.9".parse().unwrap())
         );
         assert_eq!(
-            client_ip(&h, Some(&peer), false),
+            client_ip(&h, &peer, false),
             Some("10.0.0.2".parse().unwrap())
         );
-        assert_eq!(client_ip(&HeaderMap::new(), None, true), None);
+        assert_eq!(client_ip(&HeaderMap::new(), &None, true), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod tag;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +30,6 @@ use axum::{Json, Router};
 use enrich::{Enricher, RequestMeta};
 use error::IngestError;
 use pipeline::{Outcome, RequestInfo};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::config::Config;
@@ -90,7 +89,10 @@ pub fn router(collector: Collector) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(c.request_timeout_ms),
         ))
-        .layer(axum::middleware::from_fn_with_state(limiter, edge::rate_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            edge::rate_limit,
+        ))
         .layer(edge::cors(&config))
         .with_state(collector.clone());
     let router = collect
@@ -104,7 +106,7 @@ fn request_info(
     source: Source,
     route: &str,
     headers: &HeaderMap,
-    peer: Option<ConnectInfo<SocketAddr>>,
+    peer: edge::Peer,
 ) -> RequestInfo {
     let text = |h| {
         headers
@@ -117,11 +119,7 @@ fn request_info(
         route: route.to_string(),
         meta: RequestMeta {
             user_agent: text(header::USER_AGENT),
-            ip: edge::client_ip(
-                headers,
-                peer.as_ref(),
-                c.config.collector.trust_forwarded_for,
-            ),
+            ip: edge::client_ip(headers, &peer, c.config.collector.trust_forwarded_for),
         },
         origin: text(header::ORIGIN),
     }
@@ -150,7 +148,7 @@ async fn run(
 
 async fn api(
     State(c): State<Collector>,
-    peer: Option<ConnectInfo<SocketAddr>>,
+    peer: edge::Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -158,7 +156,8 @@ async fn api(
     let max = c.config.collector.max_batch_events;
     match run(&c, &req, body, |b| ingest::parse_body(b, max)).await {
         Ok(o) => {
-            let mut body = serde_json::json!({"accepted": o.accepted.len(), "event_ids": o.accepted});
+            let mut body =
+                serde_json::json!({"accepted": o.accepted.len(), "event_ids": o.accepted});
             if !o.rejected.is_empty() {
                 body["rejected"] = o.rejected_json().into();
             }
@@ -170,7 +169,7 @@ async fn api(
 
 async fn snowplow_get(
     State(c): State<Collector>,
-    peer: Option<ConnectInfo<SocketAddr>>,
+    peer: edge::Peer,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -196,7 +195,7 @@ async fn snowplow_get(
 
 async fn snowplow_post(
     State(c): State<Collector>,
-    peer: Option<ConnectInfo<SocketAddr>>,
+    peer: edge::Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -217,7 +216,7 @@ async fn snowplow_post(
 async fn segment_call(
     State(c): State<Collector>,
     Path(call): Path<String>,
-    peer: Option<ConnectInfo<SocketAddr>>,
+    peer: edge::Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {

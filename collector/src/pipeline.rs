@@ -142,7 +142,10 @@ impl Collector {
             return Err(FieldError::new(
                 ErrorKind::UnknownSite,
                 "site_id",
-                format!("unknown site {:?} (see sites[] in the configuration)", event.site_id.as_str()),
+                format!(
+                    "unknown site {:?} (see sites[] in the configuration)",
+                    event.site_id.as_str()
+                ),
             ));
         };
         if let Some(origin) = &req.origin {

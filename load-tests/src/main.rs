@@ -195,8 +195,12 @@ async fn main() -> anyhow::Result<()> {
     let (base, running) = match &args.target {
         Some(t) => (t.trim_end_matches('/').to_string(), None),
         None => {
+            // One load generator is one client IP: lift the per-IP rate limit, or it would measure 429s.
+            let mut config = Config::default();
+            config.collector.rate_limit_per_sec = 1_000_000;
+            config.collector.rate_limit_burst = 1_000_000;
             let r = app::start(
-                Config::default(),
+                config,
                 Roles::ALL,
                 SocketAddr::from(([127, 0, 0, 1], 0)),
                 shutdown.clone(),

@@ -340,8 +340,8 @@ pub async fn start(
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await
-                .context("HTTP server")
+            .await
+            .context("HTTP server")
         }),
     ));
     if let Some(consumer) = consumer {

@@ -45,7 +45,10 @@ async fn start(config: Config) -> App {
 
 impl App {
     async fn post(&self, body: &Value, origin: Option<&str>) -> (u16, Value) {
-        let mut r = self.http.post(format!("{}/v1/events", self.base)).json(body);
+        let mut r = self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .json(body);
         if let Some(o) = origin {
             r = r.header("origin", o);
         }
@@ -162,7 +165,10 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
     assert_eq!(ctx["source"], "api", "{ctx}");
     assert_eq!(ctx["browser"], "Chrome", "{ctx}");
     assert_eq!(ctx["device"], "desktop", "{ctx}");
-    assert_eq!(ctx["ip"], "127.0.0.0", "raw IPs are not kept by default: {ctx}");
+    assert_eq!(
+        ctx["ip"], "127.0.0.0",
+        "raw IPs are not kept by default: {ctx}"
+    );
     assert_eq!(ctx["referrer_class"], "search", "{ctx}");
     assert_eq!(ctx["campaign"]["name"], "spring", "{ctx}");
     assert_eq!(ctx["campaign"]["medium"], "email", "{ctx}");
@@ -193,12 +199,17 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
         .await
         .unwrap();
     assert!(
-        metrics.lines().any(|l| l.starts_with("tailor_collector_events_total")
-            && l.contains("reason=\"unknown_site\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tailor_collector_events_total")
+                && l.contains("reason=\"unknown_site\"")),
         "rejections are counted by reason"
     );
     let table = app.cli(&["dead-letters", "list", "--reason", "unknown_site"]);
-    assert!(table.contains("3 dead letter(s) in the topic, 1 matching"), "{table}");
+    assert!(
+        table.contains("3 dead letter(s) in the topic, 1 matching"),
+        "{table}"
+    );
     assert!(table.contains("unknown site"), "{table}");
     app.stop().await;
 
@@ -219,14 +230,29 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
         "--reason",
         "unknown_site",
     ]);
-    assert!(out.contains("re-drove 1: 1 accepted, 0 still rejected"), "{out}");
-    let out = app.cli(&["dead-letters", "redrive", "--all", "--reason", "missing_field"]);
+    assert!(
+        out.contains("re-drove 1: 1 accepted, 0 still rejected"),
+        "{out}"
+    );
+    let out = app.cli(&[
+        "dead-letters",
+        "redrive",
+        "--all",
+        "--reason",
+        "missing_field",
+    ]);
     assert!(out.contains("0 accepted, 1 still rejected"), "{out}");
     app.until("/v1/profiles/dave?site=shop2", |p| {
         p["event_counts"]["page_view"] == 1
     })
     .await;
-    app.cli(&["dead-letters", "redrive", "--all", "--reason", "unknown_site"]);
+    app.cli(&[
+        "dead-letters",
+        "redrive",
+        "--all",
+        "--reason",
+        "unknown_site",
+    ]);
     // A later event from the same device is applied after the second re-drive.
     let (status, body) = app.post(&view("d-2", "shop2", "dave", "y"), None).await;
     assert_eq!(status, 202, "{body}");
@@ -235,7 +261,10 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
             p["recent_items"].as_array().is_some_and(|r| r.len() == 2)
         })
         .await;
-    assert_eq!(p["event_counts"]["page_view"], 2, "re-driven twice, counted once: {p}");
+    assert_eq!(
+        p["event_counts"]["page_view"], 2,
+        "re-driven twice, counted once: {p}"
+    );
     app.stop().await;
 }
 
@@ -266,7 +295,10 @@ async fn edge_protections() {
     assert!(evil.headers().get("access-control-allow-origin").is_none());
     // A page on another origin cannot write the site's events (and the attempt is a dead letter).
     let (status, body) = app
-        .post(&view("e-1", "demo", "erin", "a"), Some("https://evil.example"))
+        .post(
+            &view("e-1", "demo", "erin", "a"),
+            Some("https://evil.example"),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "origin", "{body}");

@@ -5,9 +5,7 @@
 //! The consumer belongs to a group, never auto-commits, and commits only the offsets the processor
 //! hands back after its store writes succeeded.
 
-use super::{
-    BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer, TopicReader,
-};
+use super::{BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer, TopicReader};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -408,7 +406,11 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, (0..7).collect::<Vec<u8>>());
         assert_eq!(reader.read_all(3).await.unwrap().len(), 3);
-        assert_eq!(reader.read_all(100).await.unwrap().len(), 7, "reading twice sees the same");
+        assert_eq!(
+            reader.read_all(100).await.unwrap().len(),
+            7,
+            "reading twice sees the same"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

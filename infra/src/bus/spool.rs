@@ -177,7 +177,11 @@ impl State {
             });
             File::create(self.path(s.seq + 1)).map_err(io)?;
         }
-        write_cursor(&self.dir, self.segments.front().map_or(0, |s| s.seq), self.cursor)?;
+        write_cursor(
+            &self.dir,
+            self.segments.front().map_or(0, |s| s.seq),
+            self.cursor,
+        )?;
         self.gauges();
         Ok(())
     }
@@ -193,7 +197,8 @@ fn io(e: std::io::Error) -> BusError {
 }
 
 fn encode(buf: &mut Vec<u8>, key: &str, payload: &[u8]) -> Result<(), BusError> {
-    let klen = u16::try_from(key.len()).map_err(|_| BusError::Other("spool: key too long".into()))?;
+    let klen =
+        u16::try_from(key.len()).map_err(|_| BusError::Other("spool: key too long".into()))?;
     let plen = u32::try_from(payload.len())
         .map_err(|_| BusError::Other("spool: record too large".into()))?;
     let mut crc = crc32fast::Hasher::new();
@@ -273,7 +278,10 @@ fn lock_dir(dir: &Path) -> Result<File, BusError> {
 /// Opens the spool directory: finds the segments, restores the cursor and cuts off a torn tail.
 fn open(dir: &Path, max_bytes: u64) -> Result<State, BusError> {
     fs::create_dir_all(dir).map_err(|e| {
-        BusError::Other(format!("cannot create spool directory {}: {e}", dir.display()))
+        BusError::Other(format!(
+            "cannot create spool directory {}: {e}",
+            dir.display()
+        ))
     })?;
     let lock = lock_dir(dir)?;
     let mut seqs: Vec<u64> = fs::read_dir(dir)
@@ -541,7 +549,10 @@ mod tests {
     async fn until(f: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !f() {
-            assert!(tokio::time::Instant::now() < deadline, "condition not reached");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -594,6 +605,8 @@ mod tests {
         assert!(p.check().await.is_err());
         shutdown.cancel();
         drop(p);
+        // Let the drainer see the shutdown and release the spool's lock.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         // A torn record at the tail (a crash mid-append) is cut off on reopen.
         let seg = fs::read_dir(&dir)
             .unwrap()
