@@ -263,14 +263,14 @@ impl Collector {
                     return Ok(vec![snowplow::from_query(&l.payload, &self.config)]);
                 }
                 if trimmed.contains("\"data\"") && trimmed.contains("\"schema\"") {
-                    Ok(snowplow::from_post(payload, &self.config)?)
+                    snowplow::from_post(payload, &self.config)
                 } else {
                     // One event of a POST: re-wrap it in the envelope it came in.
                     let body = format!(
                         r#"{{"schema":"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4","data":[{}]}}"#,
                         l.payload
                     );
-                    Ok(snowplow::from_post(body.as_bytes(), &self.config)?)
+                    snowplow::from_post(body.as_bytes(), &self.config)
                 }
             }
             Source::Segment => {
@@ -291,7 +291,7 @@ impl Collector {
                     }
                     _ => call,
                 };
-                Ok(segment::from_body(call, payload, key, &self.config)?)
+                segment::from_body(call, payload, key, &self.config)
             }
         }
     }

@@ -202,7 +202,7 @@ async fn snowplow_post(
     let route = "/com.snowplowanalytics.snowplow/tp2";
     let req = request_info(&c, Source::Snowplow, route, &headers, peer);
     let config = c.config.clone();
-    match run(&c, &req, body, |b| Ok(snowplow::from_post(b, &config)?)).await {
+    match run(&c, &req, body, |b| snowplow::from_post(b, &config)).await {
         Ok(o) if o.rejected.is_empty() => (StatusCode::OK, "ok").into_response(),
         Ok(o) => (
             StatusCode::OK,
@@ -234,7 +234,7 @@ async fn segment_call(
     let key = edge::basic_auth_user(&headers);
     let config = c.config.clone();
     match run(&c, &req, body, |b| {
-        Ok(segment::from_body(kind, b, key.as_deref(), &config)?)
+        segment::from_body(kind, b, key.as_deref(), &config)
     })
     .await
     {

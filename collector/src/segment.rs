@@ -376,9 +376,8 @@ mod tests {
         assert_eq!(e[0].member_id.as_ref().unwrap().as_str(), "m-42");
         assert_eq!(e[0].anonymous_id.as_str(), "anon-1");
         assert_eq!(e[0].event_id.as_str(), "msg-1");
-        assert_eq!(
+        assert!(
             e[0].context.clock_skew_ms.is_some(),
-            true,
             "batch sentAt corrects skew"
         );
         assert!(matches!(&e[1].body, EventBody::PageView { title: Some(t), .. } if t == "Tent"));

@@ -103,7 +103,7 @@ impl App {
 fn view(id: &str, site: &str, member: &str, item: &str) -> Value {
     json!({"type": "page_view", "event_id": id, "site_id": site, "anonymous_id": format!("{member}-dev"),
         "member_id": member, "item_id": item,
-        "url": "https://shop.example/p/1?utm_source=newsletter&utm_medium=email&utm_campaign=spring",
+        "url": "https://shop.example/p/1?utm_source=google&utm_medium=cpc&utm_campaign=spring",
         "referrer": "https://www.google.com/search?q=shoes"})
 }
 
@@ -171,7 +171,7 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
     );
     assert_eq!(ctx["referrer_class"], "search", "{ctx}");
     assert_eq!(ctx["campaign"]["name"], "spring", "{ctx}");
-    assert_eq!(ctx["campaign"]["medium"], "email", "{ctx}");
+    assert_eq!(ctx["campaign"]["medium"], "cpc", "{ctx}");
 
     // Every rejection is listed with its reason and raw payload.
     let listing = app
@@ -332,12 +332,13 @@ async fn edge_protections() {
             .send()
             .await
             .unwrap();
-        if r.status() == 429 {
+        let status = r.status().as_u16();
+        if status == 429 {
             assert!(r.headers().get("retry-after").is_some());
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["error"]["code"], "rate_limited");
         }
-        statuses.push(r.status().as_u16());
+        statuses.push(status);
     }
     assert!(statuses.contains(&429), "{statuses:?}");
     assert_eq!(statuses[0], 202, "{statuses:?}");

@@ -38,6 +38,9 @@ pub const SPOOLED: Delivered = Delivered {
     offset: -1,
 };
 
+/// A spooled record: its bus key and payload.
+type Record = (String, Vec<u8>);
+
 struct Segment {
     seq: u64,
     /// Bytes written to the file.
@@ -132,7 +135,7 @@ impl State {
     }
 
     /// Reads up to `max` records from the cursor: (key, payload) plus the cursor after them.
-    fn peek(&self, max: usize) -> Result<(Vec<(String, Vec<u8>)>, u64), BusError> {
+    fn peek(&self, max: usize) -> Result<(Vec<Record>, u64), BusError> {
         let Some(first) = self.segments.front() else {
             return Ok((vec![], 0));
         };
@@ -516,7 +519,7 @@ mod tests {
     #[derive(Default)]
     struct Switchable {
         down: AtomicBool,
-        got: Mutex<Vec<(String, Vec<u8>)>>,
+        got: Mutex<Vec<Record>>,
     }
 
     #[async_trait]
