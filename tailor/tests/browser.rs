@@ -1,0 +1,130 @@
+//! A real browser on the real pipeline: headless Debian Chromium (driven by playwright-core, see
+//! `collector/tag/test/browser.mjs`) loads the demo shop with the tag from a Tailor running on the real
+//! broker and Redis, browses, logs in, buys and clicks an offer. The test then checks what arrived: the
+//! member's profile (views, purchase, dwell from the final beacon) and the offer slot's impression and
+//! click counters.
+
+use redis::AsyncCommands;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tailor::app::{self, Roles};
+use tailor_core::ids::SiteId;
+use tailor_core::keys::KeySpace;
+use tailor_infra::{testkit, Shutdown};
+
+const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+
+fn tag_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../collector/tag")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
+    let dir = tag_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "collector/tag/node_modules is missing: run scripts/test.sh (npm ci --prefix collector/tag)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
+        "Chromium is missing: run scripts/test.sh (apt-get install chromium)"
+    );
+    let config = testkit::real_config();
+    let keys = KeySpace::new(config.redis.namespace.clone());
+    let shutdown = Shutdown::new();
+    let running = app::start(
+        config,
+        Roles::ALL,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("start tailor");
+    let base = format!("http://{}", running.addr);
+    let member = testkit::unique("shopper");
+
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("test/browser.mjs"))
+        .args([&base, &member])
+        .output()
+        .await
+        .expect("run node (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "browser session failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let session: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert!(!session["slot"].as_array().unwrap().is_empty(), "{session}");
+
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
+    let profile = loop {
+        let r = http
+            .get(format!("{base}/v1/profiles/{member}?site=demo"))
+            .send()
+            .await
+            .unwrap();
+        let p: Value = if r.status() == 200 {
+            r.json().await.unwrap()
+        } else {
+            Value::Null
+        };
+        let c = &p["event_counts"];
+        if c["purchase"] == 1 && c["offer_click"] == 1 && c["page_ping"].as_i64() >= Some(1) {
+            break p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "profile did not converge: {p}\nsession: {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(profile["purchases"]["orders"], 1, "{profile}");
+    assert_eq!(profile["purchases"]["units"], 2, "{profile}");
+    assert_eq!(profile["purchases"]["revenue"]["EUR"], 248.0, "{profile}");
+    assert!(profile["event_counts"]["identify"] == 1, "{profile}");
+    assert!(
+        profile["event_counts"]["page_view"].as_i64() >= Some(2),
+        "{profile}"
+    );
+    assert!(profile["dwell_ms"].as_i64() > Some(0), "{profile}");
+    let recent: Vec<&str> = profile["recent_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        recent.contains(&"tent-2p") && recent.contains(&"stove"),
+        "{profile}"
+    );
+    assert_eq!(profile["traits"]["logged_in_from"], "demo");
+
+    // The slot's impression and click reached the shared offer counters.
+    let mut redis = redis::Client::open(testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stats: HashMap<String, i64> = redis
+        .hgetall(keys.offer_stats(&SiteId::parse("demo").unwrap()))
+        .await
+        .unwrap();
+    assert!(
+        stats.get("recommended:impressions").copied() >= Some(1),
+        "{stats:?}"
+    );
+    assert!(
+        stats.get("recommended:items_shown").copied() >= Some(1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.get("recommended:clicks"), Some(&1), "{stats:?}");
+
+    shutdown.cancel();
+    running.wait().await.unwrap();
+}
