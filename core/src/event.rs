@@ -624,13 +624,10 @@ impl RawEvent {
             (Some(t), None) => timestamp(&t, "timestamp")?,
             (Some(t), Some(sent)) => {
                 let device = timestamp(&t, "timestamp")?;
-                let sent = timestamp(&sent, "sent_at")?;
-                if sent < device {
-                    return Err(FieldError::invalid(
-                        "sent_at",
-                        "must not be earlier than timestamp",
-                    ));
-                }
+                // Some trackers send `sent_at` at a coarser resolution than the event time (the
+                // Snowplow Python tracker: whole seconds), so it can fall a little before it; the
+                // event then happened at sending.
+                let sent = timestamp(&sent, "sent_at")?.max(device);
                 context.device_timestamp = Some(device);
                 context.clock_skew_ms = Some((sent - received_at).num_milliseconds());
                 received_at - (sent - device)
@@ -968,10 +965,13 @@ mod tests {
             e.context.device_timestamp,
             Some("2026-11-24T12:59:50Z".parse().unwrap())
         );
-        let err = parse(
-            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
-            "timestamp":"2026-11-24T13:00:00Z","sent_at":"2026-11-24T12:00:00Z"}),
-        )
+        // A sent_at a little before the event time (a coarser clock) means it was sent at once.
+        let e = parse(json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "timestamp":"2026-11-24T12:59:59.351Z","sent_at":"2026-11-24T12:59:59Z"}))
+        .unwrap();
+        assert_eq!(e.timestamp, now());
+        let err = parse(json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "timestamp":"2026-11-24T13:00:00Z","sent_at":"yesterday"}))
         .unwrap_err();
         assert_eq!(err.field, "sent_at");
     }
