@@ -966,12 +966,16 @@ mod tests {
             Some("2026-11-24T12:59:50Z".parse().unwrap())
         );
         // A sent_at a little before the event time (a coarser clock) means it was sent at once.
-        let e = parse(json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
-            "timestamp":"2026-11-24T12:59:59.351Z","sent_at":"2026-11-24T12:59:59Z"}))
+        let e = parse(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "timestamp":"2026-11-24T12:59:59.351Z","sent_at":"2026-11-24T12:59:59Z"}),
+        )
         .unwrap();
         assert_eq!(e.timestamp, now());
-        let err = parse(json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
-            "timestamp":"2026-11-24T13:00:00Z","sent_at":"yesterday"}))
+        let err = parse(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "timestamp":"2026-11-24T13:00:00Z","sent_at":"yesterday"}),
+        )
         .unwrap_err();
         assert_eq!(err.field, "sent_at");
     }
