@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine.
 #
-# Installs what is missing (redis-server from Debian packages; the Kafka-protocol broker Tansu with
-# cargo, about 9 minutes on 2 cores, reused when already installed), starts one redis-server and one
+# Installs what is missing (redis-server and Chromium from Debian packages; the Kafka-protocol broker
+# Tansu with cargo, about 9 minutes on 2 cores, reused when already installed; the JS tag's build tools
+# and the official Snowplow/Segment clients from npm and PyPI, pinned by lockfiles), starts one
+# redis-server and one
 # broker on ephemeral loopback ports for the whole suite, runs formatting and lint checks and every
 # test, and stops the servers on the way out. Tests isolate themselves with unique topics, consumer
 # groups and key namespaces, so they share the two servers and run in parallel.
@@ -18,6 +20,32 @@ if ! command -v redis-server >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
 fi
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Chromium (Debian package) for the browser tests"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+# Reinstalls only when the lockfile changed since the last install.
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$(sha256sum "$2" | cut -d' ' -f1)" ]; }
+stamp() { sha256sum "$2" | cut -d' ' -f1 >"$1"; }
+for dir in collector/tag tests/clients; do
+  if ! stamp_ok "$dir/node_modules/.tailor-stamp" "$dir/package-lock.json"; then
+    log "installing npm packages in $dir"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    stamp "$dir/node_modules/.tailor-stamp" "$dir/package-lock.json"
+  fi
+done
+venv=tests/clients/.venv
+if ! stamp_ok "$venv/.tailor-stamp" tests/clients/requirements.txt; then
+  log "installing the Python client libraries in $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+  stamp "$venv/.tailor-stamp" tests/clients/requirements.txt
+fi
+log "bundling the official browser trackers; checking the committed tag build matches its source"
+npm run --prefix tests/clients --silent bundle >/dev/null
+npm run --prefix collector/tag --silent check
 if ! command -v tansu >/dev/null; then
   log "installing the Tansu broker (cargo install, about 9 minutes)"
   cargo install tansu --locked --features dynostore,libsql
