@@ -1,13 +1,14 @@
 //! Edge protections of the collection routes: who the client is, how often it may call, and which
 //! browser origins may call at all.
 //!
-//! CORS is answered for the union of every site's `allowed_origins` (a preflight does not say which
-//! site it is for); the per-site check happens per event in [`crate::pipeline`], where the site is
-//! known, and a mismatch is a dead-lettered `forbidden` rejection rather than an opaque browser error.
+//! CORS ([`tailor_infra::http::browser_cors`]) is answered for the union of every site's
+//! `allowed_origins` (a preflight does not say which site it is for); the per-site check happens per
+//! event in [`crate::pipeline`], where the site is known, and a mismatch is a dead-lettered `forbidden`
+//! rejection rather than an opaque browser error.
 
 use crate::error::IngestError;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -18,7 +19,6 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tailor_core::config::Config;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The client address: the first `X-Forwarded-For` hop when configured to trust a proxy, else the
 /// peer of the TCP connection.
@@ -104,32 +104,6 @@ pub async fn rate_limit(
         }
     }
     next.run(req).await
-}
-
-/// CORS for the collection routes: any origin some site allows, with credentials (the Snowplow
-/// tracker sends cookies), for the methods and headers trackers use.
-pub fn cors(config: &Config) -> CorsLayer {
-    let origins: Vec<String> = config
-        .sites
-        .iter()
-        .flat_map(|s| s.allowed_origins.iter().cloned())
-        .collect();
-    let any = origins.iter().any(|o| o == "*");
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            let Ok(origin) = origin.to_str() else {
-                return false;
-            };
-            any || origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
-        }))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::CONTENT_ENCODING,
-        ])
-        .max_age(std::time::Duration::from_secs(3600))
 }
 
 #[cfg(test)]

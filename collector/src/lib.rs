@@ -93,7 +93,7 @@ pub fn router(collector: Collector) -> Router {
             limiter,
             edge::rate_limit,
         ))
-        .layer(edge::cors(&config))
+        .layer(tailor_infra::http::browser_cors(&config))
         .with_state(collector.clone());
     let router = collect
         .merge(tag::router())

@@ -137,6 +137,35 @@ pub async fn track(service: &'static str, req: Request, next: Next) -> Response 
 }
 
 /// Adds request metrics to a service's router.
+/// CORS for the routes browsers call (collection, recommendations for the tag's offer slots): any
+/// origin some site allows, with credentials (the Snowplow browser tracker sends cookies), for the
+/// methods and headers trackers use. Member profiles are deliberately not served cross-origin.
+pub fn browser_cors(config: &tailor_core::config::Config) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<String> = config
+        .sites
+        .iter()
+        .flat_map(|s| s.allowed_origins.iter().cloned())
+        .collect();
+    let any = origins.iter().any(|o| o == "*");
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            let Ok(origin) = origin.to_str() else {
+                return false;
+            };
+            any || origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+        }))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::CONTENT_ENCODING,
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
 pub fn with_metrics(router: Router, service: &'static str) -> Router {
     router.route_layer(axum::middleware::from_fn(
         move |req: Request, next: Next| track(service, req, next),

@@ -293,6 +293,29 @@ async fn edge_protections() {
     assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
     let evil = pre("https://evil.example").await.unwrap();
     assert!(evil.headers().get("access-control-allow-origin").is_none());
+    // The tag's offer slots read recommendations cross-origin; member profiles are never served so.
+    let recs = app
+        .http
+        .get(format!("{}/v1/recommendations?site=demo&anonymous=x", app.base))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        recs.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let profile = app
+        .http
+        .get(format!("{}/v1/profiles/x?site=demo", app.base))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(profile
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
     // A page on another origin cannot write the site's events (and the attempt is a dead letter).
     let (status, body) = app
         .post(
