@@ -17,7 +17,7 @@
 //! | other `track`, `screen`, `group` | `custom` (`<event>`, `screen:<name>`, `group`) with the properties |
 
 use crate::error::IngestError;
-use crate::mapped::Mapped;
+use crate::mapped::{self, Mapped};
 use serde_json::{Map, Value};
 use tailor_core::config::Config;
 use tailor_core::event::{Campaign, ErrorKind, EventType, FieldError, RawEvent, RawLine, RawOrder};
@@ -147,33 +147,11 @@ fn object<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Va
 }
 
 fn number(m: &Map<String, Value>, key: &str, field: &str) -> Result<Option<f64>, FieldError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
-            FieldError::new(
-                ErrorKind::InvalidType,
-                field,
-                format!("must be a number, got {s:?}"),
-            )
-        }),
-        Some(other) => Err(FieldError::new(
-            ErrorKind::InvalidType,
-            field,
-            format!("must be a number, got {other}"),
-        )),
-    }
+    mapped::number(m.get(key), field)
 }
 
 fn quantity(m: &Map<String, Value>, key: &str, field: &str) -> Result<Option<u32>, FieldError> {
-    match number(m, key, field)? {
-        None => Ok(None),
-        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) => Ok(Some(n as u32)),
-        Some(n) => Err(FieldError::invalid(
-            field,
-            format!("must be a whole number, got {n}"),
-        )),
-    }
+    mapped::count(m.get(key), field)
 }
 
 /// The product id under the names the e-commerce spec allows.

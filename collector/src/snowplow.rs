@@ -19,7 +19,7 @@
 //! | `e=tr` with its `e=ti` items in the same request | `purchase` (the `ti` events become `custom` `transaction_item`) |
 
 use crate::error::IngestError;
-use crate::mapped::Mapped;
+use crate::mapped::{count, number, Mapped};
 use base64::Engine;
 use serde_json::{Map, Value};
 use tailor_core::config::Config;
@@ -105,38 +105,6 @@ fn text<'a>(p: &'a Params, key: &str) -> Option<&'a str> {
 
 fn owned(p: &Params, key: &str) -> Option<String> {
     text(p, key).map(str::to_string)
-}
-
-/// A number that the protocol sends as a string (JSON data may use real numbers).
-fn number(v: Option<&Value>, field: &str) -> Result<Option<f64>, FieldError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
-            FieldError::new(
-                ErrorKind::InvalidType,
-                field,
-                format!("must be a number, got {s:?}"),
-            )
-        }),
-        Some(other) => Err(FieldError::new(
-            ErrorKind::InvalidType,
-            field,
-            format!("must be a number, got {other}"),
-        )),
-    }
-}
-
-fn count(v: Option<&Value>, field: &str) -> Result<Option<u32>, FieldError> {
-    match number(v, field)? {
-        None => Ok(None),
-        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) => Ok(Some(n as u32)),
-        Some(n) => Err(FieldError::invalid(
-            field,
-            format!("must be a whole number, got {n}"),
-        )),
-    }
 }
 
 /// Milliseconds since the epoch → RFC 3339.

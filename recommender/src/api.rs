@@ -85,10 +85,7 @@ impl IntoResponse for ApiError {
 pub fn router(r: Recommender) -> Router {
     let cors = tailor_infra::http::browser_cors(&r.config);
     let router = Router::new()
-        .route(
-            "/v1/recommendations",
-            get(recommendations).layer(cors),
-        )
+        .route("/v1/recommendations", get(recommendations).layer(cors))
         .route("/v1/profiles/{member}", get(profile))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")

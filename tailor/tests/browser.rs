@@ -4,18 +4,15 @@
 //! member's profile (views, purchase, dwell from the final beacon) and the offer slot's impression and
 //! click counters.
 
+mod support;
+
 use redis::AsyncCommands;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
-use tailor::app::{self, Roles};
 use tailor_core::ids::SiteId;
 use tailor_core::keys::KeySpace;
-use tailor_infra::{testkit, Shutdown};
-
-const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+use tailor_infra::testkit;
 
 fn tag_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../collector/tag")
@@ -34,16 +31,8 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     );
     let config = testkit::real_config();
     let keys = KeySpace::new(config.redis.namespace.clone());
-    let shutdown = Shutdown::new();
-    let running = app::start(
-        config,
-        Roles::ALL,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .expect("start tailor");
-    let base = format!("http://{}", running.addr);
+    let app = support::start(config).await;
+    let base = app.base.clone();
     let member = testkit::unique("shopper");
 
     let out = tokio::process::Command::new("node")
@@ -61,29 +50,12 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     let session: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
     assert!(!session["slot"].as_array().unwrap().is_empty(), "{session}");
 
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
-    let profile = loop {
-        let r = http
-            .get(format!("{base}/v1/profiles/{member}?site=demo"))
-            .send()
-            .await
-            .unwrap();
-        let p: Value = if r.status() == 200 {
-            r.json().await.unwrap()
-        } else {
-            Value::Null
-        };
-        let c = &p["event_counts"];
-        if c["purchase"] == 1 && c["offer_click"] == 1 && c["page_ping"].as_i64() >= Some(1) {
-            break p;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "profile did not converge: {p}\nsession: {session}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let profile = app
+        .profile_until(&member, |p| {
+            let c = &p["event_counts"];
+            c["purchase"] == 1 && c["offer_click"] == 1 && c["page_ping"].as_i64() >= Some(1)
+        })
+        .await;
     assert_eq!(profile["purchases"]["orders"], 1, "{profile}");
     assert_eq!(profile["purchases"]["units"], 2, "{profile}");
     assert_eq!(profile["purchases"]["revenue"]["EUR"], 248.0, "{profile}");
@@ -125,6 +97,5 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     );
     assert_eq!(stats.get("recommended:clicks"), Some(&1), "{stats:?}");
 
-    shutdown.cancel();
-    running.wait().await.unwrap();
+    app.stop().await;
 }

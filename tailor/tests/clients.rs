@@ -5,14 +5,11 @@
 //! in a purchase. The test checks the member's profile shows the purchase and that nothing was
 //! dead-lettered. Scripts and pinned versions: `tests/clients/`.
 
-use serde_json::Value;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-use tailor::app::{self, Roles};
-use tailor_infra::{testkit, Shutdown};
+mod support;
 
-const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+use serde_json::Value;
+use std::path::PathBuf;
+use tailor_infra::testkit;
 
 fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients")
@@ -36,17 +33,8 @@ async fn check(program: &str, script: &str, extra: &[&str]) {
         );
         program.into()
     };
-    let config = testkit::real_config();
-    let shutdown = Shutdown::new();
-    let running = app::start(
-        config,
-        Roles::ALL,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .expect("start tailor");
-    let base = format!("http://{}", running.addr);
+    let app = support::start(testkit::real_config()).await;
+    let base = app.base.clone();
     let run = testkit::unique("run");
     let out = tokio::process::Command::new(&program)
         .arg(dir.join(script))
@@ -65,28 +53,9 @@ async fn check(program: &str, script: &str, extra: &[&str]) {
         .unwrap_or_else(|e| panic!("{script} printed no JSON summary ({e}): {stdout}"));
     let member = sent["member"].as_str().unwrap();
 
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
-    let profile = loop {
-        let r = http
-            .get(format!("{base}/v1/profiles/{member}?site=demo"))
-            .send()
-            .await
-            .unwrap();
-        let p: Value = if r.status() == 200 {
-            r.json().await.unwrap()
-        } else {
-            Value::Null
-        };
-        if p["purchases"]["orders"] == 1 {
-            break p;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{script} {extra:?}: no purchase in {member}'s profile: {p}\nclient said: {sent}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let profile = app
+        .profile_until(member, |p| p["purchases"]["orders"] == 1)
+        .await;
     assert_eq!(profile["purchases"]["units"], 2, "{profile}");
     assert_eq!(profile["purchases"]["revenue"]["EUR"], 208.0, "{profile}");
     assert_eq!(profile["event_counts"]["add_to_cart"], 1, "{profile}");
@@ -100,17 +69,9 @@ async fn check(program: &str, script: &str, extra: &[&str]) {
         bought.contains(&"tent-2p") && bought.contains(&"socks-wool"),
         "{profile}"
     );
-    let letters: Value = http
-        .get(format!("{base}/admin/dead-letters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, letters) = app.get("/admin/dead-letters").await;
     assert_eq!(letters["total"], 0, "{script} {extra:?}: {letters}");
-    shutdown.cancel();
-    running.wait().await.unwrap();
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

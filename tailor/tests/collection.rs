@@ -4,78 +4,35 @@
 //! events are enriched before Kafka, and the edge protections (CORS allowlist, gzip bodies, per-IP rate
 //! limit) answer as documented.
 
+mod support;
+
 use serde_json::{json, Value};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
-use tailor::app::{self, Roles, Running};
+use support::{start, App};
 use tailor_core::config::{Config, SiteConfig};
 use tailor_core::Event;
 use tailor_infra::bus::kafka::{KafkaSettings, KafkaTopicReader};
 use tailor_infra::bus::TopicReader;
-use tailor_infra::{testkit, Shutdown};
+use tailor_infra::testkit;
 
-const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
-const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
-
-struct App {
-    base: String,
-    http: reqwest::Client,
-    shutdown: Shutdown,
-    running: Running,
+/// What these tests need beyond the shared helpers.
+trait CollectionApp {
+    async fn post_from(&self, body: &Value, origin: &str) -> (u16, Value);
+    fn cli(&self, args: &[&str]) -> String;
 }
 
-async fn start(config: Config) -> App {
-    let shutdown = Shutdown::new();
-    let running = app::start(
-        config,
-        Roles::ALL,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .expect("start tailor");
-    App {
-        base: format!("http://{}", running.addr),
-        http: reqwest::Client::builder().user_agent(UA).build().unwrap(),
-        shutdown,
-        running,
-    }
-}
-
-impl App {
-    async fn post(&self, body: &Value, origin: Option<&str>) -> (u16, Value) {
-        let mut r = self
+impl CollectionApp for App {
+    async fn post_from(&self, body: &Value, origin: &str) -> (u16, Value) {
+        let r = self
             .http
             .post(format!("{}/v1/events", self.base))
-            .json(body);
-        if let Some(o) = origin {
-            r = r.header("origin", o);
-        }
-        let r = r.send().await.unwrap();
+            .header("origin", origin)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
-        loop {
-            let r = self
-                .http
-                .get(format!("{}{path}", self.base))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
-            if status == 200 && done(&body) {
-                return body;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} did not converge; last answer {status} {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     /// Runs the `tailor` binary against this instance.
@@ -92,11 +49,6 @@ impl App {
             String::from_utf8_lossy(&out.stderr)
         );
         stdout
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.running.wait().await.expect("clean shutdown");
     }
 }
 
@@ -124,7 +76,7 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
         {"type": "page_view", "site_id": "demo", "event_id": "c-2"},
         view("c-3", "demo", "carol", "b"),
     ]);
-    let (status, body) = app.post(&batch, None).await;
+    let (status, body) = app.post(&batch).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 2);
     assert_eq!(body["event_ids"], json!(["c-1", "c-3"]));
@@ -133,9 +85,7 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
     assert_eq!(body["rejected"][0]["kind"], "missing_field");
 
     // A batch with nothing usable is a 400, and still dead-lettered.
-    let (status, body) = app
-        .post(&json!([view("d-1", "shop2", "dave", "x")]), None)
-        .await;
+    let (status, body) = app.post(&json!([view("d-1", "shop2", "dave", "x")])).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "site_id");
     let (status, body) = app
@@ -189,15 +139,7 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
     assert_eq!(missing["index"], 1);
     assert_eq!(missing["source"], "api");
     assert!(missing["payload"].as_str().unwrap().contains("c-2"));
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()
@@ -254,7 +196,7 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
         "unknown_site",
     ]);
     // A later event from the same device is applied after the second re-drive.
-    let (status, body) = app.post(&view("d-2", "shop2", "dave", "y"), None).await;
+    let (status, body) = app.post(&view("d-2", "shop2", "dave", "y")).await;
     assert_eq!(status, 202, "{body}");
     let p = app
         .until("/v1/profiles/dave?site=shop2", |p| {
@@ -296,7 +238,10 @@ async fn edge_protections() {
     // The tag's offer slots read recommendations cross-origin; member profiles are never served so.
     let recs = app
         .http
-        .get(format!("{}/v1/recommendations?site=demo&anonymous=x", app.base))
+        .get(format!(
+            "{}/v1/recommendations?site=demo&anonymous=x",
+            app.base
+        ))
         .header("origin", "https://shop.example")
         .send()
         .await
@@ -318,10 +263,7 @@ async fn edge_protections() {
         .is_none());
     // A page on another origin cannot write the site's events (and the attempt is a dead letter).
     let (status, body) = app
-        .post(
-            &view("e-1", "demo", "erin", "a"),
-            Some("https://evil.example"),
-        )
+        .post_from(&view("e-1", "demo", "erin", "a"), "https://evil.example")
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "origin", "{body}");

@@ -3,16 +3,17 @@
 //! on-disk spool; the collector itself is restarted during the outage; only a full spool answers 503;
 //! when the broker returns, the spool drains in order and every acknowledged event is counted once.
 
+mod support;
+
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tailor::app::{self, Roles, Running};
-use tailor_core::config::Config;
-use tailor_infra::{testkit, Shutdown};
+use support::{start, App};
+use tailor_infra::testkit;
 
-const CONVERGE_WITHIN: Duration = Duration::from_secs(90);
+/// The spool drains with backoff after the broker returns, so allow more than the usual convergence.
+const OUTAGE_CONVERGE_WITHIN: Duration = Duration::from_secs(90);
 
 /// A tansu broker on a fixed port with its own storage, which can be stopped and started again.
 struct Broker {
@@ -81,84 +82,48 @@ impl Drop for Broker {
     }
 }
 
-struct App {
-    base: String,
-    http: reqwest::Client,
-    shutdown: Shutdown,
-    running: Running,
+/// POSTs one event and returns the status, the `Retry-After` header and the body.
+async fn post(app: &App, body: &Value) -> (u16, Option<String>, Value) {
+    let r = app
+        .http
+        .post(format!("{}/v1/events", app.base))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn start(config: Config) -> App {
-    let shutdown = Shutdown::new();
-    let running = app::start(
-        config,
-        Roles::ALL,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .expect("start tailor");
-    App {
-        base: format!("http://{}", running.addr),
-        http: reqwest::Client::new(),
-        shutdown,
-        running,
+async fn page_views(app: &App, member: &str) -> i64 {
+    let (status, p) = app.get(&format!("/v1/profiles/{member}?site=demo")).await;
+    if status != 200 {
+        return 0;
     }
+    p["event_counts"]["page_view"].as_i64().unwrap_or(0)
 }
 
-impl App {
-    async fn post(&self, body: &Value) -> (u16, Option<String>, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/events", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let retry = r
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_string());
-        (status, retry, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn page_views(&self, member: &str) -> i64 {
-        let r = self
-            .http
-            .get(format!("{}/v1/profiles/{member}?site=demo", self.base))
-            .send()
-            .await
-            .unwrap();
-        if r.status() != 200 {
-            return 0;
+/// Waits until exactly `want` page views are counted, failing at once if more are.
+async fn until_page_views(app: &App, member: &str, want: i64) {
+    let deadline = tokio::time::Instant::now() + OUTAGE_CONVERGE_WITHIN;
+    loop {
+        let got = page_views(app, member).await;
+        if got == want {
+            return;
         }
-        let p: Value = r.json().await.unwrap();
-        p["event_counts"]["page_view"].as_i64().unwrap_or(0)
-    }
-
-    async fn until_page_views(&self, member: &str, want: i64) {
-        let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
-        loop {
-            let got = self.page_views(member).await;
-            if got == want {
-                return;
-            }
-            assert!(
-                got < want,
-                "{member}: {got} page views counted, only {want} acknowledged"
-            );
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{member}: {got} of {want} acknowledged page views after {CONVERGE_WITHIN:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.running.wait().await.expect("clean shutdown");
+        assert!(
+            got < want,
+            "{member}: {got} page views counted, only {want} acknowledged"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{member}: {got} of {want} acknowledged page views after {OUTAGE_CONVERGE_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -180,17 +145,17 @@ async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
     let app = start(config.clone()).await;
     let mut acked = 0;
     for _ in 0..5 {
-        let (status, _, body) = app.post(&view(acked)).await;
+        let (status, _, body) = post(&app, &view(acked)).await;
         assert_eq!(status, 202, "{body}");
         acked += 1;
     }
-    app.until_page_views("bob", acked as i64).await;
+    until_page_views(&app, "bob", acked as i64).await;
 
     // The broker goes away: events are still acknowledged, from the spool, until it is full.
     broker.stop();
     let mut refused = None;
     for _ in 0..500 {
-        let (status, retry, body) = app.post(&view(acked)).await;
+        let (status, retry, body) = post(&app, &view(acked)).await;
         match status {
             202 => acked += 1,
             503 => {
@@ -224,13 +189,13 @@ async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
 
     // The broker returns: the spool drains, every acknowledged event is counted exactly once.
     broker.restart();
-    app.until_page_views("bob", acked as i64).await;
-    let (status, _, body) = app.post(&view(acked)).await;
+    until_page_views(&app, "bob", acked as i64).await;
+    let (status, _, body) = post(&app, &view(acked)).await;
     assert_eq!(status, 202, "{body}");
     acked += 1;
-    app.until_page_views("bob", acked as i64).await;
+    until_page_views(&app, "bob", acked as i64).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(app.page_views("bob").await, acked as i64);
+    assert_eq!(page_views(&app, "bob").await, acked as i64);
     app.stop().await;
 }
 
@@ -245,15 +210,7 @@ async fn ready(app: &App) -> (u16, String) {
 }
 
 async fn metric(app: &App, name: &str) -> f64 {
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find(|l| l.starts_with(name) && !l.starts_with('#'))
         .and_then(|l| l.rsplit(' ').next())

@@ -1,0 +1,110 @@
+//! What every end-to-end test needs: a Tailor started through `app::start` (the code that ships) on a
+//! loopback port, an HTTP client, and polling until the asynchronous pipeline has caught up.
+#![allow(dead_code)] // each test binary uses its own part
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tailor::app::{self, Roles, Running};
+use tailor_core::config::Config;
+use tailor_infra::Shutdown;
+
+/// How long the pipeline may take to reflect an event before a test fails.
+pub const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+/// The user agent of the tests' HTTP client (a desktop Chrome, so enrichment has something to parse).
+pub const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    shutdown: Shutdown,
+    running: Running,
+}
+
+/// Starts every stage on `config`.
+pub async fn start(config: Config) -> App {
+    let shutdown = Shutdown::new();
+    let running = app::start(
+        config,
+        Roles::ALL,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("start tailor");
+    App {
+        base: format!("http://{}", running.addr),
+        http: reqwest::Client::builder().user_agent(UA).build().unwrap(),
+        shutdown,
+        running,
+    }
+}
+
+impl App {
+    pub async fn post(&self, body: &Value) -> (u16, Value) {
+        self.post_raw(serde_json::to_vec(body).unwrap()).await
+    }
+
+    pub async fn post_raw(&self, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `path` until `done` holds for its JSON body, or fails after [`CONVERGE_WITHIN`].
+    pub async fn until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} did not converge; last answer {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A member's profile on the `demo` site once `done` holds for it.
+    pub async fn profile_until(&self, member: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.until(&format!("/v1/profiles/{member}?site=demo"), done)
+            .await
+    }
+
+    /// Text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Shuts down gracefully and waits for every task.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.wait().await.expect("clean shutdown");
+    }
+}
