@@ -99,3 +99,31 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
 
     app.stop().await;
 }
+
+/// Consent pending stores nothing (and still measures), consent persists ids, withdrawal forgets them,
+/// and Global Privacy Control with `data-respect-dnt` silences the tag (see `test/privacy.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tag_honours_consent_and_global_privacy_control() {
+    let dir = tag_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "collector/tag/node_modules is missing: run scripts/test.sh"
+    );
+    let app = support::start(tailor_core::config::Config::default()).await;
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("test/privacy.mjs"))
+        .arg(&app.base)
+        .output()
+        .await
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "privacy checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["dnt"]["sent"], 0, "{report}");
+    assert_eq!(report["pending"]["cookies"], "", "{report}");
+    app.stop().await;
+}

@@ -214,7 +214,8 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
 async fn edge_protections() {
     let mut config = config();
     config.collector.rate_limit_per_sec = 1;
-    config.collector.rate_limit_burst = 6;
+    config.collector.rate_limit_burst = 7;
+    config.collector.request_timeout_ms = 1000;
     let app = start(config).await;
     let url = format!("{}/v1/events", app.base);
 
@@ -286,6 +287,22 @@ async fn edge_protections() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+
+    // A client that stalls mid-body is cut off with 408 instead of holding a connection forever.
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stalled
+        .write_all(b"POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"type\"")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut answer))
+        .await
+        .expect("the collector answers a stalled upload")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 
     // Over its burst, a client is told to slow down.
     let mut statuses = Vec::new();
