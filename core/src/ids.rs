@@ -133,9 +133,31 @@ impl fmt::Display for Subject {
     }
 }
 
+impl Subject {
+    /// Parses the key form written by `Display` (`m:<member>` or `a:<anonymous>`).
+    pub fn parse(s: &str) -> Result<Subject, IdError> {
+        match s.split_once(':') {
+            Some(("m", m)) => Ok(Subject::Member(MemberId::parse(m)?)),
+            Some(("a", a)) => Ok(Subject::Anonymous(AnonymousId::parse(a)?)),
+            _ => AnonymousId::parse("").map(Subject::Anonymous),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_round_trip_through_their_key_form() {
+        for s in [
+            Subject::Member(MemberId::parse("m:1").unwrap()),
+            Subject::Anonymous(AnonymousId::parse("x").unwrap()),
+        ] {
+            assert_eq!(Subject::parse(&s.to_string()).unwrap(), s);
+        }
+        assert!(Subject::parse("nope").is_err());
+    }
 
     #[test]
     fn accepts_ordinary_ids() {

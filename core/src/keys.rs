@@ -67,6 +67,12 @@ impl KeySpace {
         self.subject(site, s, "bought")
     }
 
+    /// Spend per purchase day (member: days since the epoch, UTC; score: revenue that day), the
+    /// history the lifetime-value models are fitted on.
+    pub fn purchase_days(&self, site: &SiteId, s: &Subject) -> String {
+        self.subject(site, s, "pdays")
+    }
+
     pub fn session_items(&self, site: &SiteId, s: &Subject, session: &SessionId) -> String {
         self.subject(site, s, &format!("sess:{session}"))
     }
@@ -83,6 +89,11 @@ impl KeySpace {
 
     pub fn popular(&self, site: &SiteId) -> String {
         format!("{}:{{{site}}}:popular", self.ns)
+    }
+
+    /// The site's customers (member: subject `m:<id>`/`a:<id>`; score: total revenue).
+    pub fn customers(&self, site: &SiteId) -> String {
+        format!("{}:{{{site}}}:customers", self.ns)
     }
 
     /// Per-slot offer counters of a site: `<slot>:impressions`, `<slot>:items_shown`, `<slot>:clicks`.

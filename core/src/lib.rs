@@ -6,6 +6,7 @@
 //! processor expresses a profile update ([`ops`]), and the typed configuration ([`config`]).
 //! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
 
+pub mod clv;
 pub mod config;
 pub mod deadletter;
 pub mod event;

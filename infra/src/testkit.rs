@@ -63,3 +63,21 @@ pub fn real_config() -> tailor_core::config::Config {
     c.collector.spool_dir = temp_dir("spool");
     c
 }
+
+/// A file of the shared evaluation data (`../shared/data/` next to the repository, read-only), found
+/// from `TAILOR_SHARED_DATA`, else next to this checkout, else at `/work/shared/data`.
+pub fn shared_data(relative: &str) -> std::path::PathBuf {
+    let candidates = [
+        std::env::var_os("TAILOR_SHARED_DATA").map(std::path::PathBuf::from),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")),
+        Some(std::path::PathBuf::from("/work/shared/data")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(relative))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("shared data {relative} not found: set TAILOR_SHARED_DATA to the shared/data folder")
+        })
+}

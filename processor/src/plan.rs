@@ -12,6 +12,8 @@ use tailor_core::ops::{Position, Update, WriteOp};
 use tailor_core::profile::fields;
 use tailor_core::Subject;
 
+/// Milliseconds per day: purchase days are counted in UTC days since the epoch.
+const DAY_MS: i64 = 86_400_000;
 /// Popularity weight of a view or click.
 pub const VIEW_WEIGHT: f64 = 1.0;
 /// Popularity weight of an add-to-cart.
@@ -156,6 +158,20 @@ impl Planner<'_> {
                     key: profile.clone(),
                     field: fields::LAST_PURCHASE_MS.into(),
                     value: ts,
+                });
+                ops.push(WriteOp::ZIncr {
+                    key: k.purchase_days(site, &subject),
+                    member: e
+                        .timestamp
+                        .timestamp_millis()
+                        .div_euclid(DAY_MS)
+                        .to_string(),
+                    by: order.revenue,
+                });
+                ops.push(WriteOp::ZIncr {
+                    key: k.customers(site),
+                    member: subject.to_string(),
+                    by: order.revenue,
                 });
                 for line in &order.lines {
                     ops.push(WriteOp::ZIncr {

@@ -46,7 +46,7 @@ pub enum ApiError {
     Store(#[from] StoreError),
 }
 
-fn bad(param: &'static str, reason: impl Into<String>) -> ApiError {
+pub(crate) fn bad(param: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::BadParam {
         param,
         reason: reason.into(),
@@ -87,6 +87,7 @@ pub fn router(r: Recommender) -> Router {
     let router = Router::new()
         .route("/v1/recommendations", get(recommendations).layer(cors))
         .route("/v1/profiles/{member}", get(profile))
+        .route("/admin/clv/fit", get(crate::clv::fit_handler))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }
@@ -105,7 +106,7 @@ pub struct Recommendations {
 type Params = Query<HashMap<String, String>>;
 
 impl Recommender {
-    fn site(&self, q: &HashMap<String, String>) -> Result<SiteId, ApiError> {
+    pub(crate) fn site(&self, q: &HashMap<String, String>) -> Result<SiteId, ApiError> {
         let raw = q.get("site").ok_or_else(|| bad("site", "is required"))?;
         let site = SiteId::parse(raw.clone()).map_err(|e| bad("site", e.to_string()))?;
         if !self.config.has_site(&site) {

@@ -5,6 +5,7 @@
 //! lists of the seeds and the site's popular items) and serves recommendations and profiles.
 
 pub mod api;
+pub mod clv;
 pub mod rank;
 
 pub use api::{router, Recommender};

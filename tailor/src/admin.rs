@@ -1,7 +1,7 @@
 //! Operator commands that talk to a running Tailor over its admin API (`--url`), so they work the same
 //! against `tailor run` on embedded defaults and against a production collector.
 
-use crate::cli::{DeadLetterFilter, DeadLetters};
+use crate::cli::{Clv, DeadLetterFilter, DeadLetters};
 use anyhow::{bail, Context};
 use tailor_collector::deadletters::{Filter, Listing, RedriveReport, RedriveRequest};
 
@@ -116,4 +116,25 @@ pub async fn dead_letters(cmd: DeadLetters) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `tailor clv ...`, printing JSON to stdout.
+pub async fn clv(cmd: Clv) -> anyhow::Result<()> {
+    let Clv::Fit {
+        remote,
+        site,
+        calibration_end,
+    } = cmd;
+    let url = format!("{}/admin/clv/fit", remote.url.trim_end_matches('/'));
+    let mut q = vec![("site", site)];
+    q.extend(calibration_end.map(|c| ("calibration_end", c)));
+    let r = reqwest::Client::new()
+        .get(&url)
+        .query(&q)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url} (--url)"))?;
+    let fit: serde_json::Value = answer(r).await?;
+    println!("{}", serde_json::to_string_pretty(&fit)?);
+    Ok(())
 }

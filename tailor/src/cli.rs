@@ -57,6 +57,57 @@ pub enum Command {
     /// Inspect and re-drive rejected events (the dead-letter topic) of a running Tailor.
     #[command(subcommand)]
     DeadLetters(DeadLetters),
+    /// Load historical events or orders into a running Tailor, through the collector and the bus like
+    /// live traffic, keeping their original timestamps. Re-importing a file counts nothing twice.
+    Import(Import),
+    /// Customer lifetime value models of a running Tailor.
+    #[command(subcommand)]
+    Clv(Clv),
+}
+
+/// `tailor import`.
+#[derive(Debug, Args)]
+pub struct Import {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// The site the history belongs to.
+    #[arg(long)]
+    pub site: String,
+    /// JSON lines in the event schema (docs/events.md), or an orders CSV with a header row: `member_id`,
+    /// `timestamp` (RFC 3339) or `date` (YYYY-MM-DD or YYYYMMDD), `revenue`, and optionally `order_id`,
+    /// `currency`, `item_id`, `category`, `quantity`, `price` (rows sharing an `order_id` are one order).
+    pub file: PathBuf,
+    /// The file's format; `auto` decides by extension (`.csv`, else JSON lines).
+    #[arg(long, value_enum, default_value_t = ImportFormat::Auto)]
+    pub format: ImportFormat,
+    /// Currency of CSV orders without a `currency` column.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+    /// Events per request.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    Auto,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Clv {
+    /// Fit BG/NBD (purchase counts) and Gamma-Gamma (spend) on the site's customers; prints JSON with
+    /// `r`, `alpha`, `a`, `b`, `p`, `q`, `gamma` and the customer counts.
+    Fit {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        site: String,
+        /// End of the calibration period (YYYY-MM-DD, inclusive); default today.
+        #[arg(long)]
+        calibration_end: Option<String>,
+    },
 }
 
 /// Where a running Tailor's admin API is.

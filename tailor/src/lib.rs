@@ -7,3 +7,4 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod import;

@@ -15,8 +15,11 @@ async fn main() -> anyhow::Result<()> {
         LogFormatArg::Text => LogFormat::Text,
         LogFormatArg::Json => LogFormat::Json,
     });
-    if let Command::DeadLetters(cmd) = cli.command {
-        return tailor::admin::dead_letters(cmd).await;
+    match cli.command {
+        Command::DeadLetters(cmd) => return tailor::admin::dead_letters(cmd).await,
+        Command::Import(cmd) => return tailor::import::run(cmd).await,
+        Command::Clv(cmd) => return tailor::admin::clv(cmd).await,
+        _ => {}
     }
     let config = cli.global.config().context("invalid configuration")?;
     let (roles, listen) = match cli.command {
@@ -28,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             return Ok(());
         }
-        Command::DeadLetters(_) => unreachable!("handled above"),
+        Command::DeadLetters(_) | Command::Import(_) | Command::Clv(_) => {
+            unreachable!("handled above")
+        }
     };
     let shutdown = Shutdown::new();
     let running = app::start(config, roles, listen, shutdown.clone()).await?;

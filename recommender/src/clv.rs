@@ -1,0 +1,113 @@
+//! `GET /admin/clv/fit?site=&calibration_end=YYYY-MM-DD`: fits the lifetime-value models
+//! ([`tailor_core::clv`]) on a site's customers as the store holds them (spend per purchase day, kept
+//! by the processor) and answers the parameters with the customer counts. `tailor clv fit` prints it.
+//!
+//! The read is chunked (one pipelined round trip per [`CHUNK`] customers), so a large site costs many
+//! round trips but bounded memory per trip.
+
+use crate::api::{bad, ApiError, Recommender};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::HashMap;
+use tailor_core::clv::{BgNbd, Customer, GammaGamma};
+use tailor_core::Subject;
+use tailor_infra::store::Read;
+
+/// Customers read per round trip.
+const CHUNK: usize = 1000;
+/// Most customers a fit reads.
+const MAX_CUSTOMERS: usize = 5_000_000;
+/// Most purchase days read per customer.
+const MAX_DAYS: usize = 100_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The fitted parameters and what they were fitted on.
+#[derive(Debug, Serialize)]
+pub struct Fit {
+    pub site_id: String,
+    pub calibration_end: NaiveDate,
+    /// Customers with a first purchase on or before `calibration_end`.
+    pub customers: usize,
+    /// Of those, customers with at least one repeat purchase (the Gamma-Gamma population).
+    pub repeat_customers: usize,
+    /// Purchase days of every customer, whole history (for progress checks after an import).
+    pub purchase_days: usize,
+    pub r: Option<f64>,
+    pub alpha: Option<f64>,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub p: Option<f64>,
+    pub q: Option<f64>,
+    pub gamma: Option<f64>,
+}
+
+pub(crate) async fn fit_handler(
+    State(r): State<Recommender>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match r.fit_clv(&q).await {
+        Ok(f) => Json(f).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+impl Recommender {
+    pub async fn fit_clv(&self, q: &HashMap<String, String>) -> Result<Fit, ApiError> {
+        let site = self.site(q)?;
+        let end = match q.get("calibration_end").filter(|v| !v.is_empty()) {
+            Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|e| bad("calibration_end", format!("expected YYYY-MM-DD: {e}")))?,
+            None => chrono::Utc::now().date_naive(),
+        };
+        let end_day = end
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis()
+            .div_euclid(DAY_MS);
+        let customers = self
+            .store
+            .read(&[Read::Top(self.keys.customers(&site), MAX_CUSTOMERS)])
+            .await?
+            .pop()
+            .map(|v| v.into_top())
+            .unwrap_or_default();
+        let mut summaries = Vec::with_capacity(customers.len());
+        let mut purchase_days = 0;
+        for chunk in customers.chunks(CHUNK) {
+            let reads: Vec<Read> = chunk
+                .iter()
+                .filter_map(|(s, _)| Subject::parse(s).ok())
+                .map(|s| Read::Top(self.keys.purchase_days(&site, &s), MAX_DAYS))
+                .collect();
+            for v in self.store.read(&reads).await? {
+                let days: Vec<(i64, f64)> = v
+                    .into_top()
+                    .into_iter()
+                    .filter_map(|(d, spend)| Some((d.parse().ok()?, spend)))
+                    .collect();
+                purchase_days += days.len();
+                summaries.extend(Customer::from_days(&days, end_day));
+            }
+        }
+        let bg = BgNbd::fit(&summaries);
+        let gg = GammaGamma::fit(&summaries);
+        Ok(Fit {
+            site_id: site.to_string(),
+            calibration_end: end,
+            customers: summaries.len(),
+            repeat_customers: summaries.iter().filter(|c| c.x > 0.0).count(),
+            purchase_days,
+            r: bg.map(|m| m.r),
+            alpha: bg.map(|m| m.alpha),
+            a: bg.map(|m| m.a),
+            b: bg.map(|m| m.b),
+            p: gg.map(|m| m.p),
+            q: gg.map(|m| m.q),
+            gamma: gg.map(|m| m.gamma),
+        })
+    }
+}
