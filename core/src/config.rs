@@ -36,6 +36,8 @@ pub struct Config {
     pub collector: CollectorConfig,
     pub processor: ProcessorConfig,
     pub recommender: RecommenderConfig,
+    /// Segments evaluated on every profile update (more can be added through the admin API).
+    pub segments: Vec<crate::segment::SegmentDef>,
 }
 
 impl Default for Config {
@@ -53,8 +55,44 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             processor: ProcessorConfig::default(),
             recommender: RecommenderConfig::default(),
+            segments: default_segments(),
         }
     }
+}
+
+fn seg(name: &str, rule: &str, description: &str) -> crate::segment::SegmentDef {
+    crate::segment::SegmentDef {
+        name: name.into(),
+        rule: rule.into(),
+        description: Some(description.into()),
+        site: None,
+    }
+}
+
+/// Segments every deployment starts with.
+pub fn default_segments() -> Vec<crate::segment::SegmentDef> {
+    vec![
+        seg(
+            "rfm_champions",
+            r#"rfm.segment == "champions""#,
+            "Bought recently, often and for much",
+        ),
+        seg(
+            "top_value",
+            "value_percentile >= 0.8",
+            "The top 20% of customers by spend",
+        ),
+        seg(
+            "churn_risk",
+            "churn_risk > 0.7",
+            "Repeat customers the BG/NBD model thinks have probably left",
+        ),
+        seg(
+            "lapsing",
+            r#"lifecycle == "lapsing""#,
+            "Customers past their usual buying rhythm",
+        ),
+    ]
 }
 
 /// One shop.
@@ -105,6 +143,9 @@ pub struct KafkaConfig {
     pub delivery_timeout_ms: u64,
     /// Topic of rejected events (raw payload + error), read by `tailor dead-letters`.
     pub dead_letter_topic: String,
+    /// Topic of profile change events (life-cycle transitions, segment entry and exit, behaviour
+    /// changes, identity merges) for the recommender and outside systems.
+    pub changes_topic: String,
 }
 
 impl Default for KafkaConfig {
@@ -117,6 +158,7 @@ impl Default for KafkaConfig {
             group: "tailor-processor".into(),
             delivery_timeout_ms: 5_000,
             dead_letter_topic: "tailor.dead-letters".into(),
+            changes_topic: "tailor.changes".into(),
         }
     }
 }
@@ -211,6 +253,31 @@ pub struct ProcessorConfig {
     pub session_ttl_secs: u64,
     /// How long an event id is remembered to drop duplicates, in seconds.
     pub dedupe_ttl_secs: u64,
+    /// Half-life of interest scores (items, categories, brands), in days.
+    pub interest_half_life_days: f64,
+    /// Half-life of the short-term category interest that behaviour-change detection compares with
+    /// the long-term one, in days.
+    pub recent_half_life_days: f64,
+    /// Interests kept per member: items, categories, brands.
+    pub top_items: u32,
+    pub top_categories: u32,
+    pub top_brands: u32,
+    /// Pages kept in the recent navigation path.
+    pub path_length: u32,
+    /// Sessions kept in full per member (older ones live on in the aggregates).
+    pub sessions_kept: u32,
+    /// Inactivity after which an event without a session id starts a new session, in minutes.
+    pub session_timeout_mins: u32,
+    /// How often site models (RFM cut points, lifetime-value fit, segment definitions) are refreshed
+    /// and the time-driven stages re-evaluated, in seconds.
+    pub models_refresh_secs: u64,
+    /// Fewest customers before the lifetime-value models are fitted.
+    pub min_customers_for_fit: u32,
+    /// Days before the same behaviour-change signal may fire again for a member.
+    pub signal_cooldown_days: u32,
+    /// Events a member needs before behaviour changes are judged against their history.
+    pub min_history_events: u32,
+    pub lifecycle: crate::models::LifecycleRules,
 }
 
 impl Default for ProcessorConfig {
@@ -221,6 +288,19 @@ impl Default for ProcessorConfig {
             session_items: 30,
             session_ttl_secs: 4 * 3600,
             dedupe_ttl_secs: 7 * 24 * 3600,
+            interest_half_life_days: 30.0,
+            recent_half_life_days: 1.0,
+            top_items: 50,
+            top_categories: 20,
+            top_brands: 20,
+            path_length: 20,
+            sessions_kept: 10,
+            session_timeout_mins: 30,
+            models_refresh_secs: 300,
+            min_customers_for_fit: 50,
+            signal_cooldown_days: 7,
+            min_history_events: 10,
+            lifecycle: crate::models::LifecycleRules::default(),
         }
     }
 }
@@ -295,12 +375,22 @@ impl Config {
         nonempty("kafka.topic", &self.kafka.topic)?;
         nonempty("kafka.group", &self.kafka.group)?;
         nonempty("kafka.dead_letter_topic", &self.kafka.dead_letter_topic)?;
+        nonempty("kafka.changes_topic", &self.kafka.changes_topic)?;
         if self.kafka.dead_letter_topic == self.kafka.topic {
             return Err(ConfigError::new(
                 "kafka.dead_letter_topic",
                 "must differ from kafka.topic",
             ));
         }
+        if self.kafka.changes_topic == self.kafka.topic
+            || self.kafka.changes_topic == self.kafka.dead_letter_topic
+        {
+            return Err(ConfigError::new(
+                "kafka.changes_topic",
+                "must differ from kafka.topic and kafka.dead_letter_topic",
+            ));
+        }
+        self.validate_mining()?;
         if self.collector.ip_mode == IpMode::Hash && self.collector.ip_salt.len() < 16 {
             return Err(ConfigError::new(
                 "collector.ip_salt",
@@ -326,7 +416,7 @@ impl Config {
                 "must not contain '{' or '}'",
             ));
         }
-        let counts: [(&str, i64); 17] = [
+        let counts: [(&str, i64); 24] = [
             (
                 "collector.rate_limit_per_sec",
                 self.collector.rate_limit_per_sec as i64,
@@ -361,6 +451,19 @@ impl Config {
                 self.collector.max_batch_events as i64,
             ),
             ("processor.batch_size", self.processor.batch_size as i64),
+            ("processor.top_items", self.processor.top_items as i64),
+            ("processor.top_categories", self.processor.top_categories as i64),
+            ("processor.top_brands", self.processor.top_brands as i64),
+            ("processor.path_length", self.processor.path_length as i64),
+            ("processor.sessions_kept", self.processor.sessions_kept as i64),
+            (
+                "processor.session_timeout_mins",
+                self.processor.session_timeout_mins as i64,
+            ),
+            (
+                "processor.models_refresh_secs",
+                self.processor.models_refresh_secs as i64,
+            ),
             ("processor.recent_items", self.processor.recent_items as i64),
             (
                 "processor.session_items",
@@ -416,6 +519,68 @@ impl Config {
         self.sites
             .iter()
             .find(|s| s.segment_write_keys.iter().any(|k| k == key))
+    }
+
+    /// Processor tuning that is not a plain count, and the segment definitions.
+    fn validate_mining(&self) -> Result<(), ConfigError> {
+        let p = &self.processor;
+        for (key, v) in [
+            ("processor.interest_half_life_days", p.interest_half_life_days),
+            ("processor.recent_half_life_days", p.recent_half_life_days),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ConfigError::new(key, format!("must be a positive number of days, got {v}")));
+            }
+        }
+        if p.recent_half_life_days >= p.interest_half_life_days {
+            return Err(ConfigError::new(
+                "processor.recent_half_life_days",
+                "must be shorter than processor.interest_half_life_days",
+            ));
+        }
+        let l = &p.lifecycle;
+        if l.lapsing_days == 0 || l.lapsed_days <= l.lapsing_days {
+            return Err(ConfigError::new(
+                "processor.lifecycle.lapsed_days",
+                format!(
+                    "must be greater than processor.lifecycle.lapsing_days (> 0), got {} and {}",
+                    l.lapsed_days, l.lapsing_days
+                ),
+            ));
+        }
+        if !(0.0 < l.lapsed_p_alive && l.lapsed_p_alive < l.lapsing_p_alive && l.lapsing_p_alive < 1.0) {
+            return Err(ConfigError::new(
+                "processor.lifecycle.lapsing_p_alive",
+                "need 0 < lapsed_p_alive < lapsing_p_alive < 1",
+            ));
+        }
+        if !(l.horizon_weeks.is_finite() && l.horizon_weeks > 0.0) {
+            return Err(ConfigError::new(
+                "processor.lifecycle.horizon_weeks",
+                "must be a positive number of weeks",
+            ));
+        }
+        for (i, d) in self.segments.iter().enumerate() {
+            crate::segment::check(d).map_err(|e| ConfigError::new(format!("segments[{i}]"), e))?;
+            if let Some(site) = &d.site {
+                if self.site(site).is_none() {
+                    return Err(ConfigError::new(
+                        format!("segments[{i}].site"),
+                        format!("no site {site:?} is configured"),
+                    ));
+                }
+            }
+            if self.segments[..i]
+                .iter()
+                .any(|o| o.name == d.name && (o.site.is_none() || d.site.is_none() || o.site == d.site))
+            {
+                return Err(ConfigError::new(
+                    format!("segments[{i}].name"),
+                    format!("segment {:?} is defined twice", d.name),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// An app id or write key must name one site only, and origins must be `scheme://host[:port]`.

@@ -11,9 +11,13 @@ pub mod config;
 pub mod deadletter;
 pub mod event;
 pub mod ids;
+pub mod change;
 pub mod keys;
+pub mod models;
 pub mod ops;
 pub mod profile;
+pub mod segment;
+pub mod state;
 
 pub use event::{Event, EventBody, EventType};
 pub use ids::{AnonymousId, Category, EventId, ItemId, MemberId, SessionId, SiteId, Subject};

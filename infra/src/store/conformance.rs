@@ -2,12 +2,15 @@
 
 use super::{memory::MemoryStore, redis::RedisStore, Read, Store, Value};
 use crate::testkit;
-use tailor_core::ops::{Applied, Position, Update, WriteOp};
+use tailor_core::ops::{Applied, Guard, Marker, Position, Update, WriteOp};
 
 fn update(ns: &str, event: &str, offset: Option<i64>, ops: Vec<WriteOp>) -> Update {
     Update {
-        marker_key: format!("{ns}:ev:{event}"),
-        marker_ttl_secs: 60,
+        guard: None,
+        marker: Some(Marker {
+            key: format!("{ns}:ev:{event}"),
+            ttl_secs: 60,
+        }),
         position: offset.map(|offset| Position {
             key: format!("{ns}:offsets"),
             field: "t/0".into(),
@@ -15,6 +18,136 @@ fn update(ns: &str, event: &str, offset: Option<i64>, ops: Vec<WriteOp>) -> Upda
         }),
         ops,
     }
+}
+
+/// Guarded document writes, strings, sets and sorted-set ranges.
+async fn documents_and_sets(store: &dyn Store, ns: &str) {
+    let doc = format!("{ns}:doc");
+    let write = |expected: Option<&str>, rev: &str, body: &str| Update {
+        guard: Some(Guard {
+            key: doc.clone(),
+            field: "rev".into(),
+            expected: expected.map(String::from),
+        }),
+        ops: vec![
+            WriteOp::HashSet {
+                key: doc.clone(),
+                field: "rev".into(),
+                value: rev.into(),
+            },
+            WriteOp::HashSet {
+                key: doc.clone(),
+                field: "body".into(),
+                value: body.into(),
+            },
+        ],
+        ..Default::default()
+    };
+    let out = store
+        .apply(&[
+            write(None, "1", "first"),
+            write(None, "1", "racing create"),
+            write(Some("1"), "2", "second"),
+            write(Some("1"), "2", "stale"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            Applied::Applied,
+            Applied::Conflict,
+            Applied::Applied,
+            Applied::Conflict
+        ]
+    );
+    let (s, z, t) = (format!("{ns}:s"), format!("{ns}:z"), format!("{ns}:t"));
+    let ops = vec![
+        WriteOp::SetAdd {
+            key: s.clone(),
+            member: "a".into(),
+        },
+        WriteOp::SetAdd {
+            key: s.clone(),
+            member: "b".into(),
+        },
+        WriteOp::SetRemove {
+            key: s.clone(),
+            member: "a".into(),
+        },
+        WriteOp::ZSet {
+            key: z.clone(),
+            member: "x".into(),
+            score: 3.0,
+        },
+        WriteOp::ZSet {
+            key: z.clone(),
+            member: "y".into(),
+            score: 1.0,
+        },
+        WriteOp::ZSet {
+            key: z.clone(),
+            member: "w".into(),
+            score: 2.0,
+        },
+        WriteOp::ZSet {
+            key: z.clone(),
+            member: "x".into(),
+            score: 5.0,
+        },
+        WriteOp::ZRemove {
+            key: z.clone(),
+            member: "w".into(),
+        },
+        WriteOp::Put {
+            key: t.clone(),
+            value: "hello".into(),
+            ttl_secs: Some(600),
+        },
+        WriteOp::Put {
+            key: format!("{ns}:gone"),
+            value: "x".into(),
+            ttl_secs: None,
+        },
+        WriteOp::Delete {
+            key: format!("{ns}:gone"),
+        },
+    ];
+    let no_marker = Update {
+        ops,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.apply(&[no_marker]).await.unwrap(),
+        [Applied::Applied]
+    );
+    let got = store
+        .read(&[
+            Read::Hash(doc.clone()),
+            Read::Members(s.clone()),
+            Read::SCard(s.clone()),
+            Read::ZCard(z.clone()),
+            Read::Range(z.clone(), 0, -1),
+            Read::Range(z.clone(), -1, -1),
+            Read::Get(t.clone()),
+            Read::Get(format!("{ns}:gone")),
+            Read::SCard(format!("{ns}:absent")),
+        ])
+        .await
+        .unwrap();
+    let mut it = got.into_iter();
+    assert_eq!(it.next().unwrap().into_hash()["body"], "second");
+    assert_eq!(it.next().unwrap(), Value::List(vec!["b".into()]));
+    assert_eq!(it.next().unwrap(), Value::Count(1));
+    assert_eq!(it.next().unwrap(), Value::Count(2));
+    assert_eq!(
+        it.next().unwrap(),
+        Value::Top(vec![("y".into(), 1.0), ("x".into(), 5.0)])
+    );
+    assert_eq!(it.next().unwrap(), Value::Top(vec![("x".into(), 5.0)]));
+    assert_eq!(it.next().unwrap(), Value::Text(Some("hello".into())));
+    assert_eq!(it.next().unwrap(), Value::Text(None));
+    assert_eq!(it.next().unwrap(), Value::Count(0));
 }
 
 async fn suite(store: &dyn Store, ns: &str) {
@@ -126,12 +259,14 @@ async fn suite(store: &dyn Store, ns: &str) {
 #[tokio::test]
 async fn memory_store_conforms() {
     suite(&MemoryStore::new(), "mem").await;
+    documents_and_sets(&MemoryStore::new(), "mem").await;
 }
 
 #[tokio::test]
 async fn redis_store_conforms() {
     let store = RedisStore::connect(&testkit::redis_url()).await.unwrap();
     suite(&store, &testkit::unique("conf")).await;
+    documents_and_sets(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
 }
 
 #[tokio::test]

@@ -4,13 +4,14 @@
 
 use super::{Read, Store, StoreError, Value};
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tailor_core::ops::{Applied, Update, WriteOp};
 
 enum Data {
-    Marker,
+    Text(String),
+    Set(HashSet<String>),
     Hash(HashMap<String, String>),
     List(VecDeque<String>),
     ZSet(HashMap<String, f64>),
@@ -85,6 +86,35 @@ impl Db {
         }
     }
 
+    fn set(&mut self, key: &str) -> Result<&mut HashSet<String>, StoreError> {
+        match self.entry(key, || Data::Set(HashSet::new())) {
+            Data::Set(s) => Ok(s),
+            _ => Err(wrong_type(key)),
+        }
+    }
+
+    /// Drops a collection left empty, as Redis does.
+    fn drop_if_empty(&mut self, key: &str) {
+        let empty = match self.map.get(key).map(|e| &e.data) {
+            Some(Data::Set(s)) => s.is_empty(),
+            Some(Data::ZSet(z)) => z.is_empty(),
+            _ => false,
+        };
+        if empty {
+            self.map.remove(key);
+        }
+    }
+
+    fn put(&mut self, key: &str, value: String, ttl_secs: Option<u64>) {
+        self.map.insert(
+            key.to_string(),
+            Entry {
+                data: Data::Text(value),
+                expires: ttl_secs.map(|t| Instant::now() + Duration::from_secs(t)),
+            },
+        );
+    }
+
     fn run(&mut self, op: &WriteOp) -> Result<(), StoreError> {
         match op {
             WriteOp::HashIncr { key, field, by } => {
@@ -132,6 +162,28 @@ impl Db {
                     e.expires = Some(Instant::now() + Duration::from_secs(*seconds));
                 }
             }
+            WriteOp::ZSet { key, member, score } => {
+                self.zset(key)?.insert(member.clone(), *score);
+            }
+            WriteOp::ZRemove { key, member } => {
+                self.zset(key)?.remove(member);
+                self.drop_if_empty(key);
+            }
+            WriteOp::SetAdd { key, member } => {
+                self.set(key)?.insert(member.clone());
+            }
+            WriteOp::SetRemove { key, member } => {
+                self.set(key)?.remove(member);
+                self.drop_if_empty(key);
+            }
+            WriteOp::Put {
+                key,
+                value,
+                ttl_secs,
+            } => self.put(key, value.clone(), *ttl_secs),
+            WriteOp::Delete { key } => {
+                self.map.remove(key);
+            }
         }
         Ok(())
     }
@@ -146,19 +198,26 @@ impl Db {
                 return Ok(Applied::BehindWatermark);
             }
         }
-        if self.live(&u.marker_key).is_some() {
-            return Ok(Applied::DuplicateEvent);
+        if let Some(m) = &u.marker {
+            if self.live(&m.key).is_some() {
+                return Ok(Applied::DuplicateEvent);
+            }
+        }
+        if let Some(g) = &u.guard {
+            let current = self.live(&g.key).and_then(|e| match &e.data {
+                Data::Hash(h) => h.get(&g.field).cloned(),
+                _ => None,
+            });
+            if current != g.expected {
+                return Ok(Applied::Conflict);
+            }
         }
         for op in &u.ops {
             self.run(op)?;
         }
-        self.map.insert(
-            u.marker_key.clone(),
-            Entry {
-                data: Data::Marker,
-                expires: Some(Instant::now() + Duration::from_secs(u.marker_ttl_secs)),
-            },
-        );
+        if let Some(m) = &u.marker {
+            self.put(&m.key, "1".into(), Some(m.ttl_secs));
+        }
         if let Some(p) = &u.position {
             self.hash(&p.key)?
                 .insert(p.field.clone(), p.offset.to_string());
@@ -214,6 +273,23 @@ impl Store for MemoryStore {
                     Some(Data::ZSet(z)) => top(z, *n),
                     _ => Vec::new(),
                 }),
+                Read::Range(k, start, stop) => Value::Top(match db.live(k).map(|e| &e.data) {
+                    Some(Data::ZSet(z)) => range(z, *start, *stop),
+                    _ => Vec::new(),
+                }),
+                Read::Get(k) => Value::Text(match db.live(k).map(|e| &e.data) {
+                    Some(Data::Text(t)) => Some(t.clone()),
+                    _ => None,
+                }),
+                Read::ZCard(k) | Read::SCard(k) => Value::Count(match db.live(k).map(|e| &e.data) {
+                    Some(Data::ZSet(z)) => z.len() as u64,
+                    Some(Data::Set(s)) => s.len() as u64,
+                    _ => 0,
+                }),
+                Read::Members(k) => Value::List(match db.live(k).map(|e| &e.data) {
+                    Some(Data::Set(s)) => s.iter().cloned().collect(),
+                    _ => Vec::new(),
+                }),
             })
             .collect())
     }
@@ -236,4 +312,20 @@ fn top(z: &HashMap<String, f64>, n: usize) -> Vec<(String, f64)> {
     v.sort_by(order);
     v.truncate(n);
     v.into_iter().map(|(m, s)| (m.clone(), s)).collect()
+}
+
+/// Ascending by score, ties by member, as Redis' `ZRANGE` does; `start`/`stop` as in Redis.
+fn range(z: &HashMap<String, f64>, start: isize, stop: isize) -> Vec<(String, f64)> {
+    let n = z.len() as isize;
+    let norm = |i: isize| if i < 0 { n + i } else { i };
+    let (start, stop) = (norm(start).max(0), norm(stop).min(n - 1));
+    if n == 0 || start > stop {
+        return Vec::new();
+    }
+    let mut v: Vec<(&String, f64)> = z.iter().map(|(m, s)| (m, *s)).collect();
+    v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    v[start as usize..=stop as usize]
+        .iter()
+        .map(|(m, s)| ((*m).clone(), *s))
+        .collect()
 }

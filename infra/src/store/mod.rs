@@ -28,6 +28,16 @@ pub enum Read {
     List(String, usize),
     /// The `n` highest-scored members of a sorted set, highest first.
     Top(String, usize),
+    /// Members of a sorted set by ascending rank, `start..=stop` (negative counts from the end).
+    Range(String, isize, isize),
+    /// A string value.
+    Get(String),
+    /// The size of a sorted set.
+    ZCard(String),
+    /// The size of a set.
+    SCard(String),
+    /// The members of a set, unordered.
+    Members(String),
 }
 
 /// The answer to one [`Read`], in the same position.
@@ -36,6 +46,8 @@ pub enum Value {
     Hash(HashMap<String, String>),
     List(Vec<String>),
     Top(Vec<(String, f64)>),
+    Text(Option<String>),
+    Count(u64),
 }
 
 impl Value {
@@ -57,6 +69,20 @@ impl Value {
         match self {
             Value::Top(t) => t,
             _ => Vec::new(),
+        }
+    }
+
+    pub fn into_text(self) -> Option<String> {
+        match self {
+            Value::Text(t) => t,
+            _ => None,
+        }
+    }
+
+    pub fn into_count(self) -> u64 {
+        match self {
+            Value::Count(n) => n,
+            _ => 0,
         }
     }
 }

@@ -7,9 +7,9 @@
 //! restarted or flushed Redis) reloads the script and retries, which is safe because updates are
 //! idempotent.
 //!
-//! Redis Cluster note: a subject's keys share one hash tag, but an update also touches the site's shared
-//! model keys and the watermark, which live in other slots. On a single Redis (or a primary with
-//! replicas) this is fine; splitting the script per slot is needed for Cluster.
+//! Redis Cluster: every [`Update`] keeps its keys in one hash slot (the processor plans a subject's
+//! document and the site's shared keys as separate updates, each with its own watermark), so each
+//! script runs on one node. Reads are single-key commands.
 
 use super::{Read, Store, StoreError, Value};
 use async_trait::async_trait;
@@ -62,37 +62,49 @@ impl RedisStore {
         Ok(())
     }
 
-    fn pipeline(&self, updates: &[Update]) -> redis::Pipeline {
+    /// One `EVALSHA` per update that touches a key, and the positions of those updates.
+    fn pipeline(&self, updates: &[Update]) -> (redis::Pipeline, Vec<usize>) {
         let mut pipe = redis::pipe();
-        for u in updates {
-            let (keys, args) = encode(u);
-            pipe.cmd("EVALSHA")
-                .arg(self.script.get_hash())
-                .arg(keys.len())
-                .arg(keys)
-                .arg(args);
+        let mut sent = Vec::with_capacity(updates.len());
+        for (i, u) in updates.iter().enumerate() {
+            if let Some((keys, args)) = encode(u) {
+                pipe.cmd("EVALSHA")
+                    .arg(self.script.get_hash())
+                    .arg(keys.len())
+                    .arg(keys)
+                    .arg(args);
+                sent.push(i);
+            }
         }
-        pipe
+        (pipe, sent)
     }
 }
 
-/// Turns an update into the script's KEYS and ARGV (see `apply.lua`).
-fn encode(u: &Update) -> (Vec<&str>, Vec<String>) {
-    let mut keys: Vec<&str> = vec![&u.marker_key];
-    let mut args = vec![u.marker_ttl_secs.to_string()];
+/// Turns an update into the script's KEYS and ARGV (see `apply.lua`); `None` for an update that
+/// touches no key (nothing to do).
+fn encode(u: &Update) -> Option<(Vec<&str>, Vec<String>)> {
+    let anchor = u.keys().next()?;
+    let mut keys: Vec<&str> = vec![
+        u.guard.as_ref().map_or(anchor, |g| g.key.as_str()),
+        u.marker.as_ref().map_or(anchor, |m| m.key.as_str()),
+        u.position.as_ref().map_or(anchor, |p| p.key.as_str()),
+    ];
+    let mut args: Vec<String> = Vec::with_capacity(6 + 4 * u.ops.len());
+    match &u.guard {
+        Some(g) => {
+            args.push(g.field.clone());
+            args.push(if g.expected.is_some() { "1" } else { "0" }.into());
+            args.push(g.expected.clone().unwrap_or_default());
+        }
+        None => args.extend([String::new(), "0".into(), String::new()]),
+    }
+    args.push(u.marker.as_ref().map(|m| m.ttl_secs.to_string()).unwrap_or_default());
     match &u.position {
         Some(p) => {
-            keys.push(&p.key);
             args.push(p.field.clone());
             args.push(p.offset.to_string());
         }
-        None => {
-            // The script never touches KEYS[2] without a position; pass the marker again as a
-            // placeholder so that the key list stays within the same slot.
-            keys.push(&u.marker_key);
-            args.push(String::new());
-            args.push("0".into());
-        }
+        None => args.extend([String::new(), "0".into()]),
     }
     let mut index: HashMap<&str, usize> = HashMap::new();
     for op in &u.ops {
@@ -127,12 +139,27 @@ fn encode(u: &Update) -> (Vec<&str>, Vec<String>) {
             WriteOp::ZIncr { member, by, .. } => {
                 args.extend(["zincr".into(), k, member.clone(), by.to_string()])
             }
+            WriteOp::ZSet { member, score, .. } => {
+                args.extend(["zset".into(), k, member.clone(), score.to_string()])
+            }
+            WriteOp::ZRemove { member, .. } => args.extend(["zrem".into(), k, member.clone()]),
+            WriteOp::SetAdd { member, .. } => args.extend(["sadd".into(), k, member.clone()]),
+            WriteOp::SetRemove { member, .. } => args.extend(["srem".into(), k, member.clone()]),
+            WriteOp::Put {
+                value, ttl_secs, ..
+            } => args.extend([
+                "put".into(),
+                k,
+                value.clone(),
+                ttl_secs.map(|t| t.to_string()).unwrap_or_default(),
+            ]),
+            WriteOp::Delete { .. } => args.extend(["del".into(), k]),
             WriteOp::Expire { seconds, .. } => {
                 args.extend(["expire".into(), k, seconds.to_string()])
             }
         }
     }
-    (keys, args)
+    Some((keys, args))
 }
 
 fn outcome(code: i64) -> Result<Applied, StoreError> {
@@ -140,6 +167,7 @@ fn outcome(code: i64) -> Result<Applied, StoreError> {
         0 => Ok(Applied::Applied),
         1 => Ok(Applied::DuplicateEvent),
         2 => Ok(Applied::BehindWatermark),
+        3 => Ok(Applied::Conflict),
         other => Err(StoreError::Rejected(format!(
             "apply script returned {other}"
         ))),
@@ -156,7 +184,10 @@ impl Store for RedisStore {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        let pipe = self.pipeline(updates);
+        let (pipe, sent) = self.pipeline(updates);
+        if sent.is_empty() {
+            return Ok(vec![Applied::Applied; updates.len()]);
+        }
         let mut c = self.conn.clone();
         let codes: Vec<i64> = match pipe.query_async(&mut c).await {
             Ok(codes) => codes,
@@ -169,7 +200,11 @@ impl Store for RedisStore {
             }
             Err(e) => return Err(unavailable(e)),
         };
-        codes.into_iter().map(outcome).collect()
+        let mut out = vec![Applied::Applied; updates.len()];
+        for (i, code) in sent.into_iter().zip(codes) {
+            out[i] = outcome(code)?;
+        }
+        Ok(out)
     }
 
     async fn read(&self, reads: &[Read]) -> Result<Vec<Value>, StoreError> {
@@ -187,6 +222,16 @@ impl Store for RedisStore {
                     .arg(0)
                     .arg(*n as i64 - 1)
                     .arg("WITHSCORES"),
+                Read::Range(k, start, stop) => pipe
+                    .cmd("ZRANGE")
+                    .arg(k)
+                    .arg(*start as i64)
+                    .arg(*stop as i64)
+                    .arg("WITHSCORES"),
+                Read::Get(k) => pipe.cmd("GET").arg(k),
+                Read::ZCard(k) => pipe.cmd("ZCARD").arg(k),
+                Read::SCard(k) => pipe.cmd("SCARD").arg(k),
+                Read::Members(k) => pipe.cmd("SMEMBERS").arg(k),
             };
         }
         let mut c = self.conn.clone();
@@ -199,7 +244,14 @@ impl Store for RedisStore {
                 Ok(match r {
                     Read::Hash(_) => Value::Hash(redis::from_redis_value(&v).map_err(conv)?),
                     Read::List(_, _) => Value::List(redis::from_redis_value(&v).map_err(conv)?),
-                    Read::Top(_, _) => Value::Top(redis::from_redis_value(&v).map_err(conv)?),
+                    Read::Top(_, _) | Read::Range(..) => {
+                        Value::Top(redis::from_redis_value(&v).map_err(conv)?)
+                    }
+                    Read::Get(_) => Value::Text(redis::from_redis_value(&v).map_err(conv)?),
+                    Read::ZCard(_) | Read::SCard(_) => {
+                        Value::Count(redis::from_redis_value(&v).map_err(conv)?)
+                    }
+                    Read::Members(_) => Value::List(redis::from_redis_value(&v).map_err(conv)?),
                 })
             })
             .collect()
