@@ -251,6 +251,7 @@ fn track(event: &str, props: &Map<String, Value>) -> Result<RawEvent, FieldError
     let item = |kind| RawEvent {
         item_id: product_id(props),
         category: text(props, "category"),
+        brand: text(props, "brand"),
         ..RawEvent::of_type(kind)
     };
     Ok(match event {
@@ -278,6 +279,7 @@ fn track(event: &str, props: &Map<String, Value>) -> Result<RawEvent, FieldError
                     lines.push(RawLine {
                         item_id: product_id(p),
                         category: text(p, "category"),
+                        brand: text(p, "brand"),
                         price: number(p, "price", &f("price"))?,
                         quantity: quantity(p, "quantity", &f("quantity"))?,
                     });

@@ -348,6 +348,7 @@ fn self_describing_event(
                         .ok_or_else(|| FieldError::missing(product_field("id")))?,
                 );
                 raw.category = str_of(product, "category");
+                raw.brand = str_of(product, "brand");
                 if action == "add_to_cart" {
                     raw.quantity = count(product.get("quantity"), &product_field("quantity"))?;
                     raw.price = number(product.get("price"), &product_field("price"))?;
@@ -369,6 +370,7 @@ fn self_describing_event(
                     lines.push(RawLine {
                         item_id: str_of(prod, "id"),
                         category: str_of(prod, "category"),
+                        brand: str_of(prod, "brand"),
                         price: number(prod.get("price"), &f("price"))?,
                         quantity: count(prod.get("quantity"), &f("quantity"))?,
                     });
@@ -418,6 +420,7 @@ fn transaction(p: &Params, items: &[&Params]) -> Result<RawEvent, FieldError> {
         lines.push(RawLine {
             item_id: owned(ti, "ti_sk"),
             category: owned(ti, "ti_ca"),
+            brand: None,
             price: number(ti.get("ti_pr"), "ti_pr")?,
             quantity: count(ti.get("ti_qu"), "ti_qu")?,
         });

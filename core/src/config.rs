@@ -249,8 +249,6 @@ pub struct ProcessorConfig {
     pub recent_items: u32,
     /// Distinct items remembered per session for co-visitation.
     pub session_items: u32,
-    /// A session's item list expires this long after its last event, in seconds.
-    pub session_ttl_secs: u64,
     /// How long an event id is remembered to drop duplicates, in seconds.
     pub dedupe_ttl_secs: u64,
     /// Half-life of interest scores (items, categories, brands), in days.
@@ -286,7 +284,6 @@ impl Default for ProcessorConfig {
             batch_size: 500,
             recent_items: 20,
             session_items: 30,
-            session_ttl_secs: 4 * 3600,
             dedupe_ttl_secs: 7 * 24 * 3600,
             interest_half_life_days: 30.0,
             recent_half_life_days: 1.0,
@@ -416,7 +413,7 @@ impl Config {
                 "must not contain '{' or '}'",
             ));
         }
-        let counts: [(&str, i64); 24] = [
+        let counts: [(&str, i64); 23] = [
             (
                 "collector.rate_limit_per_sec",
                 self.collector.rate_limit_per_sec as i64,
@@ -468,10 +465,6 @@ impl Config {
             (
                 "processor.session_items",
                 self.processor.session_items as i64,
-            ),
-            (
-                "processor.session_ttl_secs",
-                self.processor.session_ttl_secs as i64,
             ),
             (
                 "processor.dedupe_ttl_secs",

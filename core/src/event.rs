@@ -94,6 +94,8 @@ pub struct OrderLine {
     pub item_id: ItemId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
     /// Unit price, in the order's currency.
     pub price: f64,
     pub quantity: u32,
@@ -120,6 +122,8 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         category: Option<Category>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        brand: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
     },
     /// A click on an element marked with data attributes (product, category, offer).
@@ -129,12 +133,16 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         category: Option<Category>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        brand: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         offer_id: Option<String>,
     },
     AddToCart {
         item_id: ItemId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         category: Option<Category>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        brand: Option<String>,
         quantity: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         price: Option<f64>,
@@ -462,6 +470,7 @@ pub struct RawEvent {
     pub title: Option<String>,
     pub item_id: Option<String>,
     pub category: Option<String>,
+    pub brand: Option<String>,
     pub offer_id: Option<String>,
     pub quantity: Option<u32>,
     pub price: Option<f64>,
@@ -489,6 +498,7 @@ pub struct RawOrder {
 pub struct RawLine {
     pub item_id: Option<String>,
     pub category: Option<String>,
+    pub brand: Option<String>,
     pub price: Option<f64>,
     pub quantity: Option<u32>,
 }
@@ -643,6 +653,7 @@ impl RawEvent {
         let referrer = parse_url(self.referrer, "referrer")?;
         let item_id = parse_id(self.item_id, "item_id", ItemId::parse)?;
         let category = parse_id(self.category, "category", Category::parse)?;
+        let brand = bounded(self.brand, "brand", crate::ids::MAX_ID_LEN)?;
         if let Some(c) = self.campaign {
             context.campaign = c;
         }
@@ -651,16 +662,19 @@ impl RawEvent {
             EventType::PageView => EventBody::PageView {
                 item_id,
                 category,
+                brand,
                 title: bounded(self.title, "title", MAX_TEXT_LEN)?,
             },
             EventType::Click => EventBody::Click {
                 item_id,
                 category,
+                brand,
                 offer_id: bounded(self.offer_id, "offer_id", MAX_TEXT_LEN)?,
             },
             EventType::AddToCart => EventBody::AddToCart {
                 item_id: required(item_id, "item_id")?,
                 category,
+                brand,
                 quantity: quantity(self.quantity, "quantity")?,
                 price: self.price.map(|p| amount(p, "price")).transpose()?,
             },
@@ -776,10 +790,12 @@ fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
             &f("item_id"),
         )?;
         let category = parse_id(l.category, &f("category"), Category::parse)?;
+        let brand = bounded(l.brand, &f("brand"), crate::ids::MAX_ID_LEN)?;
         let price = amount(required(l.price, &f("price"))?, &f("price"))?;
         lines.push(OrderLine {
             item_id,
             category,
+            brand,
             price,
             quantity: quantity(l.quantity, &f("quantity"))?,
         });

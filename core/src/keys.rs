@@ -1,24 +1,33 @@
 //! The Redis key layout, in one place.
 //!
 //! Every key starts with a configurable namespace (default `tailor`), so several deployments or test
-//! runs can share one Redis. A subject's keys carry the hash tag `{<site>:<subject>}`, so on Redis Cluster
-//! all of one member's keys live in one slot and can be updated by one script. Shared per-site models
-//! (co-visitation, popularity) are tagged by site and item instead.
+//! runs can share one Redis. Keys live in two kinds of Redis Cluster hash slot, and every atomic
+//! update stays inside one:
+//!
+//! * the subject's slot, tag `{<site>:<subject>}` (`<subject>` is `m:<member>` or `a:<anonymous id>`):
+//!   the state document and everything else that is one member's;
+//! * the site's slot, tag `{<site>}`: the shared models, indexes, segment sets and analytics.
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `NS:{site:subj}:profile` | hash | counters, first/last seen, revenue per currency |
-//! | `NS:{site:subj}:recent` | list | last N viewed items, newest first, distinct |
-//! | `NS:{site:subj}:items` | zset | views per item |
-//! | `NS:{site:subj}:cats` | zset | views per category |
-//! | `NS:{site:subj}:bought` | zset | quantity bought per item |
-//! | `NS:{site:subj}:sess:<session>` | list | distinct items viewed in a session (expires) |
-//! | `NS:{site:subj}:ev:<event_id>` | string | "applied" marker for dedupe (expires) |
+//! | `NS:{site:subj}:state` | hash | `doc`: the state document (JSON), `rev`: its revision (the write guard) |
+//! | `NS:{site:subj}:pdays` | zset | purchase day → spend (the lifetime-value fit's input) |
+//! | `NS:{site:a:dev}:ev:<event_id>` | string | dedupe marker of an event from device `dev` (expires) |
+//! | `NS:{site:subj}:erased` | string | when the subject was erased (ms); older events are dropped |
+//! | `NS:{site}:wm` | hash | `<topic>/<partition>` → last offset applied to the site's keys |
 //! | `NS:{site}:covis:<item>` | zset | items co-visited with `item` → sessions |
 //! | `NS:{site}:popular` | zset | item → weighted interactions |
-//! | `NS:offsets:<group>` | hash | `<topic>/<partition>` → last applied offset |
+//! | `NS:{site}:customers` | zset | customer subject → total spend (M) |
+//! | `NS:{site}:rfm:r` / `:rfm:f` | zset | customer subject → last purchase (ms) / orders |
+//! | `NS:{site}:offers` | hash | per-slot impressions, items shown, clicks |
+//! | `NS:{site}:models` | hash | `rfm`, `clv`, `grid`: the site models (JSON) |
+//! | `NS:{site}:segdefs` | hash | segment name → definition added through the admin API (JSON) |
+//! | `NS:{site}:seg:<name>` | set | subjects in the segment |
+//! | `NS:{site}:stage:<stage>` | set | subjects in the life-cycle stage |
+//! | `NS:{site}:an:<day>` | hash | that day's counters: events, sessions, channels, funnel per hour, dwell buckets |
+//! | `NS:{site}:an:<day>:pages` / `:refs` | zset | that day's page views per page / sessions per referrer |
 
-use crate::ids::{EventId, SessionId, SiteId, Subject};
+use crate::ids::{EventId, SiteId, Subject};
 
 /// Builds every key Tailor writes to or reads from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,24 +56,9 @@ impl KeySpace {
         format!("{}:{{{site}:{subject}}}:{suffix}", self.ns)
     }
 
-    pub fn profile(&self, site: &SiteId, s: &Subject) -> String {
-        self.subject(site, s, "profile")
-    }
-
-    pub fn recent_items(&self, site: &SiteId, s: &Subject) -> String {
-        self.subject(site, s, "recent")
-    }
-
-    pub fn item_views(&self, site: &SiteId, s: &Subject) -> String {
-        self.subject(site, s, "items")
-    }
-
-    pub fn category_views(&self, site: &SiteId, s: &Subject) -> String {
-        self.subject(site, s, "cats")
-    }
-
-    pub fn bought(&self, site: &SiteId, s: &Subject) -> String {
-        self.subject(site, s, "bought")
+    /// The subject's state document (hash: `doc`, `rev`).
+    pub fn state(&self, site: &SiteId, s: &Subject) -> String {
+        self.subject(site, s, "state")
     }
 
     /// Spend per purchase day (member: days since the epoch, UTC; score: revenue that day), the
@@ -73,12 +67,62 @@ impl KeySpace {
         self.subject(site, s, "pdays")
     }
 
-    pub fn session_items(&self, site: &SiteId, s: &Subject, session: &SessionId) -> String {
-        self.subject(site, s, &format!("sess:{session}"))
+    /// The dedupe marker of an event, in the slot of the device that sent it.
+    pub fn applied_marker(&self, site: &SiteId, device: &Subject, event: &EventId) -> String {
+        self.subject(site, device, &format!("ev:{event}"))
     }
 
-    pub fn applied_marker(&self, site: &SiteId, s: &Subject, event: &EventId) -> String {
-        self.subject(site, s, &format!("ev:{event}"))
+    /// The erasure tombstone of a subject.
+    pub fn erased(&self, site: &SiteId, s: &Subject) -> String {
+        self.subject(site, s, "erased")
+    }
+
+    fn site_key(&self, site: &SiteId, suffix: &str) -> String {
+        format!("{}:{{{site}}}:{suffix}", self.ns)
+    }
+
+    /// Per-partition offsets already applied to the site's shared keys.
+    pub fn site_watermark(&self, site: &SiteId) -> String {
+        self.site_key(site, "wm")
+    }
+
+    pub fn models(&self, site: &SiteId) -> String {
+        self.site_key(site, "models")
+    }
+
+    pub fn segment_defs(&self, site: &SiteId) -> String {
+        self.site_key(site, "segdefs")
+    }
+
+    pub fn segment(&self, site: &SiteId, name: &str) -> String {
+        self.site_key(site, &format!("seg:{name}"))
+    }
+
+    pub fn stage(&self, site: &SiteId, stage: &str) -> String {
+        self.site_key(site, &format!("stage:{stage}"))
+    }
+
+    /// Customers by the time of their last purchase (ms).
+    pub fn recency_index(&self, site: &SiteId) -> String {
+        self.site_key(site, "rfm:r")
+    }
+
+    /// Customers by order count.
+    pub fn frequency_index(&self, site: &SiteId) -> String {
+        self.site_key(site, "rfm:f")
+    }
+
+    /// A day's counters (`day`: `YYYY-MM-DD`).
+    pub fn analytics(&self, site: &SiteId, day: &str) -> String {
+        self.site_key(site, &format!("an:{day}"))
+    }
+
+    pub fn analytics_pages(&self, site: &SiteId, day: &str) -> String {
+        self.site_key(site, &format!("an:{day}:pages"))
+    }
+
+    pub fn analytics_referrers(&self, site: &SiteId, day: &str) -> String {
+        self.site_key(site, &format!("an:{day}:refs"))
     }
 
     /// Takes the item as text: the ids it pairs come back from the store, where only valid
@@ -101,9 +145,6 @@ impl KeySpace {
         format!("{}:{{{site}}}:offers", self.ns)
     }
 
-    pub fn offsets(&self, group: &str) -> String {
-        format!("{}:offsets:{group}", self.ns)
-    }
 }
 
 #[cfg(test)]
@@ -116,11 +157,12 @@ mod tests {
         let k = KeySpace::default();
         let site = SiteId::parse("demo").unwrap();
         let s = Subject::Member(MemberId::parse("alice").unwrap());
-        assert_eq!(k.profile(&site, &s), "tailor:{demo:m:alice}:profile");
+        assert_eq!(k.state(&site, &s), "tailor:{demo:m:alice}:state");
         assert_eq!(
-            k.session_items(&site, &s, &SessionId::parse("s1").unwrap()),
-            "tailor:{demo:m:alice}:sess:s1"
+            k.applied_marker(&site, &s, &EventId::parse("e1").unwrap()),
+            "tailor:{demo:m:alice}:ev:e1"
         );
         assert_eq!(k.covisits(&site, "sku1"), "tailor:{demo}:covis:sku1");
+        assert_eq!(k.segment(&site, "vip"), "tailor:{demo}:seg:vip");
     }
 }

@@ -1,10 +1,13 @@
 //! Stage two, mining: turns the event stream into live member profiles and shared models.
 //!
-//! [`plan`] decides what each event changes, as pure data ([`tailor_core::ops::WriteOp`]s); [`worker`]
-//! runs the consumer loop: poll a batch, read the little state planning needs (session item lists),
-//! plan, apply the batch atomically per event through the store, and only then commit the offsets.
+//! [`fold`] decides what a batch of events does to the subjects' state documents and the sites'
+//! shared keys, as pure data; [`worker`] runs the consumer loop (poll, load the documents, fold, emit
+//! change events, write the site updates, then the documents under their guards, then commit the
+//! offsets); [`models`] refreshes the site models in the background (RFM cut points, the
+//! lifetime-value fit) and sweeps idle customers through the time-driven stages.
 
-pub mod plan;
+pub mod fold;
+pub mod models;
 pub mod worker;
 
 pub use worker::{run, Processor};

@@ -1,28 +1,45 @@
-//! The consumer loop: poll, plan, apply, commit, in that order.
+//! The consumer loop: poll, load, fold, emit, write, commit, in that order.
 //!
-//! Invariant: an offset is committed only after the store has durably applied (or recognised as already
-//! applied) every event before it. A store failure is retried with backoff and never skipped, so a Redis
-//! outage stalls the partition instead of losing events. A crash between apply and commit redelivers the
-//! batch, and the store's watermark and per-event markers turn the redelivery into no-ops.
-//! A payload that is not a valid event (impossible from our collector, possible from a foreign producer)
-//! is counted, logged with its position, and skipped, so it can never block the partition.
+//! Invariants:
+//! * An offset is committed only after every event before it is durably applied (or recognised as
+//!   applied before). A store failure is retried with backoff and never skipped, so a Redis outage
+//!   stalls the partition instead of losing events.
+//! * Each write is one atomic update in one hash slot: a subject's document (with its per-partition
+//!   watermarks, under a revision guard) or one event's site-level effects (under the site's own
+//!   per-partition watermark). A crash between any two writes redelivers the batch; every write that
+//!   landed recognises the redelivery from its own watermark, and the rest are made now.
+//! * Site updates are written before documents: if a document write lands, the site effects of its
+//!   events have landed too, so skipping an already-applied event never skips its site effects.
+//! * Change events are produced before anything is written, with ids derived from the causing event,
+//!   so a crash can repeat a change (same id) but never lose one.
+//! * A guard conflict (another consumer wrote the same member, e.g. two devices in two partitions)
+//!   re-reads and re-folds the batch; the documents already written skip their events by watermark.
+//! * A payload that is not a valid event is counted, logged with its position, and skipped, so it
+//!   can never block the partition.
 
-use crate::plan::{push_session_item, Planner};
-use std::collections::HashMap;
+use crate::fold::{Doc, Folder, Input, Loaded, Outcome, SiteCtx};
+use futures::future::join_all;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tailor_core::config::ProcessorConfig;
 use tailor_core::event::Event;
 use tailor_core::keys::KeySpace;
-use tailor_core::ops::{Applied, Position, Update};
-use tailor_infra::bus::{Consumer, Message, Offsets};
-use tailor_infra::store::{Read, Store};
+use tailor_core::models::SiteModels;
+use tailor_core::ops::{Applied, Guard, Update, WriteOp};
+use tailor_core::segment::{self, SegmentDef};
+use tailor_core::state::SubjectState;
+use tailor_core::{MemberId, SiteId, Subject};
+use tailor_infra::bus::{Consumer, Message, Offsets, Producer};
+use tailor_infra::store::{Read, Store, StoreError, Value};
 use tailor_infra::Shutdown;
 
 /// How long an idle poll waits before checking for shutdown.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How often consumer lag is refreshed.
 const LAG_EVERY: Duration = Duration::from_secs(5);
+/// Re-folds after guard conflicts before backing off.
+const CONFLICT_RETRIES: u32 = 5;
 
 /// Everything the loop needs besides the consumer.
 #[derive(Clone)]
@@ -30,13 +47,122 @@ pub struct Processor {
     pub store: Arc<dyn Store>,
     pub keys: KeySpace,
     pub config: ProcessorConfig,
-    /// Consumer group name; with the topic and partition it names the watermark field.
+    /// Segments from the configuration (the admin API adds more, stored per site).
+    pub segments: Vec<SegmentDef>,
+    /// Consumer group name (for logs).
     pub group: String,
+    /// Where change events go (`kafka.changes_topic`); `None` drops them (tests of other parts).
+    pub changes: Option<Arc<dyn Producer>>,
+}
+
+/// Why a batch attempt did not finish.
+enum Retry {
+    /// With the outcomes of the attempt (what it applied stays applied).
+    Conflict(Vec<Outcome>),
+    Failed(String),
+}
+
+impl From<StoreError> for Retry {
+    fn from(e: StoreError) -> Self {
+        Retry::Failed(e.to_string())
+    }
+}
+
+/// A state document as stored: (revision, document) or a quarantine note for one that does not parse.
+pub fn parse_doc(
+    keys: &KeySpace,
+    site: &SiteId,
+    subject: &Subject,
+    hash: HashMap<String, String>,
+) -> Doc {
+    let rev = hash.get("rev").and_then(|r| r.parse::<u64>().ok());
+    let mut extra = Vec::new();
+    let state = match hash.get("doc") {
+        None => SubjectState::default(),
+        Some(raw) => SubjectState::from_json(raw).unwrap_or_else(|err| {
+            // Never silently lose a profile: keep the unreadable document aside and start afresh.
+            metrics::counter!("tailor_processor_corrupt_documents_total").increment(1);
+            tracing::error!(%site, %subject, error = %err, "state document does not parse; quarantined");
+            extra.push(WriteOp::Put {
+                key: format!("{}:quarantine", keys.state(site, subject)),
+                value: raw.clone(),
+                ttl_secs: None,
+            });
+            SubjectState::default()
+        }),
+    };
+    Doc {
+        site: site.clone(),
+        subject: subject.clone(),
+        state,
+        rev,
+        dirty: false,
+        extra,
+    }
+}
+
+/// The guarded write of a document (and the subject-slot ops that go with it).
+pub fn doc_update(keys: &KeySpace, doc: &Doc) -> Update {
+    let key = keys.state(&doc.site, &doc.subject);
+    let mut ops = vec![
+        WriteOp::HashSet {
+            key: key.clone(),
+            field: "doc".into(),
+            value: doc.state.to_json(),
+        },
+        WriteOp::HashSet {
+            key: key.clone(),
+            field: "rev".into(),
+            value: (doc.rev.unwrap_or(0) + 1).to_string(),
+        },
+    ];
+    ops.extend(doc.extra.iter().cloned());
+    Update {
+        guard: Some(Guard {
+            key,
+            field: "rev".into(),
+            expected: doc.rev.map(|r| r.to_string()),
+        }),
+        ops,
+        ..Default::default()
+    }
+}
+
+/// Compiles the segments that apply to a site: configured ones and those stored through the API.
+pub fn site_segments(
+    configured: &[SegmentDef],
+    stored: &HashMap<String, String>,
+    site: &SiteId,
+) -> Vec<(String, segment::Rule)> {
+    let mut defs: Vec<SegmentDef> = configured
+        .iter()
+        .filter(|d| d.site.as_deref().is_none_or(|s| s == site.as_str()))
+        .cloned()
+        .collect();
+    for (name, raw) in stored {
+        match serde_json::from_str::<SegmentDef>(raw) {
+            Ok(d) => {
+                defs.retain(|c| c.name != d.name);
+                defs.push(d);
+            }
+            Err(e) => tracing::warn!(%site, segment = %name, error = %e, "unreadable stored segment"),
+        }
+    }
+    defs.sort_by(|a, b| a.name.cmp(&b.name));
+    defs.into_iter()
+        .filter_map(|d| match segment::check(&d) {
+            Ok(rule) => Some((d.name, rule)),
+            Err(e) => {
+                tracing::warn!(%site, error = %e, "skipping an invalid segment");
+                None
+            }
+        })
+        .collect()
 }
 
 impl Processor {
-    fn planner(&self) -> Planner<'_> {
-        Planner {
+    pub fn folder(&self) -> Folder<'_> {
+        Folder {
             keys: &self.keys,
             config: &self.config,
         }
@@ -58,68 +184,169 @@ impl Processor {
             .collect()
     }
 
-    /// Plans the updates of a batch, in order. Session lists are read once per batch and then carried
-    /// forward in memory, so two views in one batch see each other.
-    pub async fn plan_batch(
+    /// Reads the models and segment definitions of each site.
+    pub async fn load_sites(
         &self,
-        events: &[(&Message, Event)],
-    ) -> Result<Vec<Update>, tailor_infra::store::StoreError> {
-        let planner = self.planner();
-        let mut session_keys: Vec<String> = events
+        sites: &[SiteId],
+    ) -> Result<HashMap<SiteId, SiteCtx>, StoreError> {
+        let reads: Vec<Read> = sites
             .iter()
-            .filter_map(|(_, e)| planner.session_key(e))
+            .flat_map(|s| [Read::Hash(self.keys.models(s)), Read::Hash(self.keys.segment_defs(s))])
             .collect();
-        session_keys.sort();
-        session_keys.dedup();
-        let reads: Vec<Read> = session_keys
-            .iter()
-            .map(|k| Read::List(k.clone(), self.config.session_items as usize))
-            .collect();
-        let values = self.store.read(&reads).await?;
-        let mut sessions: HashMap<String, Vec<String>> = session_keys
-            .into_iter()
-            .zip(values.into_iter().map(|v| v.into_list()))
-            .collect();
-        let mut updates = Vec::with_capacity(events.len());
-        for (m, e) in events {
-            let position = Some(Position {
-                key: self.keys.offsets(&self.group),
-                field: format!("{}/{}", m.topic, m.partition),
-                offset: m.offset,
-            });
-            match planner.session_key(e) {
-                Some(sk) => {
-                    let list = sessions.entry(sk).or_default();
-                    updates.push(planner.plan(e, list, position));
-                    if let Some((item, _)) = e.item() {
-                        push_session_item(list, item.as_str(), self.config.session_items);
-                    }
-                }
-                None => updates.push(planner.plan(e, &[], position)),
-            }
+        let mut values = self.store.read(&reads).await?.into_iter();
+        let mut out = HashMap::new();
+        for site in sites {
+            let models = SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
+            let stored = values.next().map(Value::into_hash).unwrap_or_default();
+            out.insert(
+                site.clone(),
+                SiteCtx {
+                    models,
+                    segments: site_segments(&self.segments, &stored, site),
+                },
+            );
         }
-        Ok(updates)
+        Ok(out)
     }
 
-    /// Plans and applies one batch, retrying store failures until they succeed or shutdown is requested.
+    /// Loads documents (with their erasure tombstones) into `loaded`.
+    pub async fn load_docs(
+        &self,
+        loaded: &mut Loaded,
+        wanted: Vec<(String, SiteId, Subject)>,
+    ) -> Result<(), StoreError> {
+        let mut reads = Vec::with_capacity(wanted.len() * 2);
+        for (key, site, subject) in &wanted {
+            reads.push(Read::Hash(key.clone()));
+            reads.push(Read::Get(self.keys.erased(site, subject)));
+        }
+        let mut values = self.store.read(&reads).await?.into_iter();
+        for (key, site, subject) in wanted {
+            let hash = values.next().map(Value::into_hash).unwrap_or_default();
+            if let Some(at) = values.next().and_then(Value::into_text).and_then(|t| t.parse().ok()) {
+                loaded.erased.insert(key.clone(), at);
+            }
+            loaded
+                .docs
+                .insert(key, parse_doc(&self.keys, &site, &subject, hash));
+        }
+        Ok(())
+    }
+
+    async fn attempt(&self, events: &[(&Message, Event)]) -> Result<Vec<Outcome>, Retry> {
+        let folder = self.folder();
+        let mut sites: Vec<SiteId> = events.iter().map(|(_, e)| e.site_id.clone()).collect();
+        sites.sort();
+        sites.dedup();
+        let mut loaded = Loaded {
+            sites: self.load_sites(&sites).await?,
+            ..Default::default()
+        };
+        let mut seen = HashSet::new();
+        let wanted: Vec<(String, SiteId, Subject)> = events
+            .iter()
+            .flat_map(|(_, e)| folder.keys_needed(e))
+            .filter(|(k, _, _)| seen.insert(k.clone()))
+            .collect();
+        let marker_keys: Vec<String> = events
+            .iter()
+            .map(|(_, e)| {
+                self.keys.applied_marker(
+                    &e.site_id,
+                    &Subject::Anonymous(e.anonymous_id.clone()),
+                    &e.event_id,
+                )
+            })
+            .collect();
+        let reads: Vec<Read> = marker_keys.iter().map(|k| Read::Get(k.clone())).collect();
+        let (docs, markers) = tokio::join!(self.load_docs(&mut loaded, wanted), self.store.read(&reads));
+        docs?;
+        for (k, v) in marker_keys.into_iter().zip(markers?) {
+            if v.into_text().is_some() {
+                loaded.markers.insert(k);
+            }
+        }
+        // Members that anonymous-only events resolve to through their device's stitch.
+        let second: Vec<(String, SiteId, Subject)> = events
+            .iter()
+            .filter(|(_, e)| e.member_id.is_none())
+            .filter_map(|(_, e)| {
+                let device = self.keys.state(&e.site_id, &Subject::Anonymous(e.anonymous_id.clone()));
+                let m = loaded.docs.get(&device)?.state.stitched_to.clone()?;
+                let s = Subject::Member(MemberId::parse(m).ok()?);
+                let key = self.keys.state(&e.site_id, &s);
+                (!loaded.docs.contains_key(&key)).then_some((key, e.site_id.clone(), s))
+            })
+            .filter(|(k, _, _)| seen.insert(k.clone()))
+            .collect();
+        if !second.is_empty() {
+            self.load_docs(&mut loaded, second).await?;
+        }
+
+        let inputs: Vec<Input<'_>> = events
+            .iter()
+            .map(|(m, e)| Input {
+                tp: format!("{}/{}", m.topic, m.partition),
+                offset: m.offset,
+                event: e,
+            })
+            .collect();
+        let folded = folder.fold(&mut loaded, &inputs);
+
+        if let Some(producer) = &self.changes {
+            let sends = folded.changes.iter().map(|c| {
+                let payload = serde_json::to_vec(c).expect("a change serialises");
+                let key = format!("{}/{}", c.site_id, c.subject);
+                async move { producer.send(&key, payload).await }
+            });
+            for r in join_all(sends).await {
+                r.map_err(|e| Retry::Failed(format!("change event not delivered: {e}")))?;
+            }
+        }
+        for c in &folded.changes {
+            metrics::counter!("tailor_processor_changes_total", "kind" => c.kind.name()).increment(1);
+        }
+
+        self.store.apply(&folded.site_updates).await?;
+        // Anonymous documents first: a stitch must be visible before the member it points to absorbs
+        // it (see `fold`), so a crash in between merges on redelivery rather than never.
+        let mut dirty: Vec<&Doc> = loaded.docs.values().filter(|d| d.dirty).collect();
+        dirty.sort_by_key(|d| matches!(d.subject, Subject::Member(_)));
+        let updates: Vec<Update> = dirty.iter().map(|d| doc_update(&self.keys, d)).collect();
+        let outcomes = self.store.apply(&updates).await?;
+        if outcomes.contains(&Applied::Conflict) {
+            metrics::counter!("tailor_processor_conflicts_total").increment(1);
+            return Err(Retry::Conflict(folded.outcomes));
+        }
+        self.store.apply(&folded.markers).await?;
+        Ok(folded.outcomes)
+    }
+
+    /// Processes one batch, retrying store failures until they succeed or shutdown is requested.
     /// Returns false if it gave up because of shutdown (then nothing may be committed).
     async fn apply_batch(&self, batch: &[Message], shutdown: &Shutdown) -> bool {
         let events = Self::decode(batch);
         let mut backoff = Duration::from_millis(100);
+        let mut conflicts = 0;
+        // Outcomes of an earlier attempt cut short by a conflict: what it applied stays applied.
+        let mut earlier: Option<Vec<Outcome>> = None;
         loop {
             let started = Instant::now();
-            let result = match self.plan_batch(&events).await {
-                Ok(updates) => self.store.apply(&updates).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(outcomes) => {
+            match self.attempt(&events).await {
+                Ok(mut outcomes) => {
+                    if let Some(prev) = earlier {
+                        for (o, p) in outcomes.iter_mut().zip(prev) {
+                            if *o == Outcome::BehindWatermark && p == Outcome::Applied {
+                                *o = Outcome::Applied;
+                            }
+                        }
+                    }
                     metrics::histogram!("tailor_processor_batch_duration_seconds")
                         .record(started.elapsed().as_secs_f64());
                     let now = chrono::Utc::now();
                     for ((_, e), outcome) in events.iter().zip(outcomes) {
                         metrics::counter!("tailor_processor_events_total", "outcome" => outcome.as_str()).increment(1);
-                        if outcome == Applied::Applied {
+                        if outcome == Outcome::Applied {
                             let lag = (now - e.received_at).num_microseconds().unwrap_or(0).max(0)
                                 as f64
                                 / 1e6;
@@ -129,15 +356,27 @@ impl Processor {
                     }
                     return true;
                 }
+                Err(Retry::Conflict(outcomes)) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    tracing::debug!(conflicts, "a document changed under the batch; folding again");
+                    if earlier.is_none() {
+                        earlier = Some(outcomes);
+                    }
+                }
                 Err(err) => {
+                    let reason = match err {
+                        Retry::Conflict(_) => "documents kept changing under the batch".to_string(),
+                        Retry::Failed(r) => r,
+                    };
                     metrics::counter!("tailor_processor_store_retries_total").increment(1);
-                    tracing::error!(error = %err, retry_in_ms = backoff.as_millis() as u64, events = events.len(),
-                        "profile store write failed; retrying the batch (nothing is committed meanwhile)");
+                    tracing::error!(error = %reason, retry_in_ms = backoff.as_millis() as u64, events = events.len(),
+                        "batch not applied; retrying it (nothing is committed meanwhile)");
                     tokio::select! {
                         _ = shutdown.cancelled() => return false,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    conflicts = 0;
                 }
             }
         }

@@ -15,17 +15,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tailor_core::config::Config;
 use tailor_core::keys::KeySpace;
-use tailor_core::profile::{Profile, ProfileParts};
+use tailor_core::models::SiteModels;
+use tailor_core::profile::Profile;
+use tailor_core::state::SubjectState;
 use tailor_core::{AnonymousId, ItemId, MemberId, SiteId, Subject};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
-/// How many bought items are read to exclude them (the most bought first).
-const BOUGHT_READ: usize = 1000;
 /// How many popular items are read for fill-ins.
 const POPULAR_READ: usize = 200;
-/// Sizes of the profile view's top lists.
-const PROFILE_TOP: usize = 20;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -88,6 +86,16 @@ pub fn router(r: Recommender) -> Router {
         .route("/v1/recommendations", get(recommendations).layer(cors))
         .route("/v1/profiles/{member}", get(profile))
         .route("/admin/clv/fit", get(crate::clv::fit_handler))
+        .route("/admin/segments", get(crate::insights::list_segments))
+        .route(
+            "/admin/segments/{name}",
+            axum::routing::put(crate::insights::put_segment).delete(crate::insights::delete_segment),
+        )
+        .route(
+            "/admin/segments/{name}/members",
+            get(crate::insights::segment_members),
+        )
+        .route("/admin/analytics", get(crate::insights::analytics))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }
@@ -158,19 +166,14 @@ impl Recommender {
             .transpose()?;
         let cfg = &self.config.recommender;
         let (recent, bought) = match &subject {
-            Some(s) => {
-                let mut v = self
-                    .store
-                    .read(&[
-                        Read::List(self.keys.recent_items(&site, s), cfg.seed_items),
-                        Read::Top(self.keys.bought(&site, s), BOUGHT_READ),
-                    ])
-                    .await?
-                    .into_iter();
-                let recent = v.next().map(|v| v.into_list()).unwrap_or_default();
-                let bought = v.next().map(|v| v.into_top()).unwrap_or_default();
-                (recent, bought)
-            }
+            Some(s) => match self.state_of(&site, s).await? {
+                Some((_, state)) => {
+                    let mut recent = state.recent_items;
+                    recent.truncate(cfg.seed_items);
+                    (recent, state.purchases.items)
+                }
+                None => (Vec::new(), Vec::new()),
+            },
             None => (Vec::new(), Vec::new()),
         };
         let seed_items = rank::seeds(
@@ -215,38 +218,69 @@ impl Recommender {
         })
     }
 
-    /// Reads a member's profile; `NotFound` if the member was never seen.
-    pub async fn profile(&self, site: &SiteId, subject: &Subject) -> Result<Profile, ApiError> {
-        let k = &self.keys;
-        let mut v = self
-            .store
-            .read(&[
-                Read::Hash(k.profile(site, subject)),
-                Read::List(
-                    k.recent_items(site, subject),
-                    self.config.processor.recent_items as usize,
-                ),
-                Read::Top(k.item_views(site, subject), PROFILE_TOP),
-                Read::Top(k.category_views(site, subject), PROFILE_TOP),
-                Read::Top(k.bought(site, subject), PROFILE_TOP),
-            ])
-            .await?
-            .into_iter();
-        let mut next = || v.next().expect("one value per read");
-        let parts = ProfileParts {
-            hash: next().into_hash(),
-            recent: next().into_list(),
-            items: next().into_top(),
-            categories: next().into_top(),
-            bought: next().into_top(),
-        };
-        if parts.is_empty() {
-            return Err(ApiError::NotFound(subject.to_string()));
+    /// A subject's state document, following an anonymous visitor's stitch to the member now holding
+    /// its history; `None` if never seen.
+    pub async fn state_of(
+        &self,
+        site: &SiteId,
+        subject: &Subject,
+    ) -> Result<Option<(Subject, SubjectState)>, ApiError> {
+        let mut subject = subject.clone();
+        for _ in 0..2 {
+            let hash = self
+                .store
+                .read(&[Read::Hash(self.keys.state(site, &subject))])
+                .await?
+                .pop()
+                .map(|v| v.into_hash())
+                .unwrap_or_default();
+            let Some(raw) = hash.get("doc") else {
+                return Ok(None);
+            };
+            let state = SubjectState::from_json(raw).map_err(|e| {
+                ApiError::Store(StoreError::Rejected(format!(
+                    "the state document of {subject} does not parse: {e}"
+                )))
+            })?;
+            match (&subject, &state.stitched_to) {
+                (Subject::Anonymous(_), Some(m)) => {
+                    subject = Subject::Member(
+                        MemberId::parse(m.clone())
+                            .map_err(|e| ApiError::Store(StoreError::Rejected(e.to_string())))?,
+                    );
+                }
+                _ => return Ok(Some((subject, state))),
+            }
         }
-        Ok(Profile::from_parts(
+        Ok(None)
+    }
+
+    /// The site's models as last refreshed.
+    pub async fn models(&self, site: &SiteId) -> Result<SiteModels, ApiError> {
+        let h = self
+            .store
+            .read(&[Read::Hash(self.keys.models(site))])
+            .await?
+            .pop()
+            .map(|v| v.into_hash())
+            .unwrap_or_default();
+        Ok(SiteModels::from_hash(&h))
+    }
+
+    /// Reads a profile as of now; `NotFound` if the subject was never seen.
+    pub async fn profile(&self, site: &SiteId, subject: &Subject) -> Result<Profile, ApiError> {
+        let (resolved, state) = self
+            .state_of(site, subject)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(subject.to_string()))?;
+        let models = self.models(site).await?;
+        Ok(Profile::view(
             site.as_str(),
-            &subject.to_string(),
-            parts,
+            &resolved.to_string(),
+            &state,
+            &models,
+            &self.config.processor,
+            chrono::Utc::now().timestamp_millis(),
         ))
     }
 }
@@ -264,6 +298,20 @@ async fn profile(
     Query(q): Params,
 ) -> Result<Json<Profile>, ApiError> {
     let site = r.site(&q)?;
-    let member = MemberId::parse(member).map_err(|e| bad("member", e.to_string()))?;
-    r.profile(&site, &Subject::Member(member)).await.map(Json)
+    // `?as=anonymous` reads an anonymous visitor's profile (or the member it was stitched to).
+    let subject = match q.get("as").map(String::as_str) {
+        None | Some("member") => {
+            Subject::Member(MemberId::parse(member).map_err(|e| bad("member", e.to_string()))?)
+        }
+        Some("anonymous") => Subject::Anonymous(
+            AnonymousId::parse(member).map_err(|e| bad("member", e.to_string()))?,
+        ),
+        Some(other) => {
+            return Err(bad(
+                "as",
+                format!("expected member or anonymous, got {other:?}"),
+            ))
+        }
+    };
+    r.profile(&site, &subject).await.map(Json)
 }

@@ -2,8 +2,8 @@
 //! ([`tailor_core::clv`]) on a site's customers as the store holds them (spend per purchase day, kept
 //! by the processor) and answers the parameters with the customer counts. `tailor clv fit` prints it.
 //!
-//! The read is chunked (one pipelined round trip per [`CHUNK`] customers), so a large site costs many
-//! round trips but bounded memory per trip.
+//! The read is the processor's own (`tailor_processor::models::load_customers`): chunked, one
+//! pipelined round trip per thousand customers.
 
 use crate::api::{bad, ApiError, Recommender};
 use axum::extract::{Query, State};
@@ -12,16 +12,8 @@ use axum::Json;
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashMap;
-use tailor_core::clv::{BgNbd, Customer, GammaGamma};
-use tailor_core::Subject;
-use tailor_infra::store::Read;
+use tailor_core::clv::{BgNbd, GammaGamma};
 
-/// Customers read per round trip.
-const CHUNK: usize = 1000;
-/// Most customers a fit reads.
-const MAX_CUSTOMERS: usize = 5_000_000;
-/// Most purchase days read per customer.
-const MAX_DAYS: usize = 100_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// The fitted parameters and what they were fitted on.
@@ -68,31 +60,9 @@ impl Recommender {
             .and_utc()
             .timestamp_millis()
             .div_euclid(DAY_MS);
-        let customers = self
-            .store
-            .read(&[Read::Top(self.keys.customers(&site), MAX_CUSTOMERS)])
-            .await?
-            .pop()
-            .map(|v| v.into_top())
-            .unwrap_or_default();
-        let mut summaries = Vec::with_capacity(customers.len());
-        let mut purchase_days = 0;
-        for chunk in customers.chunks(CHUNK) {
-            let reads: Vec<Read> = chunk
-                .iter()
-                .filter_map(|(s, _)| Subject::parse(s).ok())
-                .map(|s| Read::Top(self.keys.purchase_days(&site, &s), MAX_DAYS))
-                .collect();
-            for v in self.store.read(&reads).await? {
-                let days: Vec<(i64, f64)> = v
-                    .into_top()
-                    .into_iter()
-                    .filter_map(|(d, spend)| Some((d.parse().ok()?, spend)))
-                    .collect();
-                purchase_days += days.len();
-                summaries.extend(Customer::from_days(&days, end_day));
-            }
-        }
+        let (summaries, purchase_days) =
+            tailor_processor::models::load_customers(self.store.as_ref(), &self.keys, &site, end_day)
+                .await?;
         let bg = BgNbd::fit(&summaries);
         let gg = GammaGamma::fit(&summaries);
         Ok(Fit {

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod clv;
+pub mod insights;
 pub mod rank;
 
 pub use api::{router, Recommender};

@@ -128,6 +128,8 @@ struct Bus {
     producer: Option<Arc<dyn Producer>>,
     dead_letters: Option<(Arc<dyn Producer>, Arc<dyn TopicReader>)>,
     consumer: Option<Box<dyn Consumer>>,
+    /// The processor's change events (producer) and a reader for `/admin/changes`.
+    changes: Option<(Arc<dyn Producer>, Arc<dyn TopicReader>)>,
 }
 
 async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyhow::Result<Bus> {
@@ -138,10 +140,17 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                 topic: config.kafka.dead_letter_topic.clone(),
                 ..settings.clone()
             };
+            let changes_topic = KafkaSettings {
+                topic: config.kafka.changes_topic.clone(),
+                ..settings.clone()
+            };
             if roles.collector || roles.processor {
                 let mut topics = vec![(&settings, config.kafka.partitions)];
                 if roles.collector {
                     topics.push((&dlq, 1));
+                }
+                if roles.processor {
+                    topics.push((&changes_topic, config.kafka.partitions));
                 }
                 for (t, partitions) in topics {
                     if let Err(e) =
@@ -196,10 +205,18 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
             } else {
                 None
             };
+            let changes = if roles.processor {
+                let p: Arc<dyn Producer> = Arc::new(KafkaProducer::new(&changes_topic)?);
+                let r: Arc<dyn TopicReader> = Arc::new(KafkaTopicReader::new(&changes_topic));
+                Some((p, r))
+            } else {
+                None
+            };
             Ok(Bus {
                 producer,
                 dead_letters,
                 consumer,
+                changes,
             })
         }
         None => {
@@ -220,16 +237,23 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     MEMORY_DEAD_LETTERS,
                     Duration::ZERO,
                 );
+                let changes = MemoryBus::retaining(
+                    &config.kafka.changes_topic,
+                    1,
+                    MEMORY_DEAD_LETTERS,
+                );
                 Ok(Bus {
                     producer: Some(Arc::new(bus.clone())),
                     dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),
                     consumer: Some(Box::new(bus.consumer())),
+                    changes: Some((Arc::new(changes.clone()), Arc::new(changes))),
                 })
             } else {
                 Ok(Bus {
                     producer: None,
                     dead_letters: None,
                     consumer: None,
+                    changes: None,
                 })
             }
         }
@@ -285,6 +309,7 @@ pub async fn start(
         producer,
         dead_letters,
         consumer,
+        changes,
     } = connect_bus(&config, roles, &shutdown).await?;
     if let Some(p) = &producer {
         let p = p.clone();
@@ -319,6 +344,9 @@ pub async fn start(
     if roles.demo {
         router = router.merge(crate::demo::router());
     }
+    if let Some((_, reader)) = &changes {
+        router = router.merge(crate::changes::router(reader.clone()));
+    }
     router = router.merge(ops_router(checks)).layer(
         tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -349,8 +377,24 @@ pub async fn start(
             store: store.clone().expect("store exists for the processor"),
             keys: keys.clone(),
             config: config.processor.clone(),
+            segments: config.segments.clone(),
             group: config.kafka.group.clone(),
+            changes: changes.as_ref().map(|(p, _)| p.clone()),
         };
+        let sites = config
+            .sites
+            .iter()
+            .filter_map(|s| tailor_core::SiteId::parse(s.id.clone()).ok())
+            .collect();
+        let s = shutdown.clone();
+        let refresher = processor.clone();
+        tasks.push((
+            "models",
+            tokio::spawn(async move {
+                tailor_processor::models::run_refresh(refresher, sites, s).await;
+                Ok(())
+            }),
+        ));
         let s = shutdown.clone();
         tasks.push((
             "processor",

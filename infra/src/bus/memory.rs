@@ -46,6 +46,9 @@ struct Inner {
 pub struct MemoryBus {
     inner: Arc<Inner>,
     send_timeout: Duration,
+    /// Drop the oldest record instead of waiting when a partition is full (a topic with retention
+    /// rather than a consumer to wait for, such as change events).
+    retain_latest: bool,
 }
 
 impl MemoryBus {
@@ -59,6 +62,16 @@ impl MemoryBus {
                 freed: Notify::new(),
             }),
             send_timeout,
+            retain_latest: false,
+        }
+    }
+
+    /// A topic that keeps the latest `capacity` records per partition, dropping the oldest: sends
+    /// never wait.
+    pub fn retaining(topic: &str, partitions: usize, capacity: usize) -> Self {
+        MemoryBus {
+            retain_latest: true,
+            ..MemoryBus::new(topic, partitions, capacity, Duration::ZERO)
         }
     }
 
@@ -79,7 +92,12 @@ impl MemoryBus {
     fn try_append(&self, partition: usize, payload: &[u8]) -> Option<i64> {
         let mut log = self.inner.logs[partition].lock().expect("bus lock");
         if (log.end() - log.committed) as usize >= self.inner.capacity {
-            return None;
+            if !self.retain_latest {
+                return None;
+            }
+            log.records.pop_front();
+            log.base += 1;
+            log.committed = log.committed.max(log.base);
         }
         log.records.push_back(payload.to_vec());
         Some(log.end() - 1)

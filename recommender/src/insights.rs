@@ -1,0 +1,392 @@
+//! Marketers' endpoints over what the processor mined:
+//!
+//! * `GET /admin/segments?site=`: every segment (configured and added here) with its size;
+//! * `PUT /admin/segments/{name}?site=` with `{"rule": "...", "description": "..."}`: adds or replaces
+//!   a segment; an invalid rule is refused with 400 and the column of the mistake. The processor picks
+//!   it up with its next batch; members enter as their profiles next change, or at the next sweep;
+//! * `DELETE /admin/segments/{name}?site=`: removes a segment added here (configured ones: 409);
+//! * `GET /admin/segments/{name}/members?site=&limit=`: who is in it;
+//! * `GET /admin/analytics?site=&from=&to=`: traffic by channel and referrer, top pages, the dwell
+//!   distribution, the view/cart/purchase funnel per hour and day, segment and stage sizes, and the
+//!   RFM grid.
+
+use crate::api::{bad, ApiError, Recommender};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use tailor_core::models::STAGES;
+use tailor_core::ops::{Update, WriteOp};
+use tailor_core::segment::{self, SegmentDef};
+use tailor_infra::http::error_with;
+use tailor_infra::store::Read;
+
+type Params = Query<HashMap<String, String>>;
+
+/// A segment as listed.
+#[derive(Debug, Serialize)]
+pub struct SegmentInfo {
+    pub name: String,
+    pub rule: String,
+    pub description: Option<String>,
+    /// `config` or `api`.
+    pub source: &'static str,
+    pub members: u64,
+}
+
+/// The body of `PUT /admin/segments/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentBody {
+    pub rule: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Recommender {
+    async fn stored_segments(
+        &self,
+        site: &tailor_core::SiteId,
+    ) -> Result<Vec<SegmentDef>, ApiError> {
+        let h = self
+            .store
+            .read(&[Read::Hash(self.keys.segment_defs(site))])
+            .await?
+            .pop()
+            .map(|v| v.into_hash())
+            .unwrap_or_default();
+        Ok(h.values()
+            .filter_map(|raw| serde_json::from_str(raw).ok())
+            .collect())
+    }
+
+    fn configured_segments(&self, site: &tailor_core::SiteId) -> Vec<SegmentDef> {
+        self.config
+            .segments
+            .iter()
+            .filter(|d| d.site.as_deref().is_none_or(|s| s == site.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+pub(crate) async fn list_segments(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Json<Vec<SegmentInfo>>, ApiError> {
+    let site = r.site(&q)?;
+    let stored = r.stored_segments(&site).await?;
+    let mut all: Vec<(SegmentDef, &'static str)> = r
+        .configured_segments(&site)
+        .into_iter()
+        .filter(|c| !stored.iter().any(|s| s.name == c.name))
+        .map(|d| (d, "config"))
+        .collect();
+    all.extend(stored.into_iter().map(|d| (d, "api")));
+    all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let reads: Vec<Read> = all
+        .iter()
+        .map(|(d, _)| Read::SCard(r.keys.segment(&site, &d.name)))
+        .collect();
+    let sizes = r.store.read(&reads).await?;
+    Ok(Json(
+        all.into_iter()
+            .zip(sizes)
+            .map(|((d, source), n)| SegmentInfo {
+                name: d.name,
+                rule: d.rule,
+                description: d.description,
+                source,
+                members: n.into_count(),
+            })
+            .collect(),
+    ))
+}
+
+pub(crate) async fn put_segment(
+    State(r): State<Recommender>,
+    Path(name): Path<String>,
+    Query(q): Params,
+    body: Result<Json<SegmentBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let site = r.site(&q)?;
+    let Json(body) = body.map_err(|e| bad("body", e.body_text()))?;
+    let def = SegmentDef {
+        name: name.clone(),
+        rule: body.rule,
+        description: body.description,
+        site: Some(site.to_string()),
+    };
+    segment::check(&def).map_err(|e| bad("rule", e))?;
+    r.store
+        .apply(&[Update {
+            ops: vec![WriteOp::HashSet {
+                key: r.keys.segment_defs(&site),
+                field: name,
+                value: serde_json::to_string(&def).expect("serialises"),
+            }],
+            ..Default::default()
+        }])
+        .await?;
+    Ok((StatusCode::OK, Json(def)).into_response())
+}
+
+pub(crate) async fn delete_segment(
+    State(r): State<Recommender>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let site = r.site(&q)?;
+    if !r.stored_segments(&site).await?.iter().any(|d| d.name == name) {
+        if r.configured_segments(&site).iter().any(|d| d.name == name) {
+            return Ok(error_with(
+                StatusCode::CONFLICT,
+                "configured",
+                format!("segment {name:?} comes from the configuration file; remove it there"),
+                None,
+                vec![],
+            ));
+        }
+        return Err(ApiError::NotFound(format!("segment {name}")));
+    }
+    // Remove the one definition, keeping the others.
+    let remaining: Vec<SegmentDef> = r
+        .stored_segments(&site)
+        .await?
+        .into_iter()
+        .filter(|d| d.name != name)
+        .collect();
+    // One atomic update in the site's slot: drop the member set and rewrite the definitions.
+    let mut ops = vec![
+        WriteOp::Delete {
+            key: r.keys.segment(&site, &name),
+        },
+        WriteOp::Delete {
+            key: r.keys.segment_defs(&site),
+        },
+    ];
+    ops.extend(remaining.into_iter().map(|d| WriteOp::HashSet {
+        key: r.keys.segment_defs(&site),
+        field: d.name.clone(),
+        value: serde_json::to_string(&d).expect("serialises"),
+    }));
+    r.store
+        .apply(&[Update {
+            ops,
+            ..Default::default()
+        }])
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Members of a segment.
+#[derive(Debug, Serialize)]
+pub struct Members {
+    pub segment: String,
+    pub total: u64,
+    pub members: Vec<String>,
+}
+
+pub(crate) async fn segment_members(
+    State(r): State<Recommender>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Result<Json<Members>, ApiError> {
+    let site = r.site(&q)?;
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| bad("limit", format!("must be an integer from 1 to 10000, got {l:?}")))?,
+    };
+    let key = r.keys.segment(&site, &name);
+    let mut v = r
+        .store
+        .read(&[Read::SCard(key.clone()), Read::Members(key)])
+        .await?
+        .into_iter();
+    let total = v.next().map(|v| v.into_count()).unwrap_or(0);
+    let mut members = v.next().map(|v| v.into_list()).unwrap_or_default();
+    members.sort();
+    members.truncate(limit);
+    Ok(Json(Members {
+        segment: name,
+        total,
+        members,
+    }))
+}
+
+/// One day of traffic.
+#[derive(Debug, Default, Serialize)]
+pub struct Day {
+    pub date: String,
+    pub events: BTreeMap<String, u64>,
+    pub bot_events: u64,
+    pub sessions: u64,
+    pub channels: BTreeMap<String, u64>,
+    pub revenue: f64,
+    /// Hour (UTC, `00`..`23`) → views of products, add-to-carts, purchases.
+    pub funnel: BTreeMap<String, Funnel>,
+    /// Dwell reports by duration bucket.
+    pub dwell: BTreeMap<String, u64>,
+}
+
+/// The view → cart → purchase funnel.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Funnel {
+    pub view: u64,
+    pub cart: u64,
+    pub purchase: u64,
+}
+
+/// The answer of `GET /admin/analytics`.
+#[derive(Debug, Serialize)]
+pub struct Analytics {
+    pub site_id: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: Vec<Day>,
+    /// The whole range's funnel.
+    pub funnel: Funnel,
+    pub channels: BTreeMap<String, u64>,
+    pub top_pages: Vec<(String, f64)>,
+    pub top_referrers: Vec<(String, f64)>,
+    pub segments: BTreeMap<String, u64>,
+    pub stages: BTreeMap<String, u64>,
+    /// Customers per recency and frequency score ("51": R=5, F=1), as of the last model refresh.
+    pub rfm_grid: BTreeMap<String, u64>,
+}
+
+fn date(q: &HashMap<String, String>, name: &'static str, default: NaiveDate) -> Result<NaiveDate, ApiError> {
+    match q.get(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|e| bad(name, format!("expected YYYY-MM-DD: {e}"))),
+    }
+}
+
+pub(crate) async fn analytics(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Json<Analytics>, ApiError> {
+    let site = r.site(&q)?;
+    let today = Utc::now().date_naive();
+    let to = date(&q, "to", today)?;
+    let from = date(&q, "from", to - Duration::days(6))?;
+    if from > to || (to - from).num_days() > 366 {
+        return Err(bad("from", "must be on or before `to`, at most 366 days earlier"));
+    }
+    let dates: Vec<String> = from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .collect();
+    let k = &r.keys;
+    let mut reads: Vec<Read> = Vec::new();
+    for d in &dates {
+        reads.push(Read::Hash(k.analytics(&site, d)));
+        reads.push(Read::Top(k.analytics_pages(&site, d), 50));
+        reads.push(Read::Top(k.analytics_referrers(&site, d), 50));
+    }
+    let values = r.store.read(&reads).await?;
+    let mut it = values.into_iter();
+    let mut days = Vec::new();
+    let mut funnel = Funnel::default();
+    let mut channels = BTreeMap::new();
+    let mut pages: HashMap<String, f64> = HashMap::new();
+    let mut referrers: HashMap<String, f64> = HashMap::new();
+    for d in dates {
+        let h = it.next().map(|v| v.into_hash()).unwrap_or_default();
+        let mut day = Day {
+            date: d,
+            ..Default::default()
+        };
+        for (field, v) in h {
+            let n: u64 = v.parse().unwrap_or(0);
+            if let Some(t) = field.strip_prefix("events:") {
+                day.events.insert(t.into(), n);
+            } else if let Some(c) = field.strip_prefix("channel:") {
+                day.channels.insert(c.into(), n);
+                *channels.entry(c.to_string()).or_default() += n;
+            } else if let Some(b) = field.strip_prefix("dwell:") {
+                day.dwell.insert(b.into(), n);
+            } else if let Some(rest) = field.strip_prefix("funnel:") {
+                if let Some((hour, step)) = rest.split_once(':') {
+                    let f = day.funnel.entry(hour.into()).or_default();
+                    let (slot, total) = match step {
+                        "view" => (&mut f.view, &mut funnel.view),
+                        "cart" => (&mut f.cart, &mut funnel.cart),
+                        _ => (&mut f.purchase, &mut funnel.purchase),
+                    };
+                    *slot += n;
+                    *total += n;
+                }
+            } else if field == "sessions" {
+                day.sessions = n;
+            } else if field == "bots" {
+                day.bot_events = n;
+            } else if field == "revenue" {
+                day.revenue = v.parse().unwrap_or(0.0);
+            }
+        }
+        for (p, n) in it.next().map(|v| v.into_top()).unwrap_or_default() {
+            *pages.entry(p).or_default() += n;
+        }
+        for (p, n) in it.next().map(|v| v.into_top()).unwrap_or_default() {
+            *referrers.entry(p).or_default() += n;
+        }
+        days.push(day);
+    }
+    let top = |m: HashMap<String, f64>| {
+        let mut v: Vec<(String, f64)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(20);
+        v
+    };
+    let mut names: Vec<String> = r
+        .configured_segments(&site)
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    names.extend(r.stored_segments(&site).await?.into_iter().map(|d| d.name));
+    names.sort();
+    names.dedup();
+    let mut reads: Vec<Read> = names
+        .iter()
+        .map(|n| Read::SCard(k.segment(&site, n)))
+        .collect();
+    reads.extend(STAGES.iter().map(|s| Read::SCard(k.stage(&site, s))));
+    reads.push(Read::Hash(k.models(&site)));
+    let mut v = r.store.read(&reads).await?.into_iter();
+    let segments = names
+        .into_iter()
+        .map(|n| (n, v.next().map(|c| c.into_count()).unwrap_or(0)))
+        .collect();
+    let stages = STAGES
+        .iter()
+        .map(|s| (s.to_string(), v.next().map(|c| c.into_count()).unwrap_or(0)))
+        .collect();
+    let rfm_grid = v
+        .next()
+        .map(|h| h.into_hash())
+        .and_then(|h| h.get("grid").and_then(|g| serde_json::from_str(g).ok()))
+        .unwrap_or_default();
+    Ok(Json(Analytics {
+        site_id: site.to_string(),
+        from,
+        to,
+        days,
+        funnel,
+        channels,
+        top_pages: top(pages),
+        top_referrers: top(referrers),
+        segments,
+        stages,
+        rfm_grid,
+    }))
+}
