@@ -555,7 +555,7 @@ pub fn check(def: &SegmentDef) -> Result<Rule, String> {
     if def.name.len() > 64 {
         return Err(format!("segment name {:?} is longer than 64 bytes", def.name));
     }
-    Rule::parse(&def.rule).map_err(|e| format!("segment {:?}: rule {e}", def.name))
+    Rule::parse(&def.rule).map_err(|e| format!("segment {:?}: {e}", def.name))
 }
 
 #[cfg(test)]

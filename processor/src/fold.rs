@@ -554,13 +554,6 @@ impl Folder<'_> {
                 .items
                 .add(item, *w, t, caps.half_life_ms, caps.items);
             if let Some(c) = category {
-                let long = &s.interests.categories;
-                let total = long.total(t, caps.half_life_ms);
-                let long_share = if total > 0.0 {
-                    long.score(c, t, caps.half_life_ms) / total
-                } else {
-                    0.0
-                };
                 s.interests
                     .categories
                     .add(c, *w, t, caps.half_life_ms, caps.categories);
@@ -573,24 +566,7 @@ impl Folder<'_> {
                 );
                 if is_view {
                     self.count_category_day(s, c, t);
-                    let recent = &s.interests.recent_categories;
-                    let r_score = recent.score(c, t, caps.short_half_life_ms);
-                    let r_share = r_score / recent.total(t, caps.short_half_life_ms).max(1e-9);
-                    if events_before >= u64::from(self.config.min_history_events)
-                        && r_score >= 3.0
-                        && r_share >= 0.5
-                        && long_share < 0.1
-                        && self.signal(s, &format!("new_interest:{c}"), t)
-                    {
-                        fx.change(
-                            Some(c),
-                            ChangeKind::NewInterest {
-                                category: c.clone(),
-                                recent_share: r_share,
-                                long_term_share: long_share,
-                            },
-                        );
-                    }
+                    self.new_interest(s, c, t, caps, events_before, fx);
                 }
             }
             if let Some(b) = brand {
@@ -666,6 +642,42 @@ impl Folder<'_> {
             seconds: ANALYTICS_TTL_SECS,
         });
         self.judge(doc, ctx, t, fx, matches!(e.body, EventBody::Purchase { .. }));
+    }
+
+    /// A new interest: the short-term view of `c` is strong and dominant while the long-term profile,
+    /// minus what the recent burst itself contributed, hardly shows it.
+    fn new_interest(
+        &self,
+        s: &mut SubjectState,
+        c: &str,
+        t: i64,
+        caps: &Caps,
+        events_before: u64,
+        fx: &mut Effects<'_>,
+    ) {
+        let (short, long) = (&s.interests.recent_categories, &s.interests.categories);
+        let r_score = short.score(c, t, caps.short_half_life_ms);
+        let r_total = short.total(t, caps.short_half_life_ms);
+        let baseline_total = long.total(t, caps.half_life_ms) - r_total;
+        let baseline = (long.score(c, t, caps.half_life_ms) - r_score).max(0.0);
+        let r_share = r_score / r_total.max(1e-9);
+        let l_share = baseline / baseline_total.max(1e-9);
+        if events_before >= u64::from(self.config.min_history_events)
+            && baseline_total >= 1.0
+            && r_score >= 3.0
+            && r_share >= 0.5
+            && l_share < 0.1
+            && self.signal(s, &format!("new_interest:{c}"), t)
+        {
+            fx.change(
+                Some(c),
+                ChangeKind::NewInterest {
+                    category: c.to_string(),
+                    recent_share: r_share,
+                    long_term_share: l_share,
+                },
+            );
+        }
     }
 
     /// Whether a signal may fire now (then records it).

@@ -68,6 +68,19 @@ impl App {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends `body` as JSON with `method` to `path`.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// Polls `path` until `done` holds for its JSON body, or fails after [`CONVERGE_WITHIN`].
     pub async fn until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
