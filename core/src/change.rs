@@ -27,9 +27,16 @@ pub struct Change {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeKind {
     /// A move in the relationship life cycle (prospect, first-time buyer, repeat, lapsing, lapsed).
-    StageChanged { from: Option<String>, to: String },
-    SegmentEntered { segment: String },
-    SegmentExited { segment: String },
+    StageChanged {
+        from: Option<String>,
+        to: String,
+    },
+    SegmentEntered {
+        segment: String,
+    },
+    SegmentExited {
+        segment: String,
+    },
     /// Recent views concentrate on a category the long-term profile hardly shows.
     NewInterest {
         category: String,
@@ -37,7 +44,10 @@ pub enum ChangeKind {
         long_term_share: f64,
     },
     /// The member came back after a gap far longer than their usual rhythm.
-    VisitFrequencyDrop { gap_days: f64, usual_gap_days: f64 },
+    VisitFrequencyDrop {
+        gap_days: f64,
+        usual_gap_days: f64,
+    },
     /// A session from a channel (or referrer) the member never came through before.
     NewChannel {
         channel: String,
@@ -51,7 +61,9 @@ pub enum ChangeKind {
         usual_order_value: f64,
     },
     /// Another identity's history was merged into this member.
-    IdentityMerged { from: String },
+    IdentityMerged {
+        from: String,
+    },
 }
 
 impl ChangeKind {

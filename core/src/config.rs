@@ -449,10 +449,16 @@ impl Config {
             ),
             ("processor.batch_size", self.processor.batch_size as i64),
             ("processor.top_items", self.processor.top_items as i64),
-            ("processor.top_categories", self.processor.top_categories as i64),
+            (
+                "processor.top_categories",
+                self.processor.top_categories as i64,
+            ),
             ("processor.top_brands", self.processor.top_brands as i64),
             ("processor.path_length", self.processor.path_length as i64),
-            ("processor.sessions_kept", self.processor.sessions_kept as i64),
+            (
+                "processor.sessions_kept",
+                self.processor.sessions_kept as i64,
+            ),
             (
                 "processor.session_timeout_mins",
                 self.processor.session_timeout_mins as i64,
@@ -518,11 +524,17 @@ impl Config {
     fn validate_mining(&self) -> Result<(), ConfigError> {
         let p = &self.processor;
         for (key, v) in [
-            ("processor.interest_half_life_days", p.interest_half_life_days),
+            (
+                "processor.interest_half_life_days",
+                p.interest_half_life_days,
+            ),
             ("processor.recent_half_life_days", p.recent_half_life_days),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(ConfigError::new(key, format!("must be a positive number of days, got {v}")));
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be a positive number of days, got {v}"),
+                ));
             }
         }
         if p.recent_half_life_days >= p.interest_half_life_days {
@@ -541,7 +553,10 @@ impl Config {
                 ),
             ));
         }
-        if !(0.0 < l.lapsed_p_alive && l.lapsed_p_alive < l.lapsing_p_alive && l.lapsing_p_alive < 1.0) {
+        if !(0.0 < l.lapsed_p_alive
+            && l.lapsed_p_alive < l.lapsing_p_alive
+            && l.lapsing_p_alive < 1.0)
+        {
             return Err(ConfigError::new(
                 "processor.lifecycle.lapsing_p_alive",
                 "need 0 < lapsed_p_alive < lapsing_p_alive < 1",
@@ -563,10 +578,9 @@ impl Config {
                     ));
                 }
             }
-            if self.segments[..i]
-                .iter()
-                .any(|o| o.name == d.name && (o.site.is_none() || d.site.is_none() || o.site == d.site))
-            {
+            if self.segments[..i].iter().any(|o| {
+                o.name == d.name && (o.site.is_none() || d.site.is_none() || o.site == d.site)
+            }) {
                 return Err(ConfigError::new(
                     format!("segments[{i}].name"),
                     format!("segment {:?} is defined twice", d.name),

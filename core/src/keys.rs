@@ -144,7 +144,6 @@ impl KeySpace {
     pub fn offer_stats(&self, site: &SiteId) -> String {
         format!("{}:{{{site}}}:offers", self.ns)
     }
-
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 //! processor expresses a profile update ([`ops`]), and the typed configuration ([`config`]).
 //! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
 
+pub mod change;
 pub mod clv;
 pub mod config;
 pub mod deadletter;
 pub mod event;
 pub mod ids;
-pub mod change;
 pub mod keys;
 pub mod models;
 pub mod ops;

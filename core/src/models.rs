@@ -168,12 +168,7 @@ pub const STAGES: [&str; 5] = [
 
 /// The member's purchase history as the BG/NBD models see it at `now_ms`.
 pub fn customer(state: &SubjectState, now_ms: i64) -> Option<Customer> {
-    let days: Vec<(i64, f64)> = state
-        .purchases
-        .days
-        .iter()
-        .map(|(d, v)| (*d, *v))
-        .collect();
+    let days: Vec<(i64, f64)> = state.purchases.days.iter().map(|(d, v)| (*d, *v)).collect();
     Customer::from_days(&days, day_of(now_ms))
 }
 
@@ -215,7 +210,8 @@ pub fn stage(
     let idle_days = (now_ms - last).max(0) / DAY_MS;
     let repeat = p.days.len() > 1;
     let p_alive = clv.filter(|_| repeat).map(|c| c.p_alive);
-    if idle_days >= i64::from(rules.lapsed_days) || p_alive.is_some_and(|a| a < rules.lapsed_p_alive)
+    if idle_days >= i64::from(rules.lapsed_days)
+        || p_alive.is_some_and(|a| a < rules.lapsed_p_alive)
     {
         "lapsed"
     } else if idle_days >= i64::from(rules.lapsing_days)
@@ -300,7 +296,12 @@ impl Facts {
                 .scores
                 .first()
                 .map(|(c, _)| c.clone()),
-            top_brand: state.interests.brands.scores.first().map(|(c, _)| c.clone()),
+            top_brand: state
+                .interests
+                .brands
+                .scores
+                .first()
+                .map(|(c, _)| c.clone()),
             channel: state.sessions.current().map(|s| s.channel.clone()),
         }
     }

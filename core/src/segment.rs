@@ -110,11 +110,14 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
 ];
 
 fn field_type(name: &str) -> Option<Type> {
-    FIELDS.iter().find(|(n, _)| *n == name).map(|(_, t)| match *t {
-        "bool" => Type::Bool,
-        "string" => Type::Str,
-        _ => Type::Num,
-    })
+    FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| match *t {
+            "bool" => Type::Bool,
+            "string" => Type::Str,
+            _ => Type::Num,
+        })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +203,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
             }
             i += 1;
             out.push((Tok::Str(s), col));
-        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             i += 1;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
@@ -213,7 +218,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
             out.push((Tok::Num(n), col));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            {
                 i += 1;
             }
             out.push((Tok::Name(chars[start..i].iter().collect()), col));
@@ -324,7 +331,11 @@ impl Parser {
         if !matches!(cmp, Cmp::Eq | Cmp::Ne) && lt != Type::Num {
             return Err(err(op_col, format!("{op} needs numbers, not {lt}")));
         }
-        Ok((Expr::Compare(cmp, Box::new(l), Box::new(r)), Type::Bool, col))
+        Ok((
+            Expr::Compare(cmp, Box::new(l), Box::new(r)),
+            Type::Bool,
+            col,
+        ))
     }
 
     fn expect(&mut self, want: Tok, what: &str) -> Result<(), RuleError> {
@@ -522,7 +533,9 @@ fn eval(e: &Expr, s: &Subject<'_>) -> Val {
             Val::Bool(b) => Val::Bool(!b),
             _ => Val::Bool(false),
         },
-        Expr::And(a, b) => Val::Bool(eval(a, s) == Val::Bool(true) && eval(b, s) == Val::Bool(true)),
+        Expr::And(a, b) => {
+            Val::Bool(eval(a, s) == Val::Bool(true) && eval(b, s) == Val::Bool(true))
+        }
         Expr::Or(a, b) => Val::Bool(eval(a, s) == Val::Bool(true) || eval(b, s) == Val::Bool(true)),
         Expr::Compare(op, a, b) => {
             let (a, b) = (eval(a, s), eval(b, s));
@@ -553,7 +566,10 @@ pub fn check(def: &SegmentDef) -> Result<Rule, String> {
     crate::ids::SessionId::parse(def.name.clone())
         .map_err(|e| format!("segment name {:?} {e}", def.name))?;
     if def.name.len() > 64 {
-        return Err(format!("segment name {:?} is longer than 64 bytes", def.name));
+        return Err(format!(
+            "segment name {:?} is longer than 64 bytes",
+            def.name
+        ));
     }
     Rule::parse(&def.rule).map_err(|e| format!("segment {:?}: {e}", def.name))
 }
@@ -581,8 +597,10 @@ mod tests {
     #[test]
     fn rules_evaluate_over_facts_and_history() {
         let now = 100 * DAY_MS;
-        let mut s = SubjectState::default();
-        s.member_id = Some("m".into());
+        let mut s = SubjectState {
+            member_id: Some("m".into()),
+            ..Default::default()
+        };
         let shoes = s.category_days.entry("shoes".into()).or_default();
         shoes.insert(99, 2);
         shoes.insert(95, 1);
@@ -607,13 +625,28 @@ mod tests {
             e("orders > 2 and churn > 0.5").split(';').next().unwrap(),
             "column 16: unknown fact \"churn\""
         );
-        assert_eq!(e("orders > \"many\""), "column 8: cannot compare a number with a string");
-        assert_eq!(e("lifecycle > \"a\""), "column 11: > needs numbers, not a string");
+        assert_eq!(
+            e("orders > \"many\""),
+            "column 8: cannot compare a number with a string"
+        );
+        assert_eq!(
+            e("lifecycle > \"a\""),
+            "column 11: > needs numbers, not a string"
+        );
         assert_eq!(e("orders = 2"), "column 8: use == to compare");
-        assert_eq!(e("orders"), "column 1: a rule must be a condition, not a number");
-        assert_eq!(e("orders_within(0) > 1"), "column 15: orders_within takes whole days from 1 to 365");
+        assert_eq!(
+            e("orders"),
+            "column 1: a rule must be a condition, not a number"
+        );
+        assert_eq!(
+            e("orders_within(0) > 1"),
+            "column 15: orders_within takes whole days from 1 to 365"
+        );
         assert_eq!(e("(orders > 1"), "column 12: expected ')'");
-        assert_eq!(e("orders > 1 orders"), "column 12: expected and, or, or the end of the rule");
+        assert_eq!(
+            e("orders > 1 orders"),
+            "column 12: expected and, or, or the end of the rule"
+        );
         assert!(e("foo(1) > 2").starts_with("column 1: unknown function foo"));
         assert_eq!(e(""), "column 1: the rule is empty");
         let def = SegmentDef {
@@ -622,6 +655,8 @@ mod tests {
             description: None,
             site: None,
         };
-        assert!(check(&def).unwrap_err().starts_with("segment name \"bad name\""));
+        assert!(check(&def)
+            .unwrap_err()
+            .starts_with("segment name \"bad name\""));
     }
 }

@@ -62,7 +62,10 @@ impl Decayed {
     /// Scores as of `t_ms`, highest first.
     pub fn at(&self, t_ms: i64, half_life_ms: i64) -> Vec<(String, f64)> {
         let f = decay_factor((t_ms - self.t_ms).max(0), half_life_ms);
-        self.scores.iter().map(|(i, s)| (i.clone(), s * f)).collect()
+        self.scores
+            .iter()
+            .map(|(i, s)| (i.clone(), s * f))
+            .collect()
     }
 
     /// One id's score as of `t_ms` (0 when not kept).
@@ -361,7 +364,8 @@ impl SubjectState {
         let excess = self.path.len().saturating_sub(caps.path);
         self.path.drain(..excess);
         let i = &mut self.interests;
-        i.items.merge(&o.interests.items, caps.half_life_ms, caps.items);
+        i.items
+            .merge(&o.interests.items, caps.half_life_ms, caps.items);
         i.categories
             .merge(&o.interests.categories, caps.half_life_ms, caps.categories);
         i.brands

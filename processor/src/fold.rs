@@ -171,7 +171,10 @@ pub fn channel_of(e: &Event) -> (String, Option<String>) {
                 .or_else(|| c.referrer_host.clone()),
         );
     }
-    let referrer = c.referrer_source.clone().or_else(|| c.referrer_host.clone());
+    let referrer = c
+        .referrer_source
+        .clone()
+        .or_else(|| c.referrer_host.clone());
     let ch = match c.referrer_class {
         Some(ReferrerClass::Search) => "search",
         Some(ReferrerClass::Social) => "social",
@@ -393,8 +396,12 @@ impl Folder<'_> {
             self.stitch(loaded, site, &device, m, &mut fx);
             if let EventBody::Alias { previous_id } = &e.body {
                 for prev in [
-                    AnonymousId::parse(previous_id.clone()).ok().map(Subject::Anonymous),
-                    MemberId::parse(previous_id.clone()).ok().map(Subject::Member),
+                    AnonymousId::parse(previous_id.clone())
+                        .ok()
+                        .map(Subject::Anonymous),
+                    MemberId::parse(previous_id.clone())
+                        .ok()
+                        .map(Subject::Member),
                 ]
                 .into_iter()
                 .flatten()
@@ -456,7 +463,12 @@ impl Folder<'_> {
         let to = Subject::Member(m.clone());
         let from_name = from.to_string();
         let source = self.doc(loaded, site, from).state.clone();
-        if !self.doc(loaded, site, &to).state.merged.contains(&from_name) {
+        if !self
+            .doc(loaded, site, &to)
+            .state
+            .merged
+            .contains(&from_name)
+        {
             let caps = self.caps();
             let target = self.doc(loaded, site, &to);
             target.state.merged.insert(from_name.clone());
@@ -518,7 +530,9 @@ impl Folder<'_> {
         let t = ms(e.timestamp);
         let s = &mut doc.state;
         let events_before: u64 = s.events.values().sum();
-        *s.events.entry(e.event_type().as_str().to_string()).or_default() += 1;
+        *s.events
+            .entry(e.event_type().as_str().to_string())
+            .or_default() += 1;
         s.first_seen_ms = Some(s.first_seen_ms.map_or(t, |f| f.min(t)));
         s.last_seen_ms = Some(s.last_seen_ms.map_or(t, |l| l.max(t)));
         let anon = e.anonymous_id.to_string();
@@ -641,7 +655,13 @@ impl Folder<'_> {
             key: an,
             seconds: ANALYTICS_TTL_SECS,
         });
-        self.judge(doc, ctx, t, fx, matches!(e.body, EventBody::Purchase { .. }));
+        self.judge(
+            doc,
+            ctx,
+            t,
+            fx,
+            matches!(e.body, EventBody::Purchase { .. }),
+        );
     }
 
     /// A new interest: the short-term view of `c` is strong and dominant while the long-term profile,
@@ -826,13 +846,21 @@ impl Folder<'_> {
                     }
                 }
                 if let Some(i) = item_id {
-                    push_front_distinct(&mut sess.items, i.as_str(), self.config.session_items as usize);
+                    push_front_distinct(
+                        &mut sess.items,
+                        i.as_str(),
+                        self.config.session_items as usize,
+                    );
                 }
             }
             EventBody::Click {
                 item_id: Some(i), ..
             } => {
-                push_front_distinct(&mut sess.items, i.as_str(), self.config.session_items as usize);
+                push_front_distinct(
+                    &mut sess.items,
+                    i.as_str(),
+                    self.config.session_items as usize,
+                );
             }
             EventBody::PagePing { dwell_ms } => sess.dwell_ms += dwell_ms,
             _ => {}
@@ -840,7 +868,12 @@ impl Folder<'_> {
         before
     }
 
-    fn signal_on(&self, signals: &mut std::collections::BTreeMap<String, i64>, key: &str, t: i64) -> bool {
+    fn signal_on(
+        &self,
+        signals: &mut std::collections::BTreeMap<String, i64>,
+        key: &str,
+        t: i64,
+    ) -> bool {
         let cooldown = i64::from(self.config.signal_cooldown_days) * DAY_MS;
         if signals.get(key).is_some_and(|last| t - last < cooldown) {
             return false;
@@ -874,7 +907,7 @@ impl Folder<'_> {
         let k = self.keys;
         let site = doc.site.clone();
         let p = &mut doc.state.purchases;
-        if p.order_ids.iter().any(|o| *o == order.id) {
+        if p.order_ids.contains(&order.id) {
             return; // the same order reported again under another event id
         }
         let new_categories: Vec<String> = order
@@ -889,7 +922,11 @@ impl Folder<'_> {
         let excess = p.order_ids.len().saturating_sub(50);
         p.order_ids.drain(..excess);
         p.orders += 1;
-        p.units += order.lines.iter().map(|l| u64::from(l.quantity)).sum::<u64>();
+        p.units += order
+            .lines
+            .iter()
+            .map(|l| u64::from(l.quantity))
+            .sum::<u64>();
         *p.revenue.entry(order.currency.clone()).or_default() += order.revenue;
         p.monetary += order.revenue;
         p.first_ms = Some(p.first_ms.map_or(t, |f| f.min(t)));
@@ -1034,7 +1071,12 @@ impl Folder<'_> {
                 member: name.clone(),
             });
             s.segments.insert(seg.clone());
-            fx.change(Some(&seg), ChangeKind::SegmentEntered { segment: seg.clone() });
+            fx.change(
+                Some(&seg),
+                ChangeKind::SegmentEntered {
+                    segment: seg.clone(),
+                },
+            );
         }
         for seg in exited {
             fx.ops.push(WriteOp::SetRemove {
@@ -1042,7 +1084,12 @@ impl Folder<'_> {
                 member: name.clone(),
             });
             s.segments.remove(&seg);
-            fx.change(Some(&seg), ChangeKind::SegmentExited { segment: seg.clone() });
+            fx.change(
+                Some(&seg),
+                ChangeKind::SegmentExited {
+                    segment: seg.clone(),
+                },
+            );
         }
     }
 }
@@ -1171,8 +1218,10 @@ mod tests {
     fn duplicates_by_event_id_and_by_order_id_count_once() {
         let mut w = World::new();
         let order = |id: &str| {
-            event(json!({"type":"purchase","site_id":"demo","anonymous_id":"d","member_id":"m","event_id":id,
-                "order":{"id":"o1","currency":"EUR","lines":[{"item_id":"x","price":5.0,"quantity":2}]}}))
+            event(
+                json!({"type":"purchase","site_id":"demo","anonymous_id":"d","member_id":"m","event_id":id,
+                "order":{"id":"o1","currency":"EUR","lines":[{"item_id":"x","price":5.0,"quantity":2}]}}),
+            )
         };
         let first = order("e1");
         let out = w.fold(&[first.clone(), first, order("e2")]);
@@ -1180,7 +1229,11 @@ mod tests {
         let p = &w.state("m:m").purchases;
         assert_eq!((p.orders, p.units, p.monetary), (1, 2, 10.0));
         // The site's customer index is set, not incremented: replaying it is harmless.
-        assert!(out.site_updates.iter().flat_map(|u| &u.ops).any(|o| matches!(o,
+        assert!(out
+            .site_updates
+            .iter()
+            .flat_map(|u| &u.ops)
+            .any(|o| matches!(o,
             WriteOp::ZSet { key, score, .. } if key.ends_with(":customers") && *score == 10.0)));
         // Every site update stays in the site's slot.
         for u in &out.site_updates {
@@ -1190,10 +1243,14 @@ mod tests {
 
     #[test]
     fn pages_and_channels() {
-        let e = event(json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
-            "url":"https://shop.example/p/1?utm_source=n&utm_medium=Email#top"}));
+        let e = event(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "url":"https://shop.example/p/1?utm_source=n&utm_medium=Email#top"}),
+        );
         assert_eq!(page_of(&e).as_deref(), Some("/p/1"));
-        let e = event(json!({"type":"page_view","site_id":"demo","anonymous_id":"a","url":"https://shop.example"}));
+        let e = event(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a","url":"https://shop.example"}),
+        );
         assert_eq!(page_of(&e).as_deref(), Some("/"));
         assert_eq!(channel_of(&e).0, "direct");
     }

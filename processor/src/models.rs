@@ -130,7 +130,8 @@ impl Processor {
             },
         ];
         if n >= u64::from(self.config.min_customers_for_fit) {
-            let (customers, _) = load_customers(self.store.as_ref(), k, site, day_of(now_ms)).await?;
+            let (customers, _) =
+                load_customers(self.store.as_ref(), k, site, day_of(now_ms)).await?;
             if let Some(bg) = BgNbd::fit(&customers) {
                 let model = ClvModel {
                     bg_nbd: bg,
@@ -173,8 +174,12 @@ impl Processor {
             ])
             .await?
             .into_iter();
-        let recency: std::collections::HashMap<String, f64> =
-            v.next().map(Value::into_top).unwrap_or_default().into_iter().collect();
+        let recency: std::collections::HashMap<String, f64> = v
+            .next()
+            .map(Value::into_top)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let mut grid = BTreeMap::new();
         for (subject, orders) in v.next().map(Value::into_top).unwrap_or_default() {
             let last = recency.get(&subject).copied().unwrap_or(0.0);
@@ -282,7 +287,9 @@ pub async fn run_refresh(processor: Processor, sites: Vec<SiteId>, shutdown: Shu
                     tracing::debug!(%site, customers = r.customers, fitted = r.fitted, swept = r.swept,
                         moved = r.moved, "site models refreshed");
                 }
-                Err(e) => tracing::warn!(%site, error = %e, "site model refresh failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(%site, error = %e, "site model refresh failed; will retry")
+                }
             }
         }
         tokio::select! {

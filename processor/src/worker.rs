@@ -145,7 +145,9 @@ pub fn site_segments(
                 defs.retain(|c| c.name != d.name);
                 defs.push(d);
             }
-            Err(e) => tracing::warn!(%site, segment = %name, error = %e, "unreadable stored segment"),
+            Err(e) => {
+                tracing::warn!(%site, segment = %name, error = %e, "unreadable stored segment")
+            }
         }
     }
     defs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -191,12 +193,18 @@ impl Processor {
     ) -> Result<HashMap<SiteId, SiteCtx>, StoreError> {
         let reads: Vec<Read> = sites
             .iter()
-            .flat_map(|s| [Read::Hash(self.keys.models(s)), Read::Hash(self.keys.segment_defs(s))])
+            .flat_map(|s| {
+                [
+                    Read::Hash(self.keys.models(s)),
+                    Read::Hash(self.keys.segment_defs(s)),
+                ]
+            })
             .collect();
         let mut values = self.store.read(&reads).await?.into_iter();
         let mut out = HashMap::new();
         for site in sites {
-            let models = SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
+            let models =
+                SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
             let stored = values.next().map(Value::into_hash).unwrap_or_default();
             out.insert(
                 site.clone(),
@@ -223,7 +231,11 @@ impl Processor {
         let mut values = self.store.read(&reads).await?.into_iter();
         for (key, site, subject) in wanted {
             let hash = values.next().map(Value::into_hash).unwrap_or_default();
-            if let Some(at) = values.next().and_then(Value::into_text).and_then(|t| t.parse().ok()) {
+            if let Some(at) = values
+                .next()
+                .and_then(Value::into_text)
+                .and_then(|t| t.parse().ok())
+            {
                 loaded.erased.insert(key.clone(), at);
             }
             loaded
@@ -259,7 +271,8 @@ impl Processor {
             })
             .collect();
         let reads: Vec<Read> = marker_keys.iter().map(|k| Read::Get(k.clone())).collect();
-        let (docs, markers) = tokio::join!(self.load_docs(&mut loaded, wanted), self.store.read(&reads));
+        let (docs, markers) =
+            tokio::join!(self.load_docs(&mut loaded, wanted), self.store.read(&reads));
         docs?;
         for (k, v) in marker_keys.into_iter().zip(markers?) {
             if v.into_text().is_some() {
@@ -271,7 +284,9 @@ impl Processor {
             .iter()
             .filter(|(_, e)| e.member_id.is_none())
             .filter_map(|(_, e)| {
-                let device = self.keys.state(&e.site_id, &Subject::Anonymous(e.anonymous_id.clone()));
+                let device = self
+                    .keys
+                    .state(&e.site_id, &Subject::Anonymous(e.anonymous_id.clone()));
                 let m = loaded.docs.get(&device)?.state.stitched_to.clone()?;
                 let s = Subject::Member(MemberId::parse(m).ok()?);
                 let key = self.keys.state(&e.site_id, &s);
@@ -304,7 +319,8 @@ impl Processor {
             }
         }
         for c in &folded.changes {
-            metrics::counter!("tailor_processor_changes_total", "kind" => c.kind.name()).increment(1);
+            metrics::counter!("tailor_processor_changes_total", "kind" => c.kind.name())
+                .increment(1);
         }
 
         self.store.apply(&folded.site_updates).await?;
@@ -323,8 +339,13 @@ impl Processor {
     }
 
     /// Processes one batch, retrying store failures until they succeed or shutdown is requested.
-    /// Returns false if it gave up because of shutdown (then nothing may be committed).
-    async fn apply_batch(&self, batch: &[Message], shutdown: &Shutdown) -> bool {
+    /// Returns the outcome of each decodable event, or `None` if it gave up because of shutdown (then
+    /// nothing may be committed).
+    pub async fn apply_batch(
+        &self,
+        batch: &[Message],
+        shutdown: &Shutdown,
+    ) -> Option<Vec<Outcome>> {
         let events = Self::decode(batch);
         let mut backoff = Duration::from_millis(100);
         let mut conflicts = 0;
@@ -344,7 +365,7 @@ impl Processor {
                     metrics::histogram!("tailor_processor_batch_duration_seconds")
                         .record(started.elapsed().as_secs_f64());
                     let now = chrono::Utc::now();
-                    for ((_, e), outcome) in events.iter().zip(outcomes) {
+                    for ((_, e), outcome) in events.iter().zip(outcomes.iter().copied()) {
                         metrics::counter!("tailor_processor_events_total", "outcome" => outcome.as_str()).increment(1);
                         if outcome == Outcome::Applied {
                             let lag = (now - e.received_at).num_microseconds().unwrap_or(0).max(0)
@@ -354,11 +375,14 @@ impl Processor {
                                 .record(lag);
                         }
                     }
-                    return true;
+                    return Some(outcomes);
                 }
                 Err(Retry::Conflict(outcomes)) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
-                    tracing::debug!(conflicts, "a document changed under the batch; folding again");
+                    tracing::debug!(
+                        conflicts,
+                        "a document changed under the batch; folding again"
+                    );
                     if earlier.is_none() {
                         earlier = Some(outcomes);
                     }
@@ -372,7 +396,7 @@ impl Processor {
                     tracing::error!(error = %reason, retry_in_ms = backoff.as_millis() as u64, events = events.len(),
                         "batch not applied; retrying it (nothing is committed meanwhile)");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return false,
+                        _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -402,7 +426,7 @@ pub async fn run(
             }
         };
         if !batch.is_empty() {
-            if !processor.apply_batch(&batch, &shutdown).await {
+            if processor.apply_batch(&batch, &shutdown).await.is_none() {
                 break;
             }
             if let Err(e) = consumer.commit(&Offsets::after(&batch)).await {

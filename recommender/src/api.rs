@@ -89,13 +89,15 @@ pub fn router(r: Recommender) -> Router {
         .route("/admin/segments", get(crate::insights::list_segments))
         .route(
             "/admin/segments/{name}",
-            axum::routing::put(crate::insights::put_segment).delete(crate::insights::delete_segment),
+            axum::routing::put(crate::insights::put_segment)
+                .delete(crate::insights::delete_segment),
         )
         .route(
             "/admin/segments/{name}/members",
             get(crate::insights::segment_members),
         )
         .route("/admin/analytics", get(crate::insights::analytics))
+        .route("/admin/erase", axum::routing::post(crate::privacy::erase))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }

@@ -60,9 +60,13 @@ impl Recommender {
             .and_utc()
             .timestamp_millis()
             .div_euclid(DAY_MS);
-        let (summaries, purchase_days) =
-            tailor_processor::models::load_customers(self.store.as_ref(), &self.keys, &site, end_day)
-                .await?;
+        let (summaries, purchase_days) = tailor_processor::models::load_customers(
+            self.store.as_ref(),
+            &self.keys,
+            &site,
+            end_day,
+        )
+        .await?;
         let bg = BgNbd::fit(&summaries);
         let gg = GammaGamma::fit(&summaries);
         Ok(Fit {

@@ -140,7 +140,12 @@ pub(crate) async fn delete_segment(
     Query(q): Params,
 ) -> Result<Response, ApiError> {
     let site = r.site(&q)?;
-    if !r.stored_segments(&site).await?.iter().any(|d| d.name == name) {
+    if !r
+        .stored_segments(&site)
+        .await?
+        .iter()
+        .any(|d| d.name == name)
+    {
         if r.configured_segments(&site).iter().any(|d| d.name == name) {
             return Ok(error_with(
                 StatusCode::CONFLICT,
@@ -202,7 +207,12 @@ pub(crate) async fn segment_members(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| bad("limit", format!("must be an integer from 1 to 10000, got {l:?}")))?,
+            .ok_or_else(|| {
+                bad(
+                    "limit",
+                    format!("must be an integer from 1 to 10000, got {l:?}"),
+                )
+            })?,
     };
     let key = r.keys.segment(&site, &name);
     let mut v = r
@@ -262,7 +272,11 @@ pub struct Analytics {
     pub rfm_grid: BTreeMap<String, u64>,
 }
 
-fn date(q: &HashMap<String, String>, name: &'static str, default: NaiveDate) -> Result<NaiveDate, ApiError> {
+fn date(
+    q: &HashMap<String, String>,
+    name: &'static str,
+    default: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
     match q.get(name).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
@@ -279,7 +293,10 @@ pub(crate) async fn analytics(
     let to = date(&q, "to", today)?;
     let from = date(&q, "from", to - Duration::days(6))?;
     if from > to || (to - from).num_days() > 366 {
-        return Err(bad("from", "must be on or before `to`, at most 366 days earlier"));
+        return Err(bad(
+            "from",
+            "must be on or before `to`, at most 366 days earlier",
+        ));
     }
     let dates: Vec<String> = from
         .iter_days()

@@ -1,7 +1,7 @@
 //! Operator commands that talk to a running Tailor over its admin API (`--url`), so they work the same
 //! against `tailor run` on embedded defaults and against a production collector.
 
-use crate::cli::{Clv, DeadLetterFilter, DeadLetters};
+use crate::cli::{Clv, DeadLetterFilter, DeadLetters, Erase};
 use anyhow::{bail, Context};
 use tailor_collector::deadletters::{Filter, Listing, RedriveReport, RedriveRequest};
 
@@ -136,5 +136,22 @@ pub async fn clv(cmd: Clv) -> anyhow::Result<()> {
         .with_context(|| format!("cannot reach {url} (--url)"))?;
     let fit: serde_json::Value = answer(r).await?;
     println!("{}", serde_json::to_string_pretty(&fit)?);
+    Ok(())
+}
+
+/// Runs `tailor erase`, printing what was erased as JSON.
+pub async fn erase(cmd: Erase) -> anyhow::Result<()> {
+    let url = format!("{}/admin/erase", cmd.remote.url.trim_end_matches('/'));
+    let mut q = vec![("site", cmd.site)];
+    q.extend(cmd.member.map(|m| ("member", m)));
+    q.extend(cmd.anonymous.map(|a| ("anonymous", a)));
+    let r = reqwest::Client::new()
+        .post(&url)
+        .query(&q)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url} (--url)"))?;
+    let report: serde_json::Value = answer(r).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -237,11 +237,8 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     MEMORY_DEAD_LETTERS,
                     Duration::ZERO,
                 );
-                let changes = MemoryBus::retaining(
-                    &config.kafka.changes_topic,
-                    1,
-                    MEMORY_DEAD_LETTERS,
-                );
+                let changes =
+                    MemoryBus::retaining(&config.kafka.changes_topic, 1, MEMORY_DEAD_LETTERS);
                 Ok(Bus {
                     producer: Some(Arc::new(bus.clone())),
                     dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),

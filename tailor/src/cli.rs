@@ -63,6 +63,40 @@ pub enum Command {
     /// Customer lifetime value models of a running Tailor.
     #[command(subcommand)]
     Clv(Clv),
+    /// Rebuild every profile and site model from the Kafka topic (stop the processors first): deletes
+    /// the derived keys of the namespace, replays the topic with a progress bar, prints a summary.
+    /// Needs --kafka and --redis.
+    Replay(Replay),
+    /// Forget a member (or anonymous visitor) everywhere Tailor keeps them: profile, devices, merged
+    /// identities, indexes and segments, with a tombstone so no replay rebuilds them.
+    Erase(Erase),
+}
+
+/// `tailor replay`.
+#[derive(Debug, Args)]
+pub struct Replay {
+    /// Confirm: the namespace's profiles are deleted before they are rebuilt.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `tailor erase`.
+#[derive(Debug, Args)]
+pub struct Erase {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[arg(long)]
+    pub site: String,
+    /// The member id to erase (with every device and identity merged into it).
+    #[arg(
+        long,
+        conflicts_with = "anonymous",
+        required_unless_present = "anonymous"
+    )]
+    pub member: Option<String>,
+    /// An anonymous id to erase instead.
+    #[arg(long)]
+    pub anonymous: Option<String>,
 }
 
 /// `tailor import`.

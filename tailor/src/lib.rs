@@ -9,3 +9,4 @@ pub mod changes;
 pub mod cli;
 pub mod demo;
 pub mod import;
+pub mod replay;

@@ -19,9 +19,13 @@ async fn main() -> anyhow::Result<()> {
         Command::DeadLetters(cmd) => return tailor::admin::dead_letters(cmd).await,
         Command::Import(cmd) => return tailor::import::run(cmd).await,
         Command::Clv(cmd) => return tailor::admin::clv(cmd).await,
+        Command::Erase(cmd) => return tailor::admin::erase(cmd).await,
         _ => {}
     }
     let config = cli.global.config().context("invalid configuration")?;
+    if let Command::Replay(args) = cli.command {
+        return tailor::replay::run(config, args).await;
+    }
     let (roles, listen) = match cli.command {
         Command::Run(l) => (Roles::ALL, l.listen),
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),
@@ -31,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             return Ok(());
         }
-        Command::DeadLetters(_) | Command::Import(_) | Command::Clv(_) => {
+        Command::DeadLetters(_)
+        | Command::Import(_)
+        | Command::Clv(_)
+        | Command::Erase(_)
+        | Command::Replay(_) => {
             unreachable!("handled above")
         }
     };

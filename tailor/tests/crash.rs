@@ -4,7 +4,7 @@
 //! every member's counters must equal exactly what was sent: nothing lost, nothing counted twice.
 
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use tailor::app::{self, Roles};
 use tailor_infra::{testkit, Shutdown};
@@ -37,7 +37,9 @@ async fn applied_events(http: &reqwest::Client, port: u16) -> f64 {
     };
     let text = r.text().await.unwrap_or_default();
     text.lines()
-        .filter(|l| l.starts_with("tailor_processor_events_total") && l.contains("outcome=\"applied\""))
+        .filter(|l| {
+            l.starts_with("tailor_processor_events_total") && l.contains("outcome=\"applied\"")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -48,8 +50,8 @@ fn processor(config_file: &std::path::Path, log: &std::path::Path) -> Child {
         .arg(config_file)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(std::fs::File::create(log).unwrap())
-        .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("start tailor processor")
 }
@@ -84,9 +86,11 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
     let mut events = Vec::new();
     for m in 0..MEMBERS {
         for v in 0..VIEWS_PER_MEMBER {
-            events.push(json!({"type": "page_view", "event_id": format!("crash-{m}-{v}"), "site_id": "demo",
+            events.push(
+                json!({"type": "page_view", "event_id": format!("crash-{m}-{v}"), "site_id": "demo",
                 "anonymous_id": format!("dev-{m}"), "member_id": format!("crash-{m}"),
-                "session_id": format!("s-{m}"), "item_id": format!("item-{}", v % 7)}));
+                "session_id": format!("s-{m}"), "item_id": format!("item-{}", v % 7)}),
+            );
         }
         events.push(json!({"type": "purchase", "event_id": format!("crash-{m}-order"), "site_id": "demo",
             "anonymous_id": format!("dev-{m}"), "member_id": format!("crash-{m}"),
@@ -113,7 +117,11 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
             if let Some(p) = listening_port(&log) {
                 break p;
             }
-            assert!(tokio::time::Instant::now() < deadline, "round {round}: processor did not start; see {}", log.display());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: processor did not start; see {}",
+                log.display()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         loop {
@@ -125,7 +133,11 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
                 "round {round}: the processor exited by itself; see {}",
                 log.display()
             );
-            assert!(tokio::time::Instant::now() < deadline, "round {round}: no progress; see {}", log.display());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: no progress; see {}",
+                log.display()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         child.kill().unwrap(); // SIGKILL: no graceful shutdown, no final commit

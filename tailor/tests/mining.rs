@@ -80,19 +80,47 @@ async fn scenario(config: Config) {
 
     // --- Identity: anonymous browsing on device A, login, a second device, logout.
     let first_visit = vec![
-        view("dev-a", None, "a1", json!({"event_id": "id-1", "item_id": "tent", "category": "tents",
-            "brand": "Hilleberg", "url": "https://shop.example/p/tent", "referrer": "https://www.google.com/"})),
-        view("dev-a", None, "a1", json!({"event_id": "id-2", "item_id": "stove", "category": "kitchen",
-            "url": "https://shop.example/p/stove"})),
+        view(
+            "dev-a",
+            None,
+            "a1",
+            json!({"event_id": "id-1", "item_id": "tent", "category": "tents",
+            "brand": "Hilleberg", "url": "https://shop.example/p/tent", "referrer": "https://www.google.com/"}),
+        ),
+        view(
+            "dev-a",
+            None,
+            "a1",
+            json!({"event_id": "id-2", "item_id": "stove", "category": "kitchen",
+            "url": "https://shop.example/p/stove"}),
+        ),
         json!({"type": "identify", "site_id": "demo", "anonymous_id": "dev-a", "member_id": "ann",
             "event_id": "id-3", "traits": {"plan": "gold"}}),
     ];
     post_ok(&app, first_visit.clone()).await;
-    post_ok(&app, vec![view("dev-b", Some("ann"), "b1", json!({"event_id": "id-4", "item_id": "lamp",
-        "category": "tents", "url": "https://shop.example/p/lamp"}))]).await;
+    post_ok(
+        &app,
+        vec![view(
+            "dev-b",
+            Some("ann"),
+            "b1",
+            json!({"event_id": "id-4", "item_id": "lamp",
+        "category": "tents", "url": "https://shop.example/p/lamp"}),
+        )],
+    )
+    .await;
     // After logging out on device A: an anonymous view still belongs to ann.
-    post_ok(&app, vec![view("dev-a", None, "a2", json!({"event_id": "id-5", "item_id": "mat",
-        "url": "https://shop.example/p/mat"}))]).await;
+    post_ok(
+        &app,
+        vec![view(
+            "dev-a",
+            None,
+            "a2",
+            json!({"event_id": "id-5", "item_id": "mat",
+        "url": "https://shop.example/p/mat"}),
+        )],
+    )
+    .await;
     let ann = app
         .profile_until("ann", |p| p["event_counts"]["page_view"] == 4)
         .await;
@@ -104,8 +132,14 @@ async fn scenario(config: Config) {
     assert_eq!(via_device["subject"], "m:ann", "{via_device}");
     // Replays and a second login merge nothing twice.
     post_ok(&app, first_visit).await;
-    post_ok(&app, vec![json!({"type": "identify", "site_id": "demo", "anonymous_id": "dev-a",
-        "member_id": "ann", "event_id": "id-6"})]).await;
+    post_ok(
+        &app,
+        vec![
+            json!({"type": "identify", "site_id": "demo", "anonymous_id": "dev-a",
+        "member_id": "ann", "event_id": "id-6"}),
+        ],
+    )
+    .await;
     let ann = app
         .profile_until("ann", |p| p["event_counts"]["identify"] == 2)
         .await;
@@ -118,7 +152,12 @@ async fn scenario(config: Config) {
 
     // --- Sessions and channels: search, e-mail campaign, paid campaign, then social (a new channel).
     let s = |n: &str, url: &str, referrer: Option<&str>, days: f64| {
-        let mut e = view("dev-c", Some("cat"), n, json!({"url": url, "timestamp": ago(days)}));
+        let mut e = view(
+            "dev-c",
+            Some("cat"),
+            n,
+            json!({"url": url, "timestamp": ago(days)}),
+        );
         if let Some(r) = referrer {
             e["referrer"] = json!(r);
         }
@@ -158,13 +197,23 @@ async fn scenario(config: Config) {
     // --- Decayed interests and a new interest: shoes two months ago, kayaks today.
     let mut history: Vec<Value> = (0..12)
         .map(|i| {
-            view("dev-d", Some("dan"), "d1", json!({"item_id": format!("shoe-{i}"), "category": "shoes",
-                "brand": "Runner", "timestamp": ago(60.0 - f64::from(i) * 0.001)}))
+            view(
+                "dev-d",
+                Some("dan"),
+                "d1",
+                json!({"item_id": format!("shoe-{i}"), "category": "shoes",
+                "brand": "Runner", "timestamp": ago(60.0 - f64::from(i) * 0.001)}),
+            )
         })
         .collect();
     history.extend((0..4).map(|i| {
-        view("dev-d", Some("dan"), "d2", json!({"item_id": format!("kayak-{i}"), "category": "kayaks",
-            "brand": "Klepper", "timestamp": ago(0.001 * f64::from(4 - i))}))
+        view(
+            "dev-d",
+            Some("dan"),
+            "d2",
+            json!({"item_id": format!("kayak-{i}"), "category": "kayaks",
+            "brand": "Klepper", "timestamp": ago(0.001 * f64::from(4 - i))}),
+        )
     }));
     post_ok(&app, history).await;
     let dan = app
@@ -173,7 +222,10 @@ async fn scenario(config: Config) {
     // Shoes: 12 views at a quarter weight (two half-lives) = 3; kayaks: 4 views at full weight.
     assert_eq!(dan["top_categories"][0]["id"], "kayaks", "{dan}");
     let shoes = dan["top_categories"][1]["score"].as_f64().unwrap();
-    assert!((shoes - 3.0).abs() < 0.05, "shoes decayed to {shoes}: {dan}");
+    assert!(
+        (shoes - 3.0).abs() < 0.05,
+        "shoes decayed to {shoes}: {dan}"
+    );
     assert_eq!(dan["top_brands"][0]["id"], "Klepper");
     let interest = changes_until(&app, "m:dan", "new_interest", 1).await;
     assert_eq!(interest[0]["category"], "kayaks", "{interest:?}");
@@ -182,7 +234,14 @@ async fn scenario(config: Config) {
     let visits: Vec<Value> = [40.0, 39.0, 38.0, 37.0, 0.0]
         .iter()
         .enumerate()
-        .map(|(i, d)| view("dev-e", Some("eve"), &format!("e{i}"), json!({"timestamp": ago(*d)})))
+        .map(|(i, d)| {
+            view(
+                "dev-e",
+                Some("eve"),
+                &format!("e{i}"),
+                json!({"timestamp": ago(*d)}),
+            )
+        })
         .collect();
     post_ok(&app, visits).await;
     let drop = changes_until(&app, "m:eve", "visit_frequency_drop", 1).await;
@@ -203,7 +262,10 @@ async fn scenario(config: Config) {
         }
     }
     orders.push(purchase("dev-old", "old", "o0", 40.0, 400.0));
-    for (i, (v, d)) in [(10.0, 30.0), (12.0, 20.0), (11.0, 10.0), (500.0, 0.0)].iter().enumerate() {
+    for (i, (v, d)) in [(10.0, 30.0), (12.0, 20.0), (11.0, 10.0), (500.0, 0.0)]
+        .iter()
+        .enumerate()
+    {
         orders.push(purchase("dev-s", "shifter", &format!("o{i}"), *v, *d));
     }
     post_ok(&app, orders).await;
@@ -223,7 +285,11 @@ async fn scenario(config: Config) {
         .iter()
         .map(|c| c["to"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(stages[..2], ["first_time_buyer", "repeat_customer"], "{stages:?}");
+    assert_eq!(
+        stages[..2],
+        ["first_time_buyer", "repeat_customer"],
+        "{stages:?}"
+    );
     // Bought once 400 days ago: first-time buyer then; the sweep moves them to lapsed now.
     let lapsed = app
         .profile_until("old", |p| p["lifecycle"]["stage"] == "lapsed")
@@ -246,7 +312,8 @@ async fn scenario(config: Config) {
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.to_string().contains("column 13: the rule ends too early"),
+        body.to_string()
+            .contains("column 13: the rule ends too early"),
         "the refusal names the column: {body}"
     );
     let (status, body) = app
@@ -274,7 +341,10 @@ async fn scenario(config: Config) {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert!(m.contains(&"m:big") && m.contains(&"m:shifter"), "{members}");
+    assert!(
+        m.contains(&"m:big") && m.contains(&"m:shifter"),
+        "{members}"
+    );
     let (_, list) = app.get("/admin/segments?site=demo").await;
     let names: Vec<&str> = list
         .as_array()
@@ -291,17 +361,28 @@ async fn scenario(config: Config) {
             b["total"].as_u64() >= Some(1)
         })
         .await;
-    assert!(top_value["members"].to_string().contains("m:shifter"), "{top_value}");
+    assert!(
+        top_value["members"].to_string().contains("m:shifter"),
+        "{top_value}"
+    );
     let (status, _) = app
-        .send(Method::DELETE, "/admin/segments/top_value?site=demo", &json!({}))
+        .send(
+            Method::DELETE,
+            "/admin/segments/top_value?site=demo",
+            &json!({}),
+        )
         .await;
-    assert_eq!(status, 409, "a configured segment is not deleted through the API");
+    assert_eq!(
+        status, 409,
+        "a configured segment is not deleted through the API"
+    );
 
     // --- Site analytics.
     let from = (Utc::now() - Duration::days(365)).format("%Y-%m-%d");
     let a = app
         .until(&format!("/admin/analytics?site=demo&from={from}"), |a| {
-            a["stages"]["lapsed"].as_u64() >= Some(1) && !a["rfm_grid"].as_object().unwrap().is_empty()
+            a["stages"]["lapsed"].as_u64() >= Some(1)
+                && !a["rfm_grid"].as_object().unwrap().is_empty()
         })
         .await;
     for ch in ["search", "email", "campaign", "social", "direct"] {

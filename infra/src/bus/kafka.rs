@@ -157,6 +157,30 @@ impl KafkaConsumer {
             committed: BTreeMap::new(),
         })
     }
+
+    /// The (low, high) watermarks of every partition of the topic, whoever owns them: what a job that
+    /// reads the whole topic (replay) has to reach.
+    pub async fn watermarks(&self) -> Result<BTreeMap<i32, (i64, i64)>, BusError> {
+        let c = self.consumer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let md = c
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                .map_err(other)?;
+            let mut out = BTreeMap::new();
+            for t in md.topics().iter().filter(|t| t.name() == topic) {
+                for p in t.partitions() {
+                    let w = c
+                        .fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
+                        .map_err(other)?;
+                    out.insert(p.id(), w);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(other)?
+    }
 }
 
 #[async_trait]

@@ -117,10 +117,7 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
         ops,
         ..Default::default()
     };
-    assert_eq!(
-        store.apply(&[no_marker]).await.unwrap(),
-        [Applied::Applied]
-    );
+    assert_eq!(store.apply(&[no_marker]).await.unwrap(), [Applied::Applied]);
     let got = store
         .read(&[
             Read::Hash(doc.clone()),
@@ -148,6 +145,13 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
     assert_eq!(it.next().unwrap(), Value::Text(Some("hello".into())));
     assert_eq!(it.next().unwrap(), Value::Text(None));
     assert_eq!(it.next().unwrap(), Value::Count(0));
+    let mut found = store.scan(&format!("{ns}:")).await.unwrap();
+    found.sort();
+    assert_eq!(found, [doc.clone(), s.clone(), t.clone(), z.clone()]);
+    assert!(
+        store.scan(&format!("{ns}:t*")).await.unwrap().is_empty(),
+        "glob characters are literal"
+    );
 }
 
 async fn suite(store: &dyn Store, ns: &str) {

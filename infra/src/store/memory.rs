@@ -281,11 +281,13 @@ impl Store for MemoryStore {
                     Some(Data::Text(t)) => Some(t.clone()),
                     _ => None,
                 }),
-                Read::ZCard(k) | Read::SCard(k) => Value::Count(match db.live(k).map(|e| &e.data) {
-                    Some(Data::ZSet(z)) => z.len() as u64,
-                    Some(Data::Set(s)) => s.len() as u64,
-                    _ => 0,
-                }),
+                Read::ZCard(k) | Read::SCard(k) => {
+                    Value::Count(match db.live(k).map(|e| &e.data) {
+                        Some(Data::ZSet(z)) => z.len() as u64,
+                        Some(Data::Set(s)) => s.len() as u64,
+                        _ => 0,
+                    })
+                }
                 Read::Members(k) => Value::List(match db.live(k).map(|e| &e.data) {
                     Some(Data::Set(s)) => s.iter().cloned().collect(),
                     _ => Vec::new(),
@@ -296,6 +298,17 @@ impl Store for MemoryStore {
 
     async fn check(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn scan(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let db = self.db.lock().expect("store lock");
+        let now = Instant::now();
+        Ok(db
+            .map
+            .iter()
+            .filter(|(k, e)| k.starts_with(prefix) && e.expires.is_none_or(|t| t > now))
+            .map(|(k, _)| k.clone())
+            .collect())
     }
 }
 

@@ -96,6 +96,8 @@ pub trait Store: Send + Sync {
     async fn read(&self, reads: &[Read]) -> Result<Vec<Value>, StoreError>;
     /// Whether the store can be reached (readiness).
     async fn check(&self) -> Result<(), StoreError>;
+    /// Every key starting with `prefix` (operators' jobs: erasure, replay; never the hot path).
+    async fn scan(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 }
 
 #[cfg(test)]

@@ -98,7 +98,12 @@ fn encode(u: &Update) -> Option<(Vec<&str>, Vec<String>)> {
         }
         None => args.extend([String::new(), "0".into(), String::new()]),
     }
-    args.push(u.marker.as_ref().map(|m| m.ttl_secs.to_string()).unwrap_or_default());
+    args.push(
+        u.marker
+            .as_ref()
+            .map(|m| m.ttl_secs.to_string())
+            .unwrap_or_default(),
+    );
     match &u.position {
         Some(p) => {
             args.push(p.field.clone());
@@ -255,6 +260,40 @@ impl Store for RedisStore {
                 })
             })
             .collect()
+    }
+
+    async fn scan(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // Glob-escape the prefix: ids may contain `*`, `?`, `[`, `]` or `\`.
+        let mut pattern = String::with_capacity(prefix.len() + 1);
+        for c in prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        let mut c = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await
+                .map_err(unavailable)?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
     }
 
     async fn check(&self) -> Result<(), StoreError> {
