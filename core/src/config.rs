@@ -38,6 +38,32 @@ pub struct Config {
     pub recommender: RecommenderConfig,
     /// Segments evaluated on every profile update (more can be added through the admin API).
     pub segments: Vec<crate::segment::SegmentDef>,
+    pub export: ExportConfig,
+}
+
+/// The warehouse sink (`tailor export`): Parquet files partitioned by site and day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Directory of the files (`site=<site>/date=<day>/part-*.parquet`).
+    pub dir: std::path::PathBuf,
+    /// Consumer group of the sink (its own offsets, apart from the processor's).
+    pub group: String,
+    /// Rows buffered before a flush.
+    pub max_rows: usize,
+    /// Longest a row waits for its flush, in seconds.
+    pub max_age_secs: u64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            dir: "tailor-warehouse".into(),
+            group: "tailor-export".into(),
+            max_rows: 50_000,
+            max_age_secs: 60,
+        }
+    }
 }
 
 impl Default for Config {
@@ -56,6 +82,7 @@ impl Default for Config {
             processor: ProcessorConfig::default(),
             recommender: RecommenderConfig::default(),
             segments: default_segments(),
+            export: ExportConfig::default(),
         }
     }
 }
@@ -373,6 +400,13 @@ impl Config {
         nonempty("kafka.group", &self.kafka.group)?;
         nonempty("kafka.dead_letter_topic", &self.kafka.dead_letter_topic)?;
         nonempty("kafka.changes_topic", &self.kafka.changes_topic)?;
+        nonempty("export.group", &self.export.group)?;
+        if self.export.group == self.kafka.group {
+            return Err(ConfigError::new(
+                "export.group",
+                "must differ from kafka.group (the sink keeps its own offsets)",
+            ));
+        }
         if self.kafka.dead_letter_topic == self.kafka.topic {
             return Err(ConfigError::new(
                 "kafka.dead_letter_topic",
@@ -413,7 +447,7 @@ impl Config {
                 "must not contain '{' or '}'",
             ));
         }
-        let counts: [(&str, i64); 23] = [
+        let counts: [(&str, i64); 25] = [
             (
                 "collector.rate_limit_per_sec",
                 self.collector.rate_limit_per_sec as i64,
@@ -448,6 +482,8 @@ impl Config {
                 self.collector.max_batch_events as i64,
             ),
             ("processor.batch_size", self.processor.batch_size as i64),
+            ("export.max_rows", self.export.max_rows as i64),
+            ("export.max_age_secs", self.export.max_age_secs as i64),
             ("processor.top_items", self.processor.top_items as i64),
             (
                 "processor.top_categories",

@@ -151,7 +151,23 @@ pub async fn erase(cmd: Erase) -> anyhow::Result<()> {
         .send()
         .await
         .with_context(|| format!("cannot reach {url} (--url)"))?;
-    let report: serde_json::Value = answer(r).await?;
+    let mut report: serde_json::Value = answer(r).await?;
+    if let Some(dir) = cmd.warehouse {
+        let subjects: Vec<String> = report["subjects"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let until = report["erased_at_ms"].as_i64().unwrap_or(i64::MAX);
+        let (files, rows) = tokio::task::spawn_blocking(move || {
+            tailor_processor::export::erase(&dir, &subjects, until)
+        })
+        .await??;
+        report["warehouse"] = serde_json::json!({"files_rewritten": files, "rows_removed": rows});
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

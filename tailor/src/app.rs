@@ -39,6 +39,8 @@ pub struct Roles {
     pub recommender: bool,
     /// The demo shop page at `/` (only with all three stages).
     pub demo: bool,
+    /// The warehouse sink (Parquet files; needs Kafka and Redis).
+    pub export: bool,
 }
 
 impl Roles {
@@ -47,24 +49,35 @@ impl Roles {
         processor: true,
         recommender: true,
         demo: true,
+        export: false,
     };
     pub const COLLECTOR: Roles = Roles {
         collector: true,
         processor: false,
         recommender: false,
         demo: false,
+        export: false,
     };
     pub const PROCESSOR: Roles = Roles {
         collector: false,
         processor: true,
         recommender: false,
         demo: false,
+        export: false,
+    };
+    pub const EXPORT: Roles = Roles {
+        collector: false,
+        processor: false,
+        recommender: false,
+        demo: false,
+        export: true,
     };
     pub const RECOMMENDER: Roles = Roles {
         collector: false,
         processor: false,
         recommender: true,
         demo: false,
+        export: false,
     };
 }
 
@@ -269,7 +282,10 @@ pub async fn start(
     let keys = KeySpace::new(config.redis.namespace.clone());
     let mut checks: Vec<(&'static str, Check)> = Vec::new();
 
-    let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender {
+    if roles.export && (config.kafka.brokers.is_none() || config.redis.url.is_none()) {
+        bail!("the warehouse export reads the Kafka topic and checks erasures in Redis: give --kafka and --redis");
+    }
+    let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender || roles.export {
         Some(match &config.redis.url {
             Some(url) => {
                 let s = RedisStore::connect(url).await.with_context(|| {
@@ -396,6 +412,26 @@ pub async fn start(
         tasks.push((
             "processor",
             tokio::spawn(tailor_processor::run(processor, consumer, s)),
+        ));
+    }
+    if roles.export {
+        let brokers = config.kafka.brokers.as_deref().expect("checked above");
+        let consumer = KafkaConsumer::new(&kafka_settings(&config, brokers), &config.export.group)?;
+        let exporter = tailor_processor::export::Exporter {
+            dir: config.export.dir.clone(),
+            store: store.clone().expect("store exists for the export"),
+            keys: keys.clone(),
+            max_rows: config.export.max_rows,
+            max_age: Duration::from_secs(config.export.max_age_secs),
+        };
+        let s = shutdown.clone();
+        tasks.push((
+            "export",
+            tokio::spawn(tailor_processor::export::run(
+                exporter,
+                Box::new(consumer),
+                s,
+            )),
         ));
     }
     tracing::info!(%addr, ?roles, "listening");

@@ -52,6 +52,9 @@ pub enum Command {
     Processor(Listen<8082>),
     /// Run the recommendation and profile API. Needs --redis.
     Recommender(Listen<8083>),
+    /// Run the warehouse sink: the enriched event stream as Parquet files partitioned by site and day
+    /// (export.dir), exactly once. Needs --kafka and --redis.
+    Export(Listen<8084>),
     /// Print the effective configuration (defaults, file and options merged) as TOML, after validating it.
     Config,
     /// Inspect and re-drive rejected events (the dead-letter topic) of a running Tailor.
@@ -78,6 +81,10 @@ pub struct Replay {
     /// Confirm: the namespace's profiles are deleted before they are rebuilt.
     #[arg(long)]
     pub yes: bool,
+    /// Rebuild from the warehouse's Parquet files in DIR instead of the Kafka topic (for events past
+    /// the topic's retention). Needs only --redis.
+    #[arg(long, value_name = "DIR")]
+    pub from_parquet: Option<PathBuf>,
 }
 
 /// `tailor erase`.
@@ -97,6 +104,9 @@ pub struct Erase {
     /// An anonymous id to erase instead.
     #[arg(long)]
     pub anonymous: Option<String>,
+    /// Also remove their events from the warehouse files in this directory (export.dir).
+    #[arg(long, value_name = "DIR")]
+    pub warehouse: Option<PathBuf>,
 }
 
 /// `tailor import`.

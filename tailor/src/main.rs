@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),
         Command::Processor(l) => (Roles::PROCESSOR, l.listen),
         Command::Recommender(l) => (Roles::RECOMMENDER, l.listen),
+        Command::Export(l) => (Roles::EXPORT, l.listen),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             return Ok(());

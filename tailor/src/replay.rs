@@ -2,8 +2,9 @@
 //!
 //! 1. Deletes everything the processor derived in the key namespace, keeping what is not derived from
 //!    events: erasure tombstones (so erased people stay erased) and segment definitions.
-//! 2. Reads the events topic from its beginning with a fresh consumer group through the processor's own
-//!    batch path (the same fold, guards and watermarks as live processing), with a progress bar.
+//! 2. Reads the events topic from its beginning with a fresh consumer group (or, with `--from-parquet`,
+//!    the warehouse files, at their original bus positions) through the processor's own batch path
+//!    (the same fold, guards and watermarks as live processing), with a progress bar.
 //! 3. Refreshes the site models (RFM cut points, lifetime-value fit, the life-cycle sweep) and prints a
 //!    summary.
 //!
@@ -22,7 +23,7 @@ use tailor_core::keys::KeySpace;
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::SiteId;
 use tailor_infra::bus::kafka::{KafkaConsumer, KafkaSettings};
-use tailor_infra::bus::{Consumer, Offsets};
+use tailor_infra::bus::{Consumer, Message, Offsets};
 use tailor_infra::store::redis::RedisStore;
 use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
@@ -59,14 +60,18 @@ pub async fn clear_derived(store: &dyn Store, keys: &KeySpace) -> anyhow::Result
 
 pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
     config.validate()?;
-    let (Some(brokers), Some(url)) = (&config.kafka.brokers, &config.redis.url) else {
-        bail!("replay rebuilds a deployment's Redis from its Kafka topic: give --kafka and --redis (embedded mode keeps nothing to replay)");
+    let Some(url) = &config.redis.url else {
+        bail!("replay rebuilds a deployment's Redis: give --redis (embedded mode keeps nothing to replay)");
+    };
+    let source = match (&args.from_parquet, &config.kafka.brokers) {
+        (Some(dir), _) => format!("the files in {}", dir.display()),
+        (None, Some(_)) => format!("topic {:?}", config.kafka.topic),
+        (None, None) => bail!("replay reads the Kafka topic: give --kafka, or --from-parquet DIR"),
     };
     if !args.yes {
         bail!(
-            "replay deletes every profile in namespace {:?} of {url} and rebuilds it from topic {:?}; stop the processors, then run again with --yes",
+            "replay deletes every profile in namespace {:?} of {url} and rebuilds it from {source}; stop the processors, then run again with --yes",
             config.redis.namespace,
-            config.kafka.topic
         );
     }
     let started = Instant::now();
@@ -77,13 +82,114 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
             .with_context(|| format!("connecting to Redis at {url}"))?,
     );
     let deleted = clear_derived(store.as_ref(), &keys).await?;
-    eprintln!(
-        "deleted {deleted} derived keys; replaying topic {}",
-        config.kafka.topic
-    );
+    eprintln!("deleted {deleted} derived keys; replaying {source}");
+    let processor = Processor {
+        store: store.clone(),
+        keys: keys.clone(),
+        config: config.processor.clone(),
+        segments: config.segments.clone(),
+        group: "replay".into(),
+        // Changes describe live transitions; a rebuild re-derives state without re-announcing history.
+        changes: None,
+    };
+    let (seen, outcomes) = match (&args.from_parquet, &config.kafka.brokers) {
+        (Some(dir), _) => from_parquet(&processor, &config, dir).await?,
+        (None, Some(brokers)) => from_kafka(&processor, &config, brokers).await?,
+        (None, None) => unreachable!("checked above"),
+    };
+    let mut sites = Vec::new();
+    for s in &config.sites {
+        let site = SiteId::parse(s.id.clone())?;
+        let r = processor
+            .refresh_site(&site, chrono::Utc::now().timestamp_millis())
+            .await?;
+        sites.push(
+            serde_json::json!({"site": s.id, "customers": r.customers, "clv_fitted": r.fitted}),
+        );
+    }
+    let summary = serde_json::json!({
+        "source": source,
+        "events": seen,
+        "outcomes": outcomes,
+        "deleted_keys": deleted,
+        "sites": sites,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
 
+fn progress(total: u64) -> ProgressBar {
+    ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
+            .expect("valid template"),
+    )
+}
+
+type Outcomes = BTreeMap<&'static str, u64>;
+
+async fn apply(
+    processor: &Processor,
+    batch: &[Message],
+    outcomes: &mut Outcomes,
+) -> anyhow::Result<()> {
+    for o in processor
+        .apply_batch(batch, &Shutdown::new())
+        .await
+        .context("replay interrupted")?
+    {
+        *outcomes.entry(o.as_str()).or_default() += 1;
+    }
+    Ok(())
+}
+
+/// Replays the warehouse files in partition and offset order, at their original bus positions (so
+/// the watermarks match what the live processors will see).
+async fn from_parquet(
+    processor: &Processor,
+    config: &Config,
+    dir: &std::path::Path,
+) -> anyhow::Result<(u64, Outcomes)> {
+    let dir = dir.to_path_buf();
+    let mut rows = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<_>> {
+        let mut rows = Vec::new();
+        for f in tailor_processor::export::data_files(&dir)? {
+            rows.extend(tailor_processor::export::read_file(&f)?);
+        }
+        Ok(rows)
+    })
+    .await??;
+    rows.sort_by_key(|(p, o, _)| (*p, *o));
+    rows.dedup_by_key(|(p, o, _)| (*p, *o));
+    let bar = progress(rows.len() as u64);
+    let mut outcomes = Outcomes::new();
+    let mut seen = 0u64;
+    for chunk in rows.chunks(config.processor.batch_size) {
+        let batch: Vec<Message> = chunk
+            .iter()
+            .map(|(p, o, e)| Message {
+                topic: config.kafka.topic.clone(),
+                partition: *p,
+                offset: *o,
+                payload: serde_json::to_vec(e).expect("an event serialises"),
+            })
+            .collect();
+        apply(processor, &batch, &mut outcomes).await?;
+        seen += batch.len() as u64;
+        bar.set_position(seen);
+    }
+    bar.finish();
+    Ok((seen, outcomes))
+}
+
+/// Replays the topic from its beginning with a fresh consumer group.
+async fn from_kafka(
+    processor: &Processor,
+    config: &Config,
+    brokers: &str,
+) -> anyhow::Result<(u64, Outcomes)> {
     let settings = KafkaSettings {
-        brokers: brokers.clone(),
+        brokers: brokers.to_string(),
         topic: config.kafka.topic.clone(),
         delivery_timeout: Duration::from_millis(config.kafka.delivery_timeout_ms),
     };
@@ -93,15 +199,6 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         chrono::Utc::now().format("%Y%m%dT%H%M%S")
     );
     let mut consumer = KafkaConsumer::new(&settings, &group)?;
-    let processor = Processor {
-        store: store.clone(),
-        keys: keys.clone(),
-        config: config.processor.clone(),
-        segments: config.segments.clone(),
-        group: group.clone(),
-        // Changes describe live transitions; a rebuild re-derives state without re-announcing history.
-        changes: None,
-    };
     // What to reach: the end of every partition as it is now (events arriving meanwhile are left to
     // the live processors, which skip whatever the rebuild already applied).
     let ends = consumer
@@ -110,12 +207,8 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         .context("reading the topic's partitions")?;
     let total: i64 = ends.values().map(|(low, high)| high - low).sum();
     let mut next: BTreeMap<i32, i64> = ends.iter().map(|(p, (low, _))| (*p, *low)).collect();
-    let bar = ProgressBar::new(total.max(0) as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
-            .expect("valid template"),
-    );
-    let shutdown = Shutdown::new();
-    let mut outcomes: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let bar = progress(total.max(0) as u64);
+    let mut outcomes = Outcomes::new();
     let mut seen = 0u64;
     let mut last_progress = Instant::now();
     while ends.iter().any(|(p, (_, high))| next[p] < *high) {
@@ -130,13 +223,7 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         }
         last_progress = Instant::now();
         seen += batch.len() as u64;
-        let applied = processor
-            .apply_batch(&batch, &shutdown)
-            .await
-            .context("replay interrupted")?;
-        for o in applied {
-            *outcomes.entry(o.as_str()).or_default() += 1;
-        }
+        apply(processor, &batch, &mut outcomes).await?;
         let done = Offsets::after(&batch);
         consumer.commit(&done).await?;
         for (p, o) in done.0 {
@@ -145,24 +232,5 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         bar.set_position(seen);
     }
     bar.finish();
-    let mut sites = Vec::new();
-    for s in &config.sites {
-        let site = SiteId::parse(s.id.clone())?;
-        let r = processor
-            .refresh_site(&site, chrono::Utc::now().timestamp_millis())
-            .await?;
-        sites.push(
-            serde_json::json!({"site": s.id, "customers": r.customers, "clv_fitted": r.fitted}),
-        );
-    }
-    let summary = serde_json::json!({
-        "events": seen,
-        "outcomes": outcomes,
-        "deleted_keys": deleted,
-        "sites": sites,
-        "consumer_group": group,
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    Ok((seen, outcomes))
 }

@@ -3,8 +3,10 @@
 //! mid-batch, between the store write and the offset commit or anywhere else. After the last restart
 //! every member's counters must equal exactly what was sent: nothing lost, nothing counted twice.
 
+mod support;
+
 use serde_json::{json, Value};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 use tailor::app::{self, Roles};
 use tailor_infra::{testkit, Shutdown};
@@ -44,7 +46,7 @@ async fn applied_events(http: &reqwest::Client, port: u16) -> f64 {
         .sum()
 }
 
-fn processor(config_file: &std::path::Path, log: &std::path::Path) -> Child {
+fn processor(config_file: &std::path::Path, log: &std::path::Path) -> support::Reaped {
     Command::new(env!("CARGO_BIN_EXE_tailor"))
         .args(["processor", "--listen", "127.0.0.1:0", "--config"])
         .arg(config_file)
@@ -53,6 +55,7 @@ fn processor(config_file: &std::path::Path, log: &std::path::Path) -> Child {
         .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
+        .map(support::Reaped)
         .expect("start tailor processor")
 }
 
@@ -74,6 +77,7 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
             processor: false,
             recommender: true,
             demo: false,
+            export: false,
         },
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown.clone(),

@@ -23,10 +23,15 @@ pub struct App {
 
 /// Starts every stage on `config`.
 pub async fn start(config: Config) -> App {
+    start_roles(config, Roles::ALL).await
+}
+
+/// Starts the given stages on `config`.
+pub async fn start_roles(config: Config, roles: Roles) -> App {
     let shutdown = Shutdown::new();
     let running = app::start(
         config,
-        Roles::ALL,
+        roles,
         SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown.clone(),
     )
@@ -119,5 +124,29 @@ impl App {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.running.wait().await.expect("clean shutdown");
+    }
+}
+
+/// A child process that is killed and reaped when dropped, so a failing test never leaves one
+/// running (holding the test harness's output open).
+pub struct Reaped(pub std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
