@@ -97,6 +97,7 @@ pub fn router(r: Recommender) -> Router {
             get(crate::insights::segment_members),
         )
         .route("/admin/analytics", get(crate::insights::analytics))
+        .route("/insights", get(crate::insights::page))
         .route("/admin/erase", axum::routing::post(crate::privacy::erase))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")

@@ -8,7 +8,9 @@
 //! * `GET /admin/segments/{name}/members?site=&limit=`: who is in it;
 //! * `GET /admin/analytics?site=&from=&to=`: traffic by channel and referrer, top pages, the dwell
 //!   distribution, the view/cart/purchase funnel per hour and day, segment and stage sizes, and the
-//!   RFM grid.
+//!   RFM grid;
+//! * `GET /insights?site=`: the same as pictures (funnel, channels, hours, dwell, the RFM heat map,
+//!   stages, segments), refreshed every five seconds.
 
 use crate::api::{bad, ApiError, Recommender};
 use axum::extract::{Path, Query, State};
@@ -25,6 +27,11 @@ use tailor_infra::http::error_with;
 use tailor_infra::store::Read;
 
 type Params = Query<HashMap<String, String>>;
+
+/// The insights page (self-contained HTML and SVG, no external assets).
+pub(crate) async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("insights.html"))
+}
 
 /// A segment as listed.
 #[derive(Debug, Serialize)]

@@ -74,7 +74,7 @@ fn mining_config(mut c: Config) -> Config {
     c
 }
 
-async fn scenario(config: Config) {
+async fn scenario(config: Config, pictures: bool) {
     let app = support::start(mining_config(config)).await;
     assert!(support::UA == UA_CHROME);
 
@@ -345,6 +345,27 @@ async fn scenario(config: Config) {
         m.contains(&"m:big") && m.contains(&"m:shifter"),
         "{members}"
     );
+    // Entry and exit: a browsing member leaves "window_shoppers" with their first order.
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            "/admin/segments/window_shoppers?site=demo",
+            &json!({"rule": "member and orders == 0 and pages >= 2"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    post_ok(
+        &app,
+        vec![
+            view("dev-n", Some("newbie"), "n1", json!({"item_id": "tent"})),
+            view("dev-n", Some("newbie"), "n1", json!({"item_id": "stove"})),
+        ],
+    )
+    .await;
+    changes_until(&app, "m:newbie", "segment_entered", 1).await;
+    post_ok(&app, vec![purchase("dev-n", "newbie", "o0", 20.0, 0.0)]).await;
+    let exited = changes_until(&app, "m:newbie", "segment_exited", 1).await;
+    assert_eq!(exited[0]["segment"], "window_shoppers", "{exited:?}");
     let (_, list) = app.get("/admin/segments?site=demo").await;
     let names: Vec<&str> = list
         .as_array()
@@ -401,17 +422,53 @@ async fn scenario(config: Config) {
     assert_eq!(dwell, 1, "{a}");
     assert!(a["top_referrers"].to_string().contains("Google"), "{a}");
 
+    if pictures {
+        insights_page(&app).await;
+    }
     app.stop().await;
+}
+
+/// The insights page draws the same analytics in a real browser, without script errors.
+async fn insights_page(app: &App) {
+    let tag = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/tag");
+    let shot = testkit::temp_dir("insights").join("insights.png");
+    let out = tokio::process::Command::new("node")
+        .arg(tag.join("test/insights.mjs"))
+        .args([&app.base, "demo", shot.to_str().unwrap()])
+        .output()
+        .await
+        .expect("run node (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "insights page failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert!(report["funnel_bars"].as_u64() >= Some(3), "{report}");
+    assert!(report["channel_bars"].as_u64() >= Some(5), "{report}");
+    assert_eq!(report["rfm_cells"], 25, "a 5×5 heat map: {report}");
+    assert!(
+        report["rfm_labels"].as_array().unwrap().len() > 10,
+        "{report}"
+    );
+    assert!(report["stage_bars"].as_u64() >= Some(3), "{report}");
+    assert!(report["page_rows"].as_u64() >= Some(1), "{report}");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a screenshot was taken"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_and_redis() {
-    scenario(testkit::real_config()).await;
+    scenario(testkit::real_config(), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_default() {
     let mut c = Config::default();
     c.collector.spool_dir = testkit::temp_dir("spool");
-    scenario(c).await;
+    scenario(c, false).await;
 }
