@@ -9,22 +9,12 @@ mod support;
 use redis::AsyncCommands;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use tailor_core::ids::SiteId;
 use tailor_core::keys::KeySpace;
 use tailor_infra::testkit;
 
-fn tag_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../collector/tag")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
-    let dir = tag_dir();
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "collector/tag/node_modules is missing: run scripts/test.sh (npm ci --prefix collector/tag)"
-    );
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
         "Chromium is missing: run scripts/test.sh (apt-get install chromium)"
@@ -46,19 +36,7 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     let (status, body) = app.post(&Value::Array(earlier)).await;
     assert_eq!(status, 202, "{body}");
 
-    let out = tokio::process::Command::new("node")
-        .arg(dir.join("test/browser.mjs"))
-        .args([&base, &member])
-        .output()
-        .await
-        .expect("run node (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "browser session failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let session: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    let session = support::browser_script("browser.mjs", &[&base, &member]).await;
     assert!(!session["slot"].as_array().unwrap().is_empty(), "{session}");
 
     let profile = app
@@ -115,25 +93,8 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
 /// and Global Privacy Control with `data-respect-dnt` silences the tag (see `test/privacy.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tag_honours_consent_and_global_privacy_control() {
-    let dir = tag_dir();
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "collector/tag/node_modules is missing: run scripts/test.sh"
-    );
     let app = support::start(tailor_core::config::Config::default()).await;
-    let out = tokio::process::Command::new("node")
-        .arg(dir.join("test/privacy.mjs"))
-        .arg(&app.base)
-        .output()
-        .await
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "privacy checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = support::browser_script("privacy.mjs", &[&app.base]).await;
     assert_eq!(report["dnt"]["sent"], 0, "{report}");
     assert_eq!(report["pending"]["cookies"], "", "{report}");
     app.stop().await;

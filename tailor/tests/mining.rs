@@ -430,21 +430,9 @@ async fn scenario(config: Config, pictures: bool) {
 
 /// The insights page draws the same analytics in a real browser, without script errors.
 async fn insights_page(app: &App) {
-    let tag = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/tag");
     let shot = testkit::temp_dir("insights").join("insights.png");
-    let out = tokio::process::Command::new("node")
-        .arg(tag.join("test/insights.mjs"))
-        .args([&app.base, "demo", shot.to_str().unwrap()])
-        .output()
-        .await
-        .expect("run node (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "insights page failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report =
+        support::browser_script("insights.mjs", &[&app.base, "demo", shot.to_str().unwrap()]).await;
     assert_eq!(report["errors"], json!([]), "{report}");
     assert!(report["funnel_bars"].as_u64() >= Some(3), "{report}");
     assert!(report["channel_bars"].as_u64() >= Some(5), "{report}");

@@ -6,22 +6,7 @@ mod support;
 
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use std::process::Command;
 use tailor_infra::testkit;
-
-fn tailor(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args(args)
-        .output()
-        .expect("run tailor");
-    assert!(
-        out.status.success(),
-        "tailor {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
 
 fn views(anon: &str, member: Option<&str>, items: &[&str]) -> Vec<Value> {
     items
@@ -89,7 +74,7 @@ async fn erase_forgets_everywhere_and_replay_rebuilds_everything_else() {
     .await;
 
     // Erase: the member, both devices; every key in their slots but the tombstones; the indexes.
-    let report = tailor(&[
+    let report = support::tailor_json(&[
         "erase", "--url", &app.base, "--site", "demo", "--member", "gone",
     ]);
     let subjects: Vec<&str> = report["subjects"]
@@ -122,7 +107,8 @@ async fn erase_forgets_everywhere_and_replay_rebuilds_everything_else() {
     app.stop().await;
 
     // Replay: everything else comes back the same; the erased member does not.
-    let summary = tailor(&["replay", "--yes", "--config", config_file.to_str().unwrap()]);
+    let summary =
+        support::tailor_json(&["replay", "--yes", "--config", config_file.to_str().unwrap()]);
     assert_eq!(summary["events"], total, "{summary}");
     assert_eq!(
         summary["outcomes"]["erased"], 5,

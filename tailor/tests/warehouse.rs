@@ -17,20 +17,6 @@ use tailor_infra::testkit;
 const MEMBERS: usize = 30;
 const VIEWS: usize = 20;
 
-fn tailor(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args(args)
-        .output()
-        .expect("run tailor");
-    assert!(
-        out.status.success(),
-        "tailor {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
 fn exporter(
     config_file: &std::path::Path,
     log: &std::path::Path,
@@ -235,7 +221,7 @@ async fn parquet_files_hold_every_event_once_through_crashes() {
 
     // Erasure reaches the files; a rebuild from them matches the live profiles.
     let (_, keep) = app.get("/v1/profiles/wm-1?site=demo").await;
-    let report = tailor(&[
+    let report = support::tailor_json(&[
         "erase",
         "--url",
         &app.base,
@@ -253,7 +239,7 @@ async fn parquet_files_hold_every_event_once_through_crashes() {
         "erased rows remain"
     );
     app.stop().await;
-    let summary = tailor(&[
+    let summary = support::tailor_json(&[
         "replay",
         "--yes",
         "--from-parquet",

@@ -150,3 +150,42 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// Runs the `tailor` binary with `args`; fails the test unless it succeeds, and returns its stdout
+/// parsed as JSON.
+pub fn tailor_json(args: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(args)
+        .output()
+        .expect("run tailor");
+    assert!(
+        out.status.success(),
+        "tailor {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// Runs a browser script of `collector/tag/test/` with node (headless Chromium through
+/// playwright-core); fails the test unless it succeeds, and returns its stdout parsed as JSON.
+pub async fn browser_script(script: &str, args: &[&str]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/tag");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "collector/tag/node_modules is missing: run scripts/test.sh (npm ci --prefix collector/tag)"
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("test").join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("run node (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
