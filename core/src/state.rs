@@ -326,7 +326,32 @@ pub struct Caps {
     pub short_half_life_ms: i64,
 }
 
+/// What a recommendation needs of a subject, stored beside the document (hash field `reco`) so the
+/// hot read path parses a few hundred bytes instead of the whole document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecoView {
+    /// Recently viewed items, newest first.
+    pub recent: Vec<String>,
+    /// Items bought (never offered again).
+    pub bought: Vec<String>,
+    pub stitched_to: Option<String>,
+}
+
 impl SubjectState {
+    /// The recommendation summary of this document.
+    pub fn reco_view(&self) -> RecoView {
+        RecoView {
+            recent: self.recent_items.clone(),
+            bought: self
+                .purchases
+                .items
+                .iter()
+                .map(|(i, _)| i.clone())
+                .collect(),
+            stitched_to: self.stitched_to.clone(),
+        }
+    }
+
     /// Whether anything was ever recorded.
     pub fn is_empty(&self) -> bool {
         self.first_seen_ms.is_none() && self.merged.is_empty() && self.stitched_to.is_none()

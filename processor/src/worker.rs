@@ -112,6 +112,11 @@ pub fn doc_update(keys: &KeySpace, doc: &Doc) -> Update {
         },
         WriteOp::HashSet {
             key: key.clone(),
+            field: "reco".into(),
+            value: serde_json::to_string(&doc.state.reco_view()).expect("serialises"),
+        },
+        WriteOp::HashSet {
+            key: key.clone(),
             field: "rev".into(),
             value: (doc.rev.unwrap_or(0) + 1).to_string(),
         },

@@ -17,7 +17,7 @@ use tailor_core::config::Config;
 use tailor_core::keys::KeySpace;
 use tailor_core::models::SiteModels;
 use tailor_core::profile::Profile;
-use tailor_core::state::SubjectState;
+use tailor_core::state::{RecoView, SubjectState};
 use tailor_core::{AnonymousId, ItemId, MemberId, SiteId, Subject};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
@@ -169,11 +169,10 @@ impl Recommender {
             .transpose()?;
         let cfg = &self.config.recommender;
         let (recent, bought) = match &subject {
-            Some(s) => match self.state_of(&site, s).await? {
-                Some((_, state)) => {
-                    let mut recent = state.recent_items;
-                    recent.truncate(cfg.seed_items);
-                    (recent, state.purchases.items)
+            Some(s) => match self.reco_of(&site, s).await? {
+                Some(mut v) => {
+                    v.recent.truncate(cfg.seed_items);
+                    (v.recent, v.bought)
                 }
                 None => (Vec::new(), Vec::new()),
             },
@@ -200,7 +199,7 @@ impl Recommender {
                 neighbours: v.into_top(),
             })
             .collect();
-        let exclude: HashSet<String> = bought.into_iter().map(|(i, _)| i).collect();
+        let exclude: HashSet<String> = bought.into_iter().collect();
         let items = rank::rank(&seeds, &popular, &exclude, limit);
         let covis = items
             .iter()
@@ -253,6 +252,39 @@ impl Recommender {
                     );
                 }
                 _ => return Ok(Some((subject, state))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// A subject's recommendation summary (following an anonymous id's stitch); `None` if never seen.
+    async fn reco_of(
+        &self,
+        site: &SiteId,
+        subject: &Subject,
+    ) -> Result<Option<RecoView>, ApiError> {
+        let mut subject = subject.clone();
+        for _ in 0..2 {
+            let raw = self
+                .store
+                .read(&[Read::Field(self.keys.state(site, &subject), "reco".into())])
+                .await?
+                .pop()
+                .and_then(|v| v.into_text());
+            let Some(raw) = raw else { return Ok(None) };
+            let view: RecoView = serde_json::from_str(&raw).map_err(|e| {
+                ApiError::Store(StoreError::Rejected(format!(
+                    "the summary of {subject} does not parse: {e}"
+                )))
+            })?;
+            match (&subject, &view.stitched_to) {
+                (Subject::Anonymous(_), Some(m)) => {
+                    subject = Subject::Member(
+                        MemberId::parse(m.clone())
+                            .map_err(|e| ApiError::Store(StoreError::Rejected(e.to_string())))?,
+                    );
+                }
+                _ => return Ok(Some(view)),
             }
         }
         Ok(None)

@@ -128,6 +128,8 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
             Read::Range(z.clone(), -1, -1),
             Read::Get(t.clone()),
             Read::Get(format!("{ns}:gone")),
+            Read::Field(doc.clone(), "rev".into()),
+            Read::Field(doc.clone(), "absent".into()),
             Read::SCard(format!("{ns}:absent")),
         ])
         .await
@@ -143,6 +145,8 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
     );
     assert_eq!(it.next().unwrap(), Value::Top(vec![("x".into(), 5.0)]));
     assert_eq!(it.next().unwrap(), Value::Text(Some("hello".into())));
+    assert_eq!(it.next().unwrap(), Value::Text(None));
+    assert_eq!(it.next().unwrap(), Value::Text(Some("2".into())));
     assert_eq!(it.next().unwrap(), Value::Text(None));
     assert_eq!(it.next().unwrap(), Value::Count(0));
     let mut found = store.scan(&format!("{ns}:")).await.unwrap();

@@ -281,6 +281,10 @@ impl Store for MemoryStore {
                     Some(Data::Text(t)) => Some(t.clone()),
                     _ => None,
                 }),
+                Read::Field(k, f) => Value::Text(match db.live(k).map(|e| &e.data) {
+                    Some(Data::Hash(h)) => h.get(f).cloned(),
+                    _ => None,
+                }),
                 Read::ZCard(k) | Read::SCard(k) => {
                     Value::Count(match db.live(k).map(|e| &e.data) {
                         Some(Data::ZSet(z)) => z.len() as u64,

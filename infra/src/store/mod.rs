@@ -32,6 +32,8 @@ pub enum Read {
     Range(String, isize, isize),
     /// A string value.
     Get(String),
+    /// One field of a hash (answered as `Value::Text`).
+    Field(String, String),
     /// The size of a sorted set.
     ZCard(String),
     /// The size of a set.

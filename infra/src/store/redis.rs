@@ -234,6 +234,7 @@ impl Store for RedisStore {
                     .arg(*stop as i64)
                     .arg("WITHSCORES"),
                 Read::Get(k) => pipe.cmd("GET").arg(k),
+                Read::Field(k, f) => pipe.cmd("HGET").arg(k).arg(f),
                 Read::ZCard(k) => pipe.cmd("ZCARD").arg(k),
                 Read::SCard(k) => pipe.cmd("SCARD").arg(k),
                 Read::Members(k) => pipe.cmd("SMEMBERS").arg(k),
@@ -252,7 +253,9 @@ impl Store for RedisStore {
                     Read::Top(_, _) | Read::Range(..) => {
                         Value::Top(redis::from_redis_value(&v).map_err(conv)?)
                     }
-                    Read::Get(_) => Value::Text(redis::from_redis_value(&v).map_err(conv)?),
+                    Read::Get(_) | Read::Field(..) => {
+                        Value::Text(redis::from_redis_value(&v).map_err(conv)?)
+                    }
                     Read::ZCard(_) | Read::SCard(_) => {
                         Value::Count(redis::from_redis_value(&v).map_err(conv)?)
                     }
