@@ -77,8 +77,8 @@ pub struct SiteCtx {
 pub struct Loaded {
     /// By state key.
     pub docs: HashMap<String, Doc>,
-    /// Marker keys that exist.
-    pub markers: HashSet<String>,
+    /// Marker keys that exist, with the message that set them (`topic/partition@offset`).
+    pub markers: HashMap<String, String>,
     /// Erasure time (ms) by state key.
     pub erased: HashMap<String, i64>,
     pub sites: HashMap<SiteId, SiteCtx>,
@@ -351,14 +351,17 @@ impl Folder<'_> {
         let site = &e.site_id;
         let device = Subject::Anonymous(e.anonymous_id.clone());
         let marker = self.keys.applied_marker(site, &device, &e.event_id);
-        if loaded.markers.contains(&marker) || !seen.insert((site.clone(), e.event_id.to_string()))
-        {
+        let here = format!("{}@{}", input.tp, input.offset);
+        // A marker set by this very message (its document write conflicted, or crashed after the
+        // marker landed) is not a duplicate: the document's watermark decides.
+        let marked_elsewhere = loaded.markers.get(&marker).is_some_and(|m| *m != here);
+        if marked_elsewhere || !seen.insert((site.clone(), e.event_id.to_string())) {
             return Outcome::DuplicateEvent;
         }
         out.markers.push(Update {
             ops: vec![WriteOp::Put {
                 key: marker,
-                value: input.offset.to_string(),
+                value: here,
                 ttl_secs: Some(self.config.dedupe_ttl_secs),
             }],
             ..Default::default()

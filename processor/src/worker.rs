@@ -191,25 +191,21 @@ impl Processor {
             .collect()
     }
 
-    /// Reads the models and segment definitions of each site.
-    pub async fn load_sites(
+    fn site_reads(&self, sites: &[SiteId]) -> Vec<Read> {
+        sites
+            .iter()
+            .flat_map(|s| [Read::Hash(self.keys.models(s)), Read::Hash(self.keys.segment_defs(s))])
+            .collect()
+    }
+
+    fn parse_sites(
         &self,
         sites: &[SiteId],
-    ) -> Result<HashMap<SiteId, SiteCtx>, StoreError> {
-        let reads: Vec<Read> = sites
-            .iter()
-            .flat_map(|s| {
-                [
-                    Read::Hash(self.keys.models(s)),
-                    Read::Hash(self.keys.segment_defs(s)),
-                ]
-            })
-            .collect();
-        let mut values = self.store.read(&reads).await?.into_iter();
+        values: &mut impl Iterator<Item = Value>,
+    ) -> HashMap<SiteId, SiteCtx> {
         let mut out = HashMap::new();
         for site in sites {
-            let models =
-                SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
+            let models = SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
             let stored = values.next().map(Value::into_hash).unwrap_or_default();
             out.insert(
                 site.clone(),
@@ -219,7 +215,42 @@ impl Processor {
                 },
             );
         }
-        Ok(out)
+        out
+    }
+
+    /// Reads the models and segment definitions of each site.
+    pub async fn load_sites(
+        &self,
+        sites: &[SiteId],
+    ) -> Result<HashMap<SiteId, SiteCtx>, StoreError> {
+        let values = self.store.read(&self.site_reads(sites)).await?;
+        Ok(self.parse_sites(sites, &mut values.into_iter()))
+    }
+
+    fn doc_reads(&self, wanted: &[(String, SiteId, Subject)]) -> Vec<Read> {
+        wanted
+            .iter()
+            .flat_map(|(key, site, subject)| {
+                [Read::Hash(key.clone()), Read::Get(self.keys.erased(site, subject))]
+            })
+            .collect()
+    }
+
+    fn parse_docs(
+        &self,
+        loaded: &mut Loaded,
+        wanted: Vec<(String, SiteId, Subject)>,
+        values: &mut impl Iterator<Item = Value>,
+    ) {
+        for (key, site, subject) in wanted {
+            let hash = values.next().map(Value::into_hash).unwrap_or_default();
+            if let Some(at) = values.next().and_then(Value::into_text).and_then(|t| t.parse().ok()) {
+                loaded.erased.insert(key.clone(), at);
+            }
+            loaded
+                .docs
+                .insert(key, parse_doc(&self.keys, &site, &subject, hash));
+        }
     }
 
     /// Loads documents (with their erasure tombstones) into `loaded`.
@@ -228,25 +259,8 @@ impl Processor {
         loaded: &mut Loaded,
         wanted: Vec<(String, SiteId, Subject)>,
     ) -> Result<(), StoreError> {
-        let mut reads = Vec::with_capacity(wanted.len() * 2);
-        for (key, site, subject) in &wanted {
-            reads.push(Read::Hash(key.clone()));
-            reads.push(Read::Get(self.keys.erased(site, subject)));
-        }
-        let mut values = self.store.read(&reads).await?.into_iter();
-        for (key, site, subject) in wanted {
-            let hash = values.next().map(Value::into_hash).unwrap_or_default();
-            if let Some(at) = values
-                .next()
-                .and_then(Value::into_text)
-                .and_then(|t| t.parse().ok())
-            {
-                loaded.erased.insert(key.clone(), at);
-            }
-            loaded
-                .docs
-                .insert(key, parse_doc(&self.keys, &site, &subject, hash));
-        }
+        let values = self.store.read(&self.doc_reads(&wanted)).await?;
+        self.parse_docs(loaded, wanted, &mut values.into_iter());
         Ok(())
     }
 
@@ -255,10 +269,7 @@ impl Processor {
         let mut sites: Vec<SiteId> = events.iter().map(|(_, e)| e.site_id.clone()).collect();
         sites.sort();
         sites.dedup();
-        let mut loaded = Loaded {
-            sites: self.load_sites(&sites).await?,
-            ..Default::default()
-        };
+        let mut loaded = Loaded::default();
         let mut seen = HashSet::new();
         let wanted: Vec<(String, SiteId, Subject)> = events
             .iter()
@@ -275,13 +286,16 @@ impl Processor {
                 )
             })
             .collect();
-        let reads: Vec<Read> = marker_keys.iter().map(|k| Read::Get(k.clone())).collect();
-        let (docs, markers) =
-            tokio::join!(self.load_docs(&mut loaded, wanted), self.store.read(&reads));
-        docs?;
-        for (k, v) in marker_keys.into_iter().zip(markers?) {
-            if v.into_text().is_some() {
-                loaded.markers.insert(k);
+        // One round trip for the sites, the documents with their tombstones, and the markers.
+        let mut reads = self.site_reads(&sites);
+        reads.extend(self.doc_reads(&wanted));
+        reads.extend(marker_keys.iter().map(|k| Read::Get(k.clone())));
+        let mut values = self.store.read(&reads).await?.into_iter();
+        loaded.sites = self.parse_sites(&sites, &mut values);
+        self.parse_docs(&mut loaded, wanted, &mut values);
+        for (k, v) in marker_keys.into_iter().zip(values) {
+            if let Some(at) = v.into_text() {
+                loaded.markers.insert(k, at);
             }
         }
         // Members that anonymous-only events resolve to through their device's stitch.
@@ -328,18 +342,22 @@ impl Processor {
                 .increment(1);
         }
 
-        self.store.apply(&folded.site_updates).await?;
-        // Anonymous documents first: a stitch must be visible before the member it points to absorbs
-        // it (see `fold`), so a crash in between merges on redelivery rather than never.
+        // One pipeline, in this order: site updates, then documents (anonymous ones first: a stitch
+        // must be visible before the member it points to absorbs it, see `fold`), then markers. A
+        // marker names the message that set it, so one that lands while its document conflicts does
+        // not turn the re-fold of the same message into a duplicate.
         let mut dirty: Vec<&Doc> = loaded.docs.values().filter(|d| d.dirty).collect();
         dirty.sort_by_key(|d| matches!(d.subject, Subject::Member(_)));
-        let updates: Vec<Update> = dirty.iter().map(|d| doc_update(&self.keys, d)).collect();
+        let first_doc = folded.site_updates.len();
+        let mut updates = folded.site_updates;
+        updates.extend(dirty.iter().map(|d| doc_update(&self.keys, d)));
+        let docs = first_doc..updates.len();
+        updates.extend(folded.markers);
         let outcomes = self.store.apply(&updates).await?;
-        if outcomes.contains(&Applied::Conflict) {
+        if outcomes[docs].contains(&Applied::Conflict) {
             metrics::counter!("tailor_processor_conflicts_total").increment(1);
             return Err(Retry::Conflict(folded.outcomes));
         }
-        self.store.apply(&folded.markers).await?;
         Ok(folded.outcomes)
     }
 

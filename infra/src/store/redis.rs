@@ -62,18 +62,39 @@ impl RedisStore {
         Ok(())
     }
 
-    /// One `EVALSHA` per update that touches a key, and the positions of those updates.
-    fn pipeline(&self, updates: &[Update]) -> (redis::Pipeline, Vec<usize>) {
+    /// One command per update that touches a key (an unconditional single `SET` or `DEL` as itself,
+    /// everything else as an `EVALSHA` of the script), and the positions of those updates.
+    fn pipeline(&self, updates: &[Update]) -> (redis::Pipeline, Vec<(usize, bool)>) {
         let mut pipe = redis::pipe();
         let mut sent = Vec::with_capacity(updates.len());
         for (i, u) in updates.iter().enumerate() {
-            if let Some((keys, args)) = encode(u) {
-                pipe.cmd("EVALSHA")
-                    .arg(self.script.get_hash())
-                    .arg(keys.len())
-                    .arg(keys)
-                    .arg(args);
-                sent.push(i);
+            let plain = u.guard.is_none() && u.marker.is_none() && u.position.is_none();
+            match u.ops.as_slice() {
+                [WriteOp::Put {
+                    key,
+                    value,
+                    ttl_secs,
+                }] if plain => {
+                    let cmd = pipe.cmd("SET").arg(key).arg(value);
+                    if let Some(t) = ttl_secs {
+                        cmd.arg("EX").arg(*t);
+                    }
+                    sent.push((i, true));
+                }
+                [WriteOp::Delete { key }] if plain => {
+                    pipe.cmd("DEL").arg(key);
+                    sent.push((i, true));
+                }
+                _ => {
+                    if let Some((keys, args)) = encode(u) {
+                        pipe.cmd("EVALSHA")
+                            .arg(self.script.get_hash())
+                            .arg(keys.len())
+                            .arg(keys)
+                            .arg(args);
+                        sent.push((i, false));
+                    }
+                }
             }
         }
         (pipe, sent)
@@ -167,7 +188,17 @@ fn encode(u: &Update) -> Option<(Vec<&str>, Vec<String>)> {
     Some((keys, args))
 }
 
-fn outcome(code: i64) -> Result<Applied, StoreError> {
+/// The outcome of one pipelined reply: a plain command (`SET`, `DEL`) applied, or the script's code.
+fn outcome(plain: bool, reply: redis::Value) -> Result<Applied, StoreError> {
+    let code = match reply {
+        _ if plain => 0,
+        redis::Value::Int(code) => code,
+        other => {
+            return Err(StoreError::Rejected(format!(
+                "unexpected reply from the apply script: {other:?}"
+            )))
+        }
+    };
     match code {
         0 => Ok(Applied::Applied),
         1 => Ok(Applied::DuplicateEvent),
@@ -194,7 +225,7 @@ impl Store for RedisStore {
             return Ok(vec![Applied::Applied; updates.len()]);
         }
         let mut c = self.conn.clone();
-        let codes: Vec<i64> = match pipe.query_async(&mut c).await {
+        let codes: Vec<redis::Value> = match pipe.query_async(&mut c).await {
             Ok(codes) => codes,
             Err(e) if is_noscript(&e) => {
                 self.load_script().await?;
@@ -206,8 +237,8 @@ impl Store for RedisStore {
             Err(e) => return Err(unavailable(e)),
         };
         let mut out = vec![Applied::Applied; updates.len()];
-        for (i, code) in sent.into_iter().zip(codes) {
-            out[i] = outcome(code)?;
+        for ((i, plain), reply) in sent.into_iter().zip(codes) {
+            out[i] = outcome(plain, reply)?;
         }
         Ok(out)
     }
