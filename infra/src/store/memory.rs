@@ -22,10 +22,14 @@ struct Entry {
     expires: Option<Instant>,
 }
 
+/// How often expired entries are dropped (reads skip them in between).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 struct Db {
     map: HashMap<String, Entry>,
-    applies: u64,
+    /// When expired entries were last dropped (`None`: never).
+    swept: Option<Instant>,
 }
 
 /// See the module docs.
@@ -227,8 +231,10 @@ impl Db {
 
     /// Drops expired entries now and then, so markers and sessions do not accumulate.
     fn sweep(&mut self) {
-        self.applies += 1;
-        if self.applies.is_multiple_of(10_000) {
+        // A full pass holds the lock for a while on a big store: at most one per interval.
+        let due = self.swept.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+        if due {
+            self.swept = Some(Instant::now());
             let now = Instant::now();
             self.map.retain(|_, e| e.expires.is_none_or(|t| t > now));
         }
