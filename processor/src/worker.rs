@@ -194,7 +194,12 @@ impl Processor {
     fn site_reads(&self, sites: &[SiteId]) -> Vec<Read> {
         sites
             .iter()
-            .flat_map(|s| [Read::Hash(self.keys.models(s)), Read::Hash(self.keys.segment_defs(s))])
+            .flat_map(|s| {
+                [
+                    Read::Hash(self.keys.models(s)),
+                    Read::Hash(self.keys.segment_defs(s)),
+                ]
+            })
             .collect()
     }
 
@@ -205,7 +210,8 @@ impl Processor {
     ) -> HashMap<SiteId, SiteCtx> {
         let mut out = HashMap::new();
         for site in sites {
-            let models = SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
+            let models =
+                SiteModels::from_hash(&values.next().map(Value::into_hash).unwrap_or_default());
             let stored = values.next().map(Value::into_hash).unwrap_or_default();
             out.insert(
                 site.clone(),
@@ -231,7 +237,10 @@ impl Processor {
         wanted
             .iter()
             .flat_map(|(key, site, subject)| {
-                [Read::Hash(key.clone()), Read::Get(self.keys.erased(site, subject))]
+                [
+                    Read::Hash(key.clone()),
+                    Read::Get(self.keys.erased(site, subject)),
+                ]
             })
             .collect()
     }
@@ -244,7 +253,11 @@ impl Processor {
     ) {
         for (key, site, subject) in wanted {
             let hash = values.next().map(Value::into_hash).unwrap_or_default();
-            if let Some(at) = values.next().and_then(Value::into_text).and_then(|t| t.parse().ok()) {
+            if let Some(at) = values
+                .next()
+                .and_then(Value::into_text)
+                .and_then(|t| t.parse().ok())
+            {
                 loaded.erased.insert(key.clone(), at);
             }
             loaded
