@@ -16,4 +16,10 @@ pub mod store;
 pub mod telemetry;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// Whether the failpoint `name` is armed (`TAILOR_FAILPOINT=name`): crash tests make a process die at
+/// the one place where a crash hurts most. Never armed in production.
+pub fn failpoint(name: &str) -> bool {
+    std::env::var("TAILOR_FAILPOINT").is_ok_and(|v| v == name)
+}
 pub mod testkit;

@@ -456,11 +456,6 @@ impl Exporter {
     }
 }
 
-/// Whether the failpoint `name` is armed (`TAILOR_FAILPOINT=name`), for crash tests.
-fn failpoint(name: &str) -> bool {
-    std::env::var("TAILOR_FAILPOINT").is_ok_and(|v| v == name)
-}
-
 /// Runs the sink until shutdown; the rows in hand are flushed (and committed) first.
 pub async fn run(
     exporter: Exporter,
@@ -525,7 +520,7 @@ pub async fn run(
                         .await??;
             }
             oldest = None;
-            if failpoint("export-before-commit") {
+            if tailor_infra::failpoint("export-before-commit") {
                 // Tests: die where a crash hurts most, files written and offsets not committed.
                 tracing::warn!("failpoint export-before-commit: aborting");
                 std::process::abort();

@@ -361,6 +361,14 @@ impl Processor {
         // not turn the re-fold of the same message into a duplicate.
         let mut dirty: Vec<&Doc> = loaded.docs.values().filter(|d| d.dirty).collect();
         dirty.sort_by_key(|d| matches!(d.subject, Subject::Member(_)));
+        if tailor_infra::failpoint("processor-after-site-updates")
+            && !folded.site_updates.is_empty()
+        {
+            // Tests: die where only the site's watermark prevents double counting on redelivery.
+            self.store.apply(&folded.site_updates).await?;
+            tracing::warn!("failpoint processor-after-site-updates: aborting");
+            std::process::abort();
+        }
         let first_doc = folded.site_updates.len();
         let mut updates = folded.site_updates;
         updates.extend(dirty.iter().map(|d| doc_update(&self.keys, d)));

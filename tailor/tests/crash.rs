@@ -47,10 +47,19 @@ async fn applied_events(http: &reqwest::Client, port: u16) -> f64 {
 }
 
 fn processor(config_file: &std::path::Path, log: &std::path::Path) -> support::Reaped {
+    processor_with(config_file, log, "")
+}
+
+fn processor_with(
+    config_file: &std::path::Path,
+    log: &std::path::Path,
+    failpoint: &str,
+) -> support::Reaped {
     Command::new(env!("CARGO_BIN_EXE_tailor"))
         .args(["processor", "--listen", "127.0.0.1:0", "--config"])
         .arg(config_file)
         .env("RUST_LOG", "info")
+        .env("TAILOR_FAILPOINT", failpoint)
         .env("NO_COLOR", "1")
         .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
         .stderr(std::fs::File::create(log).unwrap())
@@ -108,6 +117,27 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
             .await
             .unwrap();
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    }
+
+    // First, twice, die exactly between a batch's site updates and its documents (a failpoint aborts
+    // there): only the site's own watermark keeps the redelivered batch from counting twice there.
+    for round in 0..2 {
+        let log = dir.join(format!("processor-abort-{round}.log"));
+        let mut child = processor_with(&config_file, &log, "processor-after-site-updates");
+        let status = tokio::time::timeout(Duration::from_secs(90), async {
+            loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    return s;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the failpoint never fired; see {}", log.display()));
+        assert!(
+            !status.success(),
+            "round {round}: the processor should have aborted"
+        );
     }
 
     // Kill the processor while it works: each round starts a processor, waits until it has applied
@@ -200,6 +230,24 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
         assert_eq!(p["purchases"]["units"], 2, "{p}");
         assert_eq!(p["purchases"]["revenue"]["EUR"], 20.0, "{p}");
     }
+    // The site's shared keys (their own watermark) counted every event once too.
+    let a: Value = http
+        .get(format!("{base}/admin/analytics?site=demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page_views: u64 = a["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["events"]["page_view"].as_u64())
+        .sum();
+    assert_eq!(page_views, (MEMBERS * VIEWS_PER_MEMBER) as u64, "{a}");
+    assert_eq!(a["funnel"]["view"], MEMBERS * VIEWS_PER_MEMBER, "{a}");
+    assert_eq!(a["funnel"]["purchase"], MEMBERS, "{a}");
     last.kill().unwrap();
     last.wait().unwrap();
     shutdown.cancel();
