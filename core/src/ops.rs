@@ -65,6 +65,8 @@ pub enum WriteOp {
     SetRemove { key: String, member: String },
     /// `DEL key`
     Delete { key: String },
+    /// `HDEL key field`
+    HashDelete { key: String, field: String },
 }
 
 impl WriteOp {
@@ -83,7 +85,8 @@ impl WriteOp {
             | WriteOp::ZRemove { key, .. }
             | WriteOp::SetAdd { key, .. }
             | WriteOp::SetRemove { key, .. }
-            | WriteOp::Delete { key } => key,
+            | WriteOp::Delete { key }
+            | WriteOp::HashDelete { key, .. } => key,
         }
     }
 }

@@ -164,27 +164,16 @@ pub(crate) async fn delete_segment(
         }
         return Err(ApiError::NotFound(format!("segment {name}")));
     }
-    // Remove the one definition, keeping the others.
-    let remaining: Vec<SegmentDef> = r
-        .stored_segments(&site)
-        .await?
-        .into_iter()
-        .filter(|d| d.name != name)
-        .collect();
-    // One atomic update in the site's slot: drop the member set and rewrite the definitions.
-    let mut ops = vec![
+    // One atomic update in the site's slot: the member set and the definition go together.
+    let ops = vec![
         WriteOp::Delete {
             key: r.keys.segment(&site, &name),
         },
-        WriteOp::Delete {
+        WriteOp::HashDelete {
             key: r.keys.segment_defs(&site),
+            field: name,
         },
     ];
-    ops.extend(remaining.into_iter().map(|d| WriteOp::HashSet {
-        key: r.keys.segment_defs(&site),
-        field: d.name.clone(),
-        value: serde_json::to_string(&d).expect("serialises"),
-    }));
     r.store
         .apply(&[Update {
             ops,

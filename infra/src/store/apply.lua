@@ -57,6 +57,8 @@ while i <= #ARGV do
     i = i + 4
   elseif op == 'del' then
     redis.call('DEL', k); i = i + 2
+  elseif op == 'hdel' then
+    redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
   elseif op == 'expire' then
     redis.call('EXPIRE', k, ARGV[i + 2]); i = i + 3
   else

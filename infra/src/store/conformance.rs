@@ -112,6 +112,20 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
         WriteOp::Delete {
             key: format!("{ns}:gone"),
         },
+        WriteOp::HashSet {
+            key: format!("{ns}:h2"),
+            field: "a".into(),
+            value: "1".into(),
+        },
+        WriteOp::HashSet {
+            key: format!("{ns}:h2"),
+            field: "b".into(),
+            value: "2".into(),
+        },
+        WriteOp::HashDelete {
+            key: format!("{ns}:h2"),
+            field: "a".into(),
+        },
     ];
     let no_marker = Update {
         ops,
@@ -130,6 +144,7 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
             Read::Get(format!("{ns}:gone")),
             Read::Field(doc.clone(), "rev".into()),
             Read::Field(doc.clone(), "absent".into()),
+            Read::Hash(format!("{ns}:h2")),
             Read::SCard(format!("{ns}:absent")),
         ])
         .await
@@ -148,10 +163,23 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
     assert_eq!(it.next().unwrap(), Value::Text(None));
     assert_eq!(it.next().unwrap(), Value::Text(Some("2".into())));
     assert_eq!(it.next().unwrap(), Value::Text(None));
+    assert_eq!(
+        it.next().unwrap(),
+        Value::Hash([("b".to_string(), "2".to_string())].into())
+    );
     assert_eq!(it.next().unwrap(), Value::Count(0));
     let mut found = store.scan(&format!("{ns}:")).await.unwrap();
     found.sort();
-    assert_eq!(found, [doc.clone(), s.clone(), t.clone(), z.clone()]);
+    assert_eq!(
+        found,
+        [
+            doc.clone(),
+            format!("{ns}:h2"),
+            s.clone(),
+            t.clone(),
+            z.clone()
+        ]
+    );
     assert!(
         store.scan(&format!("{ns}:t*")).await.unwrap().is_empty(),
         "glob characters are literal"

@@ -102,6 +102,7 @@ impl Db {
         let empty = match self.map.get(key).map(|e| &e.data) {
             Some(Data::Set(s)) => s.is_empty(),
             Some(Data::ZSet(z)) => z.is_empty(),
+            Some(Data::Hash(h)) => h.is_empty(),
             _ => false,
         };
         if empty {
@@ -187,6 +188,10 @@ impl Db {
             } => self.put(key, value.clone(), *ttl_secs),
             WriteOp::Delete { key } => {
                 self.map.remove(key);
+            }
+            WriteOp::HashDelete { key, field } => {
+                self.hash(key)?.remove(field);
+                self.drop_if_empty(key);
             }
         }
         Ok(())

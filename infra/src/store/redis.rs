@@ -180,6 +180,7 @@ fn encode(u: &Update) -> Option<(Vec<&str>, Vec<String>)> {
                 ttl_secs.map(|t| t.to_string()).unwrap_or_default(),
             ]),
             WriteOp::Delete { .. } => args.extend(["del".into(), k]),
+            WriteOp::HashDelete { field, .. } => args.extend(["hdel".into(), k, field.clone()]),
             WriteOp::Expire { seconds, .. } => {
                 args.extend(["expire".into(), k, seconds.to_string()])
             }
