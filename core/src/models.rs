@@ -7,7 +7,6 @@
 use crate::clv::{BgNbd, Customer, GammaGamma};
 use crate::state::{day_of, SubjectState, DAY_MS};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Quintile cut points (four per dimension, ascending) over a site's customers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,22 +83,7 @@ pub fn rfm_segment(r: u8, f: u8, m: u8) -> &'static str {
 }
 
 impl RfmCuts {
-    /// Cut points from the ascending values of one dimension (at ranks n·k/5).
-    pub fn quintiles(sorted: &[f64]) -> Vec<f64> {
-        Self::cuts(sorted, 5)
-    }
-
-    /// The `parts - 1` cut points at ranks n·k/parts of ascending values.
-    pub fn cuts(sorted: &[f64], parts: usize) -> Vec<f64> {
-        if sorted.is_empty() {
-            return Vec::new();
-        }
-        (1..parts)
-            .map(|k| sorted[(sorted.len() * k / parts).min(sorted.len() - 1)])
-            .collect()
-    }
-
-    /// The ranks at which [`Self::cuts`] reads a population of `n`.
+    /// The ranks (ascending, 0-based) of the `parts - 1` cut points of a population of `n`: n·k/parts.
     pub fn cut_ranks(n: u64, parts: u64) -> Vec<u64> {
         if n == 0 {
             return Vec::new();
@@ -242,10 +226,9 @@ pub struct Facts {
     pub dwell_seconds: f64,
     pub rfm: Option<Rfm>,
     pub value_percentile: Option<f64>,
-    pub p_alive: Option<f64>,
-    pub churn_risk: Option<f64>,
-    pub expected_purchases: Option<f64>,
-    pub clv: Option<f64>,
+    /// Lifetime value and P(alive) at this moment (churn risk is 1 − P(alive)), once the site's
+    /// models are fitted and the subject has bought.
+    pub value: Option<crate::state::MemberClv>,
     pub lifecycle: &'static str,
     pub top_category: Option<String>,
     pub top_brand: Option<String>,
@@ -285,10 +268,7 @@ impl Facts {
             dwell_seconds: state.dwell_ms as f64 / 1000.0,
             rfm: rfm.map(|c| c.score(p.last_ms.unwrap_or(0), p.orders, p.monetary)),
             value_percentile: rfm.map(|c| c.value_percentile(p.monetary)),
-            p_alive: clv.map(|c| c.p_alive),
-            churn_risk: clv.map(|c| 1.0 - c.p_alive),
-            expected_purchases: clv.map(|c| c.expected_purchases),
-            clv: clv.map(|c| c.value),
+            value: clv,
             lifecycle: stage(state, clv.as_ref(), rules, now_ms),
             top_category: state
                 .interests
@@ -323,9 +303,6 @@ pub fn orders_within(state: &SubjectState, days: i64, now_ms: i64) -> u64 {
     state.purchases.days.range(today - days + 1..=today).count() as u64
 }
 
-/// Distribution helper for the site analytics' RFM grid: counts per (r, f).
-pub type RfmGrid = BTreeMap<(u8, u8), u64>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +310,11 @@ mod tests {
     #[test]
     fn quintile_scores_and_segments() {
         let sorted: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(RfmCuts::quintiles(&sorted), [3.0, 5.0, 7.0, 9.0]);
+        let quintiles: Vec<f64> = RfmCuts::cut_ranks(10, 5)
+            .iter()
+            .map(|r| sorted[*r as usize])
+            .collect();
+        assert_eq!(quintiles, [3.0, 5.0, 7.0, 9.0]);
         assert_eq!(RfmCuts::cut_ranks(10, 5), [2, 4, 6, 8]);
         let cuts = RfmCuts {
             recency: vec![10.0, 20.0, 30.0, 40.0],

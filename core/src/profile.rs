@@ -150,15 +150,14 @@ impl Profile {
     ) -> Profile {
         let half_life = (config.interest_half_life_days * DAY_MS as f64) as i64;
         let facts = Facts::of(s, models, &config.lifecycle, now_ms);
-        let value =
-            crate::models::member_clv(s, models, &config.lifecycle, now_ms).map(|c| Value {
-                p_alive: c.p_alive,
-                churn_risk: 1.0 - c.p_alive,
-                expected_purchases: c.expected_purchases,
-                expected_spend: c.expected_spend,
-                clv: c.value,
-                horizon_weeks: config.lifecycle.horizon_weeks,
-            });
+        let value = facts.value.map(|c| Value {
+            p_alive: c.p_alive,
+            churn_risk: 1.0 - c.p_alive,
+            expected_purchases: c.expected_purchases,
+            expected_spend: c.expected_spend,
+            clv: c.value,
+            horizon_weeks: config.lifecycle.horizon_weeks,
+        });
         let p = &s.purchases;
         Profile {
             site_id: site_id.to_string(),

@@ -24,7 +24,7 @@ use tailor_core::change::{Change, ChangeKind};
 use tailor_core::config::ProcessorConfig;
 use tailor_core::event::{Event, EventBody, ReferrerClass};
 use tailor_core::keys::KeySpace;
-use tailor_core::models::{member_clv, Facts, SiteModels};
+use tailor_core::models::{Facts, SiteModels};
 use tailor_core::ops::{Position, Update, WriteOp};
 use tailor_core::segment::{Rule, Subject as RuleSubject};
 use tailor_core::state::{
@@ -690,7 +690,7 @@ impl Folder<'_> {
             && r_score >= 3.0
             && r_share >= 0.5
             && l_share < 0.1
-            && self.signal(s, &format!("new_interest:{c}"), t)
+            && self.signal(&mut s.signals, &format!("new_interest:{c}"), t)
         {
             fx.change(
                 Some(c),
@@ -701,16 +701,6 @@ impl Folder<'_> {
                 },
             );
         }
-    }
-
-    /// Whether a signal may fire now (then records it).
-    fn signal(&self, s: &mut SubjectState, key: &str, t: i64) -> bool {
-        let cooldown = i64::from(self.config.signal_cooldown_days) * DAY_MS;
-        if s.signals.get(key).is_some_and(|last| t - last < cooldown) {
-            return false;
-        }
-        s.signals.insert(key.to_string(), t);
-        true
     }
 
     fn count_category_day(&self, s: &mut SubjectState, c: &str, t: i64) {
@@ -763,7 +753,7 @@ impl Folder<'_> {
                         if usual.n >= 3
                             && gap >= 2.0
                             && gap > 3.0 * usual.mean.max(1.0 / 24.0)
-                            && self.signal_on(&mut s.signals, "visit_frequency_drop", t)
+                            && self.signal(&mut s.signals, "visit_frequency_drop", t)
                         {
                             fx.change(
                                 None,
@@ -780,7 +770,7 @@ impl Folder<'_> {
                 if sessions.count >= 3
                     && channel != "direct"
                     && !sessions.channels.contains_key(&channel)
-                    && self.signal_on(&mut s.signals, &format!("new_channel:{channel}"), t)
+                    && self.signal(&mut s.signals, &format!("new_channel:{channel}"), t)
                 {
                     fx.change(
                         Some(&channel),
@@ -810,7 +800,7 @@ impl Folder<'_> {
                     None => format!("~{t}"),
                 };
                 sessions.recent.push(Session {
-                    id,
+                    id: id.clone(),
                     start_ms: t,
                     end_ms: t,
                     channel,
@@ -820,14 +810,10 @@ impl Folder<'_> {
                 sessions.recent.sort_by_key(|x| x.start_ms);
                 let excess = sessions.recent.len().saturating_sub(caps.sessions);
                 sessions.recent.drain(..excess);
-                let want = match &e.session_id {
-                    Some(id) => id.to_string(),
-                    None => format!("~{t}"),
-                };
                 sessions
                     .recent
                     .iter()
-                    .rposition(|x| x.id == want)
+                    .rposition(|x| x.id == id)
                     .unwrap_or(sessions.recent.len() - 1)
             }
         };
@@ -871,7 +857,8 @@ impl Folder<'_> {
         before
     }
 
-    fn signal_on(
+    /// Whether the signal `key` may fire at `t` (outside its cooldown); if so, records it.
+    fn signal(
         &self,
         signals: &mut std::collections::BTreeMap<String, i64>,
         key: &str,
@@ -992,7 +979,11 @@ impl Folder<'_> {
                 None
             };
             if let Some((reason, category)) = shift {
-                if self.signal(&mut doc.state, &format!("purchase_shift:{reason}"), t) {
+                if self.signal(
+                    &mut doc.state.signals,
+                    &format!("purchase_shift:{reason}"),
+                    t,
+                ) {
                     fx.change(
                         Some(reason),
                         ChangeKind::PurchaseShift {
@@ -1014,12 +1005,10 @@ impl Folder<'_> {
         let site = doc.site.clone();
         let name = doc.subject.to_string();
         let s = &mut doc.state;
-        if purchase {
-            if let Some(c) = member_clv(s, &ctx.models, rules, t) {
-                s.clv = Some(c);
-            }
-        }
         let facts = Facts::of(s, &ctx.models, rules, t);
+        if purchase && facts.value.is_some() {
+            s.clv = facts.value;
+        }
         let stage = facts.lifecycle;
         let from = s.stage.as_ref().map(|r| r.stage.clone());
         if from.as_deref() != Some(stage) {

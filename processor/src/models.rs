@@ -29,6 +29,23 @@ pub const MAX_CUSTOMERS: usize = 5_000_000;
 /// Most purchase days read per customer.
 const MAX_DAYS: usize = 100_000;
 
+/// The site's customers (from its customer index).
+pub async fn customer_subjects(
+    store: &dyn Store,
+    keys: &tailor_core::keys::KeySpace,
+    site: &SiteId,
+) -> Result<Vec<Subject>, StoreError> {
+    Ok(store
+        .read(&[Read::Top(keys.customers(site), MAX_CUSTOMERS)])
+        .await?
+        .pop()
+        .map(Value::into_top)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(s, _)| Subject::parse(&s).ok())
+        .collect())
+}
+
 /// Every customer's purchase history summarised at `end_day`, and the number of purchase days read.
 pub async fn load_customers(
     store: &dyn Store,
@@ -36,19 +53,24 @@ pub async fn load_customers(
     site: &SiteId,
     end_day: i64,
 ) -> Result<(Vec<Customer>, usize), StoreError> {
-    let customers = store
-        .read(&[Read::Top(keys.customers(site), MAX_CUSTOMERS)])
-        .await?
-        .pop()
-        .map(Value::into_top)
-        .unwrap_or_default();
-    let mut summaries = Vec::with_capacity(customers.len());
+    let subjects = customer_subjects(store, keys, site).await?;
+    summarise(store, keys, site, &subjects, end_day).await
+}
+
+/// The purchase histories of `subjects` summarised at `end_day`, and the purchase days read.
+async fn summarise(
+    store: &dyn Store,
+    keys: &tailor_core::keys::KeySpace,
+    site: &SiteId,
+    subjects: &[Subject],
+    end_day: i64,
+) -> Result<(Vec<Customer>, usize), StoreError> {
+    let mut summaries = Vec::with_capacity(subjects.len());
     let mut purchase_days = 0;
-    for chunk in customers.chunks(CHUNK) {
+    for chunk in subjects.chunks(CHUNK) {
         let reads: Vec<Read> = chunk
             .iter()
-            .filter_map(|(s, _)| Subject::parse(s).ok())
-            .map(|s| Read::Top(keys.purchase_days(site, &s), MAX_DAYS))
+            .map(|s| Read::Top(keys.purchase_days(site, s), MAX_DAYS))
             .collect();
         for v in store.read(&reads).await? {
             let days: Vec<(i64, f64)> = v
@@ -129,9 +151,11 @@ impl Processor {
                 value: serde_json::to_string(&grid).expect("serialises"),
             },
         ];
+        // Read once, for the fit and the sweep.
+        let subjects = customer_subjects(self.store.as_ref(), k, site).await?;
         if n >= u64::from(self.config.min_customers_for_fit) {
             let (customers, _) =
-                load_customers(self.store.as_ref(), k, site, day_of(now_ms)).await?;
+                summarise(self.store.as_ref(), k, site, &subjects, day_of(now_ms)).await?;
             if let Some(bg) = BgNbd::fit(&customers) {
                 let model = ClvModel {
                     bg_nbd: bg,
@@ -153,7 +177,7 @@ impl Processor {
                 ..Default::default()
             }])
             .await?;
-        let (swept, moved) = self.sweep(site, now_ms).await?;
+        let (swept, moved) = self.sweep(site, &subjects, now_ms).await?;
         out.swept = swept;
         out.moved = moved;
         Ok(out)
@@ -190,26 +214,22 @@ impl Processor {
     }
 
     /// Re-judges every customer at `now_ms`; returns (customers read, documents changed).
-    async fn sweep(&self, site: &SiteId, now_ms: i64) -> Result<(usize, usize), StoreError> {
-        let customers = self
-            .store
-            .read(&[Read::Top(self.keys.customers(site), MAX_CUSTOMERS)])
-            .await?
-            .pop()
-            .map(Value::into_top)
-            .unwrap_or_default();
+    async fn sweep(
+        &self,
+        site: &SiteId,
+        customers: &[Subject],
+        now_ms: i64,
+    ) -> Result<(usize, usize), StoreError> {
         let mut ctx = self.load_sites(std::slice::from_ref(site)).await?;
         let ctx: SiteCtx = ctx.remove(site).unwrap_or_default();
         let folder = self.folder();
-        let day = Utc::now().format("%Y-%m-%d");
+        let day = chrono::DateTime::from_timestamp_millis(now_ms)
+            .unwrap_or_default()
+            .format("%Y-%m-%d");
         let (mut swept, mut moved) = (0, 0);
         for chunk in customers.chunks(CHUNK) {
-            let subjects: Vec<Subject> = chunk
-                .iter()
-                .filter_map(|(s, _)| Subject::parse(s).ok())
-                .collect();
             let mut loaded = crate::fold::Loaded::default();
-            let wanted = subjects
+            let wanted = chunk
                 .iter()
                 .map(|s| (self.keys.state(site, s), site.clone(), s.clone()))
                 .collect();
