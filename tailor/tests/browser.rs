@@ -54,12 +54,7 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
         "{profile}"
     );
     assert!(profile["dwell_ms"].as_i64() > Some(0), "{profile}");
-    let recent: Vec<&str> = profile["recent_items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let recent = support::strings(&profile["recent_items"]);
     assert!(
         recent.contains(&"tent-2p") && recent.contains(&"stove"),
         "{profile}"

@@ -124,16 +124,10 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
     for round in 0..2 {
         let log = dir.join(format!("processor-abort-{round}.log"));
         let mut child = processor_with(&config_file, &log, "processor-after-site-updates");
-        let status = tokio::time::timeout(Duration::from_secs(90), async {
-            loop {
-                if let Some(s) = child.try_wait().unwrap() {
-                    return s;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("the failpoint never fired; see {}", log.display()));
+        let status = child
+            .exits_within(Duration::from_secs(90))
+            .await
+            .unwrap_or_else(|| panic!("the failpoint never fired; see {}", log.display()));
         assert!(
             !status.success(),
             "round {round}: the processor should have aborted"

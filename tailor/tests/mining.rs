@@ -335,12 +335,7 @@ async fn scenario(config: Config, pictures: bool) {
             b["total"].as_u64() >= Some(2)
         })
         .await;
-    let m: Vec<&str> = members["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let m = support::strings(&members["members"]);
     assert!(
         m.contains(&"m:big") && m.contains(&"m:shifter"),
         "{members}"

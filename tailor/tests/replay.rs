@@ -77,12 +77,7 @@ async fn erase_forgets_everywhere_and_replay_rebuilds_everything_else() {
     let report = support::tailor_json(&[
         "erase", "--url", &app.base, "--site", "demo", "--member", "gone",
     ]);
-    let subjects: Vec<&str> = report["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let subjects = support::strings(&report["subjects"]);
     assert_eq!(subjects, ["a:dev-g1", "a:dev-g2", "m:gone"], "{report}");
     assert!(report["keys_deleted"].as_u64() >= Some(4), "{report}");
     let (status, _) = app.get("/v1/profiles/gone?site=demo").await;

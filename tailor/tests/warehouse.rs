@@ -111,16 +111,10 @@ async fn parquet_files_hold_every_event_once_through_crashes() {
     for (round, rows) in [(0, 25), (1, 17)] {
         let log = dir.join(format!("export-abort-{round}.log"));
         let mut child = exporter(&round_config(round, rows), &log, "export-before-commit");
-        let status = tokio::time::timeout(Duration::from_secs(60), async {
-            loop {
-                if let Some(s) = child.try_wait().unwrap() {
-                    return s;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("the failpoint never fired; see {}", log.display()));
+        let status = child
+            .exits_within(Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("the failpoint never fired; see {}", log.display()));
         assert!(
             !status.success(),
             "round {round}: the exporter should have aborted"

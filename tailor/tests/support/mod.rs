@@ -144,6 +144,31 @@ impl std::ops::DerefMut for Reaped {
     }
 }
 
+impl Reaped {
+    /// Waits for the process to exit by itself (a failpoint's abort, say), at most `within`.
+    pub async fn exits_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(within, async {
+            loop {
+                if let Some(s) = self.0.try_wait().unwrap() {
+                    return s;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .ok()
+    }
+}
+
+/// The strings of a JSON array (panics on anything else: tests read their own answers).
+pub fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
 impl Drop for Reaped {
     fn drop(&mut self) {
         let _ = self.0.kill();
