@@ -367,6 +367,9 @@ pub struct RecommenderConfig {
     pub session_neighbours: usize,
     /// A session whose last click is older than this is over: its items seed nothing, in minutes.
     pub session_timeout_mins: u32,
+    /// Session neighbours weigh their items by exp(-distance in clicks to the shared item / this)
+    /// (STAN's position weighting); absent: every item of a neighbour alike (plain V-SKNN).
+    pub session_position_decay: Option<f64>,
     /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
     pub weights: SourceWeights,
     /// At most this many items of one category per answer (0: no limit).
@@ -392,6 +395,7 @@ impl Default for RecommenderConfig {
             session_sample: 500,
             session_neighbours: 100,
             session_timeout_mins: 30,
+            session_position_decay: Some(2.0),
             weights: SourceWeights::default(),
             max_per_category: 0,
             exclude_current_item: false,
@@ -407,6 +411,8 @@ impl Default for RecommenderConfig {
 pub struct SourceWeights {
     /// Items of past sessions most similar to the one in progress (V-SKNN).
     pub session_knn: f64,
+    /// Items of the session in progress, most recent first ("you viewed this").
+    pub reminder: f64,
     /// Items that followed the session's recent items in other sessions.
     pub sequence: f64,
     /// Items viewed in the same sessions as the page's and the visitor's recent items.
@@ -425,15 +431,18 @@ pub struct SourceWeights {
 
 impl Default for SourceWeights {
     fn default() -> Self {
+        // Tuned on a split of the clickstream's training file (docs/quality.md): the session's
+        // neighbours lead, reminders and what usually comes next refine the order; the rest fill.
         SourceWeights {
             session_knn: 1.0,
-            sequence: 1.0,
-            covisitation: 0.5,
-            copurchase: 0.5,
-            interest: 0.2,
-            trending: 0.05,
-            category: 0.1,
-            popular: 0.01,
+            reminder: 0.4,
+            sequence: 0.15,
+            covisitation: 0.05,
+            copurchase: 0.1,
+            interest: 0.1,
+            trending: 0.02,
+            category: 0.02,
+            popular: 0.005,
         }
     }
 }
@@ -443,6 +452,7 @@ impl SourceWeights {
     pub fn only(name: &str, w: f64) -> Option<SourceWeights> {
         let mut z = SourceWeights {
             session_knn: 0.0,
+            reminder: 0.0,
             sequence: 0.0,
             covisitation: 0.0,
             copurchase: 0.0,
@@ -459,6 +469,7 @@ impl SourceWeights {
     pub fn get_mut(&mut self, name: &str) -> Option<&mut f64> {
         Some(match name {
             "session_knn" => &mut self.session_knn,
+            "reminder" => &mut self.reminder,
             "sequence" => &mut self.sequence,
             "covisitation" => &mut self.covisitation,
             "copurchase" => &mut self.copurchase,
@@ -470,9 +481,10 @@ impl SourceWeights {
         })
     }
 
-    fn all(&self) -> [(&'static str, f64); 8] {
+    fn all(&self) -> [(&'static str, f64); 9] {
         [
             ("session_knn", self.session_knn),
+            ("reminder", self.reminder),
             ("sequence", self.sequence),
             ("covisitation", self.covisitation),
             ("copurchase", self.copurchase),
@@ -514,6 +526,14 @@ impl RecommenderConfig {
     }
 
     fn validate_weights(&self) -> Result<(), ConfigError> {
+        if let Some(l) = self.session_position_decay {
+            if !l.is_finite() || l <= 0.0 {
+                return Err(ConfigError::new(
+                    "recommender.session_position_decay",
+                    format!("must be a number of clicks > 0, got {l}"),
+                ));
+            }
+        }
         for (name, w) in self.weights.all() {
             if !w.is_finite() || w < 0.0 {
                 return Err(ConfigError::new(
@@ -528,7 +548,7 @@ impl RecommenderConfig {
                 if SourceWeights::default().get_mut(name).is_none() {
                     return Err(ConfigError::new(
                         key,
-                        "unknown source: expected session_knn, sequence, covisitation, copurchase, interest, trending, category or popular",
+                        "unknown source: expected session_knn, reminder, sequence, covisitation, copurchase, interest, trending, category or popular",
                     ));
                 }
                 if !w.is_finite() || *w < 0.0 {

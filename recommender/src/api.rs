@@ -251,6 +251,7 @@ impl Recommender {
             limit: self.limit(p.limit, None)?,
             now_ms: chrono::Utc::now().timestamp_millis(),
             weights: None,
+            position_decay: None,
         };
         Ok((site, ctx))
     }

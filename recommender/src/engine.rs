@@ -17,6 +17,7 @@ use crate::api::{ApiError, Recommender};
 use crate::rank::blend::{self, Blended};
 use crate::rank::item_to_item::{self, Seed};
 use crate::rank::popular::{self, Interest};
+use crate::rank::reminder;
 use crate::rank::session_knn::{self, PastSession};
 use crate::rank::{Because, Generated, Source};
 use serde::Serialize;
@@ -49,6 +50,8 @@ pub struct Context {
     pub now_ms: i64,
     /// Blend weights replacing the slot's (the offline evaluation's single-source rankers).
     pub weights: Option<SourceWeights>,
+    /// Replaces `recommender.session_position_decay` (the evaluation's plain V-SKNN sets `None`).
+    pub position_decay: Option<Option<f64>>,
 }
 
 /// One recommended item with its explanation.
@@ -297,13 +300,24 @@ impl Recommender {
             source: Source::Interest,
             candidates: popular::interests(&interests),
         });
+        if w.reminder > 0.0 {
+            generated.push(Generated {
+                source: Source::Reminder,
+                candidates: reminder::generate(&session),
+            });
+        }
         if !per_item_sessions.is_empty() {
             let past = self
                 .past_sessions(site, &per_item_sessions, cfg.session_sample)
                 .await?;
             generated.push(Generated {
                 source: Source::SessionKnn,
-                candidates: session_knn::generate(&session, &past, cfg.session_neighbours),
+                candidates: session_knn::generate(
+                    &session,
+                    &past,
+                    cfg.session_neighbours,
+                    ctx.position_decay.unwrap_or(cfg.session_position_decay),
+                ),
             });
         }
 
@@ -351,6 +365,7 @@ impl Recommender {
             .map(|((id, last_ms), v): ((String, f64), Value)| PastSession {
                 id,
                 last_ms,
+                // Range answers ascending by score, the last click: the session's order.
                 items: v.into_top().into_iter().map(|(i, _)| i).collect(),
             })
             .filter(|p| !p.items.is_empty())
@@ -362,6 +377,7 @@ impl Recommender {
 pub fn weight_of(w: &SourceWeights, s: Source) -> f64 {
     match s {
         Source::SessionKnn => w.session_knn,
+        Source::Reminder => w.reminder,
         Source::Sequence => w.sequence,
         Source::Covisitation => w.covisitation,
         Source::Copurchase => w.copurchase,
@@ -387,6 +403,7 @@ pub fn reason(source: Source, because: &Because) -> String {
         (Source::Interest, Because::Brand(b)) => format!("popular from {b}, a brand you like"),
         (Source::Category, Because::Category(c)) => format!("popular in {c}"),
         (Source::Trending, _) => "trending now".into(),
+        (Source::Reminder, _) => "you viewed this earlier in your visit".into(),
         _ => "popular on this site".into(),
     }
 }

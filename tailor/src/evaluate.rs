@@ -61,7 +61,8 @@ pub struct Evaluate {
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
     /// Also evaluate the blend with these weights (`session_knn=1,sequence=0.5`; sources not named
-    /// keep the configured weight), as ranker `blend[...]`. Repeatable, for tuning.
+    /// keep the configured weight; `decay=2` sets recommender.session_position_decay, `decay=0`
+    /// turns it off), as ranker `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
 }
@@ -209,23 +210,36 @@ pub fn split(events: Vec<Event>, days: u32) -> (Vec<Event>, Vec<Event>) {
     (train, test)
 }
 
-/// Parses `--weights` (`name=value,...`) over a base.
-pub fn parse_weights(spec: &str, base: SourceWeights) -> anyhow::Result<SourceWeights> {
-    let mut w = base;
+/// A ranker of the evaluation: blend weights and the session neighbours' position decay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Variant {
+    pub weights: SourceWeights,
+    pub position_decay: Option<f64>,
+}
+
+/// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
+pub fn parse_weights(spec: &str, base: Variant) -> anyhow::Result<Variant> {
+    let mut v = base;
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, value)) = part.split_once('=') else {
             bail!("--weights {spec:?}: expected name=value, got {part:?}");
         };
-        let v: f64 = value
+        let x: f64 = value
             .trim()
             .parse()
             .ok()
             .filter(|v: &f64| v.is_finite() && *v >= 0.0)
             .with_context(|| format!("--weights: {name} must be a number >= 0, got {value:?}"))?;
-        *w.get_mut(name.trim())
-            .with_context(|| format!("--weights: unknown source {name:?}"))? = v;
+        match name.trim() {
+            "decay" => v.position_decay = (x > 0.0).then_some(x),
+            source => {
+                *v.weights
+                    .get_mut(source)
+                    .with_context(|| format!("--weights: unknown source {name:?}"))? = x
+            }
+        }
     }
-    Ok(w)
+    Ok(v)
 }
 
 /// Builds the shared models from `train` through the processor's batch path on an embedded store.
@@ -291,7 +305,7 @@ pub async fn score(
     recommender: &Recommender,
     site: &SiteId,
     cases: &[Case],
-    weights: SourceWeights,
+    variant: Variant,
     cutoff: usize,
     popularity: &HashMap<String, f64>,
     bar: &ProgressBar,
@@ -307,7 +321,8 @@ pub async fn score(
             session: Some(case.prefix.clone()),
             limit: cutoff,
             now_ms: case.at_ms,
-            weights: Some(weights),
+            weights: Some(variant.weights),
+            position_decay: Some(variant.position_decay),
             ..Default::default()
         };
         let ranked = recommender.rank(site, &ctx).await?;
@@ -391,13 +406,21 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
         }
     }
     let recommender = Recommender::new(store, keys, config.clone());
-    let base = config.recommender.weights;
-    let mut rankers: Vec<(String, SourceWeights)> = ["popular", "covisitation", "session_knn"]
+    let base = Variant {
+        weights: config.recommender.weights,
+        position_decay: config.recommender.session_position_decay,
+    };
+    // The single generators as the literature defines them: session_knn is plain V-SKNN.
+    let mut rankers: Vec<(String, Variant)> = ["popular", "covisitation", "session_knn"]
         .iter()
         .map(|n| {
+            let weights = SourceWeights::only(n, 1.0).expect("a source");
             (
                 n.to_string(),
-                SourceWeights::only(n, 1.0).expect("a source"),
+                Variant {
+                    weights,
+                    position_decay: None,
+                },
             )
         })
         .collect();
@@ -508,12 +531,18 @@ mod tests {
 
     #[test]
     fn weights_parse_over_a_base_and_refuse_nonsense() {
-        let w = parse_weights("sequence=0.25, popular=0", SourceWeights::default()).unwrap();
-        assert_eq!(w.sequence, 0.25);
-        assert_eq!(w.popular, 0.0);
-        assert_eq!(w.session_knn, SourceWeights::default().session_knn);
-        assert!(parse_weights("nope=1", SourceWeights::default()).is_err());
-        assert!(parse_weights("sequence=-1", SourceWeights::default()).is_err());
-        assert!(parse_weights("sequence", SourceWeights::default()).is_err());
+        let base = Variant {
+            weights: SourceWeights::default(),
+            position_decay: None,
+        };
+        let v = parse_weights("sequence=0.25, popular=0,decay=2", base).unwrap();
+        assert_eq!(v.weights.sequence, 0.25);
+        assert_eq!(v.weights.popular, 0.0);
+        assert_eq!(v.weights.session_knn, SourceWeights::default().session_knn);
+        assert_eq!(v.position_decay, Some(2.0));
+        assert_eq!(parse_weights("decay=0", v).unwrap().position_decay, None);
+        assert!(parse_weights("nope=1", base).is_err());
+        assert!(parse_weights("sequence=-1", base).is_err());
+        assert!(parse_weights("sequence", base).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  the member's summary ─┐                 ┌─ item_to_item (co-visitation, followers, co-purchase)
-//!  the page context ─────┼─▶ seeds, reads ─┼─ session_knn (V-SKNN over the most recent sessions)
+//!  the page context ─────┼─▶ seeds, reads ─┼─ session_knn (V-SKNN over the most recent sessions), reminder
 //!  the site's models ────┘                 └─ popular (overall, category, interests, trending)
 //!                                                   │ each a list of (item, score, because)
 //!                                                   ▼
@@ -20,6 +20,7 @@
 pub mod blend;
 pub mod item_to_item;
 pub mod popular;
+pub mod reminder;
 pub mod session_knn;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,8 @@ use serde::{Deserialize, Serialize};
 pub enum Source {
     /// Items of past sessions most similar to the one in progress.
     SessionKnn,
+    /// Items of the session in progress, most recent first.
+    Reminder,
     /// Items that followed the session's recent items in other sessions.
     Sequence,
     /// Items viewed in the same sessions as the seeds.
@@ -47,8 +50,9 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::SessionKnn,
+        Source::Reminder,
         Source::Sequence,
         Source::Covisitation,
         Source::Copurchase,
@@ -61,6 +65,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::SessionKnn => "session_knn",
+            Source::Reminder => "reminder",
             Source::Sequence => "sequence",
             Source::Covisitation => "covisitation",
             Source::Copurchase => "copurchase",

@@ -13,9 +13,14 @@
 //! 4. *Score* of an item `i`: Σ over neighbours holding `i` of similarity × 1 / d, where d is how many
 //!    clicks back the newest item of `s` that the neighbour shares is (1 for the last click).
 //!    Items of `s` itself stay candidates ("remind"): shoppers come back to what they viewed.
+//!
+//! With a `position_decay` λ (in clicks), each neighbour's items are further weighted by
+//! exp(-|position of the item − position of that shared item| / λ) within the neighbour, as STAN
+//! (Garg et al., SIGIR 2019) does: what a similar shopper viewed right around the shared item says
+//! more about the next click than what they viewed much earlier or later. `None` is plain V-SKNN.
 
 use super::{sort_candidates, Because, Candidate};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A past session read from the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +28,14 @@ pub struct PastSession {
     pub id: String,
     /// Its last click (ms): recency for sampling.
     pub last_ms: f64,
-    pub items: HashSet<String>,
+    /// Its distinct items in the order of their last click.
+    pub items: Vec<String>,
+}
+
+impl PastSession {
+    fn position(&self, item: &str) -> Option<usize> {
+        self.items.iter().position(|i| i == item)
+    }
 }
 
 /// The sampled neighbourhood: from each item's recent sessions (id → last click), the `sample` most
@@ -47,7 +59,12 @@ pub fn sample(per_item: &[Vec<(String, f64)>], sample: usize) -> Vec<(String, f6
 
 /// V-SKNN candidates for `session` (clicks, oldest first) from the sampled past sessions; see the
 /// module docs. The reason names the session's item that the best neighbours share.
-pub fn generate(session: &[String], past: &[PastSession], k: usize) -> Vec<Candidate> {
+pub fn generate(
+    session: &[String],
+    past: &[PastSession],
+    k: usize,
+    position_decay: Option<f64>,
+) -> Vec<Candidate> {
     let n = session.len();
     if n == 0 || k == 0 {
         return Vec::new();
@@ -63,7 +80,7 @@ pub fn generate(session: &[String], past: &[PastSession], k: usize) -> Vec<Candi
         .filter_map(|p| {
             let sim: f64 = pos
                 .iter()
-                .filter(|(i, _)| p.items.contains(**i))
+                .filter(|(i, _)| p.position(i).is_some())
                 .map(|(_, w)| w)
                 .sum::<f64>()
                 / distinct;
@@ -76,16 +93,20 @@ pub fn generate(session: &[String], past: &[PastSession], k: usize) -> Vec<Candi
     let mut scores: HashMap<&str, (f64, &str, f64)> = HashMap::new();
     for (p, sim) in neighbours {
         // Decay by how recent the newest shared click is (1 / steps back).
-        let Some((step, shared)) = session
+        let Some((step, shared, at)) = session
             .iter()
             .rev()
             .enumerate()
-            .find(|(_, i)| p.items.contains(*i))
+            .find_map(|(step, i)| p.position(i).map(|at| (step, i, at)))
         else {
             continue;
         };
-        let contribution = sim / (step + 1) as f64;
-        for item in &p.items {
+        let base = sim / (step + 1) as f64;
+        for (j, item) in p.items.iter().enumerate() {
+            let contribution = match position_decay {
+                Some(l) if l > 0.0 => base * (-(j.abs_diff(at) as f64) / l).exp(),
+                _ => base,
+            };
             let e = scores.entry(item).or_insert((0.0, shared, 0.0));
             e.0 += contribution;
             if contribution > e.2 {
@@ -123,6 +144,27 @@ mod tests {
     }
 
     #[test]
+    fn position_decay_favours_items_clicked_near_the_shared_one() {
+        let session = s(&["a"]);
+        let n = [past("p", 1.0, &["far", "a", "near", "x2"])];
+        let plain = generate(&session, &n, 5, None);
+        assert!(
+            plain.iter().all(|c| c.score == 1.0),
+            "V-SKNN weighs a neighbour's items alike"
+        );
+        let stan = generate(&session, &n, 5, Some(1.0));
+        let score = |i: &str| stan.iter().find(|c| c.item_id == i).unwrap().score;
+        assert_eq!(score("a"), 1.0);
+        assert!((score("near") - (-1.0f64).exp()).abs() < 1e-12);
+        assert_eq!(
+            score("near"),
+            score("far"),
+            "one click before or after alike"
+        );
+        assert!(score("x2") < score("near"));
+    }
+
+    #[test]
     fn sample_keeps_the_most_recent_distinct_sessions() {
         let per_item = vec![
             vec![("p1".to_string(), 5.0), ("p2".to_string(), 9.0)],
@@ -142,7 +184,7 @@ mod tests {
             past("shares_b", 2.0, &["b", "x"]), // sim (1)/2 = 0.5, decay 1 → x: 0.5
             past("shares_a", 1.0, &["a", "y"]), // sim (1/2)/2 = 0.25, decay 1/2 → y: 0.125
         ];
-        let out = generate(&session, &neighbours, 10);
+        let out = generate(&session, &neighbours, 10, None);
         let score = |i: &str| out.iter().find(|c| c.item_id == i).map(|c| c.score);
         assert_eq!(score("x"), Some(0.5));
         assert_eq!(score("y"), Some(0.125));
@@ -162,16 +204,21 @@ mod tests {
             past("both", 1.0, &["a", "b", "x"]), // sim 0.75
             past("only_a", 9.0, &["a", "y"]),    // sim 0.25
         ];
-        let out = generate(&session, &neighbours, 1);
+        let out = generate(&session, &neighbours, 1, None);
         assert!(out.iter().any(|c| c.item_id == "x"));
         assert!(!out.iter().any(|c| c.item_id == "y"));
-        assert!(generate(&[], &neighbours, 5).is_empty());
+        assert!(generate(&[], &neighbours, 5, None).is_empty());
     }
 
     #[test]
     fn repeated_clicks_count_at_their_last_position() {
         // a, b, a: a's weight is 3/3, b's 2/3; two distinct items.
-        let out = generate(&s(&["a", "b", "a"]), &[past("p", 1.0, &["b", "z"])], 5);
+        let out = generate(
+            &s(&["a", "b", "a"]),
+            &[past("p", 1.0, &["b", "z"])],
+            5,
+            None,
+        );
         let z = out.iter().find(|c| c.item_id == "z").unwrap();
         // sim = (2/3)/2 = 1/3; the newest shared click (b) is 2 clicks back → 1/2.
         assert!((z.score - 1.0 / 6.0).abs() < 1e-12);
