@@ -503,11 +503,11 @@ pub struct RawLine {
     pub quantity: Option<u32>,
 }
 
-fn required<T>(v: Option<T>, field: &str) -> Result<T, FieldError> {
+pub(crate) fn required<T>(v: Option<T>, field: &str) -> Result<T, FieldError> {
     v.ok_or_else(|| FieldError::missing(field))
 }
 
-fn parse_id<T>(
+pub(crate) fn parse_id<T>(
     v: Option<String>,
     field: &str,
     parse: impl Fn(String) -> Result<T, IdError>,
@@ -522,7 +522,11 @@ fn parse_url(v: Option<String>, field: &str) -> Result<Option<String>, FieldErro
 }
 
 /// An optional free-text field: empty means absent, longer than `max` bytes is an error.
-fn bounded(v: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
+pub(crate) fn bounded(
+    v: Option<String>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     match v {
         Some(u) if u.len() > max => Err(FieldError::invalid(
             field,
@@ -537,7 +541,7 @@ fn required_text(v: Option<String>, field: &str) -> Result<String, FieldError> {
     required(bounded(v, field, MAX_TEXT_LEN)?, field)
 }
 
-fn amount(v: f64, field: &str) -> Result<f64, FieldError> {
+pub(crate) fn amount(v: f64, field: &str) -> Result<f64, FieldError> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -555,7 +559,7 @@ fn quantity(v: Option<u32>, field: &str) -> Result<u32, FieldError> {
     }
 }
 
-fn timestamp(v: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
+pub(crate) fn timestamp(v: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| FieldError::invalid(field, format!("must be RFC 3339: {e}")))
