@@ -370,9 +370,9 @@ pub fn check(d: &RuleDef) -> Result<Rule, FieldError> {
                 .factor
                 .ok_or_else(|| FieldError::new(ErrorKind::MissingField, "factor", "is required"))?;
             let ok = if d.kind == RuleKind::Boost {
-                f.is_finite() && f > 1.0 && f <= MAX_FACTOR
+                f > 1.0 && f <= MAX_FACTOR
             } else {
-                f.is_finite() && f > 0.0 && f < 1.0 && f >= 1.0 / MAX_FACTOR
+                (1.0 / MAX_FACTOR..1.0).contains(&f)
             };
             if !ok {
                 return Err(invalid(
