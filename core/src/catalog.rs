@@ -182,21 +182,8 @@ pub fn parse_item(value: Value) -> Result<CatalogItem, FieldError> {
             "must be a JSON object",
         ));
     }
-    let raw: RawItem = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        // serde names an unknown field only in its message: `unknown field `x`, expected ...`.
-        match message
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split_once('`'))
-        {
-            Some((name, _)) => FieldError::invalid(
-                name,
-                format!("is not a catalog field; known: {}", CSV_COLUMNS.join(", ")),
-            ),
-            None => FieldError::new(ErrorKind::InvalidType, path, message),
-        }
-    })?;
+    let raw: RawItem =
+        serde_path_to_error::deserialize(value).map_err(FieldError::from_path_error)?;
     let item_id = required(parse_id(raw.item_id, "item_id", ItemId::parse)?, "item_id")?;
     let title = required(bounded(raw.title, "title", MAX_TITLE_LEN)?, "title")?;
     let url = required(check_url(raw.url, "url")?, "url")?;
@@ -562,7 +549,7 @@ mod tests {
             "margin: must be a fraction of the price from -1 to 1"
         );
         assert!(err(with("colour", json!("red")))
-            .starts_with("colour: is not a catalog field; known: item_id, title"));
+            .starts_with("colour: unknown field `colour`, expected one of `item_id`, `title`"));
         assert_eq!(err(json!([1])), "$: must be a JSON object");
     }
 

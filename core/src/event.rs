@@ -446,6 +446,21 @@ impl FieldError {
         FieldError::new(ErrorKind::InvalidValue, field, reason)
     }
 
+    /// The error of a typed deserialisation that tracked its path: an unknown field is named as
+    /// the field itself (serde says which only in its message), any other error is an invalid type
+    /// at the path.
+    pub fn from_path_error(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        match message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((name, _)) => FieldError::invalid(name, message.clone()),
+            None => FieldError::new(ErrorKind::InvalidType, path, message),
+        }
+    }
+
     /// The metric label of this error's kind.
     pub fn metric_reason(&self) -> &'static str {
         self.kind.as_str()
@@ -590,10 +605,7 @@ impl RawEvent {
                 "must be a JSON object",
             ));
         }
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            FieldError::new(ErrorKind::InvalidType, path, e.into_inner().to_string())
-        })
+        serde_path_to_error::deserialize(value).map_err(FieldError::from_path_error)
     }
 
     /// A raw event of the given type with nothing else set (for protocol mappings to fill in).

@@ -31,6 +31,8 @@ pub struct Recommender {
     pub store: Arc<dyn Store>,
     pub keys: KeySpace,
     pub config: Arc<Config>,
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+    pub rules: Arc<crate::rules::RuleCache>,
 }
 
 /// The API's errors, mapped to HTTP in one place.
@@ -99,6 +101,7 @@ pub fn router(r: Recommender) -> Router {
         .route("/admin/analytics", get(crate::insights::analytics))
         .route("/insights", get(crate::insights::page))
         .route("/admin/erase", axum::routing::post(crate::privacy::erase))
+        .merge(crate::catalog::routes().merge(crate::rules::routes()))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }
