@@ -1,8 +1,9 @@
 //! The product catalog and the business rules' admin API end to end, on the real Redis (a
 //! recommender alone) and on the embedded defaults: upsert, read and delete of items with a precise
 //! 400 per bad element (and nothing written), the size limit, `tailor catalog import` of JSON lines
-//! and CSV (line-numbered rejects, non-zero exit, idempotent re-import), and rules added, listed,
-//! refused field by field, protected when configured (409) and deleted.
+//! and CSV (line-numbered rejects, non-zero exit, idempotent re-import), rules added, listed,
+//! refused field by field, protected when configured (409) and deleted; and a second recommender's
+//! in-memory catalog and rules following those writes through its background refresh.
 
 mod support;
 
@@ -319,6 +320,101 @@ async fn redis() {
     c.redis.url = Some(testkit::redis_url());
     c.redis.namespace = testkit::unique("ns");
     scenario(support::start_roles(c, Roles::RECOMMENDER).await).await;
+}
+
+/// Polls `done` until it holds, or fails after [`support::CONVERGE_WITHIN`].
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A second recommender on the same Redis learns, through its background refresh alone, every
+/// catalog and rule change made through the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_recommenders_caches_follow_the_store() {
+    let mut c = config(Config::default());
+    c.redis.url = Some(testkit::redis_url());
+    c.redis.namespace = testkit::unique("ns");
+    c.catalog.refresh_ms = 100;
+    let app = support::start_roles(c.clone(), Roles::RECOMMENDER).await;
+    let store = tailor_infra::store::redis::RedisStore::connect(&testkit::redis_url())
+        .await
+        .unwrap();
+    let other = tailor_recommender::Recommender::new(
+        std::sync::Arc::new(store),
+        tailor_core::keys::KeySpace::new(c.redis.namespace.clone()),
+        std::sync::Arc::new(c),
+    );
+    let shutdown = tailor_infra::Shutdown::new();
+    let refresher = tokio::spawn(tailor_recommender::refresh::run(
+        other.clone(),
+        shutdown.clone(),
+    ));
+    let site = tailor_core::SiteId::parse("demo").unwrap();
+    let rule_names = || -> Vec<String> {
+        other
+            .rules
+            .for_site(&site)
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    assert_eq!(
+        rule_names(),
+        ["bury-clearance"],
+        "configured rules from the start"
+    );
+
+    assert_eq!(
+        put_items(&app, "demo", json!([item("tent", "outdoor/tents", 10.0)]))
+            .await
+            .0,
+        200
+    );
+    until("the item's arrival", || {
+        other.catalog.get(&site, "tent").is_some()
+    })
+    .await;
+    assert_eq!(other.catalog.site(&site).in_category("outdoor").count(), 1);
+    let mut sold_out = item("tent", "outdoor/tents", 10.0);
+    sold_out["in_stock"] = json!(false);
+    assert_eq!(put_items(&app, "demo", json!([sold_out])).await.0, 200);
+    until("the stock change", || {
+        other
+            .catalog
+            .get(&site, "tent")
+            .is_some_and(|i| !i.in_stock)
+    })
+    .await;
+    assert_eq!(delete(&app, "/v1/catalog/items/tent?site=demo").await, 204);
+    until("the deletion", || {
+        other.catalog.get(&site, "tent").is_none()
+    })
+    .await;
+
+    let rule = json!({"kind": "pin", "pins": [{"item": "tent", "position": 1}]});
+    assert_eq!(
+        app.send(Method::PUT, "/admin/rules/pin-tent?site=demo", &rule)
+            .await
+            .0,
+        200
+    );
+    until("the new rule", || {
+        rule_names() == ["bury-clearance", "pin-tent"]
+    })
+    .await;
+    assert_eq!(delete(&app, "/admin/rules/pin-tent?site=demo").await, 204);
+    until("the rule's removal", || rule_names() == ["bury-clearance"]).await;
+
+    shutdown.cancel();
+    refresher.await.unwrap();
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
