@@ -804,11 +804,13 @@ mod tests {
     fn rules_are_read_from_toml_and_checked_naming_the_key() {
         let c = Config::from_toml(
             "[[rules]]\nname = \"no-clearance\"\nkind = \"exclude\"\ncategories = [\"clearance\"]\n\
-             [[rules]]\nname = \"tents-up\"\nkind = \"boost\"\nfactor = 1.5\nbrands = [\"Acme\"]\nslots = [\"home\"]\n",
+             [[rules]]\nname = \"tents-up\"\nkind = \"boost\"\nfactor = 1.5\nbrands = [\"Acme\"]\nslots = [\"home\"]\n\
+             [[rules]]\nname = \"pin\"\nkind = \"pin\"\nsegment = 'lifecycle == \"lapsing\"'\npins = [{ item = \"coffee\", position = 1 }]\n",
         )
         .unwrap();
         c.validate().unwrap();
-        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules.len(), 3);
+        assert_eq!(c.rules[2].pins[0].item, "coffee");
         let mut bad = c.clone();
         bad.rules[1].factor = Some(0.5);
         let e = bad.validate().unwrap_err();
