@@ -90,23 +90,31 @@ pub struct RuleDef {
     /// Only visitors for whom this segment-language condition holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
+    /// For people; at most [`MAX_TEXT_LEN`] bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Selector: category path prefixes (`outdoor` covers `outdoor/tents`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
+    /// Selector: brands, case-insensitive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brands: Vec<String>,
+    /// Selector: tags, case-insensitive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Selector: item ids (the one criterion that works without the catalog).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<String>,
+    /// Selector: lowest price, inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_min: Option<f64>,
+    /// Selector: highest price, inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_max: Option<f64>,
     /// Score multiplier of `boost` (> 1) and `bury` (between 0 and 1) rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factor: Option<f64>,
+    /// The items of a `pin` rule and their positions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pins: Vec<PinDef>,
 }
