@@ -373,16 +373,39 @@ pub struct SiteCatalog {
 
 impl SiteCatalog {
     pub fn new(items: impl IntoIterator<Item = CatalogItem>) -> SiteCatalog {
-        let mut c = SiteCatalog::default();
-        for item in items {
-            let item = Arc::new(item);
+        SiteCatalog::index(
+            items
+                .into_iter()
+                .map(|i| (i.item_id.to_string(), Arc::new(i)))
+                .collect(),
+        )
+    }
+
+    /// This catalog with `upserted` items added or replaced and `deleted` ids removed, sharing the
+    /// unchanged items (no re-parse of the whole catalog after a small write).
+    pub fn with_changes(&self, upserted: Vec<CatalogItem>, deleted: &[&str]) -> SiteCatalog {
+        let mut items = self.items.clone();
+        for id in deleted {
+            items.remove(*id);
+        }
+        for item in upserted {
+            items.insert(item.item_id.to_string(), Arc::new(item));
+        }
+        SiteCatalog::index(items)
+    }
+
+    fn index(items: HashMap<String, Arc<CatalogItem>>) -> SiteCatalog {
+        let mut c = SiteCatalog {
+            items,
+            by_category: BTreeMap::new(),
+        };
+        for item in c.items.values() {
             if let Some(cat) = &item.category {
                 c.by_category
                     .entry(cat.clone())
                     .or_default()
                     .push(item.clone());
             }
-            c.items.insert(item.item_id.to_string(), item);
         }
         for list in c.by_category.values_mut() {
             list.sort_by(|a, b| {
@@ -674,5 +697,22 @@ mod tests {
         );
         assert!(c.in_category("garden").next().is_none());
         assert_eq!(c.categories().count(), 5);
+        let changed = c.with_changes(
+            vec![item("a", "garden", 1, true), item("g", "outdoor", 7, true)],
+            &["b", "zzz"],
+        );
+        assert_eq!(changed.len(), 6);
+        assert!(changed.get("b").is_none());
+        assert_eq!(ids(changed.in_category("garden").collect()), vec!["a"]);
+        assert_eq!(
+            ids(changed.in_category("outdoor/tents").collect()),
+            vec!["f"]
+        );
+        assert_eq!(ids(changed.newest_in("outdoor", 1)), vec!["g"]);
+        assert!(
+            Arc::ptr_eq(c.get("c").unwrap(), changed.get("c").unwrap()),
+            "shared"
+        );
+        assert_eq!(c.len(), 6, "the original is unchanged");
     }
 }

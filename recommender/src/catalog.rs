@@ -9,9 +9,11 @@
 //! The catalog lives in the site's slot (`NS:{site}:catalog`, item id → JSON) with a revision
 //! (`NS:{site}:catalog:meta` field `rev`) bumped in the same update as every write. [`CatalogCache`]
 //! holds one immutable [`SiteCatalog`] per site: the background refresh (`crate::refresh`) reads the
-//! revision, and only when it moved, the whole catalog, and swaps the snapshot; a write through this
-//! recommender refreshes its site before answering, so its own next request sees the change. A
-//! snapshot is never replaced by an older revision, so concurrent refreshes cannot go backwards.
+//! revision, and only when it moved, the whole catalog, and swaps the snapshot. A write through this
+//! recommender updates its copy before answering, so its own next request sees the change: in
+//! memory when the revision moved by exactly that write (an import of many batches must not re-read
+//! the growing catalog after each), else by a reload. A snapshot is never replaced by an older
+//! revision, so concurrent refreshes cannot go backwards.
 //!
 //! Why no category index in the store: the recommender reads every item into memory anyway, and
 //! [`SiteCatalog`] indexes categories there; a stored index would only have to be kept in step.
@@ -74,6 +76,36 @@ impl CatalogCache {
         sites.get(site).map(|l| l.rev)
     }
 
+    /// Takes this recommender's own write into its copy: when the stored revision shows that no
+    /// other write came since the copy was loaded, by changing the copy in memory; else by a reload.
+    pub async fn wrote(
+        &self,
+        store: &dyn Store,
+        keys: &KeySpace,
+        site: &SiteId,
+        upserted: Vec<CatalogItem>,
+        deleted: &[&str],
+    ) -> Result<(), StoreError> {
+        let rev_read = Read::Field(keys.catalog_meta(site), KeySpace::CATALOG_REV.into());
+        let stored_rev = parse_rev(store.read(&[rev_read]).await?);
+        {
+            let mut sites = self.sites.write().expect("catalog cache lock");
+            if let Some(l) = sites.get(site).filter(|l| l.rev + 1 == stored_rev) {
+                let catalog = Arc::new(l.catalog.with_changes(upserted, deleted));
+                loaded(site, stored_rev, &catalog);
+                sites.insert(
+                    site.clone(),
+                    Loaded {
+                        rev: stored_rev,
+                        catalog,
+                    },
+                );
+                return Ok(());
+            }
+        }
+        self.refresh(store, keys, site).await.map(|_| ())
+    }
+
     /// Reloads the site's catalog if its stored revision moved; returns whether it did.
     pub async fn refresh(
         &self,
@@ -99,7 +131,7 @@ impl CatalogCache {
                 Ok(item) => Some(item),
                 Err(e) => {
                     unreadable += 1;
-                    tracing::warn!(%site, item = %id, error = %e, "unreadable catalog item skipped");
+                    tracing::debug!(%site, item = %id, error = %e, "unreadable catalog item");
                     None
                 }
             })
@@ -109,12 +141,20 @@ impl CatalogCache {
         if sites.get(site).is_some_and(|l| l.rev > rev) {
             return Ok(false);
         }
-        metrics::gauge!("tailor_recommender_catalog_items", "site" => site.to_string())
-            .set(catalog.len() as f64);
-        tracing::debug!(%site, rev, items = catalog.len(), unreadable, "catalog loaded");
+        if unreadable > 0 {
+            tracing::warn!(%site, unreadable, "catalog items skipped");
+        }
+        loaded(site, rev, &catalog);
         sites.insert(site.clone(), Loaded { rev, catalog });
         Ok(true)
     }
+}
+
+/// Reports a new copy of a site's catalog (the one place its gauge is set).
+fn loaded(site: &SiteId, rev: i64, catalog: &SiteCatalog) {
+    metrics::gauge!("tailor_recommender_catalog_items", "site" => site.to_string())
+        .set(catalog.len() as f64);
+    tracing::debug!(%site, rev, items = catalog.len(), "catalog loaded");
 }
 
 /// The revision from the answer to one `Read::Field` (0 when no catalog was ever written).
@@ -220,7 +260,9 @@ async fn put_items(
         }])
         .await?;
     count("upserted", total);
-    r.catalog.refresh(&*r.store, &r.keys, &site).await?;
+    r.catalog
+        .wrote(&*r.store, &r.keys, &site, items, &[])
+        .await?;
     Ok(Json(json!({"site_id": site.to_string(), "upserted": total})).into_response())
 }
 
@@ -286,7 +328,9 @@ async fn delete_item(
         }])
         .await?;
     count("deleted", 1);
-    r.catalog.refresh(&*r.store, &r.keys, &site).await?;
+    r.catalog
+        .wrote(&*r.store, &r.keys, &site, vec![], &[item.as_str()])
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -346,5 +390,61 @@ mod tests {
         assert!(!cache.refresh(&store, &keys, &site).await.unwrap());
         let other = SiteId::parse("other").unwrap();
         assert!(cache.get(&other, "x").is_none(), "sites are apart");
+    }
+
+    fn parsed(id: &str) -> CatalogItem {
+        parse_item(serde_json::from_str(&item(id, true)).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_own_write_changes_the_copy_in_memory_unless_another_came_between() {
+        let store = MemoryStore::new();
+        let keys = KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        let cache = CatalogCache::new();
+        write(&store, &keys, &site, "x", true).await;
+        cache.refresh(&store, &keys, &site).await.unwrap();
+        // Our write only: the copy gains the item without a reload. The stored JSON is made to
+        // differ from what we pass, so a reload would show.
+        store
+            .apply(&[Update {
+                ops: vec![
+                    WriteOp::HashSet {
+                        key: keys.catalog(&site),
+                        field: "y".into(),
+                        value: item("y", false),
+                    },
+                    bump_rev(&keys, &site),
+                ],
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        cache
+            .wrote(&store, &keys, &site, vec![parsed("y")], &["x"])
+            .await
+            .unwrap();
+        assert!(cache.get(&site, "y").unwrap().in_stock, "taken from memory");
+        assert!(cache.get(&site, "x").is_none());
+        assert!(
+            !cache.refresh(&store, &keys, &site).await.unwrap(),
+            "up to date"
+        );
+        // Someone else wrote in between: a reload, which sees both writes as stored.
+        write(&store, &keys, &site, "z", true).await;
+        write(&store, &keys, &site, "w", true).await;
+        cache
+            .wrote(&store, &keys, &site, vec![parsed("w")], &[])
+            .await
+            .unwrap();
+        assert!(cache.get(&site, "z").is_some(), "the other write is seen");
+        assert!(
+            !cache.get(&site, "y").unwrap().in_stock,
+            "reloaded from the store"
+        );
+        assert!(
+            cache.get(&site, "x").is_some(),
+            "x was never deleted in the store"
+        );
     }
 }
