@@ -227,6 +227,37 @@ pub fn parse_item(value: Value) -> Result<CatalogItem, FieldError> {
     })
 }
 
+/// A batch of items (one API request), all or nothing: the items, or every refused element's index
+/// and error. An item id given twice is refused at its second place.
+pub fn parse_batch(elements: Vec<Value>) -> Result<Vec<CatalogItem>, Vec<(usize, FieldError)>> {
+    let mut items: Vec<CatalogItem> = Vec::with_capacity(elements.len());
+    let mut first_at: HashMap<String, usize> = HashMap::new();
+    let mut refused = Vec::new();
+    for (index, element) in elements.into_iter().enumerate() {
+        match parse_item(element) {
+            Ok(item) => match first_at.get(item.item_id.as_str()) {
+                Some(first) => refused.push((
+                    index,
+                    FieldError::invalid(
+                        "item_id",
+                        format!("{} is given twice (first at index {first})", item.item_id),
+                    ),
+                )),
+                None => {
+                    first_at.insert(item.item_id.to_string(), index);
+                    items.push(item);
+                }
+            },
+            Err(e) => refused.push((index, e)),
+        }
+    }
+    if refused.is_empty() {
+        Ok(items)
+    } else {
+        Err(refused)
+    }
+}
+
 /// One record of an import file: its 1-based line and the item, or why it was refused.
 pub type Record = (usize, Result<CatalogItem, FieldError>);
 
@@ -574,6 +605,25 @@ mod tests {
         assert!(err(with("colour", json!("red")))
             .starts_with("colour: unknown field `colour`, expected one of `item_id`, `title`"));
         assert_eq!(err(json!([1])), "$: must be a JSON object");
+    }
+
+    #[test]
+    fn a_batch_is_all_or_nothing_and_names_each_bad_element() {
+        let ok = parse_batch(vec![tent(), with("item_id", json!("mug"))]).unwrap();
+        assert_eq!(ok.len(), 2);
+        let bad = parse_batch(vec![tent(), without("price"), tent(), json!("x")]).unwrap_err();
+        let summary: Vec<(usize, String)> = bad.iter().map(|(i, e)| (*i, e.to_string())).collect();
+        assert_eq!(
+            summary,
+            [
+                (1, "price: is required".to_string()),
+                (
+                    2,
+                    "item_id: tent-2p is given twice (first at index 0)".to_string()
+                ),
+                (3, "$: must be a JSON object".to_string()),
+            ]
+        );
     }
 
     #[test]

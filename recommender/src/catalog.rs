@@ -28,7 +28,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use tailor_core::catalog::{parse_item, CatalogItem, SiteCatalog};
+use tailor_core::catalog::{parse_batch, CatalogItem, SiteCatalog};
 use tailor_core::keys::KeySpace;
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::{ItemId, SiteId};
@@ -213,37 +213,26 @@ async fn put_items(
         ));
     }
     let total = elements.len();
-    let mut items: Vec<CatalogItem> = Vec::with_capacity(total);
-    let mut first_at: HashMap<String, usize> = HashMap::new();
-    let mut rejected = Vec::new();
-    for (index, element) in elements.into_iter().enumerate() {
-        match parse_item(element) {
-            Ok(item) => match first_at.get(item.item_id.as_str()) {
-                Some(first) => {
-                    rejected.push(json!({"index": index, "field": "item_id",
-                    "reason": format!("{} is given twice (first at index {first})", item.item_id)}))
-                }
-                None => {
-                    first_at.insert(item.item_id.to_string(), index);
-                    items.push(item);
-                }
-            },
-            Err(e) => rejected.push(json!({"index": index, "field": e.field, "reason": e.reason})),
+    let items = match parse_batch(elements) {
+        Ok(items) => items,
+        Err(bad) => {
+            count("rejected", bad.len());
+            let details: Vec<Value> = bad
+                .iter()
+                .map(|(index, e)| json!({"index": index, "field": e.field, "reason": e.reason}))
+                .collect();
+            return Ok(error_with(
+                StatusCode::BAD_REQUEST,
+                "invalid_items",
+                format!(
+                    "{} of {total} items are invalid; nothing was written",
+                    bad.len()
+                ),
+                None,
+                details,
+            ));
         }
-    }
-    if !rejected.is_empty() {
-        count("rejected", rejected.len());
-        return Ok(error_with(
-            StatusCode::BAD_REQUEST,
-            "invalid_items",
-            format!(
-                "{} of {total} items are invalid; nothing was written",
-                rejected.len()
-            ),
-            None,
-            rejected,
-        ));
-    }
+    };
     let mut ops: Vec<WriteOp> = items
         .iter()
         .map(|item| WriteOp::HashSet {
@@ -337,6 +326,7 @@ async fn delete_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tailor_core::catalog::parse_item;
     use tailor_infra::store::memory::MemoryStore;
 
     fn item(id: &str, in_stock: bool) -> String {
