@@ -40,6 +40,31 @@ pub struct Config {
     /// Segments evaluated on every profile update (more can be added through the admin API).
     pub segments: Vec<crate::segment::SegmentDef>,
     pub export: ExportConfig,
+    /// The product catalog's API and the recommender's copy of it.
+    pub catalog: CatalogConfig,
+    /// Business rules applied to every recommendation (more can be added through the admin API);
+    /// fields in `core/src/rules.rs` and docs/catalog.md.
+    pub rules: Vec<crate::rules::RuleDef>,
+}
+
+/// The product catalog (`/v1/catalog/items`, `tailor catalog import`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How often each recommender checks the stored catalog and business rules for changes, in
+    /// milliseconds (a change made through this recommender is seen at once).
+    pub refresh_ms: u64,
+    /// Most items one `PUT /v1/catalog/items` may carry (400 above).
+    pub max_items_per_request: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            refresh_ms: 2_000,
+            max_items_per_request: 1_000,
+        }
+    }
 }
 
 /// The warehouse sink (`tailor export`): Parquet files partitioned by site and day.
@@ -84,6 +109,8 @@ impl Default for Config {
             recommender: RecommenderConfig::default(),
             segments: default_segments(),
             export: ExportConfig::default(),
+            catalog: CatalogConfig::default(),
+            rules: Vec::new(),
         }
     }
 }
@@ -638,6 +665,7 @@ impl Config {
             ));
         }
         self.validate_site_keys()?;
+        self.validate_rules()?;
         if let Some(u) = &self.redis.url {
             if !(u.starts_with("redis://")
                 || u.starts_with("rediss://")
@@ -657,6 +685,11 @@ impl Config {
             ));
         }
         let counts = [
+            ("catalog.refresh_ms", self.catalog.refresh_ms as i64),
+            (
+                "catalog.max_items_per_request",
+                self.catalog.max_items_per_request as i64,
+            ),
             (
                 "collector.rate_limit_per_sec",
                 self.collector.rate_limit_per_sec as i64,
@@ -873,6 +906,31 @@ impl Config {
         Ok(())
     }
 
+    /// Each business rule checks, names a configured site, and has a name unique on its sites.
+    fn validate_rules(&self) -> Result<(), ConfigError> {
+        for (i, d) in self.rules.iter().enumerate() {
+            crate::rules::check(d)
+                .map_err(|e| ConfigError::new(format!("rules[{i}].{}", e.field), e.reason))?;
+            if let Some(site) = &d.site {
+                if self.site(site).is_none() {
+                    return Err(ConfigError::new(
+                        format!("rules[{i}].site"),
+                        format!("no site {site:?} is configured"),
+                    ));
+                }
+            }
+            if self.rules[..i].iter().any(|o| {
+                o.name == d.name && (o.site.is_none() || d.site.is_none() || o.site == d.site)
+            }) {
+                return Err(ConfigError::new(
+                    format!("rules[{i}].name"),
+                    format!("rule {:?} is defined twice", d.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// An app id or write key must name one site only, and origins must be `scheme://host[:port]`.
     fn validate_site_keys(&self) -> Result<(), ConfigError> {
         for (i, s) in self.sites.iter().enumerate() {
@@ -987,6 +1045,35 @@ mod tests {
         let mut c = Config::default();
         c.collector.ip_mode = IpMode::Hash;
         assert_eq!(c.validate().unwrap_err().key, "collector.ip_salt");
+    }
+
+    #[test]
+    fn rules_are_read_from_toml_and_checked_naming_the_key() {
+        let c = Config::from_toml(
+            "[[rules]]\nname = \"no-clearance\"\nkind = \"exclude\"\ncategories = [\"clearance\"]\n\
+             [[rules]]\nname = \"tents-up\"\nkind = \"boost\"\nfactor = 1.5\nbrands = [\"Acme\"]\nslots = [\"home\"]\n\
+             [[rules]]\nname = \"pin\"\nkind = \"pin\"\nsegment = 'lifecycle == \"lapsing\"'\npins = [{ item = \"coffee\", position = 1 }]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.rules.len(), 3);
+        assert_eq!(c.rules[2].pins[0].item, "coffee");
+        let mut bad = c.clone();
+        bad.rules[1].factor = Some(0.5);
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.key, "rules[1].factor");
+        assert!(e.reason.starts_with("a boost multiplies"), "{e}");
+        let mut twice = c.clone();
+        twice.rules[1].name = "no-clearance".into();
+        assert_eq!(twice.validate().unwrap_err().key, "rules[1].name");
+        let mut elsewhere = c.clone();
+        elsewhere.rules[0].site = Some("nowhere".into());
+        assert_eq!(elsewhere.validate().unwrap_err().key, "rules[0].site");
+        let e = Config::from_toml("[[rules]]\nname = \"x\"\nkind = \"shove\"\n").unwrap_err();
+        assert!(e.reason.contains("shove"), "{e}");
+        let mut zero = Config::default();
+        zero.catalog.refresh_ms = 0;
+        assert_eq!(zero.validate().unwrap_err().key, "catalog.refresh_ms");
     }
 
     #[test]

@@ -446,6 +446,21 @@ impl FieldError {
         FieldError::new(ErrorKind::InvalidValue, field, reason)
     }
 
+    /// The error of a typed deserialisation that tracked its path: an unknown field is named as
+    /// the field itself (serde says which only in its message), any other error is an invalid type
+    /// at the path.
+    pub fn from_path_error(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        match message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((name, _)) => FieldError::invalid(name, message.clone()),
+            None => FieldError::new(ErrorKind::InvalidType, path, message),
+        }
+    }
+
     /// The metric label of this error's kind.
     pub fn metric_reason(&self) -> &'static str {
         self.kind.as_str()
@@ -503,11 +518,11 @@ pub struct RawLine {
     pub quantity: Option<u32>,
 }
 
-fn required<T>(v: Option<T>, field: &str) -> Result<T, FieldError> {
+pub(crate) fn required<T>(v: Option<T>, field: &str) -> Result<T, FieldError> {
     v.ok_or_else(|| FieldError::missing(field))
 }
 
-fn parse_id<T>(
+pub(crate) fn parse_id<T>(
     v: Option<String>,
     field: &str,
     parse: impl Fn(String) -> Result<T, IdError>,
@@ -522,7 +537,11 @@ fn parse_url(v: Option<String>, field: &str) -> Result<Option<String>, FieldErro
 }
 
 /// An optional free-text field: empty means absent, longer than `max` bytes is an error.
-fn bounded(v: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
+pub(crate) fn bounded(
+    v: Option<String>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     match v {
         Some(u) if u.len() > max => Err(FieldError::invalid(
             field,
@@ -537,7 +556,7 @@ fn required_text(v: Option<String>, field: &str) -> Result<String, FieldError> {
     required(bounded(v, field, MAX_TEXT_LEN)?, field)
 }
 
-fn amount(v: f64, field: &str) -> Result<f64, FieldError> {
+pub(crate) fn amount(v: f64, field: &str) -> Result<f64, FieldError> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -555,7 +574,7 @@ fn quantity(v: Option<u32>, field: &str) -> Result<u32, FieldError> {
     }
 }
 
-fn timestamp(v: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
+pub(crate) fn timestamp(v: &str, field: &str) -> Result<DateTime<Utc>, FieldError> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| FieldError::invalid(field, format!("must be RFC 3339: {e}")))
@@ -586,10 +605,7 @@ impl RawEvent {
                 "must be a JSON object",
             ));
         }
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            FieldError::new(ErrorKind::InvalidType, path, e.into_inner().to_string())
-        })
+        serde_path_to_error::deserialize(value).map_err(FieldError::from_path_error)
     }
 
     /// A raw event of the given type with nothing else set (for protocol mappings to fill in).

@@ -22,7 +22,7 @@ pub enum IdError {
     BadChar,
 }
 
-fn check_id(s: &str) -> Result<(), IdError> {
+pub(crate) fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }

@@ -29,6 +29,9 @@
 //! | `NS:{site}:offers` | hash | per-slot impressions, items shown, clicks |
 //! | `NS:{site}:models` | hash | `rfm`, `clv`, `grid`: the site models (JSON) |
 //! | `NS:{site}:segdefs` | hash | segment name → definition added through the admin API (JSON) |
+//! | `NS:{site}:catalog` | hash | item id → the catalog item (JSON, `catalog::CatalogItem`) |
+//! | `NS:{site}:catalog:meta` | hash | `rev`: bumped by every catalog write, so caches reload only on change |
+//! | `NS:{site}:rules` | hash | business rule name → definition added through the admin API (JSON) |
 //! | `NS:{site}:seg:<name>` | set | subjects in the segment |
 //! | `NS:{site}:stage:<stage>` | set | subjects in the life-cycle stage |
 //! | `NS:{site}:an:<day>` | hash | that day's counters: events, sessions, channels, funnel per hour, dwell buckets |
@@ -106,6 +109,25 @@ impl KeySpace {
 
     pub fn segment_defs(&self, site: &SiteId) -> String {
         self.site_key(site, "segdefs")
+    }
+
+    /// The site's product catalog: item id → item (JSON).
+    pub fn catalog(&self, site: &SiteId) -> String {
+        self.site_key(site, "catalog")
+    }
+
+    /// The catalog's revision (field [`CATALOG_REV`](Self::CATALOG_REV)), bumped in the same update
+    /// as every catalog write.
+    pub fn catalog_meta(&self, site: &SiteId) -> String {
+        self.site_key(site, "catalog:meta")
+    }
+
+    /// The field of [`catalog_meta`](Self::catalog_meta) holding the revision.
+    pub const CATALOG_REV: &'static str = "rev";
+
+    /// Business rules added through the admin API: name → definition (JSON).
+    pub fn rules(&self, site: &SiteId) -> String {
+        self.site_key(site, "rules")
     }
 
     pub fn segment(&self, site: &SiteId, name: &str) -> String {
@@ -221,5 +243,8 @@ mod tests {
         );
         assert_eq!(k.covisits(&site, "sku1"), "tailor:{demo}:covis:sku1");
         assert_eq!(k.segment(&site, "vip"), "tailor:{demo}:seg:vip");
+        assert_eq!(k.catalog(&site), "tailor:{demo}:catalog");
+        assert_eq!(k.catalog_meta(&site), "tailor:{demo}:catalog:meta");
+        assert_eq!(k.rules(&site), "tailor:{demo}:rules");
     }
 }

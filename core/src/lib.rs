@@ -3,9 +3,11 @@
 //! This crate holds plain data and pure functions only, no I/O: the versioned event schema and its
 //! validation at the edge ([`event`]), identifier newtypes ([`ids`]), the profile model served to
 //! storefronts ([`profile`]), the Redis key layout ([`keys`]), the small write-op language in which the
-//! processor expresses a profile update ([`ops`]), and the typed configuration ([`config`]).
+//! processor expresses a profile update ([`ops`]), the typed configuration ([`config`]), the product
+//! catalog ([`catalog`]) and the shop's business rules over it ([`rules`]).
 //! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
 
+pub mod catalog;
 pub mod change;
 pub mod clv;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod keys;
 pub mod models;
 pub mod ops;
 pub mod profile;
+pub mod rules;
 pub mod segment;
 pub mod state;
 pub mod trending;

@@ -32,7 +32,9 @@ pub struct Recommender {
     pub keys: KeySpace,
     pub config: Arc<Config>,
     /// Each site's popular items as last read: what a request past its deadline is answered with.
-    popular: Arc<RwLock<HashMap<SiteId, Arc<Vec<(String, f64)>>>>>,
+    pub(crate) popular: Arc<RwLock<HashMap<SiteId, Arc<Vec<(String, f64)>>>>>,
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+    pub rules: Arc<crate::rules::RuleCache>,
 }
 
 /// The API's errors, mapped to HTTP in one place.
@@ -104,6 +106,7 @@ pub fn router(r: Recommender) -> Router {
         .route("/admin/analytics", get(crate::insights::analytics))
         .route("/insights", get(crate::insights::page))
         .route("/admin/erase", axum::routing::post(crate::privacy::erase))
+        .merge(crate::catalog::routes().merge(crate::rules::routes()))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }
@@ -144,15 +147,6 @@ type Params = Query<HashMap<String, String>>;
 const MAX_CART: usize = 100;
 
 impl Recommender {
-    pub fn new(store: Arc<dyn Store>, keys: KeySpace, config: Arc<Config>) -> Self {
-        Recommender {
-            store,
-            keys,
-            config,
-            popular: Arc::default(),
-        }
-    }
-
     pub(crate) fn cached_popular(&self, site: &SiteId) -> Arc<Vec<(String, f64)>> {
         self.popular
             .read()

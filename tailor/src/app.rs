@@ -344,11 +344,12 @@ pub async fn start(
             config.clone(),
         )));
     }
+    let mut caches = None;
     if roles.recommender {
         let store = store.clone().expect("store exists for the recommender");
-        router = router.merge(tailor_recommender::router(
-            tailor_recommender::Recommender::new(store, keys.clone(), config.clone()),
-        ));
+        let r = tailor_recommender::Recommender::new(store, keys.clone(), config.clone());
+        caches = Some(r.clone());
+        router = router.merge(tailor_recommender::router(r));
     }
     if roles.demo {
         router = router.merge(crate::demo::router());
@@ -381,6 +382,16 @@ pub async fn start(
             .context("HTTP server")
         }),
     ));
+    if let Some(r) = caches {
+        let s = shutdown.clone();
+        tasks.push((
+            "recommender caches",
+            tokio::spawn(async move {
+                tailor_recommender::refresh::run(r, s).await;
+                Ok(())
+            }),
+        ));
+    }
     if let Some(consumer) = consumer {
         let processor = tailor_processor::Processor {
             store: store.clone().expect("store exists for the processor"),

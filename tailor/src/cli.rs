@@ -63,6 +63,9 @@ pub enum Command {
     /// Load historical events or orders into a running Tailor, through the collector and the bus like
     /// live traffic, keeping their original timestamps. Re-importing a file counts nothing twice.
     Import(Import),
+    /// The product catalog of a running Tailor.
+    #[command(subcommand)]
+    Catalog(Catalog),
     /// Customer lifetime value models of a running Tailor.
     #[command(subcommand)]
     Clv(Clv),
@@ -134,6 +137,47 @@ pub struct Import {
     /// Events per request.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Catalog {
+    /// Load products into a site's catalog through `PUT /v1/catalog/items` (upsert: importing a
+    /// file again changes nothing). Every line or row is validated first; invalid ones are listed
+    /// with their line and field, the valid ones are still loaded, and the command then exits
+    /// non-zero.
+    Import(CatalogImport),
+}
+
+/// `tailor catalog import`.
+#[derive(Debug, Args)]
+pub struct CatalogImport {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// The site the catalog belongs to.
+    #[arg(long)]
+    pub site: String,
+    /// JSON lines, one item per line (docs/catalog.md), or a CSV with a header row naming the same
+    /// fields (`tags` separated by `|`).
+    pub file: PathBuf,
+    /// The file's format; `auto` decides by extension (`.csv`, else JSON lines).
+    #[arg(long, value_enum, default_value_t = ImportFormat::Auto)]
+    pub format: ImportFormat,
+    /// Items per request (at most the server's catalog.max_items_per_request).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+}
+
+impl ImportFormat {
+    /// Whether `file` is read as CSV.
+    pub fn is_csv(self, file: &std::path::Path) -> bool {
+        match self {
+            ImportFormat::Csv => true,
+            ImportFormat::Jsonl => false,
+            ImportFormat::Auto => file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@
 //! 429 and 503 as the collector's `Retry-After` says; rejected events are reported (and dead-lettered
 //! by the collector like any other).
 
-use crate::cli::{Import, ImportFormat};
+use crate::cli::Import;
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,15 +18,7 @@ use std::time::Duration;
 pub async fn run(cmd: Import) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&cmd.file)
         .with_context(|| format!("cannot read {}", cmd.file.display()))?;
-    let csv = match cmd.format {
-        ImportFormat::Csv => true,
-        ImportFormat::Jsonl => false,
-        ImportFormat::Auto => cmd
-            .file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
-    };
-    let events = if csv {
+    let events = if cmd.format.is_csv(&cmd.file) {
         orders_from_csv(&text, &cmd.site, &cmd.currency)?
     } else {
         events_from_jsonl(&text, &cmd.site)?
@@ -42,7 +34,7 @@ pub async fn run(cmd: Import) -> anyhow::Result<()> {
     let url = format!("{}/v1/events", cmd.remote.url.trim_end_matches('/'));
     let (mut accepted, mut rejected) = (0usize, Vec::new());
     for (n, chunk) in events.chunks(cmd.batch.max(1)).enumerate() {
-        let answer = post(&http, &url, chunk).await?;
+        let (_, answer) = send_json(&http, reqwest::Method::POST, &url, chunk).await?;
         accepted += answer["accepted"].as_u64().unwrap_or(0) as usize;
         for r in answer["rejected"].as_array().into_iter().flatten() {
             let index = r["index"].as_u64().unwrap_or(0) as usize + n * cmd.batch.max(1);
@@ -69,11 +61,17 @@ pub async fn run(cmd: Import) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Posts one batch, retrying while the collector asks to (429, 503) or cannot be reached.
-async fn post(http: &reqwest::Client, url: &str, batch: &[Value]) -> anyhow::Result<Value> {
+/// Sends one batch of JSON, retrying while the server asks to (429, 503) or cannot be reached;
+/// answers the status (2xx or 400) and the JSON body.
+pub(crate) async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    batch: &[Value],
+) -> anyhow::Result<(u16, Value)> {
     let mut wait = Duration::from_millis(500);
     for attempt in 0..30 {
-        match http.post(url).json(batch).send().await {
+        match http.request(method.clone(), url).json(batch).send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let retry_after = r
@@ -83,13 +81,13 @@ async fn post(http: &reqwest::Client, url: &str, batch: &[Value]) -> anyhow::Res
                     .and_then(|v| v.parse::<u64>().ok());
                 let body: Value = r.json().await.unwrap_or(Value::Null);
                 match status {
-                    200..=299 | 400 => return Ok(body),
+                    200..=299 | 400 => return Ok((status, body)),
                     429 | 503 => {
                         if let Some(s) = retry_after {
                             wait = Duration::from_secs(s);
                         }
                     }
-                    _ => bail!("the collector answered {status}: {body}"),
+                    _ => bail!("{url} answered {status}: {body}"),
                 }
             }
             Err(e) if attempt < 29 => tracing::warn!(error = %e, "retrying"),
@@ -98,7 +96,7 @@ async fn post(http: &reqwest::Client, url: &str, batch: &[Value]) -> anyhow::Res
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(30));
     }
-    bail!("the collector kept refusing the batch; try again later")
+    bail!("{url} kept refusing the batch; try again later")
 }
 
 /// FNV-1a, for stable ids of imported lines.

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod catalog;
 pub mod changes;
 pub mod cli;
 pub mod demo;

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use tailor::app::{self, Roles};
-use tailor::cli::{Cli, Command, LogFormatArg};
+use tailor::cli::{self, Cli, Command, LogFormatArg};
 use tailor_infra::telemetry::{self, LogFormat};
 use tailor_infra::Shutdown;
 
@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::DeadLetters(cmd) => return tailor::admin::dead_letters(cmd).await,
         Command::Import(cmd) => return tailor::import::run(cmd).await,
+        Command::Catalog(cli::Catalog::Import(cmd)) => return tailor::catalog::import(cmd).await,
         Command::Clv(cmd) => return tailor::admin::clv(cmd).await,
         Command::Erase(cmd) => return tailor::admin::erase(cmd).await,
         _ => {}
@@ -40,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::DeadLetters(_)
         | Command::Import(_)
+        | Command::Catalog(_)
         | Command::Clv(_)
         | Command::Erase(_)
         | Command::Replay(_)

@@ -1,7 +1,8 @@
 //! `tailor replay`: rebuilds every profile and shared model from the event log.
 //!
 //! 1. Deletes everything the processor derived in the key namespace, keeping what is not derived from
-//!    events: erasure tombstones (so erased people stay erased) and segment definitions.
+//!    events: erasure tombstones (so erased people stay erased), segment definitions, the product
+//!    catalog and business rules.
 //! 2. Reads the events topic from its beginning with a fresh consumer group (or, with `--from-parquet`,
 //!    the warehouse files, at their original bus positions) through the processor's own batch path
 //!    (the same fold, guards and watermarks as live processing), with a progress bar.
@@ -32,10 +33,20 @@ use tailor_processor::Processor;
 /// Keys deleted per round trip.
 const DELETE_CHUNK: usize = 1000;
 
-/// Whether a key survives a rebuild: erasure tombstones and segment definitions are not derived
-/// from events.
+/// Whether a key survives a rebuild: erasure tombstones, segment definitions, the product catalog
+/// and business rules are not derived from events.
 pub fn kept_on_rebuild(key: &str) -> bool {
-    key.ends_with(":erased") || key.ends_with(":segdefs")
+    // The site keys' suffixes start at the hash tag's `}`, which no id may contain, so no event
+    // marker (`...:ev:<event_id>`) can end like them.
+    [
+        ":erased",
+        ":segdefs",
+        "}:catalog",
+        "}:catalog:meta",
+        "}:rules",
+    ]
+    .iter()
+    .any(|suffix| key.ends_with(suffix))
 }
 
 /// Deletes the derived keys of a namespace; returns how many.
@@ -233,4 +244,33 @@ async fn from_kafka(
     }
     bar.finish();
     Ok((seen, outcomes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailor_core::ids::{EventId, MemberId, Subject};
+
+    #[test]
+    fn definitions_survive_a_rebuild_and_derived_keys_do_not() {
+        let k = KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        for kept in [
+            k.catalog(&site),
+            k.catalog_meta(&site),
+            k.rules(&site),
+            k.segment_defs(&site),
+        ] {
+            assert!(kept_on_rebuild(&kept), "{kept}");
+        }
+        let who = Subject::Member(MemberId::parse("m").unwrap());
+        for gone in [
+            k.popular(&site),
+            k.state(&site, &who),
+            k.applied_marker(&site, &who, &EventId::parse("x:catalog").unwrap()),
+            k.applied_marker(&site, &who, &EventId::parse("x:rules").unwrap()),
+        ] {
+            assert!(!kept_on_rebuild(&gone), "{gone}");
+        }
+    }
 }
