@@ -182,6 +182,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule holds only for a segment (the ranker then needs the visitor's profile).
+    pub fn needs_profile(&self) -> bool {
+        self.segment.is_some()
+    }
+
     /// Whether the rule is in force for this request (site, slot, segment).
     fn applies(&self, ctx: &RuleContext<'_>) -> bool {
         self.site.as_ref().is_none_or(|s| s == ctx.site)

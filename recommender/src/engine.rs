@@ -23,8 +23,12 @@ use crate::rank::{Because, Generated, Source};
 use serde::Serialize;
 use std::collections::HashSet;
 use tailor_core::config::SourceWeights;
+use tailor_core::catalog::CatalogItem;
 use tailor_core::keys::Facet;
-use tailor_core::state::RecoView;
+use tailor_core::models::Facts;
+use tailor_core::rules::{self, RuleContext, Scored};
+use tailor_core::segment;
+use tailor_core::state::{RecoView, DAY_MS};
 use tailor_core::{SiteId, Subject};
 use tailor_infra::store::{Read, Value};
 
@@ -59,10 +63,21 @@ pub struct Context {
 pub struct Recommendation {
     pub item_id: String,
     pub score: f64,
-    /// The source of the largest share of the score.
-    pub source: Source,
-    /// A short reason a person understands ("because you viewed tent-2p").
+    /// The source of the largest share of the score (absent for an item the shop pinned there).
+    pub source: Option<Source>,
+    /// A short reason a person understands ("because you viewed Dome Tent 2P").
     pub reason: String,
+    /// The item's catalog entry (title, url, image, price, ...) when the catalog has it, so an
+    /// offer slot renders without another call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<CatalogItem>,
+}
+
+/// What the rules pass through for each candidate.
+#[derive(Debug, Clone, Default)]
+struct Why {
+    source: Option<Source>,
+    because: Because,
 }
 
 /// A ranked answer and how it was made.
@@ -112,8 +127,9 @@ impl Recommender {
             .map(|(i, s)| Recommendation {
                 item_id: i.clone(),
                 score: *s,
-                source: Source::Popular,
-                reason: reason(Source::Popular, &Because::Source),
+                source: Some(Source::Popular),
+                reason: reason(Some(Source::Popular), &Because::Source, |_| None),
+                product: None,
             })
             .collect();
         Ranked {
@@ -321,29 +337,98 @@ impl Recommender {
             });
         }
 
-        let exclude: HashSet<&str> = view
-            .bought
-            .iter()
-            .map(String::as_str)
-            .chain(ctx.item.as_deref().filter(|_| exclude_current))
-            .collect();
-        let ranked: Vec<Blended> = blend::blend(&generated, |s| weight_of(&w, s))
-            .into_iter()
-            .filter(|b| !exclude.contains(b.item_id.as_str()))
-            .collect();
-        let items = blend::diversify(ranked, max_per_category, ctx.limit, |_| None)
-            .into_iter()
-            .map(|b| Recommendation {
-                reason: reason(b.source, &b.because),
-                item_id: b.item_id,
-                score: b.score,
-                source: b.source,
-            })
-            .collect();
+        let ranked: Vec<Blended> = blend::blend(&generated, |s| weight_of(&w, s));
+        let items = self
+            .finish(site, ctx, &view, ranked, max_per_category, exclude_current)
+            .await?;
         Ok(Ranked {
             strategy: "blend",
             items,
         })
+    }
+
+    /// The shop's side of an answer: only catalog items once the site has a catalog, the business
+    /// rules (stock, already bought, filters, boosts, pins), never the page's item when the slot says
+    /// so, diversity, and the catalog fields and reasons of what is left.
+    async fn finish(
+        &self,
+        site: &SiteId,
+        ctx: &Context,
+        view: &RecoView,
+        ranked: Vec<Blended>,
+        max_per_category: usize,
+        exclude_current: bool,
+    ) -> Result<Vec<Recommendation>, ApiError> {
+        let catalog = self.catalog.site(site);
+        let rules = self.rules.for_site(site);
+        // Segment-scoped rules need the visitor's whole document and the site's models.
+        let doc = match &ctx.subject {
+            Some(s) if rules.iter().any(|r| r.needs_profile()) => self
+                .state_of(site, s)
+                .await?
+                .map(|(_, state)| state),
+            _ => None,
+        };
+        let models = match doc {
+            Some(_) => Some(self.models(site).await?),
+            None => None,
+        };
+        let facts = doc.as_ref().zip(models.as_ref()).map(|(state, models)| {
+            Facts::of(state, models, &self.config.processor.lifecycle, ctx.now_ms)
+        });
+        let half_life_ms = (self.config.processor.interest_half_life_days * DAY_MS as f64) as i64;
+        let profile = doc
+            .as_ref()
+            .zip(facts.as_ref())
+            .map(|(state, facts)| segment::Subject {
+                facts,
+                state,
+                now_ms: ctx.now_ms,
+                half_life_ms,
+            });
+        let current = ctx.item.as_deref().filter(|_| exclude_current);
+        let candidates: Vec<Scored<Why>> = ranked
+            .into_iter()
+            .filter(|b| Some(b.item_id.as_str()) != current)
+            .filter(|b| catalog.is_empty() || catalog.get(&b.item_id).is_some())
+            .map(|b| {
+                let why = Why {
+                    source: Some(b.source),
+                    because: b.because,
+                };
+                Scored::new(b.item_id, b.score, why)
+            })
+            .collect();
+        let bought: HashSet<String> = view.bought.iter().cloned().collect();
+        let rule_ctx = RuleContext {
+            site,
+            slot: ctx.slot.as_deref(),
+            bought: &bought,
+            profile: profile.as_ref(),
+        };
+        let kept = rules::apply(&rules, &rule_ctx, |id| catalog.get(id).map(|i| &**i), candidates);
+        let kept = blend::diversify(
+            kept,
+            max_per_category,
+            ctx.limit,
+            |c| catalog.get(&c.item_id).and_then(|i| i.category.as_deref()),
+            |c| c.pinned,
+        );
+        let title = |id: &str| catalog.get(id).map(|i| i.title.clone());
+        Ok(kept
+            .into_iter()
+            .map(|c| Recommendation {
+                reason: if c.pinned {
+                    "recommended by the shop".into()
+                } else {
+                    reason(c.meta.source, &c.meta.because, title)
+                },
+                product: catalog.get(&c.item_id).map(|i| (**i).clone()),
+                item_id: c.item_id,
+                score: c.score,
+                source: c.meta.source,
+            })
+            .collect())
     }
 
     /// Round trip 3: the items of the most recent sessions sharing an item with the session.
@@ -388,22 +473,30 @@ pub fn weight_of(w: &SourceWeights, s: Source) -> f64 {
     }
 }
 
-/// The sentence shown for an item.
-pub fn reason(source: Source, because: &Because) -> String {
+/// The sentence shown for an item; `title` names an item by its catalog title when it has one.
+pub fn reason(
+    source: Option<Source>,
+    because: &Because,
+    title: impl Fn(&str) -> Option<String>,
+) -> String {
+    let name = |i: &str| title(i).unwrap_or_else(|| i.to_string());
     match (source, because) {
-        (Source::SessionKnn, Because::Item(i)) => {
-            format!("shoppers who viewed {i} in a visit like yours also viewed this")
+        (Some(Source::SessionKnn), Because::Item(i)) => {
+            format!("shoppers who viewed {} in a visit like yours also viewed this", name(i))
         }
-        (Source::Sequence, Because::Item(i)) => format!("often viewed next after {i}"),
-        (Source::Covisitation, Because::Item(i)) => format!("because you viewed {i}"),
-        (Source::Copurchase, Because::Item(i)) => format!("often bought with {i}"),
-        (Source::Interest, Because::Category(c)) => {
+        (Some(Source::Sequence), Because::Item(i)) => {
+            format!("often viewed next after {}", name(i))
+        }
+        (Some(Source::Covisitation), Because::Item(i)) => format!("because you viewed {}", name(i)),
+        (Some(Source::Copurchase), Because::Item(i)) => format!("often bought with {}", name(i)),
+        (Some(Source::Interest), Because::Category(c)) => {
             format!("popular in {c}, one of your interests")
         }
-        (Source::Interest, Because::Brand(b)) => format!("popular from {b}, a brand you like"),
-        (Source::Category, Because::Category(c)) => format!("popular in {c}"),
-        (Source::Trending, _) => "trending now".into(),
-        (Source::Reminder, _) => "you viewed this earlier in your visit".into(),
+        (Some(Source::Interest), Because::Brand(b)) => format!("popular from {b}, a brand you like"),
+        (Some(Source::Category), Because::Category(c)) => format!("popular in {c}"),
+        (Some(Source::Trending), _) => "trending now".into(),
+        (Some(Source::Reminder), _) => "you viewed this earlier in your visit".into(),
+        (None, _) => "recommended by the shop".into(),
         _ => "popular on this site".into(),
     }
 }
@@ -414,17 +507,23 @@ mod tests {
 
     #[test]
     fn every_source_has_a_reason_a_person_reads() {
+        let title = |i: &str| (i == "tent-2p").then(|| "Dome Tent 2P".to_string());
         assert_eq!(
-            reason(Source::Covisitation, &Because::Item("tent-2p".into())),
-            "because you viewed tent-2p"
+            reason(Some(Source::Covisitation), &Because::Item("tent-2p".into()), title),
+            "because you viewed Dome Tent 2P"
         );
         assert_eq!(
-            reason(Source::Interest, &Because::Category("outdoor/tents".into())),
+            reason(Some(Source::Sequence), &Because::Item("x".into()), title),
+            "often viewed next after x",
+            "an item the catalog does not know goes by its id"
+        );
+        assert_eq!(
+            reason(Some(Source::Interest), &Because::Category("outdoor/tents".into()), title),
             "popular in outdoor/tents, one of your interests"
         );
-        assert_eq!(reason(Source::Trending, &Because::Source), "trending now");
+        assert_eq!(reason(Some(Source::Trending), &Because::Source, title), "trending now");
         for s in Source::ALL {
-            assert!(!reason(s, &Because::Source).is_empty());
+            assert!(!reason(Some(s), &Because::Source, title).is_empty());
         }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! `score(item) = Σ_source weight(source) × score_source(item) / best score of that source`, so every
 //! source's best candidate is worth exactly its weight. The reason is the source and seed of the
-//! largest single contribution. Diversity then walks the blended list best first and skips an item
-//! whose category already has `max_per_category` items in the answer (items of no known category are
-//! never skipped), before truncating to the limit.
+//! largest single contribution. Diversity (after the business rules) walks the list best first and
+//! skips an item whose category already has `max_per_category` items in the answer (items of no
+//! known category, and pinned items, are never skipped), before truncating to the limit.
 
 use super::{Because, Generated, Source};
 use std::collections::HashMap;
@@ -69,20 +69,22 @@ pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Ble
 }
 
 /// Keeps at most `max_per_category` items of one category (0: no limit), in order, up to `limit`.
-pub fn diversify<'a>(
-    ranked: Vec<Blended>,
+/// Items `fixed` says are placed (pinned) are always kept where they are.
+pub fn diversify<'a, T>(
+    ranked: Vec<T>,
     max_per_category: usize,
     limit: usize,
-    category_of: impl Fn(&str) -> Option<&'a str>,
-) -> Vec<Blended> {
+    category_of: impl Fn(&T) -> Option<&'a str>,
+    fixed: impl Fn(&T) -> bool,
+) -> Vec<T> {
     let mut per: HashMap<&str, usize> = HashMap::new();
     let mut out = Vec::with_capacity(limit);
     for b in ranked {
         if out.len() >= limit {
             break;
         }
-        if max_per_category > 0 {
-            if let Some(c) = category_of(&b.item_id) {
+        if max_per_category > 0 && !fixed(&b) {
+            if let Some(c) = category_of(&b) {
                 let n = per.entry(c).or_default();
                 if *n >= max_per_category {
                     continue;
@@ -150,16 +152,21 @@ mod tests {
             )],
             |_| 1.0,
         );
-        let cat = |i: &str| match &i[..1] {
+        let cat = |b: &Blended| match &b.item_id[..1] {
             "t" => Some("tents"),
             "s" => Some("stoves"),
             _ => None,
         };
-        let ids: Vec<String> = diversify(ranked.clone(), 2, 4, cat)
+        let ids: Vec<String> = diversify(ranked.clone(), 2, 4, cat, |_| false)
             .into_iter()
             .map(|b| b.item_id)
             .collect();
         assert_eq!(ids, ["t1", "t2", "x", "s1"]);
-        assert_eq!(diversify(ranked, 0, 3, cat).len(), 3, "0 means no limit");
+        let pinned_t3: Vec<String> = diversify(ranked.clone(), 2, 4, cat, |b| b.item_id == "t3")
+            .into_iter()
+            .map(|b| b.item_id)
+            .collect();
+        assert_eq!(pinned_t3, ["t1", "t2", "t3", "x"], "a pinned item is never dropped");
+        assert_eq!(diversify(ranked, 0, 3, cat, |_| false).len(), 3, "0 means no limit");
     }
 }

@@ -78,7 +78,7 @@ impl Source {
 }
 
 /// What a candidate is recommended because of, turned into a sentence once the catalog is known.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Because {
     /// A seed item (the page's, or one the visitor viewed, carted or bought).
     Item(String),
@@ -87,6 +87,7 @@ pub enum Because {
     /// A brand of the member's interests.
     Brand(String),
     /// Nothing more specific than the source.
+    #[default]
     Source,
 }
 
