@@ -427,7 +427,14 @@ impl Default for RecommenderConfig {
             max_per_category: 0,
             exclude_current_item: false,
             timeout_ms: 50,
-            slots: BTreeMap::new(),
+            // A product page never offers its own item.
+            slots: BTreeMap::from([(
+                "product".to_string(),
+                SlotRanking {
+                    exclude_current_item: Some(true),
+                    ..Default::default()
+                },
+            )]),
         }
     }
 }

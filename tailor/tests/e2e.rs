@@ -27,8 +27,9 @@ fn ids(recs: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Other visitors' sessions make b the strongest co-visit of a, then c and d. Alice views a and buys
-/// c: she must be offered b first, then d, never c (bought) nor a (she is looking at it).
+/// Other visitors' sessions make b the strongest co-visit and follower of a, then c and d. Alice views
+/// a and buys c: on a's product page she must be offered b first, then d, never c (bought) nor a (the
+/// product slot never offers the page's own item).
 async fn the_loop(app: &App, tag: &str) {
     let e = |n: &str| format!("{tag}-{n}");
     let others = json!([
@@ -55,13 +56,17 @@ async fn the_loop(app: &App, tag: &str) {
     assert_eq!(status, 202, "{body}");
 
     let recs = app
-        .until("/v1/recommendations?site=demo&member=alice", |r| {
+        .until("/v1/recommendations?site=demo&member=alice&item=a&slot=product", |r| {
             // The other visitors' sessions land on other partitions, so wait for all of them.
             ids(r) == ["b", "d"]
         })
         .await;
-    assert_eq!(recs["strategy"], "covisitation");
-    assert_eq!(recs["items"][0]["reason"], "viewed together with a");
+    assert_eq!(recs["strategy"], "blend");
+    assert_eq!(
+        recs["items"][0]["reason"],
+        "shoppers who viewed a in a visit like yours also viewed this",
+        "{recs}"
+    );
 
     let profile = app
         .until("/v1/profiles/alice?site=demo", |p| {
@@ -105,8 +110,9 @@ async fn the_loop(app: &App, tag: &str) {
         .get("/v1/recommendations?site=demo&anonymous=stranger&limit=2")
         .await;
     assert_eq!(status, 200);
-    assert_eq!(recs["strategy"], "popular");
+    assert_eq!(recs["strategy"], "blend");
     assert_eq!(ids(&recs), ["c", "a"], "{recs}");
+    assert_eq!(recs["items"][0]["reason"], "popular on this site");
 }
 
 async fn the_edge(app: &App) {
