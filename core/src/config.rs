@@ -472,10 +472,10 @@ impl Default for SourceWeights {
             reminder: 0.4,
             sequence: 0.15,
             covisitation: 0.05,
-            copurchase: 0.1,
+            copurchase: 0.02,
             interest: 0.1,
             trending: 0.02,
-            category: 0.02,
+            category: 0.0,
             popular: 0.005,
         }
     }

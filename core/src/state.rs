@@ -381,7 +381,10 @@ impl SubjectState {
                 .map(|(i, _)| i.clone())
                 .collect(),
             stitched_to: self.stitched_to.clone(),
-            session: self.latest_visit().map(|s| s.items.clone()).unwrap_or_default(),
+            session: self
+                .latest_visit()
+                .map(|s| s.items.clone())
+                .unwrap_or_default(),
             session_end_ms: self.latest_visit().map(|s| s.end_ms),
             categories: shares(&self.interests.categories),
             brands: shares(&self.interests.brands),
@@ -393,7 +396,11 @@ impl SubjectState {
     /// The latest session with item views (a ping or a purchase without a session id may open an
     /// itemless one after it).
     fn latest_visit(&self) -> Option<&Session> {
-        self.sessions.recent.iter().rev().find(|s| !s.items.is_empty())
+        self.sessions
+            .recent
+            .iter()
+            .rev()
+            .find(|s| !s.items.is_empty())
     }
 
     /// Whether anything was ever recorded.

@@ -22,8 +22,8 @@ use crate::rank::session_knn::{self, PastSession};
 use crate::rank::{Because, Generated, Source};
 use serde::Serialize;
 use std::collections::HashSet;
-use tailor_core::config::SourceWeights;
 use tailor_core::catalog::CatalogItem;
+use tailor_core::config::SourceWeights;
 use tailor_core::keys::Facet;
 use tailor_core::models::Facts;
 use tailor_core::rules::{self, RuleContext, Scored};
@@ -363,10 +363,9 @@ impl Recommender {
         let rules = self.rules.for_site(site);
         // Segment-scoped rules need the visitor's whole document and the site's models.
         let doc = match &ctx.subject {
-            Some(s) if rules.iter().any(|r| r.needs_profile()) => self
-                .state_of(site, s)
-                .await?
-                .map(|(_, state)| state),
+            Some(s) if rules.iter().any(|r| r.needs_profile()) => {
+                self.state_of(site, s).await?.map(|(_, state)| state)
+            }
             _ => None,
         };
         let models = match doc {
@@ -406,7 +405,12 @@ impl Recommender {
             bought: &bought,
             profile: profile.as_ref(),
         };
-        let kept = rules::apply(&rules, &rule_ctx, |id| catalog.get(id).map(|i| &**i), candidates);
+        let kept = rules::apply(
+            &rules,
+            &rule_ctx,
+            |id| catalog.get(id).map(|i| &**i),
+            candidates,
+        );
         let kept = blend::diversify(
             kept,
             max_per_category,
@@ -482,7 +486,10 @@ pub fn reason(
     let name = |i: &str| title(i).unwrap_or_else(|| i.to_string());
     match (source, because) {
         (Some(Source::SessionKnn), Because::Item(i)) => {
-            format!("shoppers who viewed {} in a visit like yours also viewed this", name(i))
+            format!(
+                "shoppers who viewed {} in a visit like yours also viewed this",
+                name(i)
+            )
         }
         (Some(Source::Sequence), Because::Item(i)) => {
             format!("often viewed next after {}", name(i))
@@ -492,7 +499,9 @@ pub fn reason(
         (Some(Source::Interest), Because::Category(c)) => {
             format!("popular in {c}, one of your interests")
         }
-        (Some(Source::Interest), Because::Brand(b)) => format!("popular from {b}, a brand you like"),
+        (Some(Source::Interest), Because::Brand(b)) => {
+            format!("popular from {b}, a brand you like")
+        }
         (Some(Source::Category), Because::Category(c)) => format!("popular in {c}"),
         (Some(Source::Trending), _) => "trending now".into(),
         (Some(Source::Reminder), _) => "you viewed this earlier in your visit".into(),
@@ -509,7 +518,11 @@ mod tests {
     fn every_source_has_a_reason_a_person_reads() {
         let title = |i: &str| (i == "tent-2p").then(|| "Dome Tent 2P".to_string());
         assert_eq!(
-            reason(Some(Source::Covisitation), &Because::Item("tent-2p".into()), title),
+            reason(
+                Some(Source::Covisitation),
+                &Because::Item("tent-2p".into()),
+                title
+            ),
             "because you viewed Dome Tent 2P"
         );
         assert_eq!(
@@ -518,10 +531,17 @@ mod tests {
             "an item the catalog does not know goes by its id"
         );
         assert_eq!(
-            reason(Some(Source::Interest), &Because::Category("outdoor/tents".into()), title),
+            reason(
+                Some(Source::Interest),
+                &Because::Category("outdoor/tents".into()),
+                title
+            ),
             "popular in outdoor/tents, one of your interests"
         );
-        assert_eq!(reason(Some(Source::Trending), &Because::Source, title), "trending now");
+        assert_eq!(
+            reason(Some(Source::Trending), &Because::Source, title),
+            "trending now"
+        );
         for s in Source::ALL {
             assert!(!reason(Some(s), &Because::Source, title).is_empty());
         }

@@ -56,15 +56,17 @@ async fn the_loop(app: &App, tag: &str) {
     assert_eq!(status, 202, "{body}");
 
     let recs = app
-        .until("/v1/recommendations?site=demo&member=alice&item=a&slot=product", |r| {
-            // The other visitors' sessions land on other partitions, so wait for all of them.
-            ids(r) == ["b", "d"]
-        })
+        .until(
+            "/v1/recommendations?site=demo&member=alice&item=a&slot=product",
+            |r| {
+                // The other visitors' sessions land on other partitions, so wait for all of them.
+                ids(r) == ["b", "d"]
+            },
+        )
         .await;
     assert_eq!(recs["strategy"], "blend");
     assert_eq!(
-        recs["items"][0]["reason"],
-        "shoppers who viewed a in a visit like yours also viewed this",
+        recs["items"][0]["reason"], "shoppers who viewed a in a visit like yours also viewed this",
         "{recs}"
     );
 

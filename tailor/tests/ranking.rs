@@ -19,7 +19,14 @@ fn ids(recs: &Value) -> Vec<String> {
         .collect()
 }
 
-fn view(tag: &str, n: usize, anon: &str, member: Option<&str>, item: &str, category: &str) -> Value {
+fn view(
+    tag: &str,
+    n: usize,
+    anon: &str,
+    member: Option<&str>,
+    item: &str,
+    category: &str,
+) -> Value {
     let mut e = json!({"type": "page_view", "event_id": format!("{tag}-{n}"), "site_id": "demo",
         "anonymous_id": anon, "session_id": format!("{anon}-s"), "item_id": item, "category": category});
     if let Some(m) = member {
@@ -67,8 +74,22 @@ async fn ranking(app: &App, tag: &str) {
         events.push(view(tag, n, anon, None, item, cat));
     }
     // Bob looked at the 1-person tent, twice.
-    events.push(view(tag, 10, "bob-phone", Some("bob"), "t1", "outdoor/tents"));
-    events.push(view(tag, 11, "bob-phone", Some("bob"), "t1", "outdoor/tents"));
+    events.push(view(
+        tag,
+        10,
+        "bob-phone",
+        Some("bob"),
+        "t1",
+        "outdoor/tents",
+    ));
+    events.push(view(
+        tag,
+        11,
+        "bob-phone",
+        Some("bob"),
+        "t1",
+        "outdoor/tents",
+    ));
     let (status, body) = app.post(&json!(events)).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 9, "{body}");
@@ -79,7 +100,10 @@ async fn ranking(app: &App, tag: &str) {
         })
         .await;
     assert_eq!(stranger["items"][0]["reason"], "popular on this site");
-    assert_eq!(stranger["items"][0]["product"]["title"], "Camp Stove", "{stranger}");
+    assert_eq!(
+        stranger["items"][0]["product"]["title"], "Camp Stove",
+        "{stranger}"
+    );
 
     // Bob's interest in tents puts the 2-person tent above the site's favourite.
     let bob = app
@@ -136,7 +160,11 @@ async fn ranking(app: &App, tag: &str) {
     let (_, other) = app
         .get("/v1/recommendations?site=demo&member=bob&slot=cart")
         .await;
-    assert_ne!(ids(&other).first().map(String::as_str), Some("j1"), "{other}");
+    assert_ne!(
+        ids(&other).first().map(String::as_str),
+        Some("j1"),
+        "{other}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

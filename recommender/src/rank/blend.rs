@@ -166,7 +166,15 @@ mod tests {
             .into_iter()
             .map(|b| b.item_id)
             .collect();
-        assert_eq!(pinned_t3, ["t1", "t2", "t3", "x"], "a pinned item is never dropped");
-        assert_eq!(diversify(ranked, 0, 3, cat, |_| false).len(), 3, "0 means no limit");
+        assert_eq!(
+            pinned_t3,
+            ["t1", "t2", "t3", "x"],
+            "a pinned item is never dropped"
+        );
+        assert_eq!(
+            diversify(ranked, 0, 3, cat, |_| false).len(),
+            3,
+            "0 means no limit"
+        );
     }
 }

@@ -1,0 +1,87 @@
+//! `tailor evaluate` on the shared clickstream (`shared/data/clickstream/`, read-only): the harness's
+//! correctness, not the full-data figures (those are in docs/quality.md).
+//! * The test cases it derives from `test.jsonl.gz` are exactly the protocol's `test_cases.jsonl.gz`.
+//! * On a slice of the training file (its last 40,000 events, validation split of its last day),
+//!   the command runs end to end and reports every ranker, and the session-based neighbours beat
+//!   popularity by far, as on every shop's traffic.
+
+mod support;
+
+use flate2::read::GzDecoder;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use tailor::evaluate::{cases, read_events};
+use tailor_infra::testkit;
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    let f = std::fs::File::open(path).unwrap();
+    BufReader::new(GzDecoder::new(f))
+        .lines()
+        .map(|l| l.unwrap())
+        .collect()
+}
+
+#[test]
+fn the_derived_cases_are_the_protocols() {
+    let test = read_events(&testkit::shared_data("clickstream/test.jsonl.gz")).unwrap();
+    let derived = cases(&test);
+    let expected: Vec<Value> = lines(&testkit::shared_data("clickstream/test_cases.jsonl.gz"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(derived.len(), expected.len());
+    // Same predictions, whatever the order of sessions.
+    let key = |prefix: &[String], next: &str| format!("{}>{next}", prefix.join(","));
+    let mut a: Vec<String> = derived.iter().map(|c| key(&c.prefix, &c.next)).collect();
+    let mut b: Vec<String> = expected
+        .iter()
+        .map(|c| {
+            let prefix: Vec<String> = c["prefix"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect();
+            key(&prefix, c["next"].as_str().unwrap())
+        })
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
+    let all = lines(&testkit::shared_data("clickstream/train.jsonl.gz"));
+    let dir = testkit::temp_dir("evaluate");
+    let slice = dir.join("slice.jsonl");
+    let mut f = std::fs::File::create(&slice).unwrap();
+    for l in &all[all.len() - 40_000..] {
+        writeln!(f, "{l}").unwrap();
+    }
+    drop(f);
+    let report = support::tailor_json(&[
+        "evaluate",
+        "--train",
+        slice.to_str().unwrap(),
+        "--validation-days",
+        "1",
+        "--json",
+    ]);
+    for name in ["popular", "covisitation", "session_knn", "blend"] {
+        let q = &report[name];
+        let predictions = q["predictions"].as_u64().unwrap();
+        assert!(predictions > 100, "{name}: {q}");
+        for m in ["hr", "mrr", "coverage", "popularity_bias"] {
+            let v = q[m].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{name}.{m} = {v}");
+        }
+        assert!(q["mrr"].as_f64() <= q["hr"].as_f64(), "{name}: {q}");
+    }
+    let hr = |n: &str| report[n]["hr"].as_f64().unwrap();
+    assert!(
+        hr("session_knn") > 5.0 * hr("popular"),
+        "session neighbours should dwarf popularity: {report}"
+    );
+    assert!(hr("blend") > 0.0 && hr("covisitation") > 0.0, "{report}");
+}
