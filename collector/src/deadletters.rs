@@ -202,6 +202,8 @@ impl Collector {
                 meta: RequestMeta {
                     user_agent: l.user_agent.clone(),
                     ip: None,
+                    // The record keeps no `Origin`: only a pixel request is known to be a browser's.
+                    browser: l.route == "/i",
                 },
                 origin: None,
             };

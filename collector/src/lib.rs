@@ -6,8 +6,9 @@
 //! [`mapped::Mapped`] events (pure modules [`ingest`], [`snowplow`], [`segment`]) and hands them to
 //! [`Collector::ingest`] ([`pipeline`]), which validates, enriches ([`enrich`]), writes to the bus and
 //! dead-letters rejects ([`deadletters`]). An answer of 2xx means every accepted event is durable: on
-//! the broker, or in the on-disk spool while the broker is away. [`error::IngestError`] maps request
-//! failures to HTTP statuses in one place; [`edge`] holds CORS and per-IP rate limiting.
+//! the broker, or in the on-disk spool while the broker is away. [`sites`] lists the configured sites
+//! for operator tools. [`error::IngestError`] maps request failures to HTTP statuses in one place;
+//! [`edge`] holds CORS and per-IP rate limiting.
 
 pub mod deadletters;
 pub mod edge;
@@ -17,6 +18,7 @@ pub mod ingest;
 pub mod mapped;
 pub mod pipeline;
 pub mod segment;
+pub mod sites;
 pub mod snowplow;
 pub mod tag;
 
@@ -97,16 +99,19 @@ pub fn router(collector: Collector) -> Router {
         .with_state(collector.clone());
     let router = collect
         .merge(tag::router())
+        .merge(sites::router(collector.clone()))
         .merge(deadletters::router(collector));
     tailor_infra::http::with_metrics(router, "collector")
 }
 
+/// `pixel`: the Snowplow `GET /i`, which only browsers send (an image request carries no `Origin`).
 fn request_info(
     c: &Collector,
     source: Source,
     route: &str,
     headers: &HeaderMap,
     peer: edge::Peer,
+    pixel: bool,
 ) -> RequestInfo {
     let text = |h| {
         headers
@@ -114,14 +119,16 @@ fn request_info(
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
             .map(str::to_string)
     };
+    let origin = text(header::ORIGIN);
     RequestInfo {
         source,
         route: route.to_string(),
         meta: RequestMeta {
             user_agent: text(header::USER_AGENT),
             ip: edge::client_ip(headers, &peer, c.config.collector.trust_forwarded_for),
+            browser: pixel || origin.is_some(),
         },
-        origin: text(header::ORIGIN),
+        origin,
     }
 }
 
@@ -152,7 +159,7 @@ async fn api(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer);
+    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer, false);
     let max = c.config.collector.max_batch_events;
     match run(&c, &req, body, |b| ingest::parse_body(b, max)).await {
         Ok(o) => {
@@ -173,7 +180,7 @@ async fn snowplow_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer);
+    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer, true);
     let query = query.unwrap_or_default();
     let items = vec![snowplow::from_query(&query, &c.config)];
     match c
@@ -200,7 +207,7 @@ async fn snowplow_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let route = "/com.snowplowanalytics.snowplow/tp2";
-    let req = request_info(&c, Source::Snowplow, route, &headers, peer);
+    let req = request_info(&c, Source::Snowplow, route, &headers, peer, false);
     let config = c.config.clone();
     match run(&c, &req, body, |b| snowplow::from_post(b, &config)).await {
         Ok(o) if o.rejected.is_empty() => (StatusCode::OK, "ok").into_response(),
@@ -230,7 +237,7 @@ async fn segment_call(
         );
     };
     let route = format!("/v1/{call}");
-    let req = request_info(&c, Source::Segment, &route, &headers, peer);
+    let req = request_info(&c, Source::Segment, &route, &headers, peer, false);
     let key = edge::basic_auth_user(&headers);
     let config = c.config.clone();
     match run(&c, &req, body, |b| {

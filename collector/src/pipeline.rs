@@ -72,7 +72,8 @@ impl Collector {
         for m in items {
             match self.admit(req, m.result, received_at) {
                 Ok(mut e) => {
-                    self.enricher.apply(&rc, req.source, &mut e);
+                    self.enricher
+                        .apply(&rc, m.user_agent.as_deref(), req.source, &mut e);
                     events.push(e);
                 }
                 Err(err) => {
