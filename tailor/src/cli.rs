@@ -130,6 +130,9 @@ pub struct Import {
     /// Events per request.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Seconds to wait for a Tailor at --url that does not answer before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
