@@ -185,7 +185,7 @@ impl Collector {
             return Err(IngestError::Unavailable(first.to_string()));
         }
         metrics::counter!("tailor_collector_events_total", "outcome" => "accepted",
-            "reason" => "none", "source" => source.as_str())
+            "source" => source.as_str())
         .increment(events.len() as u64);
         Ok(())
     }

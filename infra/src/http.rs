@@ -1,5 +1,5 @@
-//! HTTP plumbing every service shares: `/metrics`, `/healthz`, `/readyz`, request metrics, and the JSON
-//! error body.
+//! HTTP plumbing every service shares: `/metrics`, `/healthz`, `/readyz`, request metrics, the JSON
+//! error body, and gzip for the pages browsers load.
 //!
 //! `/healthz` answers as long as the process serves requests (liveness); `/readyz` also checks each
 //! backend the service depends on, and answers 503 naming the failing one (readiness).
@@ -61,6 +61,33 @@ pub fn error_with(
         },
     };
     (status, Json(body)).into_response()
+}
+
+/// Gzip, for clients that accept it, of what a browser loads as a page or script: `/tag.js`, the demo
+/// shop, the insights page (JavaScript, HTML, CSS). API answers are left as they are: small, and on
+/// the hot path. tower-http's default rules still apply (nothing under 32 bytes, no images).
+pub fn compress_pages(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+    let page = |_: StatusCode,
+                _: axum::http::Version,
+                h: &axum::http::HeaderMap,
+                _: &axum::http::Extensions| {
+        h.get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                [
+                    "text/html",
+                    "text/css",
+                    "application/javascript",
+                    "text/javascript",
+                ]
+                .iter()
+                .any(|p| t.starts_with(p))
+            })
+    };
+    tower_http::compression::CompressionLayer::new()
+        .compress_when(DefaultPredicate::new().and(page))
 }
 
 #[derive(Clone)]

@@ -278,6 +278,7 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     config.validate()?;
+    crate::metrics::register(roles);
     let config = Arc::new(config);
     let keys = KeySpace::new(config.redis.namespace.clone());
     let mut checks: Vec<(&'static str, Check)> = Vec::new();
@@ -360,12 +361,13 @@ pub async fn start(
     if let Some((_, reader)) = &changes {
         router = router.merge(crate::changes::router(reader.clone()));
     }
-    router = router.merge(ops_router(checks)).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(
+    router = router
+        .merge(ops_router(checks))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ),
-    );
+        ))
+        .layer(tailor_infra::http::compress_pages());
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -9,4 +9,5 @@ pub mod changes;
 pub mod cli;
 pub mod demo;
 pub mod import;
+pub mod metrics;
 pub mod replay;
