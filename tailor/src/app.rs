@@ -359,7 +359,11 @@ pub async fn start(
         router = router.merge(crate::demo::router());
     }
     if let Some((_, reader)) = &changes {
-        router = router.merge(crate::changes::router(reader.clone()));
+        router = router.merge(crate::changes::router(crate::changes::Changes {
+            reader: reader.clone(),
+            store: store.clone().expect("store exists for the processor"),
+            keys: keys.clone(),
+        }));
     }
     router = router
         .merge(ops_router(checks))
