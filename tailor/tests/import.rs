@@ -62,6 +62,29 @@ async fn unknown_sites_and_rejections_fail_with_one_summary() {
         text(&out.stdout)
     );
 
+    // Too few customers for the lifetime-value models: the fit says so instead of bare nulls.
+    let out = Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(["clv", "fit", "--site", "demo", "--url", &app.base])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fit: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(fit["r"].is_null(), "{fit}");
+    let notes = fit["notes"].to_string();
+    assert!(
+        notes.contains("fewer than processor.min_customers_for_fit (50)"),
+        "{fit}"
+    );
+    assert!(
+        notes.contains("BG/NBD (r, alpha, a, b) not fitted"),
+        "{fit}"
+    );
+    assert!(
+        text(&out.stderr).contains("note: ") && text(&out.stderr).contains("min_customers_for_fit"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // Rejected records: counted by reason, a few examples, non-zero exit.
     let mut lines = vec![r#"{"type":"page_view","anonymous_id":"a"}"#.to_string()];
     for i in 0..12 {
