@@ -19,7 +19,6 @@ use tailor_infra::bus::spool::SpoolingProducer;
 use tailor_infra::bus::{Consumer, Producer, TopicReader};
 use tailor_infra::http::{ops_router, Check};
 use tailor_infra::store::memory::MemoryStore;
-use tailor_infra::store::redis::RedisStore;
 use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tokio::task::JoinHandle;
@@ -289,9 +288,9 @@ pub async fn start(
     let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender || roles.export {
         Some(match &config.redis.url {
             Some(url) => {
-                let s = RedisStore::connect(url).await.with_context(|| {
-                    format!("connecting to Redis at {url} (redis.url / --redis)")
-                })?;
+                let s =
+                    crate::connect::redis(url, crate::connect::Patience::Service(shutdown.clone()))
+                        .await?;
                 tracing::info!(%url, "profile store: Redis");
                 Arc::new(s)
             }

@@ -85,6 +85,9 @@ pub struct Replay {
     /// the topic's retention). Needs only --redis.
     #[arg(long, value_name = "DIR")]
     pub from_parquet: Option<PathBuf>,
+    /// Seconds to wait for a Redis that does not answer before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
 }
 
 /// `tailor erase`.

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod changes;
 pub mod cli;
+pub mod connect;
 pub mod demo;
 pub mod import;
 pub mod metrics;
