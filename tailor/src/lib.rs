@@ -12,3 +12,5 @@ pub mod demo;
 pub mod import;
 pub mod metrics;
 pub mod replay;
+pub mod simulate;
+pub mod traffic;

@@ -8,6 +8,12 @@ use tailor::cli::{Cli, Command, LogFormatArg};
 use tailor_infra::telemetry::{self, LogFormat};
 use tailor_infra::Shutdown;
 
+/// Longest pause of a simulated shopper between pages: 200 shoppers, 8 at a time, take about a minute.
+const SIMULATION_PACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Site-model refresh interval while simulating (unless `processor.models_refresh_secs` is set).
+const SIMULATION_REFRESH_SECS: u64 = 10;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -22,12 +28,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Erase(cmd) => return tailor::admin::erase(cmd).await,
         _ => {}
     }
-    let config = cli.global.config().context("invalid configuration")?;
+    let mut config = cli.global.config().context("invalid configuration")?;
     if let Command::Replay(args) = cli.command {
         return tailor::replay::run(config, args).await;
     }
+    let simulate = match &cli.command {
+        Command::Run(r) => r.simulate,
+        _ => None,
+    };
+    let default_refresh = tailor_core::config::ProcessorConfig::default().models_refresh_secs;
+    if simulate.is_some() && config.processor.models_refresh_secs == default_refresh {
+        // The RFM grid, lifetime values and stages are drawn from the site models: refresh them
+        // often enough that the simulation shows in them within its minute.
+        config.processor.models_refresh_secs = SIMULATION_REFRESH_SECS;
+    }
     let (roles, listen) = match cli.command {
-        Command::Run(l) => (Roles::ALL, l.listen),
+        Command::Run(r) => (Roles::ALL, r.listen.listen),
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),
         Command::Processor(l) => (Roles::PROCESSOR, l.listen),
         Command::Recommender(l) => (Roles::RECOMMENDER, l.listen),
@@ -51,6 +67,26 @@ async fn main() -> anyhow::Result<()> {
             "Tailor is running: demo shop at http://{}/ , metrics at /metrics",
             running.addr
         );
+    }
+    if let Some(shoppers) = simulate {
+        let mut addr = running.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tracing::info!(shoppers, "simulating shoppers on the demo site");
+            let base = format!("http://{addr}");
+            match tailor::simulate::run(&base, "demo", shoppers, SIMULATION_PACE, shutdown).await {
+                Ok(r) => tracing::info!(
+                    shoppers = r.shoppers,
+                    requests = r.requests,
+                    events = r.events,
+                    "simulation done"
+                ),
+                Err(e) => tracing::error!(error = %e, "simulation stopped"),
+            }
+        });
     }
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -15,11 +15,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
-use support::Reaped;
 
 /// The marker of README lines this test skips, and why (see the module docs).
 const SKIP_MARKER: &str = "(needs Kafka and Redis)";
@@ -127,35 +124,8 @@ async fn the_readme_examples_work_as_written() {
     let send = readme_block("Send events");
     let profiles = readme_block("Work with the profiles");
 
-    let mut child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_tailor"))
-            .args(["run", "--listen", "127.0.0.1:0"])
-            .env_remove("TAILOR_URL")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let logs = Arc::new(Mutex::new(String::new()));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let collected = logs.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split_once("demo shop at http://") {
-                let addr = rest.1.split('/').next().unwrap().to_string();
-                let _ = addr_tx.send(addr);
-            }
-            collected.lock().unwrap().push_str(&line);
-            collected.lock().unwrap().push('\n');
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("tailor run says where it listens");
-    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let run = support::tailor_run(&[]);
+    let (port, url) = (run.port, run.base.clone());
     let dir = tailor_infra::testkit::temp_dir("readme");
     std::fs::write(dir.join("orders.csv"), ORDERS).unwrap();
 
@@ -185,7 +155,7 @@ async fn the_readme_examples_work_as_written() {
     assert!(out.contains("\"member_id\":\"m-42\""), "{out}");
     assert!(out.contains("events accepted, 0 rejected"), "{out}");
 
-    let logs = logs.lock().unwrap().clone();
+    let logs = run.logs.lock().unwrap().clone();
     assert!(logs.contains("listening"), "{logs}");
     assert!(
         !logs.contains('\u{1b}'),
