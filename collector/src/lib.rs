@@ -16,6 +16,7 @@ pub mod enrich;
 pub mod error;
 pub mod ingest;
 pub mod mapped;
+pub mod openapi;
 pub mod pipeline;
 pub mod segment;
 pub mod sites;
@@ -153,6 +154,16 @@ async fn run(
     c.ingest(req, items, true).await?.into_result()
 }
 
+/// Tailor's JSON API: one event, or an array of events (docs/events.md). A batch keeps its good
+/// events; each rejected one is listed and dead-lettered.
+#[utoipa::path(post, path = "/v1/events", tag = "collection",
+    request_body(content = Object, description = "One event object or a JSON array of them, in Tailor's schema (docs/events.md); may be gzip-compressed (`Content-Encoding: gzip`)", content_type = "application/json"),
+    responses(
+        (status = 202, description = "every accepted event is durable; rejected ones are listed", body = pipeline::Accepted),
+        (status = 400, description = "not JSON, an empty batch, or no valid event (`invalid_event`, with `details` per event)", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "body or batch over its limit (`body_too_large`, `too_many_events`)", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "this client IP is over `collector.rate_limit_per_sec`; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full; nothing is accepted; see `Retry-After`", body = tailor_infra::http::ErrorBody)))]
 async fn api(
     State(c): State<Collector>,
     peer: edge::Peer,
@@ -162,18 +173,26 @@ async fn api(
     let req = request_info(&c, Source::Api, "/v1/events", &headers, peer, false);
     let max = c.config.collector.max_batch_events;
     match run(&c, &req, body, |b| ingest::parse_body(b, max)).await {
-        Ok(o) => {
-            let mut body =
-                serde_json::json!({"accepted": o.accepted.len(), "event_ids": o.accepted});
-            if !o.rejected.is_empty() {
-                body["rejected"] = o.rejected_json().into();
-            }
-            (StatusCode::ACCEPTED, Json(body)).into_response()
-        }
+        Ok(o) => (StatusCode::ACCEPTED, Json(o.accepted())).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// The Snowplow tracker protocol's pixel: one event in the query string (also served at
+/// `/com.snowplowanalytics.snowplow/i`).
+#[utoipa::path(get, path = "/i", tag = "collection",
+    params(
+        ("e" = String, Query, description = "event type: pv, pp, se, ue, tr, ti"),
+        ("aid" = String, Query, description = "app id: the site whose `snowplow_app_ids` lists it"),
+        ("eid" = Option<String>, Query, description = "event id"),
+        ("duid" = Option<String>, Query, description = "domain user id (the anonymous id)"),
+        ("uid" = Option<String>, Query, description = "user id (the member id)"),
+        ("ua" = Option<String>, Query, description = "the shopper's user agent, when a server relays the event")),
+    responses(
+        (status = 200, description = "a 1x1 transparent GIF", content_type = "image/gif"),
+        (status = 400, description = "the event is not valid", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "rate limited; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full", body = tailor_infra::http::ErrorBody)))]
 async fn snowplow_get(
     State(c): State<Collector>,
     peer: edge::Peer,
@@ -200,6 +219,15 @@ async fn snowplow_get(
     }
 }
 
+/// The Snowplow tracker protocol's POST: a `payload_data` envelope of events.
+#[utoipa::path(post, path = "/com.snowplowanalytics.snowplow/tp2", tag = "collection",
+    request_body(content = Object, description = "`{\"schema\": \"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4\", \"data\": [events]}` (docs/protocols.md)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`ok`, or `{\"accepted\", \"rejected\"}` when some events were rejected", body = Object),
+        (status = 400, description = "not an envelope, or no valid event", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "body or batch over its limit", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "rate limited; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full", body = tailor_infra::http::ErrorBody)))]
 async fn snowplow_post(
     State(c): State<Collector>,
     peer: edge::Peer,
@@ -220,6 +248,19 @@ async fn snowplow_post(
     }
 }
 
+/// The Segment HTTP API (`track`, `page`, `screen`, `identify`, `alias`, `group`, `batch`, and
+/// their one-letter forms); the write key is the HTTP Basic user name or `writeKey` in the body.
+#[utoipa::path(post, path = "/v1/{call}", tag = "collection",
+    params(("call" = String, Path, description = "track, page, screen, identify, alias, group, batch (or t, p, s, i, a, g, b, import)")),
+    request_body(content = Object, description = "a Segment message, or `{\"batch\": [messages]}` (docs/protocols.md)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{\"success\": true}`, with `rejected` when some messages were rejected", body = Object),
+        (status = 400, description = "not JSON, or no valid message", body = tailor_infra::http::ErrorBody),
+        (status = 401, description = "a missing or unknown write key", body = tailor_infra::http::ErrorBody),
+        (status = 404, description = "no such call", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "body or batch over its limit", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "rate limited; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full", body = tailor_infra::http::ErrorBody)))]
 async fn segment_call(
     State(c): State<Collector>,
     Path(call): Path<String>,
@@ -248,7 +289,7 @@ async fn segment_call(
         Ok(o) => {
             let mut body = serde_json::json!({"success": true});
             if !o.rejected.is_empty() {
-                body["rejected"] = o.rejected_json().into();
+                body["rejected"] = o.rejected_json();
             }
             (StatusCode::OK, Json(body)).into_response()
         }

@@ -10,14 +10,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 /// One configured site, as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Site {
     pub id: String,
     pub name: String,
 }
 
 /// The answer of `GET /admin/sites`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sites {
     pub sites: Vec<Site>,
 }
@@ -26,7 +26,10 @@ pub fn router(c: Collector) -> Router {
     Router::new().route("/admin/sites", get(list)).with_state(c)
 }
 
-async fn list(State(c): State<Collector>) -> Json<Sites> {
+/// The configured sites (ids and names).
+#[utoipa::path(get, path = "/admin/sites", tag = "operations", operation_id = "list_sites",
+    responses((status = 200, description = "the sites this collector accepts events for", body = Sites)))]
+pub(crate) async fn list(State(c): State<Collector>) -> Json<Sites> {
     Json(Sites {
         sites: c
             .config

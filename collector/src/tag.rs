@@ -33,7 +33,13 @@ pub fn router() -> Router {
     Router::new().route("/tag.js", get(serve))
 }
 
-async fn serve(headers: HeaderMap) -> Response {
+/// The JS tag (docs/tag.md), gzip-compressed for clients that accept it.
+#[utoipa::path(get, path = "/tag.js", tag = "collection",
+    params(("If-None-Match" = Option<String>, Header, description = "the ETag of a cached copy")),
+    responses(
+        (status = 200, description = "the minified tag", body = String, content_type = "application/javascript"),
+        (status = 304, description = "the cached copy is current")))]
+pub(crate) async fn serve(headers: HeaderMap) -> Response {
     let etag = etag();
     // If-None-Match compares weakly: `W/"x"` and `"x"` name the same tag.
     let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();

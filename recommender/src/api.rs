@@ -104,12 +104,13 @@ pub fn router(r: Recommender) -> Router {
 }
 
 /// The answer of `GET /v1/recommendations`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Recommendations {
     pub site_id: String,
     /// `m:<member>`, `a:<anonymous>`, or absent for a visitor with no id.
     pub subject: Option<String>,
     /// `covisitation`, `popular`, or `mixed`.
+    #[schema(value_type = String)]
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
 }
@@ -311,6 +312,19 @@ impl Recommender {
     }
 }
 
+/// Items for a member or visitor: co-visitation with their recent items and the page's item,
+/// popular items as fill-ins; never what they bought or are looking at.
+#[utoipa::path(get, path = "/v1/recommendations", tag = "recommendations",
+    params(
+        ("site" = String, Query, description = "the site id"),
+        ("member" = Option<String>, Query, description = "the logged-in member"),
+        ("anonymous" = Option<String>, Query, description = "the visitor's anonymous id (followed to the member it was stitched to)"),
+        ("item" = Option<String>, Query, description = "the item on the current page"),
+        ("limit" = Option<usize>, Query, description = "how many items (default recommender.default_limit, at most recommender.max_limit)")),
+    responses(
+        (status = 200, description = "ranked items, each with its reason", body = Recommendations),
+        (status = 400, description = "a missing or invalid parameter (`invalid_parameter`, `field` names it)", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn recommendations(
     State(r): State<Recommender>,
     Query(q): Params,
@@ -318,6 +332,17 @@ async fn recommendations(
     r.recommend(&q).await.map(Json)
 }
 
+/// What Tailor knows about a member, judged at the time of reading (docs/mining.md).
+#[utoipa::path(get, path = "/v1/profiles/{member}", tag = "profiles",
+    params(
+        ("member" = String, Path, description = "the member id (or an anonymous id with `as=anonymous`)"),
+        ("site" = String, Query, description = "the site id"),
+        ("as" = Option<String>, Query, description = "`member` (default) or `anonymous`")),
+    responses(
+        (status = 200, description = "the profile (docs/mining.md, \"The profile\")", body = Object),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 404, description = "no profile for this member", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn profile(
     State(r): State<Recommender>,
     Path(member): Path<String>,

@@ -19,7 +19,7 @@ use tailor_core::clv::{BgNbd, GammaGamma};
 const DAY_MS: i64 = 86_400_000;
 
 /// The fitted parameters and what they were fitted on.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Fit {
     pub site_id: String,
     pub calibration_end: NaiveDate,
@@ -41,6 +41,15 @@ pub struct Fit {
     pub notes: Vec<String>,
 }
 
+/// Fits BG/NBD and Gamma-Gamma on the site's customers as the store holds them.
+#[utoipa::path(get, path = "/admin/clv/fit", tag = "insights",
+    params(
+        ("site" = String, Query, description = "the site id"),
+        ("calibration_end" = Option<String>, Query, description = "end of the calibration period, YYYY-MM-DD (default today)")),
+    responses(
+        (status = 200, description = "the parameters (null when not fitted, with `notes` saying why)", body = Fit),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn fit_handler(
     State(r): State<Recommender>,
     Query(q): Query<HashMap<String, String>>,

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod clv;
 pub mod insights;
+pub mod openapi;
 pub mod privacy;
 pub mod rank;
 

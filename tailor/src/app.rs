@@ -365,6 +365,10 @@ pub async fn start(
         }));
     }
     router = router
+        .merge(crate::openapi::router(crate::openapi::document(
+            roles,
+            changes.is_some(),
+        )))
         .merge(ops_router(checks))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -79,7 +79,21 @@ async fn drop_erased(
     Ok(())
 }
 
-async fn list(State(ch): State<Changes>, Query(q): Query<HashMap<String, String>>) -> Response {
+/// The latest change events, oldest first, without those of erased identities.
+#[utoipa::path(get, path = "/admin/changes", tag = "operations", operation_id = "list_changes",
+    params(
+        ("site" = Option<String>, Query, description = "only this site"),
+        ("subject" = Option<String>, Query, description = "only this subject (`m:<member>` or `a:<anonymous id>`)"),
+        ("kind" = Option<String>, Query, description = "only this kind (docs/mining.md, \"Change events\")"),
+        ("limit" = Option<usize>, Query, description = "the newest this many, 1 to 10000 (default 100)")),
+    responses(
+        (status = 200, description = "change events (docs/mining.md)", body = Vec<Object>),
+        (status = 400, description = "an invalid `limit`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the changes topic or the store cannot be read", body = tailor_infra::http::ErrorBody)))]
+pub(crate) async fn list(
+    State(ch): State<Changes>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
         None => 100,
         Some(Ok(n)) if (1..=10_000).contains(&n) => n,

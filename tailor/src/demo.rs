@@ -11,14 +11,15 @@ use axum::Router;
 const SHOP_HTML: &str = include_str!("demo/shop.html");
 
 pub fn router() -> Router {
-    Router::new().route(
-        "/",
-        get(|| async {
-            (
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                SHOP_HTML,
-            )
-                .into_response()
-        }),
+    Router::new().route("/", get(shop))
+}
+
+/// The demo shop.
+#[utoipa::path(get, path = "/", tag = "demo",
+    responses((status = 200, description = "the demo shop page", body = String, content_type = "text/html")))]
+pub(crate) async fn shop() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        SHOP_HTML,
     )
 }

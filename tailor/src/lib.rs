@@ -11,6 +11,7 @@ pub mod connect;
 pub mod demo;
 pub mod import;
 pub mod metrics;
+pub mod openapi;
 pub mod replay;
 pub mod simulate;
 pub mod traffic;
