@@ -18,7 +18,7 @@ use tailor_core::keys::KeySpace;
 use tailor_core::{SiteId, Subject};
 use tailor_infra::bus::TopicReader;
 use tailor_infra::http::error_with;
-use tailor_infra::store::{Read, Store};
+use tailor_infra::store::Store;
 
 /// Most records read back from the topic.
 const READ_MAX: usize = 100_000;
@@ -53,23 +53,26 @@ fn identities(keys: &KeySpace, c: &Change) -> Vec<String> {
         .collect()
 }
 
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    error_with(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        e.to_string(),
+        None,
+        vec![],
+    )
+}
+
 /// Drops the changes of erased identities; see the module docs.
 async fn drop_erased(
     ch: &Changes,
     changes: &mut Vec<Change>,
 ) -> Result<(), tailor_infra::store::StoreError> {
-    let mut keys: Vec<String> = changes
+    let keys: Vec<String> = changes
         .iter()
         .flat_map(|c| identities(&ch.keys, c))
         .collect();
-    keys.sort();
-    keys.dedup();
-    let reads: Vec<Read> = keys.iter().map(|k| Read::Get(k.clone())).collect();
-    let erased: HashMap<String, i64> = keys
-        .into_iter()
-        .zip(ch.store.read(&reads).await?)
-        .filter_map(|(k, v)| Some((k, v.into_text()?.parse().ok()?)))
-        .collect();
+    let erased = tailor_processor::erasure::erased_at(ch.store.as_ref(), keys).await?;
     changes.retain(|c| {
         let at = c.at.timestamp_millis();
         !identities(&ch.keys, c)
@@ -109,15 +112,7 @@ pub(crate) async fn list(
     };
     let records = match ch.reader.read_all(READ_MAX).await {
         Ok(r) => r,
-        Err(e) => {
-            return error_with(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-                None,
-                vec![],
-            )
-        }
+        Err(e) => return unavailable(e),
     };
     let wanted = |c: &Change| {
         q.get("site").is_none_or(|s| *s == c.site_id)
@@ -130,13 +125,7 @@ pub(crate) async fn list(
         .filter(wanted)
         .collect();
     if let Err(e) = drop_erased(&ch, &mut changes).await {
-        return error_with(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-            None,
-            vec![],
-        );
+        return unavailable(e);
     }
     changes.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
     let skip = changes.len().saturating_sub(limit);
