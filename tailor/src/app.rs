@@ -336,6 +336,8 @@ pub async fn start(
     }
 
     let mut router = Router::new();
+    // Where this process listens, for the demo shop's simulation button (known once bound).
+    let demo_addr = Arc::new(std::sync::OnceLock::new());
     if let (Some(p), Some((letters, reader))) = (&producer, dead_letters) {
         router = router.merge(tailor_collector::router(tailor_collector::Collector::new(
             p.clone(),
@@ -355,7 +357,10 @@ pub async fn start(
         ));
     }
     if roles.demo {
-        router = router.merge(crate::demo::router());
+        router = router.merge(crate::demo::router(crate::demo::Demo {
+            addr: demo_addr.clone(),
+            shutdown: shutdown.clone(),
+        }));
     }
     if let Some((_, reader)) = &changes {
         router = router.merge(crate::changes::router(crate::changes::Changes {
@@ -380,6 +385,7 @@ pub async fn start(
         .await
         .with_context(|| format!("binding {listen} (--listen)"))?;
     let addr = listener.local_addr()?;
+    let _ = demo_addr.set(addr);
     let mut tasks = Vec::new();
     let http_shutdown = shutdown.clone();
     tasks.push((

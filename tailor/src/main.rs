@@ -8,9 +8,6 @@ use tailor::cli::{Cli, Command, LogFormatArg};
 use tailor_infra::telemetry::{self, LogFormat};
 use tailor_infra::Shutdown;
 
-/// Longest pause of a simulated shopper between pages: 200 shoppers, 8 at a time, take about a minute.
-const SIMULATION_PACE: std::time::Duration = std::time::Duration::from_millis(250);
-
 /// Site-model refresh interval while simulating (unless `processor.models_refresh_secs` is set).
 const SIMULATION_REFRESH_SECS: u64 = 10;
 
@@ -77,7 +74,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(async move {
             tracing::info!(shoppers, "simulating shoppers on the demo site");
             let base = format!("http://{addr}");
-            match tailor::simulate::run(&base, "demo", shoppers, SIMULATION_PACE, shutdown).await {
+            match tailor::simulate::run(&base, "demo", shoppers, tailor::simulate::PACE, shutdown)
+                .await
+            {
                 Ok(r) => tracing::info!(
                     shoppers = r.shoppers,
                     requests = r.requests,

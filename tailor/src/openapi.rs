@@ -37,7 +37,7 @@ struct Base;
 struct ChangesApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(crate::demo::shop))]
+#[openapi(paths(crate::demo::shop, crate::demo::simulate))]
 struct DemoApi;
 
 /// The document for a process running `roles` (`changes`: whether it serves `/admin/changes`).

@@ -15,6 +15,8 @@ use futures::StreamExt;
 use std::time::Duration;
 use tailor_infra::Shutdown;
 
+/// Longest pause of a shopper between pages: 200 shoppers, 8 at a time, take about a minute.
+pub const PACE: Duration = Duration::from_millis(250);
 /// Visits (sessions) per shopper.
 pub const VISITS: u32 = 3;
 /// Shoppers browsing at the same time.

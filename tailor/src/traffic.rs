@@ -344,6 +344,31 @@ mod tests {
         assert_ne!(run(1), run(2));
     }
 
+    /// The demo catalogue is the demo shop page's, item for item.
+    #[test]
+    fn the_demo_catalogue_is_the_shops() {
+        let page = include_str!("demo/shop.html");
+        let list = page
+            .split_once("const CATALOG = [")
+            .unwrap()
+            .1
+            .split_once("];")
+            .unwrap()
+            .0;
+        let rows: Vec<Value> =
+            serde_json::from_str(&format!("[{}]", list.trim().trim_end_matches(',')))
+                .expect("the page's catalogue is a JSON-like array");
+        let shop: Vec<Item> = rows
+            .iter()
+            .map(|r| Item {
+                id: r[0].as_str().unwrap().into(),
+                category: r[2].as_str().unwrap().into(),
+                price: r[3].as_f64().unwrap(),
+            })
+            .collect();
+        assert_eq!(shop, Catalogue::demo().items);
+    }
+
     #[test]
     fn load_batches_are_valid() {
         let mut rng = Rng::new(1);

@@ -67,3 +67,38 @@ async fn simulated_shoppers_fill_the_insights_page() {
     assert!(report["stage_bars"].as_u64() >= Some(2), "{report}");
     assert!(report["page_rows"].as_u64() >= Some(3), "{report}");
 }
+
+/// The demo shop's button starts the same shoppers through `POST /demo/simulate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shops_button_starts_shoppers() {
+    let app = support::start(tailor_core::config::Config::default()).await;
+    let (status, body) = app
+        .send(
+            reqwest::Method::POST,
+            "/demo/simulate?shoppers=0",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .send(
+            reqwest::Method::POST,
+            "/demo/simulate?shoppers=5",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["shoppers"], 5);
+    let sessions = |a: &Value| -> u64 {
+        a["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["sessions"].as_u64().unwrap())
+            .sum()
+    };
+    // Five shoppers, three visits each.
+    app.until("/admin/analytics?site=demo", |a| sessions(a) >= 15)
+        .await;
+    app.stop().await;
+}
