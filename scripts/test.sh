@@ -20,6 +20,11 @@ if ! command -v redis-server >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
 fi
+if ! command -v curl >/dev/null; then
+  log "installing curl (Debian package) for the README's examples (tailor/tests/docs.rs)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq curl >/dev/null
+fi
 if [ ! -x /usr/bin/chromium ]; then
   log "installing Chromium (Debian package) for the browser tests"
   as_root apt-get update -qq

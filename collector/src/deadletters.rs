@@ -25,7 +25,7 @@ use tailor_infra::http::error_with;
 const SCAN_LIMIT: usize = 200_000;
 
 /// Which records a listing or re-drive selects; every given criterion must match.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Record ids; empty selects by the other criteria.
@@ -50,7 +50,7 @@ impl Filter {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     limit: Option<usize>,
     reason: Option<String>,
     site: Option<String>,
@@ -58,7 +58,7 @@ struct ListQuery {
 }
 
 /// The answer of a listing: the newest `limit` matching records, oldest first, and the counts.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Listing {
     /// Records in the topic.
     pub total: usize,
@@ -66,11 +66,13 @@ pub struct Listing {
     pub matching: usize,
     /// Matching records per reason.
     pub by_reason: std::collections::BTreeMap<String, usize>,
+    /// Dead-letter records (docs/events.md, "Dead letters").
+    #[schema(value_type = Vec<Object>)]
     pub records: Vec<DeadLetter>,
 }
 
 /// A re-drive request: the records to re-drive (`all: true` is needed to select without ids).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedriveRequest {
     #[serde(flatten)]
@@ -80,7 +82,7 @@ pub struct RedriveRequest {
 }
 
 /// What became of each re-driven record.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RedriveReport {
     pub selected: usize,
     pub accepted: usize,
@@ -88,7 +90,7 @@ pub struct RedriveReport {
     pub results: Vec<RedriveResult>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RedriveResult {
     pub id: String,
     pub accepted: Vec<String>,
@@ -107,7 +109,18 @@ fn bad(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Respon
     error_with(status, code, msg, None, vec![])
 }
 
-async fn list_handler(
+/// The newest dead letters matching the filter, with counts by reason.
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "operations",
+    params(
+        ("limit" = Option<usize>, Query, description = "records to return, the newest (default 100)"),
+        ("reason" = Option<String>, Query, description = "only this reason"),
+        ("site" = Option<String>, Query, description = "only this site"),
+        ("source" = Option<String>, Query, description = "only this source: api, snowplow, segment")),
+    responses(
+        (status = 200, description = "the listing", body = Listing),
+        (status = 400, description = "an unknown or malformed parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the dead-letter topic cannot be read", body = tailor_infra::http::ErrorBody)))]
+pub(crate) async fn list_handler(
     State(c): State<Collector>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -127,7 +140,14 @@ async fn list_handler(
     }
 }
 
-async fn redrive_handler(
+/// Sends dead letters through validation again; each event counted once however often re-driven.
+#[utoipa::path(post, path = "/admin/dead-letters/redrive", tag = "operations",
+    request_body = RedriveRequest,
+    responses(
+        (status = 200, description = "what became of each record", body = RedriveReport),
+        (status = 400, description = "a malformed request, or neither `ids` nor `all: true`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the dead-letter topic cannot be read, or the bus is unavailable", body = tailor_infra::http::ErrorBody)))]
+pub(crate) async fn redrive_handler(
     State(c): State<Collector>,
     body: Result<Json<RedriveRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -202,6 +222,8 @@ impl Collector {
                 meta: RequestMeta {
                     user_agent: l.user_agent.clone(),
                     ip: None,
+                    // The record keeps no `Origin`: only a pixel request is known to be a browser's.
+                    browser: l.route == "/i",
                 },
                 origin: None,
             };

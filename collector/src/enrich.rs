@@ -6,10 +6,19 @@
 //! - **user agent** → browser, version, OS with the uap-core rules (`ua-parser`, the reference
 //!   implementation's Rust port; rules in `collector/data/`), device class from the OS and UA tokens;
 //! - **bots**: the `isbot` crate's list of crawlers, monitors and HTTP libraries, plus uap's own
-//!   `Spider` family; bot events are kept and flagged, not dropped, so a shop can still see them;
+//!   `Spider` family; bot events are kept and flagged, not dropped, so a shop can still see them, and
+//!   feed no shared model (popularity, co-visitation);
 //! - **referrer** → search / social / email / internal / direct / other, with the service's name, and
 //!   the UTM campaign from the page URL (unless the tracker reported one);
 //! - **IP** → truncated (default), hashed with a salt, dropped, or raw, per `collector.ip_mode`.
+//!
+//! **Whose user agent.** Bot detection belongs to the shopper's browser, not to the HTTP client that
+//! relays the event. The user agent an event carries (Snowplow `ua`, Segment `context.userAgent`,
+//! Tailor `context.user_agent`) describes and judges it. A request's own `User-Agent` is judged only
+//! for browser traffic ([`RequestMeta::browser`]: the tag's and trackers' CORS requests, the pixel);
+//! for server-side traffic it describes the events only when it is a browser's (a back end forwarding
+//! the shopper's), so a shop's back end posting with curl or python-requests feeds the shared models
+//! unless its events say they came from a crawler.
 //!
 //! Timestamps are not touched here: skew correction is part of validation (`RawEvent::validate`).
 
@@ -29,22 +38,38 @@ const MAX_UA_LEN: usize = 512;
 pub struct RequestMeta {
     pub user_agent: Option<String>,
     pub ip: Option<IpAddr>,
+    /// Whether a browser sent the request itself (a CORS request with an `Origin`, the Snowplow
+    /// pixel `GET /i`): then its `User-Agent` is the shopper's. Otherwise a server relays the events
+    /// and its `User-Agent` (curl, python-requests, Go-http-client, ...) says nothing about them.
+    pub browser: bool,
 }
 
-/// The per-request part of enrichment, computed once for all events of a batch.
-#[derive(Debug, Clone, Default)]
-pub struct RequestContext {
-    user_agent: Option<String>,
+/// What one user agent says: browser, version, OS, device class, and whether it is a bot.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Agent {
+    /// The user agent as kept (truncated).
+    user_agent: String,
     browser: Option<String>,
     browser_version: Option<String>,
     os: Option<String>,
     device: Option<DeviceClass>,
     bot: bool,
+}
+
+/// The per-request part of enrichment, computed once for all events of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The request's `User-Agent` as kept (truncated), whoever sent it; dead letters record it.
+    user_agent: Option<String>,
+    /// What the request's `User-Agent` says about the shopper: always for browser traffic; for
+    /// server-side traffic only when it is a browser's (a back end forwarding the shopper's), never
+    /// the relaying HTTP client's.
+    agent: Option<Agent>,
     ip: Option<String>,
 }
 
 impl RequestContext {
-    /// The user agent as kept (truncated).
+    /// The request's user agent as kept (truncated).
     pub fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
     }
@@ -91,44 +116,76 @@ impl Enricher {
         }
     }
 
-    /// Parses what the request says about the client.
+    /// Parses what the request says about the client; see [`RequestContext::agent`].
     pub fn request(&self, meta: &RequestMeta) -> RequestContext {
-        let mut rc = RequestContext {
+        let ua = meta.user_agent.as_deref().filter(|u| !u.trim().is_empty());
+        RequestContext {
+            user_agent: ua.map(|u| truncate(u, MAX_UA_LEN).to_string()),
+            agent: ua.map(|u| self.agent(u)).filter(|a| meta.browser || !a.bot),
             ip: meta.ip.and_then(|ip| self.ip(ip)),
-            ..RequestContext::default()
-        };
-        let Some(ua) = meta.user_agent.as_deref().filter(|u| !u.trim().is_empty()) else {
-            return rc;
-        };
-        let browser = self.browsers.extract(ua);
-        let os = self.systems.extract(ua);
-        let family = browser.as_ref().map(|b| b.family.to_string());
-        rc.bot = self.bots.is_bot(ua) || family.as_deref() == Some("Spider");
-        rc.browser = family.filter(|f| f != "Other");
-        rc.browser_version = browser.as_ref().and_then(|b| b.major).map(str::to_string);
-        rc.os = os
-            .as_ref()
-            .map(|o| o.os.to_string())
-            .filter(|o| o != "Other");
-        rc.device = Some(if rc.bot {
-            DeviceClass::Bot
-        } else {
-            device_class(ua, rc.os.as_deref())
-        });
-        rc.user_agent = Some(truncate(ua, MAX_UA_LEN).to_string());
-        rc
+        }
     }
 
-    /// Fills the event's `context`; see the module docs.
-    pub fn apply(&self, rc: &RequestContext, source: Source, event: &mut Event) {
+    fn agent(&self, ua: &str) -> Agent {
+        let browser = self.browsers.extract(ua);
+        let os = self
+            .systems
+            .extract(ua)
+            .map(|o| o.os.to_string())
+            .filter(|o| o != "Other");
+        let family = browser.as_ref().map(|b| b.family.to_string());
+        let bot = self.bots.is_bot(ua) || family.as_deref() == Some("Spider");
+        Agent {
+            user_agent: truncate(ua, MAX_UA_LEN).to_string(),
+            browser_version: browser.as_ref().and_then(|b| b.major).map(str::to_string),
+            browser: family.filter(|f| f != "Other"),
+            device: Some(if bot {
+                DeviceClass::Bot
+            } else {
+                device_class(ua, os.as_deref())
+            }),
+            os,
+            bot,
+        }
+    }
+
+    /// Fills the event's `context`; see the module docs. `event_ua` is the user agent the event
+    /// itself reports ([`crate::mapped::Mapped::user_agent`]).
+    pub fn apply(
+        &self,
+        rc: &RequestContext,
+        event_ua: Option<&str>,
+        source: Source,
+        event: &mut Event,
+    ) {
+        let own = event_ua
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| match &rc.agent {
+                Some(a) if a.user_agent == truncate(u, MAX_UA_LEN) => a.clone(),
+                _ => self.agent(u),
+            });
+        // The event's own user agent describes it; a browser's request is judged as well.
+        let agent = match (own, &rc.agent) {
+            (Some(mut own), Some(request)) => {
+                own.bot |= request.bot;
+                Some(own)
+            }
+            (own, request) => own.or_else(|| request.clone()),
+        };
         let ctx: &mut Context = &mut event.context;
         ctx.source = Some(source);
-        ctx.user_agent.clone_from(&rc.user_agent);
-        ctx.browser.clone_from(&rc.browser);
-        ctx.browser_version.clone_from(&rc.browser_version);
-        ctx.os.clone_from(&rc.os);
-        ctx.device = rc.device;
-        ctx.bot = rc.bot;
+        if let Some(a) = agent {
+            ctx.user_agent = Some(a.user_agent);
+            ctx.browser = a.browser;
+            ctx.browser_version = a.browser_version;
+            ctx.os = a.os;
+            ctx.device = if a.bot {
+                Some(DeviceClass::Bot)
+            } else {
+                a.device
+            };
+            ctx.bot = a.bot;
+        }
         if ctx.ip.is_none() {
             ctx.ip.clone_from(&rc.ip);
         }
@@ -338,11 +395,84 @@ mod tests {
         Enricher::new(&config)
     }
 
+    /// A browser's own request with user agent `ua`.
     fn rc(e: &Enricher, ua: &str) -> RequestContext {
         e.request(&RequestMeta {
             user_agent: Some(ua.into()),
             ip: None,
+            browser: true,
         })
+    }
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    const GOOGLEBOT: &str =
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+    /// The context of a page view enriched from a request (`browser`, `request_ua`) whose event
+    /// reports `event_ua`.
+    fn judged(browser: bool, request_ua: &str, event_ua: Option<&str>) -> Context {
+        let en = enricher(IpMode::Truncate);
+        let rc = en.request(&RequestMeta {
+            user_agent: Some(request_ua.into()),
+            ip: None,
+            browser,
+        });
+        let mut e = tailor_core::event::RawEvent::from_json(
+            json!({"type": "page_view", "site_id": "demo", "anonymous_id": "a"}),
+        )
+        .unwrap()
+        .validate(chrono::Utc::now())
+        .unwrap();
+        en.apply(&rc, event_ua, Source::Api, &mut e);
+        e.context
+    }
+
+    #[test]
+    fn server_side_http_clients_are_not_bots() {
+        for relay in [
+            "curl/8.5.0",
+            "python-requests/2.31.0",
+            "Go-http-client/1.1",
+            "Java/17.0.2",
+        ] {
+            let c = judged(false, relay, None);
+            assert!(!c.bot, "{relay}");
+            assert_eq!(
+                c.user_agent, None,
+                "{relay}: the relay's agent is not the shopper's"
+            );
+            assert_eq!(c.device, None, "{relay}");
+            assert_eq!(c.source, Some(Source::Api));
+            // Its event's own user agent describes and judges it.
+            let c = judged(false, relay, Some(CHROME));
+            assert!(!c.bot, "{relay}");
+            assert_eq!(c.browser.as_deref(), Some("Chrome"));
+            assert_eq!(c.device, Some(DeviceClass::Desktop));
+            assert_eq!(c.user_agent.as_deref(), Some(CHROME));
+            let c = judged(false, relay, Some(GOOGLEBOT));
+            assert!(c.bot, "{relay} relaying a crawler's event");
+            assert_eq!(c.device, Some(DeviceClass::Bot));
+        }
+        // A back end forwarding the shopper's browser agent as its own describes the events.
+        let c = judged(false, CHROME, None);
+        assert_eq!(c.browser.as_deref(), Some("Chrome"));
+        assert!(!c.bot);
+    }
+
+    #[test]
+    fn a_browsers_own_request_is_judged() {
+        let c = judged(true, GOOGLEBOT, None);
+        assert!(c.bot);
+        assert_eq!(c.device, Some(DeviceClass::Bot));
+        assert!(judged(true, "curl/8.5.0", None).bot);
+        // A crawler's request stays a bot whatever its events claim.
+        let c = judged(true, GOOGLEBOT, Some(CHROME));
+        assert!(c.bot);
+        assert_eq!(c.device, Some(DeviceClass::Bot));
+        let c = judged(true, CHROME, None);
+        assert!(!c.bot);
+        assert_eq!(c.browser.as_deref(), Some("Chrome"));
+        assert!(judged(true, CHROME, Some(GOOGLEBOT)).bot);
     }
 
     #[test]
@@ -371,7 +501,7 @@ mod tests {
             ("python-requests/2.31.0", "Python Requests", Some("2"), "", DeviceClass::Bot, true),
         ];
         for (ua, browser, version, os, device, bot) in cases {
-            let r = rc(&e, ua);
+            let r = rc(&e, ua).agent.unwrap();
             assert_eq!(r.browser.as_deref(), Some(browser), "{ua}");
             assert_eq!(r.browser_version.as_deref(), version, "{ua}");
             assert_eq!(r.os.as_deref().unwrap_or(""), os, "{ua}");
@@ -379,8 +509,7 @@ mod tests {
             assert_eq!(r.bot, bot, "{ua}");
         }
         let none = e.request(&RequestMeta::default());
-        assert_eq!(none.device, None);
-        assert!(!none.bot);
+        assert_eq!(none.agent, None);
         let long = "x".repeat(2000);
         assert_eq!(rc(&e, &long).user_agent().unwrap().len(), MAX_UA_LEN);
     }
@@ -394,6 +523,7 @@ mod tests {
                 .request(&RequestMeta {
                     user_agent: None,
                     ip: Some(ip),
+                    browser: true,
                 })
                 .ip
         };
@@ -425,7 +555,7 @@ mod tests {
             .validate(chrono::Utc::now())
             .unwrap();
         let en = enricher(IpMode::Truncate);
-        en.apply(&RequestContext::default(), Source::Api, &mut e);
+        en.apply(&RequestContext::default(), None, Source::Api, &mut e);
         e.context
     }
 

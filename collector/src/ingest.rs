@@ -28,6 +28,10 @@ pub fn parse_body(body: &[u8], max_batch_events: usize) -> Result<Vec<Mapped>, I
                 .and_then(|s| s.as_str())
                 .map(str::to_string),
             payload: item.to_string(),
+            user_agent: item
+                .pointer("/context/user_agent")
+                .and_then(|s| s.as_str())
+                .map(str::to_string),
             result: RawEvent::from_json(item),
         })
         .collect())
@@ -68,6 +72,16 @@ mod tests {
         assert_eq!(batch[2].result.as_ref().unwrap_err().field, "$");
         assert_eq!(batch[2].payload, "7");
         assert_eq!(batch[2].index, 2);
+        let relayed = parse(
+            r#"{"type":"page_view","site_id":"demo","anonymous_id":"a","context":{"user_agent":"Googlebot/2.1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(relayed[0].user_agent.as_deref(), Some("Googlebot/2.1"));
+        assert!(
+            relayed[0].result.is_ok(),
+            "context is the collector's to fill"
+        );
+        assert_eq!(one[0].user_agent, None);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! [`mapped::Mapped`] events (pure modules [`ingest`], [`snowplow`], [`segment`]) and hands them to
 //! [`Collector::ingest`] ([`pipeline`]), which validates, enriches ([`enrich`]), writes to the bus and
 //! dead-letters rejects ([`deadletters`]). An answer of 2xx means every accepted event is durable: on
-//! the broker, or in the on-disk spool while the broker is away. [`error::IngestError`] maps request
-//! failures to HTTP statuses in one place; [`edge`] holds CORS and per-IP rate limiting.
+//! the broker, or in the on-disk spool while the broker is away. [`sites`] lists the configured sites
+//! for operator tools. [`error::IngestError`] maps request failures to HTTP statuses in one place;
+//! [`edge`] holds CORS and per-IP rate limiting.
 
 pub mod deadletters;
 pub mod edge;
@@ -15,8 +16,10 @@ pub mod enrich;
 pub mod error;
 pub mod ingest;
 pub mod mapped;
+pub mod openapi;
 pub mod pipeline;
 pub mod segment;
+pub mod sites;
 pub mod snowplow;
 pub mod tag;
 
@@ -97,16 +100,19 @@ pub fn router(collector: Collector) -> Router {
         .with_state(collector.clone());
     let router = collect
         .merge(tag::router())
+        .merge(sites::router(collector.clone()))
         .merge(deadletters::router(collector));
     tailor_infra::http::with_metrics(router, "collector")
 }
 
+/// `pixel`: the Snowplow `GET /i`, which only browsers send (an image request carries no `Origin`).
 fn request_info(
     c: &Collector,
     source: Source,
     route: &str,
     headers: &HeaderMap,
     peer: edge::Peer,
+    pixel: bool,
 ) -> RequestInfo {
     let text = |h| {
         headers
@@ -114,14 +120,16 @@ fn request_info(
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
             .map(str::to_string)
     };
+    let origin = text(header::ORIGIN);
     RequestInfo {
         source,
         route: route.to_string(),
         meta: RequestMeta {
             user_agent: text(header::USER_AGENT),
             ip: edge::client_ip(headers, &peer, c.config.collector.trust_forwarded_for),
+            browser: pixel || origin.is_some(),
         },
-        origin: text(header::ORIGIN),
+        origin,
     }
 }
 
@@ -146,34 +154,52 @@ async fn run(
     c.ingest(req, items, true).await?.into_result()
 }
 
+/// Tailor's JSON API: one event, or an array of events (docs/events.md). A batch keeps its good
+/// events; each rejected one is listed and dead-lettered.
+#[utoipa::path(post, path = "/v1/events", tag = "collection",
+    request_body(content = Object, description = "One event object or a JSON array of them, in Tailor's schema (docs/events.md); may be gzip-compressed (`Content-Encoding: gzip`)", content_type = "application/json"),
+    responses(
+        (status = 202, description = "every accepted event is durable; rejected ones are listed", body = pipeline::Accepted),
+        (status = 400, description = "not JSON, an empty batch, or no valid event (`invalid_event`, with `details` per event)", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "body or batch over its limit (`body_too_large`, `too_many_events`)", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "this client IP is over `collector.rate_limit_per_sec`; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full; nothing is accepted; see `Retry-After`", body = tailor_infra::http::ErrorBody)))]
 async fn api(
     State(c): State<Collector>,
     peer: edge::Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer);
+    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer, false);
     let max = c.config.collector.max_batch_events;
     match run(&c, &req, body, |b| ingest::parse_body(b, max)).await {
-        Ok(o) => {
-            let mut body =
-                serde_json::json!({"accepted": o.accepted.len(), "event_ids": o.accepted});
-            if !o.rejected.is_empty() {
-                body["rejected"] = o.rejected_json().into();
-            }
-            (StatusCode::ACCEPTED, Json(body)).into_response()
-        }
+        Ok(o) => (StatusCode::ACCEPTED, Json(o.accepted())).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// The Snowplow tracker protocol's pixel: one event in the query string (also served at
+/// `/com.snowplowanalytics.snowplow/i`).
+#[utoipa::path(get, path = "/i", tag = "collection",
+    params(
+        ("e" = String, Query, description = "event type: pv, pp, se, ue, tr, ti"),
+        ("aid" = String, Query, description = "app id: the site whose `snowplow_app_ids` lists it"),
+        ("eid" = Option<String>, Query, description = "event id"),
+        ("duid" = Option<String>, Query, description = "domain user id (the anonymous id)"),
+        ("uid" = Option<String>, Query, description = "user id (the member id)"),
+        ("ua" = Option<String>, Query, description = "the shopper's user agent, when a server relays the event")),
+    responses(
+        (status = 200, description = "a 1x1 transparent GIF", content_type = "image/gif"),
+        (status = 400, description = "the event is not valid", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "rate limited; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full", body = tailor_infra::http::ErrorBody)))]
 async fn snowplow_get(
     State(c): State<Collector>,
     peer: edge::Peer,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer);
+    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer, true);
     let query = query.unwrap_or_default();
     let items = vec![snowplow::from_query(&query, &c.config)];
     match c
@@ -193,6 +219,15 @@ async fn snowplow_get(
     }
 }
 
+/// The Snowplow tracker protocol's POST: a `payload_data` envelope of events.
+#[utoipa::path(post, path = "/com.snowplowanalytics.snowplow/tp2", tag = "collection",
+    request_body(content = Object, description = "`{\"schema\": \"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4\", \"data\": [events]}` (docs/protocols.md)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`ok`, or `{\"accepted\", \"rejected\"}` when some events were rejected", body = Object),
+        (status = 400, description = "not an envelope, or no valid event", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "body or batch over its limit", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "rate limited; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full", body = tailor_infra::http::ErrorBody)))]
 async fn snowplow_post(
     State(c): State<Collector>,
     peer: edge::Peer,
@@ -200,7 +235,7 @@ async fn snowplow_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let route = "/com.snowplowanalytics.snowplow/tp2";
-    let req = request_info(&c, Source::Snowplow, route, &headers, peer);
+    let req = request_info(&c, Source::Snowplow, route, &headers, peer, false);
     let config = c.config.clone();
     match run(&c, &req, body, |b| snowplow::from_post(b, &config)).await {
         Ok(o) if o.rejected.is_empty() => (StatusCode::OK, "ok").into_response(),
@@ -213,6 +248,19 @@ async fn snowplow_post(
     }
 }
 
+/// The Segment HTTP API (`track`, `page`, `screen`, `identify`, `alias`, `group`, `batch`, and
+/// their one-letter forms); the write key is the HTTP Basic user name or `writeKey` in the body.
+#[utoipa::path(post, path = "/v1/{call}", tag = "collection",
+    params(("call" = String, Path, description = "track, page, screen, identify, alias, group, batch (or t, p, s, i, a, g, b, import)")),
+    request_body(content = Object, description = "a Segment message, or `{\"batch\": [messages]}` (docs/protocols.md)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{\"success\": true}`, with `rejected` when some messages were rejected", body = Object),
+        (status = 400, description = "not JSON, or no valid message", body = tailor_infra::http::ErrorBody),
+        (status = 401, description = "a missing or unknown write key", body = tailor_infra::http::ErrorBody),
+        (status = 404, description = "no such call", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "body or batch over its limit", body = tailor_infra::http::ErrorBody),
+        (status = 429, description = "rate limited; see `Retry-After`", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the bus is unreachable and the spool is full", body = tailor_infra::http::ErrorBody)))]
 async fn segment_call(
     State(c): State<Collector>,
     Path(call): Path<String>,
@@ -230,7 +278,7 @@ async fn segment_call(
         );
     };
     let route = format!("/v1/{call}");
-    let req = request_info(&c, Source::Segment, &route, &headers, peer);
+    let req = request_info(&c, Source::Segment, &route, &headers, peer, false);
     let key = edge::basic_auth_user(&headers);
     let config = c.config.clone();
     match run(&c, &req, body, |b| {
@@ -241,7 +289,7 @@ async fn segment_call(
         Ok(o) => {
             let mut body = serde_json::json!({"success": true});
             if !o.rejected.is_empty() {
-                body["rejected"] = o.rejected_json().into();
+                body["rejected"] = o.rejected_json();
             }
             (StatusCode::OK, Json(body)).into_response()
         }

@@ -15,6 +15,9 @@ pub struct Mapped {
     /// This event's payload as received: JSON text, or the query string of a Snowplow GET.
     pub payload: String,
     pub result: Result<RawEvent, FieldError>,
+    /// The user agent the event itself reports (the shopper's browser, relayed by a server): Snowplow
+    /// `ua`, Segment `context.userAgent`, Tailor `context.user_agent`. See `enrich` for how it is used.
+    pub user_agent: Option<String>,
 }
 
 /// A number that a tracker may send as a JSON number or as a string (Snowplow sends every value as a

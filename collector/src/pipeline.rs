@@ -35,6 +35,31 @@ pub struct Outcome {
     pub rejected: Vec<(usize, FieldError)>,
 }
 
+/// The answer of `POST /v1/events`: what was accepted, and what was rejected (each dead-lettered).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// Events written to the bus (or the spool).
+    pub accepted: usize,
+    /// Their ids, in request order (assigned when the event had none).
+    pub event_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejected>,
+}
+
+/// One rejected event of a request.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Rejected {
+    /// Its position in the request's batch.
+    pub index: usize,
+    /// The offending field (`$` for the whole event).
+    pub field: String,
+    pub reason: String,
+    /// `missing_field`, `invalid_type`, `invalid_value`, `unknown_type`, `unknown_site`,
+    /// `forbidden`, `malformed`.
+    #[schema(value_type = String)]
+    pub kind: ErrorKind,
+}
+
 impl Outcome {
     /// A request none of whose events was accepted is a client error as a whole.
     pub fn into_result(self) -> Result<Outcome, IngestError> {
@@ -45,12 +70,31 @@ impl Outcome {
         }
     }
 
-    /// The JSON listing of rejected events that partial-success answers carry.
-    pub fn rejected_json(&self) -> Vec<serde_json::Value> {
+    /// The rejected events, as partial-success answers list them.
+    pub fn rejected_list(&self) -> Vec<Rejected> {
         self.rejected
             .iter()
-            .map(|(i, e)| serde_json::json!({"index": i, "field": e.field, "reason": e.reason, "kind": e.kind}))
+            .map(|(i, e)| Rejected {
+                index: *i,
+                field: e.field.clone(),
+                reason: e.reason.clone(),
+                kind: e.kind,
+            })
             .collect()
+    }
+
+    /// [`Outcome::rejected_list`] as JSON.
+    pub fn rejected_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.rejected_list()).expect("rejections serialize")
+    }
+
+    /// The answer of `POST /v1/events`.
+    pub fn accepted(self) -> Accepted {
+        Accepted {
+            rejected: self.rejected_list(),
+            accepted: self.accepted.len(),
+            event_ids: self.accepted,
+        }
     }
 }
 
@@ -72,7 +116,8 @@ impl Collector {
         for m in items {
             match self.admit(req, m.result, received_at) {
                 Ok(mut e) => {
-                    self.enricher.apply(&rc, req.source, &mut e);
+                    self.enricher
+                        .apply(&rc, m.user_agent.as_deref(), req.source, &mut e);
                     events.push(e);
                 }
                 Err(err) => {
@@ -184,7 +229,7 @@ impl Collector {
             return Err(IngestError::Unavailable(first.to_string()));
         }
         metrics::counter!("tailor_collector_events_total", "outcome" => "accepted",
-            "reason" => "none", "source" => source.as_str())
+            "source" => source.as_str())
         .increment(events.len() as u64);
         Ok(())
     }

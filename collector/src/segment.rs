@@ -10,6 +10,7 @@
 //! | `messageId`, `userId`, `anonymousId` (else `userId`) | `event_id`, `member_id`, `anonymous_id` |
 //! | `timestamp`, `sentAt` (message or batch) | `timestamp`, `sent_at` (clock-skew correction) |
 //! | `context.page.url/referrer/title`, `context.campaign` | `url`, `referrer`, `title`, `campaign` |
+//! | `context.userAgent` | the event's own user agent ([`Mapped::user_agent`]: describes it and judges whether it is a bot) |
 //! | `page` | `page_view` |
 //! | `identify` (`traits`) | `identify` |
 //! | `alias` (`previousId`) | `alias` |
@@ -128,6 +129,10 @@ pub fn from_body(
                 index,
                 site_id: Some(site.id.clone()),
                 payload: m.to_string(),
+                user_agent: m
+                    .pointer("/context/userAgent")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 result,
             }
         })
@@ -394,6 +399,11 @@ mod tests {
         let e = event(&got[0]);
         assert_eq!(e.event_type(), EventType::Click);
         assert_eq!(e.url.as_deref(), Some("https://shop.example/"));
+        assert_eq!(got[0].user_agent, None);
+        let relayed = json!({"type": "page", "writeKey": "demo", "anonymousId": "a",
+            "context": {"userAgent": "Mozilla/5.0 Googlebot"}});
+        let got = map(Call::from_path("p").unwrap(), relayed, None).unwrap();
+        assert_eq!(got[0].user_agent.as_deref(), Some("Mozilla/5.0 Googlebot"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `duid`, else `nuid`/`tnuid`, else `uid` | `anonymous_id`; with none, `nuid-<eid>` (as a Snowplow collector assigns a network id) |
 //! | `dtm` (or `ttm`), `stm` | `timestamp`, `sent_at` (clock-skew correction; `ttm` is trusted as is) |
 //! | `url`, `refr`, `page` | `url`, `referrer`, `title` |
+//! | `ua` | the event's own user agent ([`Mapped::user_agent`]: describes it and judges whether it is a bot) |
 //! | `e=pv` | `page_view` |
 //! | `e=pp` | `page_ping` of [`HEARTBEAT_MS`] (the protocol carries no interval; 10 s is the trackers' usual heartbeat) |
 //! | `e=se` | `custom` named `<se_ca>:<se_ac>`, with `label`, `property`, `value` |
@@ -46,6 +47,7 @@ pub fn from_query(query: &str, config: &Config) -> Mapped {
         index: 0,
         site_id,
         payload: query.to_string(),
+        user_agent: text(&params, "ua").map(str::to_string),
         result,
     }
 }
@@ -93,6 +95,7 @@ pub fn from_post(body: &[u8], config: &Config) -> Result<Vec<Mapped>, IngestErro
                 index,
                 site_id,
                 payload: v.to_string(),
+                user_agent: v.get("ua").and_then(Value::as_str).map(str::to_string),
                 result,
             }
         })
@@ -486,6 +489,12 @@ mod tests {
         let m = from_query(q, &Config::default());
         assert_eq!(m.site_id.as_deref(), Some("demo"));
         assert_eq!(m.payload, q);
+        assert_eq!(m.user_agent, None);
+        let relayed = from_query(
+            &format!("{q}&ua=Mozilla%2F5.0%20Googlebot"),
+            &Config::default(),
+        );
+        assert_eq!(relayed.user_agent.as_deref(), Some("Mozilla/5.0 Googlebot"));
         let e = validate(&m).unwrap();
         assert_eq!(e.event_id.as_str(), "5a1f");
         assert_eq!(e.anonymous_id.as_str(), "d-1");

@@ -3,7 +3,9 @@
 //! The source is `collector/tag/src/tailor.js`; `npm run build` in `collector/tag/` minifies it into
 //! `collector/tag/dist/tailor.min.js`, which is committed and compiled into the binary, so a collector
 //! needs no Node at run time. The cache lifetime is short on purpose (a fixed tag reaches shops within
-//! minutes) and revalidation is cheap: a strong ETag answers `If-None-Match` with 304.
+//! minutes) and revalidation is cheap: an ETag answers `If-None-Match` with 304. The ETag is weak
+//! because the service gzips the tag for browsers that accept it (`tailor_infra::http::compress_pages`),
+//! and one strong ETag must not name two byte sequences.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +24,7 @@ fn etag() -> &'static HeaderValue {
     ETAG.get_or_init(|| {
         let digest = Sha256::digest(TAG.as_bytes());
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header value")
+        HeaderValue::from_str(&format!("W/\"{hex}\"")).expect("hex is a valid header value")
     })
 }
 
@@ -31,12 +33,21 @@ pub fn router() -> Router {
     Router::new().route("/tag.js", get(serve))
 }
 
-async fn serve(headers: HeaderMap) -> Response {
+/// The JS tag (docs/tag.md), gzip-compressed for clients that accept it.
+#[utoipa::path(get, path = "/tag.js", tag = "collection",
+    params(("If-None-Match" = Option<String>, Header, description = "the ETag of a cached copy")),
+    responses(
+        (status = 200, description = "the minified tag", body = String, content_type = "application/javascript"),
+        (status = 304, description = "the cached copy is current")))]
+pub(crate) async fn serve(headers: HeaderMap) -> Response {
     let etag = etag();
+    // If-None-Match compares weakly: `W/"x"` and `"x"` name the same tag.
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let ours = opaque(etag.to_str().expect("the ETag is ASCII"));
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| v.split(',').any(|t| opaque(t) == ours || t.trim() == "*"));
     let common = [
         (header::ETAG, etag.clone()),
         (
@@ -113,6 +124,21 @@ mod tests {
             .unwrap();
         assert_eq!(again.status(), 304);
         assert_eq!(again.headers()[header::ETAG], etag);
+        assert!(
+            etag.to_str().unwrap().starts_with("W/"),
+            "one tag for both encodings"
+        );
+        let strong = etag.to_str().unwrap().trim_start_matches("W/").to_string();
+        let again = router()
+            .oneshot(
+                Request::get("/tag.js")
+                    .header(header::IF_NONE_MATCH, strong)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "compared weakly");
         let stale = router()
             .oneshot(
                 Request::get("/tag.js")

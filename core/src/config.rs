@@ -30,8 +30,12 @@ impl ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Sites (shops) this deployment serves; events for other sites are rejected.
+    /// Sites (shops) this deployment serves; events for other sites are rejected. A file's list adds
+    /// to the built-in `demo` site unless `demo_site = false`.
+    #[serde(default)]
     pub sites: Vec<SiteConfig>,
+    /// Keep the built-in `demo` site (the demo shop's and the README's) beside the configured ones.
+    pub demo_site: bool,
     pub kafka: KafkaConfig,
     pub redis: RedisConfig,
     pub collector: CollectorConfig,
@@ -95,13 +99,8 @@ impl Default for ExportConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            sites: vec![SiteConfig {
-                id: "demo".into(),
-                name: "Tailor demo shop".into(),
-                snowplow_app_ids: vec!["demo".into()],
-                segment_write_keys: vec!["demo".into()],
-                allowed_origins: vec!["*".into()],
-            }],
+            sites: vec![SiteConfig::demo()],
+            demo_site: true,
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
             collector: CollectorConfig::default(),
@@ -172,6 +171,17 @@ pub struct SiteConfig {
 }
 
 impl SiteConfig {
+    /// The built-in demo site, writable from any origin.
+    pub fn demo() -> SiteConfig {
+        SiteConfig {
+            id: "demo".into(),
+            name: "Tailor demo shop".into(),
+            snowplow_app_ids: vec!["demo".into()],
+            segment_write_keys: vec!["demo".into()],
+            allowed_origins: vec!["*".into()],
+        }
+    }
+
     /// Whether a browser at `origin` may write this site's events.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.allowed_origins
@@ -606,14 +616,27 @@ impl Config {
         Config::from_toml(&text)
     }
 
+    /// Parses a file's text; an error names the key by its full path (`collector.foo`,
+    /// `sites[1].id`). The built-in demo site is added unless the file lists its own `demo` or says
+    /// `demo_site = false`.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let key = e
-                .span()
-                .map(|s| text[s].lines().next().unwrap_or("").trim().to_string())
-                .unwrap_or_default();
-            ConfigError::new(key, e.message().to_string())
-        })
+        let mut config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let e = e.into_inner();
+                // A syntax error has no path: name the line it is on instead.
+                let key = if path == "." {
+                    let at = e.span().map_or(0, |s| s.start.min(text.len()));
+                    format!("line {}", text[..at].matches('\n').count() + 1)
+                } else {
+                    path
+                };
+                ConfigError::new(key, e.message().to_string())
+            })?;
+        if config.demo_site && config.site("demo").is_none() {
+            config.sites.push(SiteConfig::demo());
+        }
+        Ok(config)
     }
 
     /// Checks every value that types alone cannot.
@@ -1019,9 +1042,44 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_named() {
+    fn unknown_keys_are_named_by_their_full_path() {
         let e = Config::from_toml("[kafka]\nbrokerz = \"x\"\n").unwrap_err();
         assert!(e.reason.contains("brokerz"), "{e}");
+        assert_eq!(e.key, "kafka.brokerz");
+        let e = Config::from_toml("[collector]\nfoo = 1\n").unwrap_err();
+        assert_eq!(e.key, "collector.foo", "{e}");
+        let e = Config::from_toml("colour = 1\n").unwrap_err();
+        assert_eq!(e.key, "colour", "{e}");
+        let e = Config::from_toml("[[sites]]\nid = \"a\"\n[[sites]]\nid = \"b\"\nkey = 1\n")
+            .unwrap_err();
+        assert_eq!(e.key, "sites[1].key", "{e}");
+        let e = Config::from_toml("[processor]\nbatch_size = \"many\"\n").unwrap_err();
+        assert_eq!(e.key, "processor.batch_size", "{e}");
+        let e = Config::from_toml("[processor\n").unwrap_err();
+        assert_eq!(e.key, "line 1", "{e}");
+    }
+
+    #[test]
+    fn configured_sites_keep_the_demo_site_unless_turned_off() {
+        let c = Config::from_toml("[[sites]]\nid = \"shop\"\n").unwrap();
+        let ids: Vec<&str> = c.sites.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["shop", "demo"]);
+        c.validate().unwrap();
+        let c = Config::from_toml("demo_site = false\n[[sites]]\nid = \"shop\"\n").unwrap();
+        let ids: Vec<&str> = c.sites.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["shop"]);
+        let c = Config::from_toml("[[sites]]\nid = \"demo\"\nname = \"mine\"\n").unwrap();
+        assert_eq!(c.sites.len(), 1);
+        assert_eq!(
+            c.sites[0].name, "mine",
+            "a listed demo site is the file's own"
+        );
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        // `tailor config` prints what a file re-reads as the same configuration.
+        let printed = toml::to_string(&Config::default()).unwrap();
+        assert_eq!(Config::from_toml(&printed).unwrap(), Config::default());
+        let e = Config::from_toml("demo_site = false\n").unwrap();
+        assert_eq!(e.validate().unwrap_err().key, "sites");
     }
 
     #[test]

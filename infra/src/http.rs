@@ -1,5 +1,5 @@
-//! HTTP plumbing every service shares: `/metrics`, `/healthz`, `/readyz`, request metrics, and the JSON
-//! error body.
+//! HTTP plumbing every service shares: `/metrics`, `/healthz`, `/readyz`, request metrics, the JSON
+//! error body, and gzip for the pages browsers load.
 //!
 //! `/healthz` answers as long as the process serves requests (liveness); `/readyz` also checks each
 //! backend the service depends on, and answers 503 naming the failing one (readiness).
@@ -19,20 +19,22 @@ use std::time::Instant;
 pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// The JSON body of every error response: `{"error": {"code", "message", "field"?}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid_event`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Per-event errors of a batch: index, field, reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub details: Vec<serde_json::Value>,
 }
 
@@ -63,6 +65,33 @@ pub fn error_with(
     (status, Json(body)).into_response()
 }
 
+/// Gzip, for clients that accept it, of what a browser loads as a page or script: `/tag.js`, the demo
+/// shop, the insights page (JavaScript, HTML, CSS). API answers are left as they are: small, and on
+/// the hot path. tower-http's default rules still apply (nothing under 32 bytes, no images).
+pub fn compress_pages(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+    let page = |_: StatusCode,
+                _: axum::http::Version,
+                h: &axum::http::HeaderMap,
+                _: &axum::http::Extensions| {
+        h.get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                [
+                    "text/html",
+                    "text/css",
+                    "application/javascript",
+                    "text/javascript",
+                ]
+                .iter()
+                .any(|p| t.starts_with(p))
+            })
+    };
+    tower_http::compression::CompressionLayer::new()
+        .compress_when(DefaultPredicate::new().and(page))
+}
+
 #[derive(Clone)]
 struct Ops {
     checks: Arc<Vec<(&'static str, Check)>>,
@@ -70,30 +99,45 @@ struct Ops {
 
 /// `/metrics`, `/healthz` and `/readyz` for a service with the given readiness checks.
 pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
-    let handle = crate::telemetry::metrics();
     Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let handle = handle.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        handle.render(),
-                    )
-                }
-            }),
-        )
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(Ops {
             checks: Arc::new(checks),
         })
 }
 
+/// The OpenAPI description of the routes every service shares (`/metrics`, `/healthz`, `/readyz`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(metrics, healthz, readyz),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+pub struct OpsApi;
+
+/// Prometheus text of every metric (docs/metrics.md).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain")))]
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::metrics().render(),
+    )
+}
+
+/// Liveness: answers as long as the process serves requests.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: checks each backend the service depends on.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\", \"checks\": {name: \"ok\"}}`", body = Object),
+        (status = 503, description = "a backend is failing; `checks` names it with the reason", body = Object)))]
 async fn readyz(State(ops): State<Ops>) -> Response {
     let mut report = serde_json::Map::new();
     let mut ready = true;

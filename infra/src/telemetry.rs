@@ -22,14 +22,17 @@ pub enum LogFormat {
 }
 
 /// Installs the tracing subscriber, writing to stderr (stdout is for command output: a replay's
-/// summary, a fit's JSON); `RUST_LOG` overrides the default filter (`info`).
+/// summary, a fit's JSON); `RUST_LOG` overrides the default filter (`info`). Text logs are coloured
+/// only when stderr is a terminal, so a log file or a pipe gets no escape codes.
 /// Calling it again is harmless (tests start several services in one process).
 pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

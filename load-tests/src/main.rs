@@ -4,15 +4,16 @@
 //! The baseline is `GET /healthz` on the same server, same client and same concurrency: it is the cost
 //! of an HTTP round trip through the stack with no work, so the ratio to it shows what Tailor's own
 //! work costs, independent of the machine. Without `--target` an embedded Tailor is started in-process.
+//! The events come from the traffic model `tailor run --simulate` uses (`tailor::traffic`).
 
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tailor::app::{self, Roles};
+use tailor::traffic::{self, Catalogue, Rng};
 use tailor_core::config::Config;
 use tailor_infra::Shutdown;
 
@@ -42,26 +43,6 @@ struct Args {
     visitors: u64,
 }
 
-/// xorshift64*: a tiny, seedable generator, so runs are reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Skewed towards small values, like product popularity.
-    fn skewed(&mut self, n: u64) -> u64 {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((u * u * u) * n as f64) as u64
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Scenario {
     Baseline,
@@ -86,19 +67,6 @@ struct Outcome {
     events: u64,
 }
 
-fn page_views(rng: &mut Rng, a: &Args, worker: usize, seq: &mut u64) -> Value {
-    let visitor = rng.below(a.visitors);
-    let events: Vec<Value> = (0..a.batch)
-        .map(|_| {
-            *seq += 1;
-            json!({"type": "page_view", "event_id": format!("load-{worker}-{seq}-{}", rng.next()),
-                   "site_id": a.site, "anonymous_id": format!("v{visitor}"), "session_id": format!("s{visitor}"),
-                   "item_id": format!("i{}", rng.skewed(a.items)), "category": format!("c{}", rng.below(20))})
-        })
-        .collect();
-    Value::Array(events)
-}
-
 async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
@@ -114,14 +82,26 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                 errors: 0,
                 events: 0,
             };
-            let mut rng = Rng(0x9E3779B97F4A7C15 ^ (w as u64 + 1));
+            let mut rng = Rng::new(w as u64 + 1);
+            let catalogue = Catalogue::synthetic(a.items);
             let mut seq = 0;
             while Instant::now() < deadline {
                 let req = match s {
                     Scenario::Baseline => client.get(format!("{base}/healthz")),
-                    Scenario::Ingest => client
-                        .post(format!("{base}/v1/events"))
-                        .json(&page_views(&mut rng, &a, w, &mut seq)),
+                    Scenario::Ingest => {
+                        let visitor = rng.below(a.visitors);
+                        client
+                            .post(format!("{base}/v1/events"))
+                            .json(&traffic::page_views(
+                                &mut rng,
+                                &catalogue,
+                                &a.site,
+                                visitor,
+                                a.batch,
+                                &format!("load-{w}"),
+                                &mut seq,
+                            ))
+                    }
                     Scenario::Recommend => client.get(format!(
                         "{base}/v1/recommendations?site={}&anonymous=v{}&limit=10",
                         a.site,

@@ -23,7 +23,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use tailor_core::event::{Event, EventBody};
 use tailor_core::keys::KeySpace;
 use tailor_core::Subject;
 use tailor_infra::bus::{Consumer, Message, Offsets};
-use tailor_infra::store::{Read, Store};
+use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 
 /// The columns of every file.
@@ -411,14 +411,7 @@ impl Exporter {
                 keys.push(self.keys.erased(&e.site_id, &Subject::Member(m.clone())));
             }
         }
-        keys.sort();
-        keys.dedup();
-        let reads: Vec<Read> = keys.iter().map(|k| Read::Get(k.clone())).collect();
-        let erased: HashMap<String, i64> = keys
-            .into_iter()
-            .zip(self.store.read(&reads).await?)
-            .filter_map(|(k, v)| Some((k, v.into_text()?.parse().ok()?)))
-            .collect();
+        let erased = crate::erasure::erased_at(self.store.as_ref(), keys).await?;
         if erased.is_empty() {
             return Ok(0);
         }

@@ -25,6 +25,9 @@ use tailor_core::{AnonymousId, ItemId, MemberId, SiteId, Subject};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
+/// A site's popular items, best first.
+pub(crate) type PopularList = Arc<Vec<(String, f64)>>;
+
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct Recommender {
@@ -32,7 +35,7 @@ pub struct Recommender {
     pub keys: KeySpace,
     pub config: Arc<Config>,
     /// Each site's popular items as last read: what a request past its deadline is answered with.
-    pub(crate) popular: Arc<RwLock<HashMap<SiteId, Arc<Vec<(String, f64)>>>>>,
+    pub(crate) popular: Arc<RwLock<HashMap<SiteId, PopularList>>>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub rules: Arc<crate::rules::RuleCache>,
 }
@@ -112,18 +115,19 @@ pub fn router(r: Recommender) -> Router {
 }
 
 /// The answer of `GET` and `POST /v1/recommendations`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Recommendations {
     pub site_id: String,
     /// `m:<member>`, `a:<anonymous>`, or absent for a visitor with no id.
     pub subject: Option<String>,
     /// `blend`, or `fallback` when the request ran out of time and got the cached popular items.
+    #[schema(value_type = String)]
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
 }
 
 /// The body of `POST /v1/recommendations`: the whole page context.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageContext {
     pub site: Option<String>,
@@ -147,7 +151,7 @@ type Params = Query<HashMap<String, String>>;
 const MAX_CART: usize = 100;
 
 impl Recommender {
-    pub(crate) fn cached_popular(&self, site: &SiteId) -> Arc<Vec<(String, f64)>> {
+    pub(crate) fn cached_popular(&self, site: &SiteId) -> PopularList {
         self.popular
             .read()
             .ok()
@@ -355,6 +359,21 @@ impl Recommender {
     }
 }
 
+/// Items for a member or visitor, blended from every candidate source (docs/ranking.md), under the
+/// shop's business rules, each with its reason and catalog fields.
+#[utoipa::path(get, path = "/v1/recommendations", tag = "recommendations",
+    params(
+        ("site" = String, Query, description = "the site id"),
+        ("member" = Option<String>, Query, description = "the logged-in member"),
+        ("anonymous" = Option<String>, Query, description = "the visitor's anonymous id (followed to the member it was stitched to)"),
+        ("item" = Option<String>, Query, description = "the item on the current page"),
+        ("category" = Option<String>, Query, description = "the current page's category"),
+        ("slot" = Option<String>, Query, description = "the page's slot (home, product, cart, checkout, ...): its weights and rules apply"),
+        ("limit" = Option<usize>, Query, description = "how many items (default recommender.default_limit, at most recommender.max_limit)")),
+    responses(
+        (status = 200, description = "ranked items, each with its reason", body = Recommendations),
+        (status = 400, description = "a missing or invalid parameter (`invalid_parameter`, `field` names it)", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn recommendations(
     State(r): State<Recommender>,
     Query(q): Params,
@@ -375,6 +394,13 @@ async fn recommendations(
     .map(Json)
 }
 
+/// The same as `GET`, for a whole page context (with the cart's items) as a JSON body.
+#[utoipa::path(post, path = "/v1/recommendations", tag = "recommendations",
+    request_body = PageContext,
+    responses(
+        (status = 200, description = "ranked items, each with its reason", body = Recommendations),
+        (status = 400, description = "a bad body or field (`field` names it)", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn recommend_for_page(
     State(r): State<Recommender>,
     body: Result<Json<PageContext>, axum::extract::rejection::JsonRejection>,
@@ -383,6 +409,17 @@ async fn recommend_for_page(
     r.recommend(page).await.map(Json)
 }
 
+/// What Tailor knows about a member, judged at the time of reading (docs/mining.md).
+#[utoipa::path(get, path = "/v1/profiles/{member}", tag = "profiles",
+    params(
+        ("member" = String, Path, description = "the member id (or an anonymous id with `as=anonymous`)"),
+        ("site" = String, Query, description = "the site id"),
+        ("as" = Option<String>, Query, description = "`member` (default) or `anonymous`")),
+    responses(
+        (status = 200, description = "the profile (docs/mining.md, \"The profile\")", body = Object),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 404, description = "no profile for this member", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn profile(
     State(r): State<Recommender>,
     Path(member): Path<String>,

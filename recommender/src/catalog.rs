@@ -185,6 +185,15 @@ fn count(outcome: &'static str, n: usize) {
 
 type Params = Query<HashMap<String, String>>;
 
+/// Upserts catalog items (a JSON array; all or nothing, docs/catalog.md).
+#[utoipa::path(put, path = "/v1/catalog/items", tag = "catalog",
+    params(("site" = String, Query, description = "the site id")),
+    request_body(content = Vec<Object>, description = "catalog items (docs/catalog.md)"),
+    responses(
+        (status = 200, description = "how many items were upserted", body = Object),
+        (status = 400, description = "a bad site, body or element (`invalid_items` lists each with its index and field)", body = tailor_infra::http::ErrorBody),
+        (status = 413, description = "more items than catalog.max_items_per_request", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn put_items(
     State(r): State<Recommender>,
     Query(q): Params,
@@ -280,6 +289,13 @@ async fn stored_item(
     Ok((site, item, raw))
 }
 
+/// One catalog item.
+#[utoipa::path(get, path = "/v1/catalog/items/{item_id}", tag = "catalog",
+    params(("item_id" = String, Path, description = "the item"), ("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 200, description = "the item", body = Object),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 404, description = "no such item", body = tailor_infra::http::ErrorBody)))]
 async fn get_item(
     State(r): State<Recommender>,
     Path(item_id): Path<String>,
@@ -294,6 +310,13 @@ async fn get_item(
     })
 }
 
+/// Removes a catalog item.
+#[utoipa::path(delete, path = "/v1/catalog/items/{item_id}", tag = "catalog",
+    params(("item_id" = String, Path, description = "the item"), ("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 204, description = "removed (or absent)"),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the store is unavailable", body = tailor_infra::http::ErrorBody)))]
 async fn delete_item(
     State(r): State<Recommender>,
     Path(item_id): Path<String>,

@@ -1,6 +1,8 @@
 //! `GET /admin/clv/fit?site=&calibration_end=YYYY-MM-DD`: fits the lifetime-value models
 //! ([`tailor_core::clv`]) on a site's customers as the store holds them (spend per purchase day, kept
 //! by the processor) and answers the parameters with the customer counts. `tailor clv fit` prints it.
+//! When a model cannot be fitted, or the site has fewer customers than the processor waits for
+//! (`processor.min_customers_for_fit`), `notes` says so in words instead of leaving bare nulls.
 //!
 //! The read is the processor's own (`tailor_processor::models::load_customers`): chunked, one
 //! pipelined round trip per thousand customers.
@@ -17,7 +19,7 @@ use tailor_core::clv::{BgNbd, GammaGamma};
 const DAY_MS: i64 = 86_400_000;
 
 /// The fitted parameters and what they were fitted on.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Fit {
     pub site_id: String,
     pub calibration_end: NaiveDate,
@@ -34,8 +36,20 @@ pub struct Fit {
     pub p: Option<f64>,
     pub q: Option<f64>,
     pub gamma: Option<f64>,
+    /// Why parameters are missing or not used yet, for people.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
+/// Fits BG/NBD and Gamma-Gamma on the site's customers as the store holds them.
+#[utoipa::path(get, path = "/admin/clv/fit", tag = "insights",
+    params(
+        ("site" = String, Query, description = "the site id"),
+        ("calibration_end" = Option<String>, Query, description = "end of the calibration period, YYYY-MM-DD (default today)")),
+    responses(
+        (status = 200, description = "the parameters (null when not fitted, with `notes` saying why)", body = Fit),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn fit_handler(
     State(r): State<Recommender>,
     Query(q): Query<HashMap<String, String>>,
@@ -69,11 +83,34 @@ impl Recommender {
         .await?;
         let bg = BgNbd::fit(&summaries);
         let gg = GammaGamma::fit(&summaries);
+        let customers = summaries.len();
+        let repeat_customers = summaries.iter().filter(|c| c.x > 0.0).count();
+        let min = self.config.processor.min_customers_for_fit as usize;
+        let mut notes = Vec::new();
+        if customers < min {
+            notes.push(format!(
+                "{customers} customers bought on or before {end}, fewer than \
+                 processor.min_customers_for_fit ({min}): the processor does not fit the site's \
+                 lifetime-value models until it has as many"
+            ));
+        }
+        if bg.is_none() {
+            notes.push(format!(
+                "BG/NBD (r, alpha, a, b) not fitted: too few customers by {end}, or none with a \
+                 repeat purchase ({customers} customers, {repeat_customers} repeat)"
+            ));
+        }
+        if gg.is_none() {
+            notes.push(format!(
+                "Gamma-Gamma (p, q, gamma) not fitted: too few repeat customers with spend by {end} \
+                 ({repeat_customers})"
+            ));
+        }
         Ok(Fit {
             site_id: site.to_string(),
             calibration_end: end,
-            customers: summaries.len(),
-            repeat_customers: summaries.iter().filter(|c| c.x > 0.0).count(),
+            customers,
+            repeat_customers,
             purchase_days,
             r: bg.map(|m| m.r),
             alpha: bg.map(|m| m.alpha),
@@ -82,6 +119,7 @@ impl Recommender {
             p: gg.map(|m| m.p),
             q: gg.map(|m| m.q),
             gamma: gg.map(|m| m.gamma),
+            notes,
         })
     }
 }

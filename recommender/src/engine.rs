@@ -59,7 +59,7 @@ pub struct Context {
 }
 
 /// One recommended item with its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub item_id: String,
     pub score: f64,
@@ -70,6 +70,7 @@ pub struct Recommendation {
     /// The item's catalog entry (title, url, image, price, ...) when the catalog has it, so an
     /// offer slot renders without another call.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub product: Option<CatalogItem>,
 }
 

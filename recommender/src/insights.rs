@@ -29,23 +29,27 @@ use tailor_infra::store::Read;
 type Params = Query<HashMap<String, String>>;
 
 /// The insights page (self-contained HTML and SVG, no external assets).
+#[utoipa::path(get, path = "/insights", tag = "insights",
+    params(("site" = Option<String>, Query, description = "the site the page shows (chosen on the page otherwise)")),
+    responses((status = 200, description = "the marketers' insights page", body = String, content_type = "text/html")))]
 pub(crate) async fn page() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("insights.html"))
 }
 
 /// A segment as listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SegmentInfo {
     pub name: String,
     pub rule: String,
     pub description: Option<String>,
     /// `config` or `api`.
+    #[schema(value_type = String)]
     pub source: &'static str,
     pub members: u64,
 }
 
 /// The body of `PUT /admin/segments/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentBody {
     pub rule: String,
@@ -80,6 +84,13 @@ impl Recommender {
     }
 }
 
+/// The site's segments (from the configuration and the admin API) with their sizes.
+#[utoipa::path(get, path = "/admin/segments", tag = "segments",
+    params(("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 200, description = "the segments", body = Vec<SegmentInfo>),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn list_segments(
     State(r): State<Recommender>,
     Query(q): Params,
@@ -113,6 +124,14 @@ pub(crate) async fn list_segments(
     ))
 }
 
+/// Adds or replaces a segment written as a rule (docs/mining.md, "Segments").
+#[utoipa::path(put, path = "/admin/segments/{name}", tag = "segments",
+    params(("name" = String, Path, description = "the segment name"), ("site" = String, Query, description = "the site id")),
+    request_body = SegmentBody,
+    responses(
+        (status = 200, description = "the stored definition (`name`, `rule`, `description`, `site`)", body = Object),
+        (status = 400, description = "a missing or invalid parameter, body or rule (`field` names it)", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn put_segment(
     State(r): State<Recommender>,
     Path(name): Path<String>,
@@ -141,6 +160,15 @@ pub(crate) async fn put_segment(
     Ok((StatusCode::OK, Json(def)).into_response())
 }
 
+/// Removes a segment added through the admin API.
+#[utoipa::path(delete, path = "/admin/segments/{name}", tag = "segments",
+    params(("name" = String, Path, description = "the segment name"), ("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 404, description = "no such segment", body = tailor_infra::http::ErrorBody),
+        (status = 409, description = "the segment comes from the configuration file", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn delete_segment(
     State(r): State<Recommender>,
     Path(name): Path<String>,
@@ -184,13 +212,21 @@ pub(crate) async fn delete_segment(
 }
 
 /// Members of a segment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Members {
     pub segment: String,
     pub total: u64,
     pub members: Vec<String>,
 }
 
+/// A segment's size and members (sorted, at most `limit`).
+#[utoipa::path(get, path = "/admin/segments/{name}/members", tag = "segments",
+    params(("name" = String, Path, description = "the segment name"), ("site" = String, Query, description = "the site id"),
+        ("limit" = Option<usize>, Query, description = "members to list, 1 to 10000 (default 100)")),
+    responses(
+        (status = 200, description = "the members", body = Members),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn segment_members(
     State(r): State<Recommender>,
     Path(name): Path<String>,
@@ -228,7 +264,7 @@ pub(crate) async fn segment_members(
 }
 
 /// One day of traffic.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Day {
     pub date: String,
     pub events: BTreeMap<String, u64>,
@@ -243,7 +279,7 @@ pub struct Day {
 }
 
 /// The view → cart → purchase funnel.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[derive(Debug, Default, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Funnel {
     pub view: u64,
     pub cart: u64,
@@ -251,7 +287,7 @@ pub struct Funnel {
 }
 
 /// The answer of `GET /admin/analytics`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Analytics {
     pub site_id: String,
     pub from: NaiveDate,
@@ -280,6 +316,15 @@ fn date(
     }
 }
 
+/// The site's analytics over a date range (docs/mining.md, "Site analytics").
+#[utoipa::path(get, path = "/admin/analytics", tag = "insights",
+    params(("site" = String, Query, description = "the site id"),
+        ("from" = Option<String>, Query, description = "first day, YYYY-MM-DD (default six days before `to`)"),
+        ("to" = Option<String>, Query, description = "last day, YYYY-MM-DD (default today)")),
+    responses(
+        (status = 200, description = "the analytics", body = Analytics),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn analytics(
     State(r): State<Recommender>,
     Query(q): Params,

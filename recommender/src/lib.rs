@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod clv;
 pub mod engine;
 pub mod insights;
+pub mod openapi;
 pub mod privacy;
 pub mod rank;
 pub mod refresh;

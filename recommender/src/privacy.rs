@@ -19,7 +19,7 @@ use tailor_core::{AnonymousId, MemberId, Subject};
 use tailor_infra::store::Read;
 
 /// What an erasure did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Erased {
     pub site_id: String,
     /// Identities erased and tombstoned.
@@ -29,6 +29,16 @@ pub struct Erased {
     pub erased_at_ms: i64,
 }
 
+/// Forgets a member (with every device and identity merged into them) or an anonymous visitor.
+#[utoipa::path(post, path = "/admin/erase", tag = "privacy",
+    params(
+        ("site" = String, Query, description = "the site id"),
+        ("member" = Option<String>, Query, description = "the member to erase (give this or `anonymous`)"),
+        ("anonymous" = Option<String>, Query, description = "an anonymous id to erase instead")),
+    responses(
+        (status = 200, description = "what was erased", body = Erased),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
+        (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn erase(
     State(r): State<Recommender>,
     Query(q): Query<HashMap<String, String>>,

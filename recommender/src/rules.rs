@@ -152,6 +152,12 @@ fn invalid_rule(field: String, message: String) -> Response {
     )
 }
 
+/// The site's business rules, configured and added through the API.
+#[utoipa::path(get, path = "/admin/rules", tag = "rules",
+    params(("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 200, description = "every rule with where it is defined", body = Vec<Object>),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody)))]
 async fn list_rules(
     State(r): State<Recommender>,
     Query(q): Params,
@@ -179,6 +185,14 @@ async fn list_rules(
     Ok(Json(all))
 }
 
+/// Adds or replaces a business rule (docs/catalog.md, "Business rules").
+#[utoipa::path(put, path = "/admin/rules/{name}", tag = "rules",
+    params(("name" = String, Path, description = "the rule's name"), ("site" = String, Query, description = "the site id")),
+    request_body(content = Object, description = "the rule: kind, selectors, scope"),
+    responses(
+        (status = 200, description = "the stored rule", body = Object),
+        (status = 400, description = "a bad rule (`invalid_rule`, `field` names the field)", body = tailor_infra::http::ErrorBody),
+        (status = 409, description = "the rule is defined in the configuration", body = tailor_infra::http::ErrorBody)))]
 async fn put_rule(
     State(r): State<Recommender>,
     Path(name): Path<String>,
@@ -232,6 +246,13 @@ async fn put_rule(
     Ok(Json(def).into_response())
 }
 
+/// Removes a business rule added through the API.
+#[utoipa::path(delete, path = "/admin/rules/{name}", tag = "rules",
+    params(("name" = String, Path, description = "the rule's name"), ("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 404, description = "no such rule", body = tailor_infra::http::ErrorBody),
+        (status = 409, description = "the rule is defined in the configuration", body = tailor_infra::http::ErrorBody)))]
 async fn delete_rule(
     State(r): State<Recommender>,
     Path(name): Path<String>,

@@ -136,6 +136,9 @@ pub async fn clv(cmd: Clv) -> anyhow::Result<()> {
         .with_context(|| format!("cannot reach {url} (--url)"))?;
     let fit: serde_json::Value = answer(r).await?;
     println!("{}", serde_json::to_string_pretty(&fit)?);
+    for note in fit["notes"].as_array().into_iter().flatten() {
+        eprintln!("note: {}", note.as_str().unwrap_or_default());
+    }
     Ok(())
 }
 

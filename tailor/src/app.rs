@@ -19,7 +19,6 @@ use tailor_infra::bus::spool::SpoolingProducer;
 use tailor_infra::bus::{Consumer, Producer, TopicReader};
 use tailor_infra::http::{ops_router, Check};
 use tailor_infra::store::memory::MemoryStore;
-use tailor_infra::store::redis::RedisStore;
 use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tokio::task::JoinHandle;
@@ -278,6 +277,7 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     config.validate()?;
+    crate::metrics::register(roles);
     let config = Arc::new(config);
     let keys = KeySpace::new(config.redis.namespace.clone());
     let mut checks: Vec<(&'static str, Check)> = Vec::new();
@@ -288,9 +288,9 @@ pub async fn start(
     let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender || roles.export {
         Some(match &config.redis.url {
             Some(url) => {
-                let s = RedisStore::connect(url).await.with_context(|| {
-                    format!("connecting to Redis at {url} (redis.url / --redis)")
-                })?;
+                let s =
+                    crate::connect::redis(url, crate::connect::Patience::Service(shutdown.clone()))
+                        .await?;
                 tracing::info!(%url, "profile store: Redis");
                 Arc::new(s)
             }
@@ -336,6 +336,8 @@ pub async fn start(
     }
 
     let mut router = Router::new();
+    // Where this process listens, for the demo shop's simulation button (known once bound).
+    let demo_addr = Arc::new(std::sync::OnceLock::new());
     if let (Some(p), Some((letters, reader))) = (&producer, dead_letters) {
         router = router.merge(tailor_collector::router(tailor_collector::Collector::new(
             p.clone(),
@@ -352,22 +354,35 @@ pub async fn start(
         router = router.merge(tailor_recommender::router(r));
     }
     if roles.demo {
-        router = router.merge(crate::demo::router());
+        router = router.merge(crate::demo::router(crate::demo::Demo {
+            addr: demo_addr.clone(),
+            shutdown: shutdown.clone(),
+        }));
     }
     if let Some((_, reader)) = &changes {
-        router = router.merge(crate::changes::router(reader.clone()));
+        router = router.merge(crate::changes::router(crate::changes::Changes {
+            reader: reader.clone(),
+            store: store.clone().expect("store exists for the processor"),
+            keys: keys.clone(),
+        }));
     }
-    router = router.merge(ops_router(checks)).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(
+    router = router
+        .merge(crate::openapi::router(crate::openapi::document(
+            roles,
+            changes.is_some(),
+        )))
+        .merge(ops_router(checks))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ),
-    );
+        ))
+        .layer(tailor_infra::http::compress_pages());
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen} (--listen)"))?;
     let addr = listener.local_addr()?;
+    let _ = demo_addr.set(addr);
     let mut tasks = Vec::new();
     let http_shutdown = shutdown.clone();
     tasks.push((

@@ -8,6 +8,9 @@
 
 use crate::cli::CatalogImport;
 use crate::import::send_json;
+
+/// How long the import waits for a Tailor that does not answer.
+const CATALOG_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -51,7 +54,8 @@ pub async fn import(cmd: CatalogImport) -> anyhow::Result<()> {
     let batch = cmd.batch.max(1);
     let mut loaded = 0usize;
     for (n, chunk) in items.chunks(batch).enumerate() {
-        let (status, answer) = send_json(&http, reqwest::Method::PUT, &url, chunk).await?;
+        let (status, answer) =
+            send_json(&http, reqwest::Method::PUT, &url, chunk, CATALOG_WAIT).await?;
         if status == 400 {
             // The server refused the batch whole (it writes all or nothing): name each element
             // it reported, or the reason when it refused the request itself (an unknown site).

@@ -44,7 +44,7 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Run all three stages in one process, with the demo shop at `/`. With no --kafka and --redis,
     /// everything is in-process (embedded mode): nothing to install, nothing durable.
-    Run(Listen<8080>),
+    Run(RunArgs),
     /// Run the collection API (POST /v1/events). Needs --kafka.
     Collector(Listen<8081>),
     /// Run the processor (Kafka consumer group → Redis profiles); serves /metrics and /healthz.
@@ -82,6 +82,19 @@ pub enum Command {
     Erase(Erase),
 }
 
+/// `tailor run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub listen: Listen<8080>,
+    /// Also run N synthetic shoppers (200 when N is left out) through the collection API, browser-like
+    /// (sessions, carts, purchases, returning members), so the demo shop, /insights and the ops pages
+    /// have data a minute after start. The site models then refresh every 10 s, unless
+    /// processor.models_refresh_secs is configured.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "200")]
+    pub simulate: Option<usize>,
+}
+
 /// `tailor replay`.
 #[derive(Debug, Args)]
 pub struct Replay {
@@ -92,6 +105,9 @@ pub struct Replay {
     /// the topic's retention). Needs only --redis.
     #[arg(long, value_name = "DIR")]
     pub from_parquet: Option<PathBuf>,
+    /// Seconds to wait for a Redis that does not answer before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
 }
 
 /// `tailor erase`.
@@ -137,6 +153,9 @@ pub struct Import {
     /// Events per request.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Seconds to wait for a Tailor at --url that does not answer before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,10 +323,17 @@ mod tests {
         .unwrap();
         let c = cli.global.config().unwrap();
         assert_eq!(c.kafka.brokers.as_deref(), Some("k:9092"));
-        let Command::Run(l) = cli.command else {
+        let Command::Run(r) = cli.command else {
             panic!("run")
         };
-        assert_eq!(l.listen.port(), 9000);
+        assert_eq!(r.listen.listen.port(), 9000);
+        assert_eq!(r.simulate, None);
+        let sim = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Run(r) => r.simulate,
+            _ => panic!("run"),
+        };
+        assert_eq!(sim(&["tailor", "run", "--simulate"]), Some(200));
+        assert_eq!(sim(&["tailor", "run", "--simulate", "30"]), Some(30));
         let bad = Cli::try_parse_from(["tailor", "run", "--redis", "localhost"]).unwrap();
         assert_eq!(bad.global.config().unwrap_err().key, "redis.url");
     }

@@ -3,19 +3,33 @@
 //! starts with its past customers' value.
 //!
 //! Every imported event gets a deterministic id (from the site and the order id, or the JSON line), so
-//! importing a file twice, or resuming after a failure, counts nothing twice. Requests are retried on
-//! 429 and 503 as the collector's `Retry-After` says; rejected events are reported (and dead-lettered
-//! by the collector like any other).
+//! importing a file twice, or resuming after a failure, counts nothing twice. Before sending anything
+//! the import asks the collector for its sites (`GET /admin/sites`): a site it does not know fails at
+//! once with one message, and a collector that does not answer within `--wait` seconds gives up with
+//! one message. Requests are retried on 429 and 503 as the collector's `Retry-After` says. Rejected
+//! events (dead-lettered by the collector like any other) are summed up by reason with a few
+//! examples, and make the import exit non-zero.
 
 use crate::cli::Import;
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tailor_collector::sites::Sites;
 
-/// Runs the import and prints a summary.
+/// Rejected events shown as examples in the summary.
+const EXAMPLES: usize = 5;
+/// Attempts at a batch the collector keeps refusing (429, 503) before giving up.
+const ATTEMPTS: usize = 30;
+
+/// Runs the import and prints a summary; fails when any event was rejected.
 pub async fn run(cmd: Import) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let base = cmd.remote.url.trim_end_matches('/');
+    let wait = Duration::from_secs(cmd.wait);
+    check_site(&http, base, &cmd.site, wait).await?;
     let text = std::fs::read_to_string(&cmd.file)
         .with_context(|| format!("cannot read {}", cmd.file.display()))?;
     let events = if cmd.format.is_csv(&cmd.file) {
@@ -30,49 +44,139 @@ pub async fn run(cmd: Import) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
             .expect("a valid template"),
     );
-    let http = reqwest::Client::new();
-    let url = format!("{}/v1/events", cmd.remote.url.trim_end_matches('/'));
-    let (mut accepted, mut rejected) = (0usize, Vec::new());
-    for (n, chunk) in events.chunks(cmd.batch.max(1)).enumerate() {
-        let (_, answer) = send_json(&http, reqwest::Method::POST, &url, chunk).await?;
-        accepted += answer["accepted"].as_u64().unwrap_or(0) as usize;
-        for r in answer["rejected"].as_array().into_iter().flatten() {
-            let index = r["index"].as_u64().unwrap_or(0) as usize + n * cmd.batch.max(1);
-            rejected.push(format!("event {index}: {}: {}", r["field"], r["reason"]));
-        }
-        if let Some(details) = answer["error"]["details"].as_array() {
-            for r in details {
-                let index = r["index"].as_u64().unwrap_or(0) as usize + n * cmd.batch.max(1);
-                rejected.push(format!("event {index}: {}: {}", r["field"], r["reason"]));
-            }
+    let url = format!("{base}/v1/events");
+    let batch = cmd.batch.max(1);
+    let mut summary = Summary::default();
+    for (n, chunk) in events.chunks(batch).enumerate() {
+        let (_, answer) = send_json(&http, reqwest::Method::POST, &url, chunk, wait).await?;
+        summary.accepted += answer["accepted"].as_u64().unwrap_or(0) as usize;
+        let rejected = answer["rejected"].as_array().into_iter().flatten();
+        let invalid = answer["error"]["details"].as_array().into_iter().flatten();
+        for r in rejected.chain(invalid) {
+            summary.reject(n * batch, r);
         }
         bar.inc(chunk.len() as u64);
     }
-    bar.finish();
+    bar.finish_and_clear();
     println!(
-        "imported {} into site {}: {accepted} events accepted, {} rejected (see `tailor dead-letters list`)",
+        "imported {} into site {}: {} events accepted, {} rejected",
         cmd.file.display(),
         cmd.site,
-        rejected.len()
+        summary.accepted,
+        summary.rejected()
     );
-    for r in rejected.iter().take(20) {
-        println!("  {r}");
+    if summary.rejected() > 0 {
+        print!("{}", summary.report());
+        bail!(
+            "{} of {} events were rejected (`tailor dead-letters list --site {}` shows every one)",
+            summary.rejected(),
+            events.len(),
+            cmd.site
+        );
     }
     Ok(())
 }
 
-/// Sends one batch of JSON, retrying while the server asks to (429, 503) or cannot be reached;
-/// answers the status (2xx or 400) and the JSON body.
+/// Rejections by reason, with the first few as examples.
+#[derive(Debug, Default)]
+struct Summary {
+    accepted: usize,
+    by_reason: BTreeMap<String, usize>,
+    examples: Vec<String>,
+}
+
+impl Summary {
+    /// Counts one entry of an answer's `rejected` (or `error.details`) list; `offset` is the index of
+    /// the batch's first event in the file.
+    fn reject(&mut self, offset: usize, r: &Value) {
+        let kind = r["kind"].as_str().unwrap_or("invalid").to_string();
+        *self.by_reason.entry(kind).or_default() += 1;
+        if self.examples.len() < EXAMPLES {
+            let index = r["index"].as_u64().unwrap_or(0) as usize + offset;
+            let field = r["field"].as_str().unwrap_or("$");
+            let reason = r["reason"].as_str().unwrap_or("");
+            self.examples
+                .push(format!("event {index}: {field}: {reason}"));
+        }
+    }
+
+    fn rejected(&self) -> usize {
+        self.by_reason.values().sum()
+    }
+
+    fn report(&self) -> String {
+        let mut out = String::from("rejected by reason:\n");
+        for (reason, n) in &self.by_reason {
+            out.push_str(&format!("  {reason}: {n}\n"));
+        }
+        out.push_str(&format!("first {} rejected:\n", self.examples.len()));
+        for e in &self.examples {
+            out.push_str(&format!("  {e}\n"));
+        }
+        out
+    }
+}
+
+/// The message for a collector that did not answer within `wait`.
+fn unreachable(base: &str, wait: Duration, e: &reqwest::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no Tailor answers at {base} (gave up after {} s: {e}); start one with `tailor run`, or point \
+         --url (or TAILOR_URL) at it",
+        wait.as_secs()
+    )
+}
+
+/// Fails unless the collector at `base` serves `site`, waiting at most `wait` for it to answer.
+async fn check_site(
+    http: &reqwest::Client,
+    base: &str,
+    site: &str,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let url = format!("{base}/admin/sites");
+    let started = Instant::now();
+    let r = loop {
+        match http.get(&url).send().await {
+            Ok(r) => break r,
+            Err(e) if started.elapsed() >= wait => return Err(unreachable(base, wait, &e)),
+            Err(e) => {
+                tracing::info!(error = %e, "waiting for a Tailor at {base}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    if !r.status().is_success() {
+        bail!(
+            "{base} is not a Tailor collector: GET /admin/sites answered {}",
+            r.status()
+        );
+    }
+    let sites: Sites = r
+        .json()
+        .await
+        .with_context(|| format!("{base}/admin/sites answered something else than a site list"))?;
+    if !sites.sites.iter().any(|s| s.id == site) {
+        bail!("site {site} is not configured: add [[sites]] id = \"{site}\" to the config");
+    }
+    Ok(())
+}
+
+/// Sends one batch of JSON, retrying while the server asks to (429, 503), and while it cannot be
+/// reached for at most `wait`; answers the status (2xx or 400) and the JSON body.
 pub(crate) async fn send_json(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     batch: &[Value],
+    wait: Duration,
 ) -> anyhow::Result<(u16, Value)> {
-    let mut wait = Duration::from_millis(500);
-    for attempt in 0..30 {
+    let mut pause = Duration::from_millis(500);
+    let mut refused = 0;
+    let mut unreachable_since: Option<Instant> = None;
+    while refused < ATTEMPTS {
         match http.request(method.clone(), url).json(batch).send().await {
             Ok(r) => {
+                unreachable_since = None;
                 let status = r.status().as_u16();
                 let retry_after = r
                     .headers()
@@ -83,20 +187,27 @@ pub(crate) async fn send_json(
                 match status {
                     200..=299 | 400 => return Ok((status, body)),
                     429 | 503 => {
+                        refused += 1;
                         if let Some(s) = retry_after {
-                            wait = Duration::from_secs(s);
+                            pause = Duration::from_secs(s);
                         }
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(30));
                     }
                     _ => bail!("{url} answered {status}: {body}"),
                 }
             }
-            Err(e) if attempt < 29 => tracing::warn!(error = %e, "retrying"),
-            Err(e) => return Err(e).with_context(|| format!("cannot reach {url} (--url)")),
+            Err(e) => {
+                let since = *unreachable_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= wait {
+                    return Err(unreachable(url, wait, &e));
+                }
+                tracing::warn!(error = %e, "the collector does not answer; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(30));
     }
-    bail!("{url} kept refusing the batch; try again later")
+    bail!("{url} kept refusing the batch ({ATTEMPTS} attempts); try again later")
 }
 
 /// FNV-1a, for stable ids of imported lines.

@@ -8,6 +8,9 @@ use tailor::cli::{self, Cli, Command, LogFormatArg};
 use tailor_infra::telemetry::{self, LogFormat};
 use tailor_infra::Shutdown;
 
+/// Site-model refresh interval while simulating (unless `processor.models_refresh_secs` is set).
+const SIMULATION_REFRESH_SECS: u64 = 10;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,14 +26,24 @@ async fn main() -> anyhow::Result<()> {
         Command::Erase(cmd) => return tailor::admin::erase(cmd).await,
         _ => {}
     }
-    let config = cli.global.config().context("invalid configuration")?;
+    let mut config = cli.global.config().context("invalid configuration")?;
     let command = match cli.command {
         Command::Replay(args) => return tailor::replay::run(config, args).await,
         Command::Evaluate(args) => return tailor::evaluate::run(config, args).await,
         other => other,
     };
+    let simulate = match &command {
+        Command::Run(r) => r.simulate,
+        _ => None,
+    };
+    let default_refresh = tailor_core::config::ProcessorConfig::default().models_refresh_secs;
+    if simulate.is_some() && config.processor.models_refresh_secs == default_refresh {
+        // The RFM grid, lifetime values and stages are drawn from the site models: refresh them
+        // often enough that the simulation shows in them within its minute.
+        config.processor.models_refresh_secs = SIMULATION_REFRESH_SECS;
+    }
     let (roles, listen) = match command {
-        Command::Run(l) => (Roles::ALL, l.listen),
+        Command::Run(r) => (Roles::ALL, r.listen.listen),
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),
         Command::Processor(l) => (Roles::PROCESSOR, l.listen),
         Command::Recommender(l) => (Roles::RECOMMENDER, l.listen),
@@ -56,6 +69,28 @@ async fn main() -> anyhow::Result<()> {
             "Tailor is running: demo shop at http://{}/ , metrics at /metrics",
             running.addr
         );
+    }
+    if let Some(shoppers) = simulate {
+        let mut addr = running.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tracing::info!(shoppers, "simulating shoppers on the demo site");
+            let base = format!("http://{addr}");
+            match tailor::simulate::run(&base, "demo", shoppers, tailor::simulate::PACE, shutdown)
+                .await
+            {
+                Ok(r) => tracing::info!(
+                    shoppers = r.shoppers,
+                    requests = r.requests,
+                    events = r.events,
+                    "simulation done"
+                ),
+                Err(e) => tracing::error!(error = %e, "simulation stopped"),
+            }
+        });
     }
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -9,6 +9,9 @@
 //! 3. Refreshes the site models (RFM cut points, lifetime-value fit, the life-cycle sweep) and prints a
 //!    summary.
 //!
+//! Both backends are reached before anything is deleted: Redis within `--wait` seconds, and the
+//! topic's partitions read within the delivery timeout; each failure is one message.
+//!
 //! Stop the live processors first: a processor writing while the keys are deleted would leave a
 //! partial profile. When they restart, the events they had not committed are behind the rebuilt
 //! documents' watermarks and are skipped.
@@ -25,7 +28,6 @@ use tailor_core::ops::{Update, WriteOp};
 use tailor_core::SiteId;
 use tailor_infra::bus::kafka::{KafkaConsumer, KafkaSettings};
 use tailor_infra::bus::{Consumer, Message, Offsets};
-use tailor_infra::store::redis::RedisStore;
 use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tailor_processor::Processor;
@@ -88,10 +90,16 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
     let started = Instant::now();
     let keys = KeySpace::new(config.redis.namespace.clone());
     let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(url)
-            .await
-            .with_context(|| format!("connecting to Redis at {url}"))?,
+        crate::connect::redis(
+            url,
+            crate::connect::Patience::Operator(Duration::from_secs(args.wait)),
+        )
+        .await?,
     );
+    let topic = match (&args.from_parquet, &config.kafka.brokers) {
+        (None, Some(brokers)) => Some(open_topic(&config, brokers).await?),
+        _ => None,
+    };
     let deleted = clear_derived(store.as_ref(), &keys).await?;
     eprintln!("deleted {deleted} derived keys; replaying {source}");
     let processor = Processor {
@@ -103,9 +111,9 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         // Changes describe live transitions; a rebuild re-derives state without re-announcing history.
         changes: None,
     };
-    let (seen, outcomes) = match (&args.from_parquet, &config.kafka.brokers) {
+    let (seen, outcomes) = match (&args.from_parquet, topic) {
         (Some(dir), _) => from_parquet(&processor, &config, dir).await?,
-        (None, Some(brokers)) => from_kafka(&processor, &config, brokers).await?,
+        (None, Some(topic)) => from_kafka(&processor, &config, topic).await?,
         (None, None) => unreachable!("checked above"),
     };
     let mut sites = Vec::new();
@@ -193,12 +201,15 @@ async fn from_parquet(
     Ok((seen, outcomes))
 }
 
-/// Replays the topic from its beginning with a fresh consumer group.
-async fn from_kafka(
-    processor: &Processor,
-    config: &Config,
-    brokers: &str,
-) -> anyhow::Result<(u64, Outcomes)> {
+/// A fresh consumer group on the topic, and the end of every partition as it is now.
+struct Topic {
+    consumer: KafkaConsumer,
+    ends: BTreeMap<i32, (i64, i64)>,
+}
+
+/// Opens the topic for [`from_kafka`]: fails (within the delivery timeout) when the broker does not
+/// answer, before anything was deleted.
+async fn open_topic(config: &Config, brokers: &str) -> anyhow::Result<Topic> {
     let settings = KafkaSettings {
         brokers: brokers.to_string(),
         topic: config.kafka.topic.clone(),
@@ -209,13 +220,25 @@ async fn from_kafka(
         config.kafka.group,
         chrono::Utc::now().format("%Y%m%dT%H%M%S")
     );
-    let mut consumer = KafkaConsumer::new(&settings, &group)?;
+    let consumer = KafkaConsumer::new(&settings, &group)?;
     // What to reach: the end of every partition as it is now (events arriving meanwhile are left to
     // the live processors, which skip whatever the rebuild already applied).
-    let ends = consumer
-        .watermarks()
-        .await
-        .context("reading the topic's partitions")?;
+    let ends = consumer.watermarks().await.with_context(|| {
+        format!(
+            "cannot read topic {:?} on Kafka at {brokers} (kafka.brokers / --kafka); nothing was deleted",
+            config.kafka.topic
+        )
+    })?;
+    Ok(Topic { consumer, ends })
+}
+
+/// Replays the topic from its beginning with a fresh consumer group.
+async fn from_kafka(
+    processor: &Processor,
+    config: &Config,
+    topic: Topic,
+) -> anyhow::Result<(u64, Outcomes)> {
+    let Topic { mut consumer, ends } = topic;
     let total: i64 = ends.values().map(|(low, high)| high - low).sum();
     let mut next: BTreeMap<i32, i64> = ends.iter().map(|(p, (low, _))| (*p, *low)).collect();
     let bar = progress(total.max(0) as u64);

@@ -292,7 +292,9 @@ async fn scenario(config: Config, pictures: bool) {
     );
     // Bought once 400 days ago: first-time buyer then; the sweep moves them to lapsed now.
     let lapsed = app
-        .profile_until("old", |p| p["lifecycle"]["stage"] == "lapsed")
+        .profile_until("old", |p| {
+            p["lifecycle"]["stage"] == "lapsed" && p["lifecycle"]["since"].is_string()
+        })
         .await;
     assert!(lapsed["lifecycle"]["since"].is_string(), "{lapsed}");
     let swept = changes_until(&app, "m:old", "stage_changed", 2).await;

@@ -26,7 +26,19 @@ pub mod session_knn;
 use serde::{Deserialize, Serialize};
 
 /// Where a candidate came from. The order is the tie-break order of reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Items of past sessions most similar to the one in progress.

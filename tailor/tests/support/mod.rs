@@ -176,6 +176,55 @@ impl Drop for Reaped {
     }
 }
 
+/// A `tailor run` process on an ephemeral loopback port, with its logs (stderr) collected.
+pub struct TailorRun {
+    pub child: Reaped,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub port: u16,
+    pub logs: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `tailor run --listen 127.0.0.1:0` with `args` and waits until it says where it listens.
+pub fn tailor_run(args: &[&str]) -> TailorRun {
+    use std::io::{BufRead, BufReader};
+    let mut child = Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TAILOR_URL")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tailor"),
+    );
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let collected = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some((_, rest)) = line.split_once("demo shop at http://") {
+                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_string());
+            }
+            let mut logs = collected.lock().unwrap();
+            logs.push_str(&line);
+            logs.push('\n');
+        }
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("tailor run says where it listens");
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    TailorRun {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        logs,
+    }
+}
+
 /// Runs the `tailor` binary with `args`; fails the test unless it succeeds, and returns its stdout
 /// parsed as JSON.
 pub fn tailor_json(args: &[&str]) -> Value {

@@ -1,0 +1,49 @@
+//! The recommender's part of the OpenAPI document (served whole at `/openapi.json` by the binary),
+//! generated from the handlers' own annotations and types.
+//!
+
+use crate::engine::Recommendation;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        crate::api::recommendations,
+        crate::api::recommend_for_page,
+        crate::api::profile,
+        crate::catalog::put_items,
+        crate::catalog::get_item,
+        crate::catalog::delete_item,
+        crate::rules::list_rules,
+        crate::rules::put_rule,
+        crate::rules::delete_rule,
+        crate::clv::fit_handler,
+        crate::insights::list_segments,
+        crate::insights::put_segment,
+        crate::insights::delete_segment,
+        crate::insights::segment_members,
+        crate::insights::analytics,
+        crate::insights::page,
+        crate::privacy::erase,
+    ),
+    components(schemas(
+        crate::api::Recommendations,
+        crate::api::PageContext,
+        Recommendation,
+        crate::rank::Source,
+        crate::clv::Fit,
+        crate::insights::SegmentInfo,
+        crate::insights::SegmentBody,
+        crate::insights::Members,
+        crate::insights::Analytics,
+        crate::insights::Day,
+        crate::insights::Funnel,
+        crate::privacy::Erased,
+    ))
+)]
+struct RecommenderApi;
+
+/// The recommender's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    RecommenderApi::openapi()
+}

@@ -1,0 +1,60 @@
+//! Reaching Redis at start-up, for services and operator commands alike, so neither hangs silently.
+//!
+//! A service (`tailor run`, `processor`, `recommender`, `export`) waits for Redis as long as it takes,
+//! logging what it is waiting for at every attempt, and stops waiting on shutdown. An operator command
+//! (`tailor replay`) gives up after its `--wait` with one message naming the address and the option
+//! to fix. Each attempt is bounded by [`ATTEMPT`], as a connection to an address that drops
+//! packets would otherwise wait for the operating system's timeout.
+
+use anyhow::bail;
+use std::time::{Duration, Instant};
+use tailor_infra::store::redis::RedisStore;
+use tailor_infra::store::StoreError;
+use tailor_infra::Shutdown;
+
+/// Longest one connection attempt may take.
+const ATTEMPT: Duration = Duration::from_secs(5);
+/// Pause between attempts.
+const PAUSE: Duration = Duration::from_secs(1);
+
+/// Who is waiting, which decides for how long.
+#[derive(Debug, Clone)]
+pub enum Patience {
+    /// A service: until it answers, or until shutdown.
+    Service(Shutdown),
+    /// An operator command: at most this long.
+    Operator(Duration),
+}
+
+/// Connects to Redis at `url`; see the module docs.
+pub async fn redis(url: &str, patience: Patience) -> anyhow::Result<RedisStore> {
+    let started = Instant::now();
+    loop {
+        let err = match tokio::time::timeout(ATTEMPT, RedisStore::connect(url)).await {
+            Ok(Ok(store)) => return Ok(store),
+            Ok(Err(StoreError::Rejected(e))) => {
+                bail!("Redis at {url} (redis.url / --redis) refused the connection: {e}")
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} s", ATTEMPT.as_secs()),
+        };
+        match &patience {
+            Patience::Operator(limit) if started.elapsed() + PAUSE >= *limit => bail!(
+                "cannot reach Redis at {url} (redis.url / --redis): gave up after {} s ({err})",
+                limit.as_secs()
+            ),
+            Patience::Operator(_) => {
+                tracing::info!(%url, error = %err, "waiting for Redis (redis.url / --redis)");
+                tokio::time::sleep(PAUSE).await;
+            }
+            Patience::Service(shutdown) => {
+                tracing::warn!(%url, error = %err, waited_secs = started.elapsed().as_secs(),
+                    "waiting for Redis (redis.url / --redis); the service starts once it answers");
+                tokio::select! {
+                    _ = shutdown.cancelled() => bail!("shut down while waiting for Redis at {url}"),
+                    _ = tokio::time::sleep(PAUSE) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Every metric of `docs/metrics.md` registered at zero when a service starts, with each documented
+//! label set, so that dashboards and alerts see a series before it first counts (a counter that only
+//! appears at its first increment breaks `rate()`, `increase()` and `absent()` alerts).
+//!
+//! Each metric is still *emitted* in exactly one place, next to what it counts; this module only
+//! announces them, by the stages a process runs. Two label sets cannot be known at start and appear
+//! with their first sample, as `docs/metrics.md` says: the HTTP metrics' `route` (per route served)
+//! and the consumer lag's `partition` (the partitions the group assigns).
+
+use crate::app::Roles;
+
+/// Wire formats, the `source` label of collector metrics.
+const SOURCES: [&str; 3] = ["api", "snowplow", "segment"];
+/// Why an event is rejected (`tailor_core::event::ErrorKind`), the `reason` of rejections.
+const REJECT_REASONS: [&str; 7] = [
+    "missing_field",
+    "invalid_type",
+    "invalid_value",
+    "unknown_type",
+    "unknown_site",
+    "forbidden",
+    "malformed",
+];
+/// Why a request is answered with an error (`tailor_collector::error::IngestError::reason`).
+const REQUEST_REASONS: [&str; 9] = [
+    "body_too_large",
+    "too_many_events",
+    "malformed",
+    "bad_body",
+    "empty_batch",
+    "invalid_event",
+    "unauthorized",
+    "rate_limited",
+    "bus_unavailable",
+];
+const SPOOLS: [&str; 2] = ["events", "dead-letters"];
+/// What became of a consumed event (`tailor_processor::fold::Outcome`, plus `malformed`).
+const PROCESSOR_OUTCOMES: [&str; 5] = [
+    "applied",
+    "duplicate_event",
+    "behind_watermark",
+    "erased",
+    "malformed",
+];
+/// `tailor_core::change::ChangeKind::name`.
+const CHANGE_KINDS: [&str; 8] = [
+    "stage_changed",
+    "segment_entered",
+    "segment_exited",
+    "new_interest",
+    "visit_frequency_drop",
+    "new_channel",
+    "purchase_shift",
+    "identity_merged",
+];
+
+/// Registers the metrics of the stages in `roles` at zero.
+pub fn register(roles: Roles) {
+    use metrics::{counter, gauge, histogram};
+    // Registering before the recorder is installed would register with no one.
+    tailor_infra::telemetry::metrics();
+    if roles.collector {
+        for source in SOURCES {
+            counter!("tailor_collector_events_total", "outcome" => "accepted", "source" => source)
+                .increment(0);
+            counter!("tailor_collector_events_total", "outcome" => "unavailable",
+                "reason" => "bus_unavailable", "source" => source)
+            .increment(0);
+            for reason in REJECT_REASONS {
+                counter!("tailor_collector_events_total", "outcome" => "rejected",
+                    "reason" => reason, "source" => source)
+                .increment(0);
+            }
+        }
+        for reason in REQUEST_REASONS {
+            counter!("tailor_collector_requests_rejected_total", "reason" => reason).increment(0);
+        }
+        for reason in REJECT_REASONS {
+            for outcome in ["written", "lost"] {
+                counter!("tailor_collector_dead_letters_total", "outcome" => outcome, "reason" => reason)
+                    .increment(0);
+            }
+        }
+        for outcome in ["accepted", "rejected"] {
+            counter!("tailor_collector_dead_letters_redriven_total", "outcome" => outcome)
+                .increment(0);
+        }
+        for spool in SPOOLS {
+            gauge!("tailor_spool_bytes", "spool" => spool).increment(0.0);
+            for outcome in ["spooled", "drained", "full"] {
+                counter!("tailor_spool_records_total", "spool" => spool, "outcome" => outcome)
+                    .increment(0);
+            }
+        }
+        let _ = histogram!("tailor_collector_delivery_duration_seconds");
+    }
+    if roles.processor {
+        for outcome in PROCESSOR_OUTCOMES {
+            counter!("tailor_processor_events_total", "outcome" => outcome).increment(0);
+        }
+        for kind in CHANGE_KINDS {
+            counter!("tailor_processor_changes_total", "kind" => kind).increment(0);
+        }
+        for name in [
+            "tailor_processor_conflicts_total",
+            "tailor_processor_corrupt_documents_total",
+            "tailor_processor_store_retries_total",
+            "tailor_processor_commit_errors_total",
+            "tailor_processor_poll_errors_total",
+        ] {
+            counter!(name).increment(0);
+        }
+        for name in [
+            "tailor_processor_models_refresh_seconds",
+            "tailor_processor_batch_duration_seconds",
+            "tailor_processor_end_to_end_duration_seconds",
+        ] {
+            let _ = histogram!(name);
+        }
+    }
+    if roles.recommender {
+        for strategy in ["covisitation", "mixed", "popular"] {
+            counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
+        }
+        counter!("tailor_erasures_total").increment(0);
+    }
+    if roles.export {
+        for name in [
+            "tailor_export_rows_total",
+            "tailor_export_flushes_total",
+            "tailor_export_erased_total",
+            "tailor_export_malformed_total",
+        ] {
+            counter!(name).increment(0);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route this process serves, assembled
+//! from each stage's part (`tailor_collector::openapi`, `tailor_recommender::openapi`, the shared
+//! operations routes) and the binary's own (`/admin/changes`, the demo shop). Every part is generated
+//! by `utoipa` from the handlers' annotations and their request and answer types, so the document
+//! follows the code; `tailor/tests/openapi.rs` checks that every route of the router is in it and that
+//! it passes an OpenAPI validator.
+
+use crate::app::Roles;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use utoipa::openapi::OpenApi as Document;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tailor",
+        description = "Real-time e-commerce CRM engine: event collection, member profiles, recommendations. Events: docs/events.md; profiles, segments and operator commands: docs/mining.md; metrics: docs/metrics.md."
+    ),
+    paths(openapi_json),
+    tags(
+        (name = "collection", description = "events in: Tailor's JSON API, the JS tag, Snowplow, Segment"),
+        (name = "recommendations", description = "items for a member, called by storefronts' servers and by the tag"),
+        (name = "profiles", description = "what Tailor knows about a member"),
+        (name = "segments", description = "segments written as rules"),
+        (name = "insights", description = "marketers' analytics and lifetime-value models"),
+        (name = "privacy", description = "the right to be forgotten"),
+        (name = "operations", description = "metrics, health, dead letters, change events"),
+        (name = "demo", description = "the demo shop of `tailor run`")
+    )
+)]
+struct Base;
+
+#[derive(OpenApi)]
+#[openapi(paths(crate::changes::list))]
+struct ChangesApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(crate::demo::shop, crate::demo::simulate))]
+struct DemoApi;
+
+/// The document for a process running `roles` (`changes`: whether it serves `/admin/changes`).
+pub fn document(roles: Roles, changes: bool) -> Document {
+    let mut doc = Base::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.merge(tailor_infra::http::OpsApi::openapi());
+    if roles.collector {
+        doc.merge(tailor_collector::openapi::openapi());
+    }
+    if roles.recommender {
+        doc.merge(tailor_recommender::openapi::openapi());
+    }
+    if changes {
+        doc.merge(ChangesApi::openapi());
+    }
+    if roles.demo {
+        doc.merge(DemoApi::openapi());
+    }
+    doc
+}
+
+/// Serves `doc` at `/openapi.json`.
+pub fn router(doc: Document) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .with_state(Arc::new(doc))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "the OpenAPI 3.1 description of this process's routes", body = Object)))]
+async fn openapi_json(
+    axum::extract::State(doc): axum::extract::State<Arc<Document>>,
+) -> Json<Document> {
+    Json((*doc).clone())
+}

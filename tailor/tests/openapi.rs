@@ -1,0 +1,159 @@
+//! `GET /openapi.json` describes every route `tailor run` serves: each `.route(...)` of the routers in
+//! the source (read from the source files, so a new route without documentation fails here) is in
+//! the document with each of its methods, every documented operation is one the router answers, and
+//! the document passes the `openapi-spec-validator` of PyPI as OpenAPI 3.1 (installed by
+//! scripts/test.sh into tests/clients/.venv).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use support::start;
+use tailor_core::config::Config;
+
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+/// (path, method) of every `.route("path", method(...)...)` in the Rust sources under `dir`.
+fn routes_in(dir: &Path, out: &mut BTreeSet<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            routes_in(&path, out);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            // The call's arguments: up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap();
+            let args = &rest[..end];
+            let Some(route) = args.split('"').nth(1) else {
+                continue;
+            };
+            for m in METHODS {
+                let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
+                    i == 0
+                        || !args.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && args.as_bytes()[i - 1] != b'_'
+                });
+                if called {
+                    out.insert((route.to_string(), m.to_string()));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_described_and_the_document_is_valid() {
+    let app = start(Config::default()).await;
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut routes = BTreeSet::new();
+    for krate in [
+        "collector/src",
+        "recommender/src",
+        "tailor/src",
+        "infra/src",
+    ] {
+        routes_in(&root.join(krate), &mut routes);
+    }
+    assert!(routes.len() >= 25, "{routes:?}");
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| METHODS.contains(&k.as_str()))
+                .map(move |m| (path.clone(), m.clone()))
+        })
+        .collect();
+    let missing: Vec<_> = routes.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without documentation: {missing:?}"
+    );
+
+    // Every documented operation is one the router serves (axum answers 405 for a method a path
+    // does not have, and an empty 404 for a path it does not know).
+    for (path, method) in &documented {
+        let concrete = path
+            .replace("{member}", "m-1")
+            .replace("{name}", "vip")
+            .replace("{call}", "track");
+        let r = app
+            .http
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{}{concrete}", app.base),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        assert_ne!(status, 405, "{method} {path}");
+        assert!(
+            status != 404 || !body.is_empty(),
+            "{method} {path}: no such route"
+        );
+    }
+    // Each operation says what its errors look like.
+    let recs = &doc["paths"]["/v1/recommendations"]["get"];
+    assert!(
+        recs["responses"]["400"]["content"]["application/json"].is_object(),
+        "{recs}"
+    );
+    assert!(recs["parameters"].as_array().unwrap().len() >= 4, "{recs}");
+    assert!(doc["components"]["schemas"]["Recommendation"].is_object());
+
+    let venv = root.join("tests/clients/.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "tests/clients/.venv is missing: run scripts/test.sh (it installs tests/clients/requirements.txt)"
+    );
+    let file = tailor_infra::testkit::temp_dir("openapi").join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = std::process::Command::new(venv)
+        .args([
+            "-c",
+            "import json, sys\n\
+             from openapi_spec_validator import OpenAPIV31SpecValidator\n\
+             doc = json.load(open(sys.argv[1]))\n\
+             errors = [e.message for e in OpenAPIV31SpecValidator(doc).iter_errors()]\n\
+             print('\\n'.join(errors))\n\
+             sys.exit(1 if errors else 0)",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.stop().await;
+}
