@@ -407,6 +407,9 @@ pub struct RecommenderConfig {
     /// Session neighbours weigh their items by exp(-distance in clicks to the shared item / this)
     /// (STAN's position weighting); absent: every item of a neighbour alike (plain V-SKNN).
     pub session_position_decay: Option<f64>,
+    /// Session neighbours are weighted by exp(-their age / this many days) at the time of the
+    /// request (STAN's recency factor); absent: every sampled neighbour alike.
+    pub session_recency_decay_days: Option<f64>,
     /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
     pub weights: SourceWeights,
     /// At most this many items of one category per answer (0: no limit).
@@ -433,6 +436,7 @@ impl Default for RecommenderConfig {
             session_neighbours: 100,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
+            session_recency_decay_days: None,
             weights: SourceWeights::default(),
             max_per_category: 0,
             exclude_current_item: false,
@@ -570,6 +574,14 @@ impl RecommenderConfig {
     }
 
     fn validate_weights(&self) -> Result<(), ConfigError> {
+        if let Some(d) = self.session_recency_decay_days {
+            if !d.is_finite() || d <= 0.0 {
+                return Err(ConfigError::new(
+                    "recommender.session_recency_decay_days",
+                    format!("must be a number of days > 0, got {d}"),
+                ));
+            }
+        }
         if let Some(l) = self.session_position_decay {
             if !l.is_finite() || l <= 0.0 {
                 return Err(ConfigError::new(
