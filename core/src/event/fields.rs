@@ -1,6 +1,6 @@
 //! One checker per kind of field, each naming the field in its error.
 
-use super::{FieldError, MAX_TEXT_LEN, MAX_URL_LEN};
+use super::{FieldError, MAX_QUANTITY, MAX_TEXT_LEN, MAX_URL_LEN};
 use crate::ids::IdError;
 use chrono::{DateTime, Utc};
 
@@ -42,20 +42,25 @@ pub(super) fn required_text(v: Option<String>, field: &str) -> Result<String, Fi
     required(bounded(v, field, MAX_TEXT_LEN)?, field)
 }
 
-pub(super) fn amount(v: f64, field: &str) -> Result<f64, FieldError> {
-    if v.is_finite() && v >= 0.0 {
+/// An amount of money from 0 to `max` (a finite number: NaN and infinities fail the range test).
+pub(super) fn amount(v: f64, field: &str, max: f64) -> Result<f64, FieldError> {
+    if (0.0..=max).contains(&v) {
         Ok(v)
     } else {
         Err(FieldError::invalid(
             field,
-            "must be a finite, non-negative number",
+            format!("must be a number from 0 to {max:e}"),
         ))
     }
 }
 
+/// A quantity from 1 to [`MAX_QUANTITY`], 1 when absent.
 pub(super) fn quantity(v: Option<u32>, field: &str) -> Result<u32, FieldError> {
     match v {
-        Some(0) => Err(FieldError::invalid(field, "must be at least 1")),
+        Some(q) if !(1..=MAX_QUANTITY).contains(&q) => Err(FieldError::invalid(
+            field,
+            format!("must be from 1 to {MAX_QUANTITY}"),
+        )),
         q => Ok(q.unwrap_or(1)),
     }
 }

@@ -1,7 +1,7 @@
 //! Validation of a purchase's order: id, currency, lines and amounts.
 
 use super::fields::{amount, bounded, parse_id, quantity, required};
-use super::{FieldError, Order, OrderLine, RawOrder, MAX_ORDER_LINES};
+use super::{FieldError, Order, OrderLine, RawOrder, MAX_ORDER_LINES, MAX_PRICE, MAX_REVENUE};
 use crate::ids::{Category, ItemId};
 
 pub(super) fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
@@ -32,7 +32,7 @@ pub(super) fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
         )?;
         let category = parse_id(l.category, &f("category"), Category::parse)?;
         let brand = bounded(l.brand, &f("brand"), crate::ids::MAX_ID_LEN)?;
-        let price = amount(required(l.price, &f("price"))?, &f("price"))?;
+        let price = amount(required(l.price, &f("price"))?, &f("price"), MAX_PRICE)?;
         lines.push(OrderLine {
             item_id,
             category,
@@ -42,8 +42,18 @@ pub(super) fn validate_order(o: RawOrder) -> Result<Order, FieldError> {
         });
     }
     let revenue = match o.revenue {
-        Some(r) => amount(r, "order.revenue")?,
-        None => lines.iter().map(|l| l.price * f64::from(l.quantity)).sum(),
+        Some(r) => amount(r, "order.revenue", MAX_REVENUE)?,
+        None => {
+            // Bounded prices and quantities keep each product finite; the total is bounded too.
+            let total: f64 = lines.iter().map(|l| l.price * f64::from(l.quantity)).sum();
+            if total > MAX_REVENUE {
+                return Err(FieldError::invalid(
+                    "order.lines",
+                    format!("add up to {total:e}, more than an order may total ({MAX_REVENUE:e})"),
+                ));
+            }
+            total
+        }
     };
     Ok(Order {
         id: order_id,

@@ -5,6 +5,29 @@ use crate::ids::{AnonymousId, Category, EventId, ItemId, MemberId, SessionId, Si
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Amounts on the bus. Writing refuses a number that is not finite: serde_json would write it as
+/// `null`, which no reader decodes back into a number, so the event would be acknowledged and then
+/// dropped by the processor. Reading takes `null` as 0: collectors before this check wrote an
+/// overflowing total as `null`, and such an acknowledged order must still count (its items and
+/// date are known; its amount is not).
+mod wire_amount {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            Err(serde::ser::Error::custom(format!(
+                "the amount {v} is not a finite number"
+            )))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(0.0))
+    }
+}
+
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderLine {
@@ -14,6 +37,7 @@ pub struct OrderLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand: Option<String>,
     /// Unit price, in the order's currency.
+    #[serde(with = "wire_amount")]
     pub price: f64,
     pub quantity: u32,
 }
@@ -23,6 +47,7 @@ pub struct OrderLine {
 pub struct Order {
     pub id: String,
     /// Order total in `currency`; defaults to the sum of the lines when the client omits it.
+    #[serde(with = "wire_amount")]
     pub revenue: f64,
     /// ISO 4217 code, upper case.
     pub currency: String,
@@ -156,6 +181,12 @@ impl Event {
     /// (Keying by member would split a visit at the moment of login.)
     pub fn partition_key(&self) -> String {
         format!("{}/{}", self.site_id, self.anonymous_id)
+    }
+
+    /// The event as the bus carries it. Fails (instead of writing what no reader could decode) when
+    /// an amount is not finite; validation bounds every amount, so this is a backstop.
+    pub fn to_wire(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 
     /// The item this event is about, if any.

@@ -109,7 +109,7 @@ fn errors_name_the_field() {
         (
             json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"EUR","lines":[{"item_id":"x","price":-1}]}}),
             "order.lines[0].price",
-            "non-negative",
+            "a number from 0 to",
         ),
         (
             json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":{"id":"o","currency":"EUR","lines":[{"item_id":"x","price":"cheap"}]}}),
@@ -219,4 +219,126 @@ fn new_event_types_validate_their_fields() {
     let wire = serde_json::to_value(&e).unwrap();
     assert_eq!(wire["properties"]["plan"], "pro");
     assert_eq!(serde_json::from_value::<Event>(wire).unwrap(), e);
+}
+
+fn order(lines: serde_json::Value, revenue: Option<f64>) -> serde_json::Value {
+    let mut o = json!({"id":"o","currency":"EUR","lines":lines});
+    if let Some(r) = revenue {
+        o["revenue"] = json!(r);
+    }
+    json!({"type":"purchase","site_id":"demo","anonymous_id":"a","order":o})
+}
+
+#[test]
+fn money_and_quantities_are_bounded_naming_the_field() {
+    let err = |v| parse(v).unwrap_err();
+    // price x quantity overflowed to infinity and was acknowledged, then dropped by the processor.
+    let e = err(order(
+        json!([{"item_id":"x","price":1.7e308,"quantity":2}]),
+        None,
+    ));
+    assert_eq!(
+        (e.field.as_str(), e.kind),
+        ("order.lines[0].price", ErrorKind::InvalidValue)
+    );
+    // Each line within bounds, the sum above the most an order may total.
+    let lines: Vec<_> = (0..20)
+        .map(|i| json!({"item_id":format!("x{i}"),"price":MAX_PRICE,"quantity":MAX_QUANTITY}))
+        .collect();
+    let e = err(order(json!(lines), None));
+    assert_eq!(e.field, "order.lines", "{e}");
+    assert!(e.reason.contains("more than an order may total"), "{e}");
+    // A given total of 1e308 made the site's revenue 1e308.
+    let one = json!([{"item_id":"x","price":1.0}]);
+    assert_eq!(err(order(one.clone(), Some(1e308))).field, "order.revenue");
+    assert_eq!(
+        err(order(
+            json!([{"item_id":"x","price":1.0,"quantity":MAX_QUANTITY + 1}]),
+            None
+        ))
+        .field,
+        "order.lines[0].quantity"
+    );
+    let cart = |price: f64, quantity: u32| {
+        json!({"type":"add_to_cart","site_id":"demo","anonymous_id":"a","item_id":"i",
+            "price":price,"quantity":quantity})
+    };
+    assert_eq!(err(cart(MAX_PRICE * 10.0, 1)).field, "price");
+    assert_eq!(err(cart(1.0, MAX_QUANTITY + 1)).field, "quantity");
+    // The bounds themselves are accepted.
+    parse(cart(MAX_PRICE, MAX_QUANTITY)).unwrap();
+    parse(order(one, Some(MAX_REVENUE))).unwrap();
+}
+
+#[test]
+fn the_wire_never_carries_an_amount_no_reader_can_decode() {
+    let mut e = parse(order(json!([{"item_id":"x","price":2.5}]), None)).unwrap();
+    let EventBody::Purchase { order } = &mut e.body else {
+        panic!("not a purchase")
+    };
+    order.revenue = f64::INFINITY;
+    assert!(
+        e.to_wire().is_err(),
+        "a non-finite amount must not be written"
+    );
+    // What collectors before the check wrote (`null`) still decodes, so the order counts.
+    let EventBody::Purchase { order } = &mut e.body else {
+        unreachable!()
+    };
+    order.revenue = 3.0;
+    let mut wire: serde_json::Value = serde_json::from_slice(&e.to_wire().unwrap()).unwrap();
+    wire["order"]["revenue"] = serde_json::Value::Null;
+    let back: Event = serde_json::from_value(wire).unwrap();
+    let EventBody::Purchase { order } = back.body else {
+        panic!("not a purchase")
+    };
+    assert_eq!(order.revenue, 0.0);
+    assert_eq!(order.lines[0].price, 2.5);
+}
+
+#[test]
+fn event_times_stay_between_1990_and_a_day_ahead_even_after_skew_correction() {
+    let at = |t: &str, sent: Option<&str>| {
+        let mut v = json!({"type":"page_view","site_id":"demo","anonymous_id":"a","timestamp":t});
+        if let Some(s) = sent {
+            v["sent_at"] = json!(s);
+        }
+        parse(v)
+    };
+    // Year 1 sent in year 9999 was stored as year -7973.
+    let e = at("0001-01-01T00:00:00Z", Some("9999-12-31T23:59:59Z")).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.kind),
+        ("timestamp", ErrorKind::InvalidValue)
+    );
+    assert!(e.reason.contains("1990-01-01"), "{e}");
+    assert_eq!(
+        at("0001-01-01T00:00:00Z", None).unwrap_err().field,
+        "timestamp"
+    );
+    assert_eq!(
+        at("1989-12-31T23:59:59Z", None).unwrap_err().field,
+        "timestamp"
+    );
+    // History imports (CDNOW is from 1997) keep working, and so does the floor itself.
+    assert_eq!(
+        at("1997-01-01T00:00:00Z", None).unwrap().timestamp,
+        "1997-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    at("1990-01-01T00:00:00Z", None).unwrap();
+    // A device whose clock was reset to 1970 but says when it sent is corrected into range.
+    let e = at("1970-01-01T00:00:00Z", Some("1970-01-01T00:00:10Z")).unwrap();
+    assert_eq!(e.timestamp, now() - Duration::seconds(10));
+    // A correction may not push an event into the future either.
+    assert_eq!(
+        at("2026-11-24T12:00:00Z", Some("2026-11-20T12:00:00Z"))
+            .unwrap()
+            .timestamp,
+        now(),
+        "sent_at before timestamp means sent at once"
+    );
+    assert_eq!(
+        at("2026-11-26T12:00:00Z", None).unwrap_err().field,
+        "timestamp"
+    );
 }

@@ -6,10 +6,19 @@ use super::fields::{
 use super::order::validate_order;
 use super::{
     Context, ErrorKind, Event, EventBody, EventType, FieldError, RawEvent, MAX_DWELL_MS,
-    MAX_FUTURE_SKEW, MAX_PROPERTIES, MAX_SLOT_ITEMS, MAX_TEXT_LEN, MAX_TRAITS, SCHEMA_VERSION,
+    MAX_FUTURE_SKEW, MAX_PRICE, MAX_PROPERTIES, MAX_SLOT_ITEMS, MAX_TEXT_LEN, MAX_TRAITS,
+    MIN_TIMESTAMP_MS, SCHEMA_VERSION,
 };
 use crate::ids::{AnonymousId, Category, EventId, ItemId, MemberId, SessionId, SiteId};
 use chrono::{DateTime, Utc};
+
+/// An event time before [`MIN_TIMESTAMP_MS`], as sent or once corrected by `sent_at`.
+fn too_early() -> FieldError {
+    FieldError::invalid(
+        "timestamp",
+        "lies before 1990-01-01T00:00:00Z (after correction for the clock skew that sent_at shows, if sent)",
+    )
+}
 
 impl RawEvent {
     /// Validates and completes the event: assigns an event id when absent, stamps `received_at`,
@@ -52,9 +61,15 @@ impl RawEvent {
                 let sent = timestamp(&sent, "sent_at")?.max(device);
                 context.device_timestamp = Some(device);
                 context.clock_skew_ms = Some((sent - received_at).num_milliseconds());
-                received_at - (sent - device)
+                received_at
+                    .checked_sub_signed(sent - device)
+                    .ok_or_else(too_early)?
             }
         };
+        // Checked after the skew correction, so no correction moves an event out of range.
+        if timestamp.timestamp_millis() < MIN_TIMESTAMP_MS {
+            return Err(too_early());
+        }
         if timestamp > received_at + MAX_FUTURE_SKEW {
             return Err(FieldError::invalid(
                 "timestamp",
@@ -88,7 +103,10 @@ impl RawEvent {
                 category,
                 brand,
                 quantity: quantity(self.quantity, "quantity")?,
-                price: self.price.map(|p| amount(p, "price")).transpose()?,
+                price: self
+                    .price
+                    .map(|p| amount(p, "price", MAX_PRICE))
+                    .transpose()?,
             },
             EventType::Purchase => EventBody::Purchase {
                 order: validate_order(required(self.order, "order")?)?,
