@@ -39,6 +39,54 @@ pub struct Config {
     /// Segments evaluated on every profile update (more can be added through the admin API).
     pub segments: Vec<crate::segment::SegmentDef>,
     pub export: ExportConfig,
+    pub http: HttpConfig,
+}
+
+/// Connection limits of the HTTP server every service runs (`tailor_infra::server`), so that a
+/// client cannot hold the server's sockets and memory for free.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Longest the server waits for a request's complete headers, counted from when it is ready for
+    /// the request (a new connection, or the end of the previous response on a kept-alive one).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no byte moving for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Most connections served at once; one more is accepted and closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4_096,
+        }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let hour = 3_600_000;
+        for (key, v) in [
+            ("http.header_read_timeout_ms", self.header_read_timeout_ms),
+            ("http.idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            if !(1..=hour).contains(&v) {
+                return Err(ConfigError::new(key, "must be from 1 to 3600000 (an hour)"));
+            }
+        }
+        // A semaphore holds at most this many permits, and a cap above any file-descriptor limit
+        // would not be a cap.
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::new(
+                "http.max_connections",
+                "must be from 1 to 1000000",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The warehouse sink (`tailor export`): Parquet files partitioned by site and day.
@@ -83,6 +131,7 @@ impl Default for Config {
             recommender: RecommenderConfig::default(),
             segments: default_segments(),
             export: ExportConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -422,6 +471,7 @@ impl Config {
             ));
         }
         self.validate_mining()?;
+        self.http.validate()?;
         if self.collector.ip_mode == IpMode::Hash && self.collector.ip_salt.len() < 16 {
             return Err(ConfigError::new(
                 "collector.ip_salt",
@@ -740,6 +790,18 @@ mod tests {
         let mut c = Config::default();
         c.collector.ip_mode = IpMode::Hash;
         assert_eq!(c.validate().unwrap_err().key, "collector.ip_salt");
+        let mut c = Config::default();
+        c.http.max_connections = 0;
+        assert_eq!(c.validate().unwrap_err().key, "http.max_connections");
+        let mut c = Config::default();
+        c.http.header_read_timeout_ms = 0;
+        assert_eq!(c.validate().unwrap_err().key, "http.header_read_timeout_ms");
+        let c = Config::from_toml("[http]\nidle_timeout_ms = 5000\n").unwrap();
+        assert_eq!(c.http.idle_timeout_ms, 5000);
+        assert_eq!(
+            c.http.max_connections,
+            HttpConfig::default().max_connections
+        );
     }
 
     #[test]

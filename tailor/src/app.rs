@@ -373,14 +373,13 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let mut tasks = Vec::new();
     let http_shutdown = shutdown.clone();
+    let http = config.http.clone();
     tasks.push((
         "http",
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            tailor_infra::server::serve(listener, router, &http, async move {
+                http_shutdown.cancelled().await
+            })
             .await
             .context("HTTP server")
         }),
