@@ -42,6 +42,9 @@ pub struct SegmentInfo {
     /// `config` or `api`.
     pub source: &'static str,
     pub members: u64,
+    /// Why a stored definition no longer loads (it is set aside: never evaluated, members frozen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The body of `PUT /admin/segments/{name}`.
@@ -103,6 +106,7 @@ pub(crate) async fn list_segments(
         all.into_iter()
             .zip(sizes)
             .map(|((d, source), n)| SegmentInfo {
+                error: segment::check(&d).err(),
                 name: d.name,
                 rule: d.rule,
                 description: d.description,

@@ -89,3 +89,87 @@ async fn absurd_amounts_and_times_are_refused_and_dead_lettered_never_acknowledg
     assert_eq!(p["first_seen"], "1997-01-01T00:00:00Z", "{p}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_rules_too_deep_or_too_long_are_refused_and_the_service_stays_up() {
+    let app = start(Config::default()).await;
+    let put = |rule: String| {
+        let app = &app;
+        async move {
+            app.send(
+                reqwest::Method::PUT,
+                "/admin/segments/hostile?site=demo",
+                &json!({ "rule": rule }),
+            )
+            .await
+        }
+    };
+    // ~2,000 parentheses aborted the process while parsing; ~21,000 `or` terms were accepted and
+    // aborted the processor on the next event.
+    let deep = format!("{}orders > 1{}", "(".repeat(2000), ")".repeat(2000));
+    let flat = vec!["member"; 21_000].join(" or ");
+    for rule in [deep, flat] {
+        let (status, body) = put(rule).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["field"], "rule", "{body}");
+    }
+    let (status, body) = put("member or orders > 1".into()).await;
+    assert_eq!(status, 200, "{body}");
+    // The pipeline still runs, segments included.
+    let e = json!({"type": "identify", "event_id": "r-1", "site_id": "demo", "anonymous_id": "rita-dev",
+        "member_id": "rita"});
+    assert_eq!(app.post(&e).await.0, 202);
+    app.profile_until("rita", |p| {
+        support::strings(&p["segments"]).contains(&"hostile")
+    })
+    .await;
+    app.stop().await;
+}
+
+/// A definition stored before rules were bounded killed every restart; now it is set aside and
+/// reported. Needs the suite's Redis (`TAILOR_TEST_REDIS`), where such a definition persists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_rule_that_no_longer_loads_is_set_aside_not_fatal() {
+    use redis::AsyncCommands;
+    use tailor_core::keys::KeySpace;
+    use tailor_core::SiteId;
+    use tailor_infra::testkit;
+
+    let mut config = Config::default();
+    config.redis.url = Some(testkit::redis_url());
+    config.redis.namespace = testkit::unique("ns");
+    let key =
+        KeySpace::new(config.redis.namespace.clone()).segment_defs(&SiteId::parse("demo").unwrap());
+    let flood =
+        json!({"name": "flood", "rule": vec!["member"; 21_000].join(" or "), "site": "demo"});
+    let mut redis = redis::Client::open(testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis.hset(&key, "flood", flood.to_string()).await.unwrap();
+
+    let app = start(config).await;
+    let e = json!({"type": "identify", "event_id": "s-1", "site_id": "demo", "anonymous_id": "sam-dev",
+        "member_id": "sam"});
+    assert_eq!(app.post(&e).await.0, 202);
+    let p = app
+        .profile_until("sam", |p| p["event_counts"]["identify"] == 1)
+        .await;
+    assert!(!support::strings(&p["segments"]).contains(&"flood"), "{p}");
+    let (status, listed) = app.get("/admin/segments?site=demo").await;
+    assert_eq!(status, 200);
+    let flood = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "flood")
+        .expect("the stored definition is listed");
+    let error = flood["error"].as_str().unwrap_or_default();
+    assert!(error.contains("longer than 4096 bytes"), "{error}");
+    assert!(app
+        .metrics()
+        .await
+        .contains("tailor_processor_segments_set_aside"));
+    app.stop().await;
+}
