@@ -124,6 +124,9 @@ pub(crate) async fn put_segment(
     body: Result<Json<SegmentBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let site = r.site(&q)?;
+    if r.configured_segments(&site).iter().any(|d| d.name == name) {
+        return Ok(configured_conflict(&name));
+    }
     let Json(body) = body.map_err(|e| bad("body", e.body_text()))?;
     let def = SegmentDef {
         name: name.clone(),
@@ -145,6 +148,18 @@ pub(crate) async fn put_segment(
     Ok((StatusCode::OK, Json(def)).into_response())
 }
 
+/// 409 for a change through the API to a segment the configuration file defines: the file stays the
+/// one source of truth for it (a change here would silently be undone, or hide the file's rule).
+fn configured_conflict(name: &str) -> Response {
+    error_with(
+        StatusCode::CONFLICT,
+        "configured",
+        format!("segment {name:?} comes from the configuration file; change it there"),
+        None,
+        vec![],
+    )
+}
+
 pub(crate) async fn delete_segment(
     State(r): State<Recommender>,
     Path(name): Path<String>,
@@ -158,13 +173,7 @@ pub(crate) async fn delete_segment(
         .any(|d| d.name == name)
     {
         if r.configured_segments(&site).iter().any(|d| d.name == name) {
-            return Ok(error_with(
-                StatusCode::CONFLICT,
-                "configured",
-                format!("segment {name:?} comes from the configuration file; remove it there"),
-                None,
-                vec![],
-            ));
+            return Ok(configured_conflict(&name));
         }
         return Err(ApiError::NotFound(format!("segment {name}")));
     }

@@ -148,6 +148,7 @@ pub async fn erase(cmd: Erase) -> anyhow::Result<()> {
     let r = reqwest::Client::new()
         .post(&url)
         .query(&q)
+        .json(&serde_json::json!({})) // the admin API takes changes as JSON only
         .send()
         .await
         .with_context(|| format!("cannot reach {url} (--url)"))?;

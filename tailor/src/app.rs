@@ -360,12 +360,16 @@ pub async fn start(
     if let Some((_, reader)) = &changes {
         router = router.merge(crate::changes::router(reader.clone()));
     }
-    router = router.merge(ops_router(checks)).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(
+    router = router
+        .merge(ops_router(checks))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ),
-    );
+        ))
+        .layer(axum::middleware::from_fn(tailor_infra::http::admin_guard))
+        .layer(axum::middleware::map_response(
+            tailor_infra::http::json_error_bodies,
+        ));
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -5,6 +5,7 @@
 
 mod support;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 use support::start;
 use tailor_core::config::Config;
@@ -97,7 +98,7 @@ async fn segment_rules_too_deep_or_too_long_are_refused_and_the_service_stays_up
         let app = &app;
         async move {
             app.send(
-                reqwest::Method::PUT,
+                Method::PUT,
                 "/admin/segments/hostile?site=demo",
                 &json!({ "rule": rule }),
             )
@@ -171,5 +172,107 @@ async fn a_stored_rule_that_no_longer_loads_is_set_aside_not_fatal() {
         .metrics()
         .await
         .contains("tailor_processor_segments_set_aside"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_refuse_other_sites_pages_and_configured_segments_and_errors_are_json() {
+    let config = Config::default();
+    let configured = config.segments[0].name.clone();
+    let app = start(config).await;
+    let e = json!({"type": "identify", "event_id": "x-1", "site_id": "demo", "anonymous_id": "xena-dev",
+        "member_id": "xena"});
+    assert_eq!(app.post(&e).await.0, 202);
+    app.profile_until("xena", |p| p["event_counts"]["identify"] == 1)
+        .await;
+    let erase = format!("{}/admin/erase?site=demo&member=xena", app.base);
+
+    // What a page on another site can send without a preflight: a plain-text POST. It erased members.
+    let r = app
+        .http
+        .post(&erase)
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "foreign_origin"
+    );
+    // Without an Origin (a script, the CLI) it must still be JSON.
+    let r = app
+        .http
+        .post(&erase)
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unsupported_media_type"
+    );
+    assert_eq!(app.get("/v1/profiles/xena?site=demo").await.0, 200);
+    // The operator's own request works, also from the server's own origin.
+    let own = app.base.clone();
+    let r = app
+        .http
+        .post(&erase)
+        .header("origin", own)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(app.get("/v1/profiles/xena?site=demo").await.0, 404);
+
+    // PUT silently replaced a segment of the configuration file while DELETE refused it.
+    let path = format!("/admin/segments/{configured}?site=demo");
+    let (status, body) = app
+        .send(Method::PUT, &path, &json!({"rule": "member"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "configured");
+    let (status, _) = app.send(Method::DELETE, &path, &json!({})).await;
+    assert_eq!(status, 409);
+
+    // An encoding the collector does not take was 415 with an empty body.
+    let r = app
+        .http
+        .post(format!("{}/v1/events", app.base))
+        .header("content-encoding", "br")
+        .header("content-type", "application/json")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unsupported_media_type"
+    );
+
+    // A batch over collector.max_batch_events (413) is dead-lettered like every refused body.
+    let max = Config::default().collector.max_batch_events;
+    let batch: Vec<Value> = (0..=max)
+        .map(|i| json!({"type": "page_view", "event_id": format!("b-{i}"), "site_id": "demo", "anonymous_id": "b"}))
+        .collect();
+    let (status, body) = app.post(&json!(batch)).await;
+    assert_eq!(status, 413, "{body}");
+    let letters = app
+        .until("/admin/dead-letters?reason=malformed", |l| {
+            l["matching"] == 1
+        })
+        .await;
+    assert!(
+        letters["records"][0]["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at most"),
+        "{letters}"
+    );
     app.stop().await;
 }
