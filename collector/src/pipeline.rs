@@ -219,8 +219,10 @@ impl Collector {
                 }
                 l.user_agent = rc.user_agent().map(str::to_string);
                 l.ip = rc.ip().map(str::to_string);
-                let key = l.site_id.clone().unwrap_or_default();
                 let payload = serde_json::to_vec(&l).expect("a dead letter serializes");
+                // Big and small records keep apart, so a flood of big bodies cannot push out the
+                // small rejects (see `deadletters`).
+                let key = tailor_infra::bus::pinned_key(crate::deadletters::lane(payload.len()));
                 match self.dead_letters.send(&key, payload).await {
                     Ok(_) => metrics::counter!("tailor_collector_dead_letters_total", "outcome" => "written", "reason" => l.reason.clone()).increment(1),
                     Err(e) => {

@@ -282,6 +282,11 @@ pub struct CollectorConfig {
     pub spool_dir: std::path::PathBuf,
     /// Largest spool size in bytes; only beyond it does the collector answer 503.
     pub spool_max_bytes: u64,
+    /// Bytes the dead-letter store keeps, half for small records (up to 16 KiB: nearly every
+    /// rejected event) and half for big ones (whole refused bodies), the oldest of each half
+    /// dropped first. Kafka: the dead-letter topic's `retention.bytes` per partition, set when
+    /// Tailor creates it.
+    pub dead_letter_max_bytes: u64,
 }
 
 impl Default for CollectorConfig {
@@ -297,6 +302,7 @@ impl Default for CollectorConfig {
             request_timeout_ms: 10_000,
             spool_dir: "tailor-spool".into(),
             spool_max_bytes: 1024 * 1024 * 1024,
+            dead_letter_max_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -472,6 +478,13 @@ impl Config {
         }
         self.validate_mining()?;
         self.http.validate()?;
+        // Each half must hold at least a few of the biggest records (a payload is cut at 256 KiB).
+        if self.collector.dead_letter_max_bytes < 4 * 1024 * 1024 {
+            return Err(ConfigError::new(
+                "collector.dead_letter_max_bytes",
+                "must be at least 4194304 (4 MiB)",
+            ));
+        }
         if self.collector.ip_mode == IpMode::Hash && self.collector.ip_salt.len() < 16 {
             return Err(ConfigError::new(
                 "collector.ip_salt",
@@ -796,6 +809,12 @@ mod tests {
         let mut c = Config::default();
         c.http.header_read_timeout_ms = 0;
         assert_eq!(c.validate().unwrap_err().key, "http.header_read_timeout_ms");
+        let mut c = Config::default();
+        c.collector.dead_letter_max_bytes = 1024;
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "collector.dead_letter_max_bytes"
+        );
         let c = Config::from_toml("[http]\nidle_timeout_ms = 5000\n").unwrap();
         assert_eq!(c.http.idle_timeout_ms, 5000);
         assert_eq!(

@@ -276,3 +276,80 @@ async fn admin_routes_refuse_other_sites_pages_and_configured_segments_and_error
     );
     app.stop().await;
 }
+
+/// Every record of the dead-letter store, page by page (each page bounded, none loading the store).
+async fn all_dead_letters(app: &support::App, limit: usize) -> (Vec<Value>, usize) {
+    let mut records = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/dead-letters?limit={limit}&cursor={c}"),
+            None => format!("/admin/dead-letters?limit={limit}"),
+        };
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let got = page["records"].as_array().unwrap();
+        assert!(got.len() <= limit, "a page holds at most `limit` records");
+        records.extend(got.iter().cloned());
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return (records, pages),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_big_refused_bodies_cannot_push_out_the_small_rejects() {
+    let mut config = Config::default();
+    let budget = 4 * 1024 * 1024; // the smallest allowed: 2 MiB per lane
+    config.collector.dead_letter_max_bytes = budget;
+    let app = start(config).await;
+    // Real rejects: events of a site not configured yet.
+    for i in 0..5 {
+        let e = json!({"type": "page_view", "event_id": format!("real-{i}"), "site_id": "shop9",
+            "anonymous_id": "a"});
+        assert_eq!(app.post(&e).await.0, 400);
+    }
+    // A flood of big bodies that are not JSON: 40 x 200 KiB, four times a lane's budget.
+    for _ in 0..40 {
+        let (status, _) = app.post_raw(vec![b'x'; 200 * 1024]).await;
+        assert_eq!(status, 400);
+    }
+    let (records, pages) = all_dead_letters(&app, 7).await;
+    let real = records
+        .iter()
+        .filter(|r| r["reason"] == "unknown_site")
+        .count();
+    assert_eq!(real, 5, "every small reject survives the flood");
+    let big: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["reason"] == "malformed")
+        .collect();
+    let big_bytes: usize = big.iter().map(|r| r.to_string().len()).sum();
+    assert!(
+        !big.is_empty() && big.len() < 40,
+        "big records are kept within their lane: {}",
+        big.len()
+    );
+    assert!(
+        big_bytes <= (budget / 2) as usize + 300 * 1024,
+        "{big_bytes} bytes of big records"
+    );
+    // Paging walked every record once.
+    let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), records.len(), "no record listed twice");
+    let (_, first) = app.get("/admin/dead-letters?limit=7").await;
+    assert_eq!(first["total"], records.len(), "{first}");
+    assert!(pages >= records.len().div_ceil(7), "{pages} pages");
+    // A cursor that no listing gave is refused precisely.
+    let (status, body) = app.get("/admin/dead-letters?cursor=nonsense").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_query"))
+    );
+    app.stop().await;
+}
