@@ -8,14 +8,29 @@
 //!   lapsed (and time-dependent segments follow) without waiting for their next event.
 //!
 //! The fold applies the stored models per member on each event; the profile API applies them at read.
+//!
+//! The sweep keeps the event path's guarantees:
+//! - **A document that does not parse is left alone.** Rewriting it (as a fresh prospect) would
+//!   destroy the only copy; the event path sets it aside (`:state:quarantine`) when the member next
+//!   has an event. The sweep skips it and counts it.
+//! - **The document decides, the sets follow, and drift heals.** A document and the stage and segment
+//!   sets it belongs to live in different hash slots, so no one write covers both: a crash (or a
+//!   racing event) between the guarded document write and the set writes can leave them out of step.
+//!   Each sweep therefore reads the site's stage and segment sets once and, for every customer, makes
+//!   the sets agree with the document: sets written after a guarded write of the document (a
+//!   re-judged one, or the same one rewritten as a fence, so a document changed meanwhile by an event
+//!   is never "repaired" from a stale copy). Set writes are idempotent, so a repeated sweep, or two
+//!   processors sweeping at once, converge on the same sets; whatever a crash leaves out of step is
+//!   repaired by the next sweep (`tailor_processor_sweep_repaired_total`).
 
 use crate::fold::{rejudge, SiteCtx};
 use crate::worker::{doc_update, Processor};
 use chrono::Utc;
 use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tailor_core::clv::{BgNbd, Customer, GammaGamma};
-use tailor_core::models::{ClvModel, RfmCuts};
+use tailor_core::models::{ClvModel, RfmCuts, STAGES};
 use tailor_core::ops::{Applied, Update, WriteOp};
 use tailor_core::state::day_of;
 use tailor_core::{SiteId, Subject};
@@ -213,7 +228,64 @@ impl Processor {
         Ok(grid)
     }
 
-    /// Re-judges every customer at `now_ms`; returns (customers read, documents changed).
+    /// The site's stage and segment sets, as subject → the set keys it is in.
+    async fn set_members(
+        &self,
+        site: &SiteId,
+        ctx: &SiteCtx,
+    ) -> Result<(Vec<String>, HashMap<String, BTreeSet<String>>), StoreError> {
+        let sets: Vec<String> = STAGES
+            .iter()
+            .map(|st| self.keys.stage(site, st))
+            .chain(ctx.segments.iter().map(|(n, _)| self.keys.segment(site, n)))
+            .collect();
+        let reads: Vec<Read> = sets.iter().map(|k| Read::Members(k.clone())).collect();
+        let mut members: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (key, v) in sets.iter().zip(self.store.read(&reads).await?) {
+            for m in v.into_list() {
+                members.entry(m).or_default().insert(key.clone());
+            }
+        }
+        Ok((sets, members))
+    }
+
+    /// The set writes that make the sets agree with the document: in every set it belongs to, in
+    /// no other of the site's stage and segment sets.
+    fn membership_ops(
+        &self,
+        doc: &crate::fold::Doc,
+        sets: &[String],
+        actual: Option<&BTreeSet<String>>,
+    ) -> Vec<WriteOp> {
+        let member = doc.subject.to_string();
+        let expected: BTreeSet<String> = doc
+            .state
+            .stage
+            .iter()
+            .map(|r| self.keys.stage(&doc.site, &r.stage))
+            .chain(
+                doc.state
+                    .segments
+                    .iter()
+                    .map(|n| self.keys.segment(&doc.site, n)),
+            )
+            .filter(|k| sets.contains(k))
+            .collect();
+        let empty = BTreeSet::new();
+        let actual = actual.unwrap_or(&empty);
+        let add = expected.difference(actual).map(|key| WriteOp::SetAdd {
+            key: key.clone(),
+            member: member.clone(),
+        });
+        let remove = actual.difference(&expected).map(|key| WriteOp::SetRemove {
+            key: key.clone(),
+            member: member.clone(),
+        });
+        add.chain(remove).collect()
+    }
+
+    /// Re-judges every customer at `now_ms` and makes the sets agree with the documents (see the
+    /// module docs); returns (customers read, documents changed).
     async fn sweep(
         &self,
         site: &SiteId,
@@ -222,6 +294,7 @@ impl Processor {
     ) -> Result<(usize, usize), StoreError> {
         let mut ctx = self.load_sites(std::slice::from_ref(site)).await?;
         let ctx: SiteCtx = ctx.remove(site).unwrap_or_default();
+        let (sets, members) = self.set_members(site, &ctx).await?;
         let folder = self.folder();
         let day = chrono::DateTime::from_timestamp_millis(now_ms)
             .unwrap_or_default()
@@ -235,26 +308,42 @@ impl Processor {
                 .collect();
             self.load_docs(&mut loaded, wanted).await?;
             let mut updates = Vec::new();
-            let mut site_ops: Vec<Vec<WriteOp>> = Vec::new();
+            // Per update: the set writes that follow it, and whether it moved the customer.
+            let mut follow: Vec<(Vec<WriteOp>, bool)> = Vec::new();
             let mut changes = Vec::new();
             for doc in loaded.docs.values_mut() {
                 swept += 1;
                 if doc.rev.is_none() {
                     continue;
                 }
+                if !doc.extra.is_empty() {
+                    // Freshly loaded, `extra` holds only the quarantine note of a document that
+                    // does not parse: leave the document to the event path (module docs).
+                    metrics::counter!("tailor_processor_sweep_skipped_total", "reason" => "unparsable")
+                        .increment(1);
+                    continue;
+                }
                 let before = (doc.state.stage.clone(), doc.state.segments.clone());
-                let (ops, ch) = rejudge(
+                let (mut ops, ch) = rejudge(
                     &folder,
                     doc,
                     &ctx,
                     now_ms,
                     format!("sweep-{day}-{}", doc.subject),
                 );
-                if (doc.state.stage.clone(), doc.state.segments.clone()) != before {
-                    doc.extra.clear();
+                let changed = (doc.state.stage.clone(), doc.state.segments.clone()) != before;
+                let repair = self.membership_ops(doc, &sets, members.get(&doc.subject.to_string()));
+                if changed {
+                    // The judgement's own moves, then whatever else was out of step.
+                    ops.extend(repair);
                     updates.push(doc_update(&self.keys, doc));
-                    site_ops.push(ops);
+                    follow.push((ops, true));
                     changes.extend(ch);
+                } else if !repair.is_empty() {
+                    // Out of step, nothing to judge: rewrite the same document as a fence, so the
+                    // repair lands only if no event changed the document since it was read.
+                    updates.push(doc_update(&self.keys, doc));
+                    follow.push((repair, false));
                 }
             }
             if updates.is_empty() {
@@ -270,16 +359,21 @@ impl Processor {
                         .increment(1);
                 }
             }
-            // Documents first here: a guard conflict (the member was just updated by an event, which
-            // judged them itself) skips that member's site ops too.
+            // Documents first: a guard conflict (the member was just updated by an event, which
+            // judged them itself) skips that member's set writes too.
             let outcomes = self.store.apply(&updates).await?;
-            let ops: Vec<WriteOp> = outcomes
-                .iter()
-                .zip(site_ops)
-                .filter(|(o, _)| **o == Applied::Applied)
-                .flat_map(|(_, ops)| ops)
-                .collect();
-            moved += outcomes.iter().filter(|o| **o == Applied::Applied).count();
+            let mut ops = Vec::new();
+            for (o, (set_ops, judged)) in outcomes.iter().zip(follow) {
+                if *o != Applied::Applied {
+                    continue;
+                }
+                if judged {
+                    moved += 1;
+                } else {
+                    metrics::counter!("tailor_processor_sweep_repaired_total").increment(1);
+                }
+                ops.extend(set_ops);
+            }
             self.store
                 .apply(&[Update {
                     ops,
@@ -316,5 +410,121 @@ pub async fn run_refresh(processor: Processor, sites: Vec<SiteId>, shutdown: Shu
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tailor_core::config::ProcessorConfig;
+    use tailor_core::keys::KeySpace;
+    use tailor_core::state::SubjectState;
+    use tailor_infra::store::{memory::MemoryStore, redis::RedisStore};
+    use tailor_infra::testkit;
+
+    async fn members(p: &Processor, key: String) -> Vec<String> {
+        let mut m = p.store.read(&[Read::Members(key)]).await.unwrap()[0]
+            .clone()
+            .into_list();
+        m.sort();
+        m
+    }
+
+    async fn raw_doc(p: &Processor, site: &SiteId, s: &Subject) -> Option<String> {
+        p.store
+            .read(&[Read::Hash(p.keys.state(site, s))])
+            .await
+            .unwrap()[0]
+            .clone()
+            .into_hash()
+            .remove("doc")
+    }
+
+    /// On one backend: a crash left the sets out of step with a document, and another customer's
+    /// document no longer parses; a sweep repairs the first and leaves the second alone.
+    async fn sweep_keeps_the_event_paths_guarantees(store: Arc<dyn Store>) {
+        let p = Processor {
+            store,
+            keys: KeySpace::new(testkit::unique("ns")),
+            config: ProcessorConfig::default(),
+            segments: vec![],
+            group: "g".into(),
+            changes: None,
+        };
+        let site = SiteId::parse("demo".to_string()).unwrap();
+        let ok = Subject::parse("m:ok").unwrap();
+        let broken = Subject::parse("m:broken").unwrap();
+        let state = SubjectState {
+            member_id: Some("ok".into()),
+            ..Default::default()
+        };
+        let mut ops = Vec::new();
+        for (s, doc) in [
+            (&ok, state.to_json()),
+            (&broken, "{\"not\": a document".into()),
+        ] {
+            ops.push(WriteOp::HashSet {
+                key: p.keys.state(&site, s),
+                field: "doc".into(),
+                value: doc,
+            });
+            ops.push(WriteOp::HashSet {
+                key: p.keys.state(&site, s),
+                field: "rev".into(),
+                value: "1".into(),
+            });
+            ops.push(WriteOp::ZSet {
+                key: p.keys.customers(&site),
+                member: s.to_string(),
+                score: 1.0,
+            });
+        }
+        p.store
+            .apply(&[Update {
+                ops,
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        let now = 100 * tailor_core::state::DAY_MS;
+        p.refresh_site(&site, now).await.unwrap();
+        let prospects = p.keys.stage(&site, "prospect");
+        assert_eq!(members(&p, prospects.clone()).await, ["m:ok"]);
+
+        // The sets fall out of step (a crash between a document and its sets): the next sweep,
+        // with nothing to judge, puts them back.
+        p.store
+            .apply(&[Update {
+                ops: vec![
+                    WriteOp::SetRemove {
+                        key: prospects.clone(),
+                        member: "m:ok".into(),
+                    },
+                    WriteOp::SetAdd {
+                        key: p.keys.stage(&site, "lapsed"),
+                        member: "m:ok".into(),
+                    },
+                ],
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        p.refresh_site(&site, now + 1).await.unwrap();
+        assert_eq!(members(&p, prospects).await, ["m:ok"]);
+        assert!(members(&p, p.keys.stage(&site, "lapsed")).await.is_empty());
+
+        // The unparsable document was never rewritten (as a fresh prospect) by either sweep.
+        assert_eq!(
+            raw_doc(&p, &site, &broken).await.as_deref(),
+            Some("{\"not\": a document")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sweep_repairs_sets_left_out_of_step_and_never_rewrites_an_unparsable_document() {
+        sweep_keeps_the_event_paths_guarantees(Arc::new(MemoryStore::new())).await;
+        let redis = RedisStore::connect(&testkit::redis_url()).await.unwrap();
+        sweep_keeps_the_event_paths_guarantees(Arc::new(redis)).await;
     }
 }

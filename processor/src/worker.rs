@@ -138,7 +138,7 @@ pub fn doc_update(keys: &KeySpace, doc: &Doc) -> Update {
 /// A stored definition that no longer loads (unreadable, or refused by today's checks, such as a rule
 /// stored before rules were bounded) is set aside: logged, counted in
 /// `tailor_processor_segments_set_aside{site}`, listed with its error by `GET /admin/segments`, and
-/// never evaluated, so it cannot fail a batch or a start-up. Its members set stays as it was.
+/// never evaluated, so it cannot fail a batch or a start-up (members leave it as they are next judged).
 pub fn site_segments(
     configured: &[SegmentDef],
     stored: &HashMap<String, String>,
