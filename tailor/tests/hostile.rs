@@ -353,3 +353,34 @@ async fn a_flood_of_big_refused_bodies_cannot_push_out_the_small_rejects() {
     );
     app.stop().await;
 }
+
+/// The same store on Kafka: both lanes (the topic's two partitions) are paged through, each record
+/// once. (Eviction there is Kafka's `retention.bytes`, asynchronous and by segment: not asserted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_page_through_both_lanes_on_kafka() {
+    let app = start(tailor_infra::testkit::real_config()).await;
+    for i in 0..3 {
+        let e = json!({"type": "page_view", "event_id": format!("k-{i}"), "site_id": "shop9",
+            "anonymous_id": "a"});
+        assert_eq!(app.post(&e).await.0, 400);
+    }
+    for _ in 0..2 {
+        assert_eq!(app.post_raw(vec![b'x'; 100 * 1024]).await.0, 400);
+    }
+    app.until("/admin/dead-letters?limit=10", |l| l["total"] == 5)
+        .await;
+    let (records, pages) = all_dead_letters(&app, 2).await;
+    let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "each record listed once");
+    assert!(pages >= 3);
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["reason"] == "malformed")
+            .count(),
+        2
+    );
+    app.stop().await;
+}
