@@ -22,6 +22,7 @@
 //! | `NS:{site}:offers` | hash | per-slot impressions, items shown, clicks |
 //! | `NS:{site}:models` | hash | `rfm`, `clv`, `grid`: the site models (JSON) |
 //! | `NS:{site}:segdefs` | hash | segment name → definition added through the admin API (JSON) |
+//! | `NS:{site}:lease:refresh` | hash | `owner`, `until` (ms): which processor refreshes the site's models and sweeps it |
 //! | `NS:{site}:seg:<name>` | set | subjects in the segment |
 //! | `NS:{site}:stage:<stage>` | set | subjects in the life-cycle stage |
 //! | `NS:{site}:an:<day>` | hash | that day's counters: events, sessions, channels, funnel per hour, dwell buckets |
@@ -92,6 +93,11 @@ impl KeySpace {
 
     pub fn segment_defs(&self, site: &SiteId) -> String {
         self.site_key(site, "segdefs")
+    }
+
+    /// The lease that lets one processor of a group refresh and sweep the site.
+    pub fn refresh_lease(&self, site: &SiteId) -> String {
+        self.site_key(site, "lease:refresh")
     }
 
     pub fn segment(&self, site: &SiteId, name: &str) -> String {

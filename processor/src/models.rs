@@ -22,6 +22,8 @@
 //!   is never "repaired" from a stale copy). Set writes are idempotent, so a repeated sweep, or two
 //!   processors sweeping at once, converge on the same sets; whatever a crash leaves out of step is
 //!   repaired by the next sweep (`tailor_processor_sweep_repaired_total`).
+//! - **One processor per site.** Each process refreshes and sweeps only the sites whose lease it holds
+//!   ([`Processor::take_refresh_lease`]), so a group of processors does the work once.
 
 use crate::fold::{rejudge, SiteCtx};
 use crate::worker::{doc_update, Processor};
@@ -385,16 +387,83 @@ impl Processor {
     }
 }
 
-/// Refreshes every site's models until shutdown.
+impl Processor {
+    /// Takes, or renews, `owner`'s lease on refreshing `site` until `now_ms + ttl_ms`: a
+    /// compare-and-set under the lease's own `until` (a guarded update), so of two processors
+    /// trying at once one wins. False while another owner's lease runs.
+    pub async fn take_refresh_lease(
+        &self,
+        site: &SiteId,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys.refresh_lease(site);
+        let lease = self
+            .store
+            .read(&[Read::Hash(key.clone())])
+            .await?
+            .pop()
+            .map(Value::into_hash)
+            .unwrap_or_default();
+        let until = lease.get("until").cloned();
+        let held_by_other = lease.get("owner").is_some_and(|o| o != owner)
+            && until
+                .as_deref()
+                .and_then(|u| u.parse::<i64>().ok())
+                .is_some_and(|u| u > now_ms);
+        if held_by_other {
+            return Ok(false);
+        }
+        let set = |field: &str, value: String| WriteOp::HashSet {
+            key: key.clone(),
+            field: field.into(),
+            value,
+        };
+        let outcome = self
+            .store
+            .apply(&[Update {
+                guard: Some(tailor_core::ops::Guard {
+                    key: key.clone(),
+                    field: "until".into(),
+                    expected: until,
+                }),
+                ops: vec![
+                    set("owner", owner.to_string()),
+                    set("until", (now_ms + ttl_ms).to_string()),
+                ],
+                ..Default::default()
+            }])
+            .await?;
+        Ok(outcome.first() == Some(&Applied::Applied))
+    }
+}
+
+/// Refreshes the models of every site whose lease this process holds, until shutdown.
 pub async fn run_refresh(processor: Processor, sites: Vec<SiteId>, shutdown: Shutdown) {
     let every = Duration::from_secs(processor.config.models_refresh_secs);
+    // Two intervals: a live holder renews well before it lapses; a dead one's lapses soon.
+    let ttl_ms = 2 * every.as_millis() as i64;
+    let owner = uuid::Uuid::new_v4().to_string();
     loop {
         for site in &sites {
-            let started = std::time::Instant::now();
+            let now_ms = Utc::now().timestamp_millis();
             match processor
-                .refresh_site(site, Utc::now().timestamp_millis())
+                .take_refresh_lease(site, &owner, now_ms, ttl_ms)
                 .await
             {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(%site, "another processor refreshes this site");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(%site, error = %e, "cannot take the refresh lease; will retry");
+                    continue;
+                }
+            }
+            let started = std::time::Instant::now();
+            match processor.refresh_site(site, now_ms).await {
                 Ok(r) => {
                     metrics::histogram!("tailor_processor_models_refresh_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -519,6 +588,47 @@ mod tests {
             raw_doc(&p, &site, &broken).await.as_deref(),
             Some("{\"not\": a document")
         );
+    }
+
+    async fn one_processor_holds_a_sites_lease(store: Arc<dyn Store>) {
+        let p = Processor {
+            store,
+            keys: KeySpace::new(testkit::unique("ns")),
+            config: ProcessorConfig::default(),
+            segments: vec![],
+            group: "g".into(),
+            changes: None,
+        };
+        let site = SiteId::parse("demo".to_string()).unwrap();
+        let ttl = 1000;
+        assert!(p.take_refresh_lease(&site, "a", 0, ttl).await.unwrap());
+        assert!(
+            !p.take_refresh_lease(&site, "b", 10, ttl).await.unwrap(),
+            "a holds it"
+        );
+        assert!(
+            p.take_refresh_lease(&site, "a", 500, ttl).await.unwrap(),
+            "a renews"
+        );
+        assert!(
+            !p.take_refresh_lease(&site, "b", 1400, ttl).await.unwrap(),
+            "renewed to 1500"
+        );
+        assert!(
+            p.take_refresh_lease(&site, "b", 1501, ttl).await.unwrap(),
+            "a's lapsed"
+        );
+        assert!(
+            !p.take_refresh_lease(&site, "a", 1600, ttl).await.unwrap(),
+            "now b holds it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sites_refresh_lease_has_one_holder_at_a_time() {
+        one_processor_holds_a_sites_lease(Arc::new(MemoryStore::new())).await;
+        let redis = RedisStore::connect(&testkit::redis_url()).await.unwrap();
+        one_processor_holds_a_sites_lease(Arc::new(redis)).await;
     }
 
     #[tokio::test]
