@@ -1,7 +1,8 @@
 //! Hostile input, tried as an attacker would (issue 12): each case here once crashed a stage, lost an
 //! acknowledged event or stored nonsense. Every one must now get a precise 4xx, be dead-lettered where
-//! it is an event, and leave the service answering. Runs embedded (in-process bus and store): these
-//! are properties of the edge and the rule language, the same code on every backend.
+//! it is an event, and leave the service answering. Mostly embedded (in-process bus and store): these
+//! are properties of the edge and the rule language, the same code on every backend; where a backend
+//! matters (a stored rule that persists in Redis, the dead-letter lanes on Kafka) the real one is used.
 
 mod support;
 
@@ -382,5 +383,37 @@ async fn dead_letters_page_through_both_lanes_on_kafka() {
             .count(),
         2
     );
+    app.stop().await;
+}
+
+/// The server's connection limits come from `[http]` (the server itself is tested in
+/// `tailor_infra::server`): a client trickling its headers is cut off, others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_header_client_is_cut_off_by_the_configured_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = Config::default();
+    config.http.header_read_timeout_ms = 300;
+    let app = start(config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"POST /v1/events HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = [0u8; 256];
+    let closed = loop {
+        if tokio::time::Instant::now() > deadline {
+            break false;
+        }
+        if c.write_all(b"x-slow: 1\r\n").await.is_err() {
+            break true;
+        }
+        match tokio::time::timeout(std::time::Duration::from_millis(50), c.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            _ => {}
+        }
+    };
+    assert!(closed, "a slow-header connection stayed open");
+    assert_eq!(app.get("/healthz").await.0, 200);
     app.stop().await;
 }
