@@ -16,8 +16,8 @@
 //! - **The document decides, the sets follow, and drift heals.** A document and the stage and segment
 //!   sets it belongs to live in different hash slots, so no one write covers both: a crash (or a
 //!   racing event) between the guarded document write and the set writes can leave them out of step.
-//!   Each sweep therefore reads the site's stage and segment sets once and, for every customer, makes
-//!   the sets agree with the document: sets written after a guarded write of the document (a
+//!   Each sweep therefore reads, for every customer, which of the site's stage and segment sets it is
+//!   in (after loading its document), and makes the sets agree with the document: sets written after a guarded write of the document (a
 //!   re-judged one, or the same one rewritten as a fence, so a document changed meanwhile by an event
 //!   is never "repaired" from a stale copy). Set writes are idempotent, so a repeated sweep, or two
 //!   processors sweeping at once, converge on the same sets; whatever a crash leaves out of step is
@@ -230,25 +230,26 @@ impl Processor {
         Ok(grid)
     }
 
-    /// The site's stage and segment sets, as subject → the set keys it is in.
-    async fn set_members(
+    /// Which of `sets` each document's subject is in, read now (after the documents were loaded).
+    async fn memberships<'a>(
         &self,
-        site: &SiteId,
-        ctx: &SiteCtx,
-    ) -> Result<(Vec<String>, HashMap<String, BTreeSet<String>>), StoreError> {
-        let sets: Vec<String> = STAGES
-            .iter()
-            .map(|st| self.keys.stage(site, st))
-            .chain(ctx.segments.iter().map(|(n, _)| self.keys.segment(site, n)))
+        docs: impl Iterator<Item = &'a crate::fold::Doc>,
+        sets: &[String],
+    ) -> Result<HashMap<String, BTreeSet<String>>, StoreError> {
+        let pairs: Vec<(String, &String)> = docs
+            .flat_map(|d| sets.iter().map(move |k| (d.subject.to_string(), k)))
             .collect();
-        let reads: Vec<Read> = sets.iter().map(|k| Read::Members(k.clone())).collect();
-        let mut members: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for (key, v) in sets.iter().zip(self.store.read(&reads).await?) {
-            for m in v.into_list() {
-                members.entry(m).or_default().insert(key.clone());
+        let reads: Vec<Read> = pairs
+            .iter()
+            .map(|(m, k)| Read::IsMember((*k).clone(), m.clone()))
+            .collect();
+        let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for ((m, k), v) in pairs.into_iter().zip(self.store.read(&reads).await?) {
+            if v.into_count() == 1 {
+                out.entry(m).or_default().insert(k.clone());
             }
         }
-        Ok((sets, members))
+        Ok(out)
     }
 
     /// The set writes that make the sets agree with the document: in every set it belongs to, in
@@ -296,7 +297,12 @@ impl Processor {
     ) -> Result<(usize, usize), StoreError> {
         let mut ctx = self.load_sites(std::slice::from_ref(site)).await?;
         let ctx: SiteCtx = ctx.remove(site).unwrap_or_default();
-        let (sets, members) = self.set_members(site, &ctx).await?;
+        // The site's stage and segment sets, whose membership follows the documents.
+        let sets: Vec<String> = STAGES
+            .iter()
+            .map(|st| self.keys.stage(site, st))
+            .chain(ctx.segments.iter().map(|(n, _)| self.keys.segment(site, n)))
+            .collect();
         let folder = self.folder();
         let day = chrono::DateTime::from_timestamp_millis(now_ms)
             .unwrap_or_default()
@@ -309,6 +315,7 @@ impl Processor {
                 .map(|s| (self.keys.state(site, s), site.clone(), s.clone()))
                 .collect();
             self.load_docs(&mut loaded, wanted).await?;
+            let members = self.memberships(loaded.docs.values(), &sets).await?;
             let mut updates = Vec::new();
             // Per update: the set writes that follow it, and whether it moved the customer.
             let mut follow: Vec<(Vec<WriteOp>, bool)> = Vec::new();

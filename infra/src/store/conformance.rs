@@ -146,6 +146,9 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
             Read::Field(doc.clone(), "absent".into()),
             Read::Hash(format!("{ns}:h2")),
             Read::SCard(format!("{ns}:absent")),
+            Read::IsMember(s.clone(), "b".into()),
+            Read::IsMember(s.clone(), "zz".into()),
+            Read::IsMember(format!("{ns}:absent"), "b".into()),
         ])
         .await
         .unwrap();
@@ -167,6 +170,9 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
         it.next().unwrap(),
         Value::Hash([("b".to_string(), "2".to_string())].into())
     );
+    assert_eq!(it.next().unwrap(), Value::Count(0));
+    assert_eq!(it.next().unwrap(), Value::Count(1));
+    assert_eq!(it.next().unwrap(), Value::Count(0));
     assert_eq!(it.next().unwrap(), Value::Count(0));
     let mut found = store.scan(&format!("{ns}:")).await.unwrap();
     found.sort();
