@@ -190,7 +190,11 @@ pub async fn admin_guard(req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/admin/") {
         let h = req.headers();
         if let Some(origin) = h.get(header::ORIGIN) {
-            let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
+            // HTTP/1 names the server in `Host`, HTTP/2 in the URI's authority.
+            let host = h
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()));
             let own = origin
                 .to_str()
                 .ok()
