@@ -250,15 +250,18 @@ impl Collector {
         read.truncate(limit);
         let mut next = cursor.clone();
         for w in &marks {
-            next.0.entry(w.partition).or_insert(w.low);
+            let n = next.0.entry(w.partition).or_insert(w.low);
+            *n = (*n).max(w.low);
         }
         for (p, offset, _) in &read {
             let n = next.0.entry(*p).or_default();
             *n = (*n).max(offset + 1);
         }
-        let more = marks
-            .iter()
-            .any(|w| next.0.get(&w.partition).is_some_and(|n| *n < w.high));
+        // A page that read nothing ends the walk, so a cursor can never repeat forever.
+        let more = !read.is_empty()
+            && marks
+                .iter()
+                .any(|w| next.0.get(&w.partition).is_some_and(|n| *n < w.high));
         Ok((
             total,
             read.into_iter().map(|(_, _, l)| l).collect(),
