@@ -6,6 +6,7 @@
 
 use crate::ids::SiteId;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A configuration problem: the key (dotted path) and why it is wrong.
@@ -357,6 +358,17 @@ pub struct ProcessorConfig {
     pub signal_cooldown_days: u32,
     /// Events a member needs before behaviour changes are judged against their history.
     pub min_history_events: u32,
+    /// Most recent sessions kept per item for session-based neighbours (V-SKNN's sample size: the
+    /// neighbours of a session in progress are found among the most recent sessions sharing an item).
+    pub session_index_size: u32,
+    /// How long a session's item list is kept for session-based neighbours, in days.
+    pub session_index_ttl_days: u32,
+    /// Clicks back within a session that count as "followed by" (sequential rules), weighted 1/distance.
+    pub sequence_steps: u32,
+    /// Trending compares the last this-many hours with the long-run daily rate.
+    pub trending_window_hours: u32,
+    /// Days of the long-run rate trending compares against.
+    pub trending_baseline_days: u32,
     pub lifecycle: crate::models::LifecycleRules,
 }
 
@@ -379,6 +391,11 @@ impl Default for ProcessorConfig {
             min_customers_for_fit: 50,
             signal_cooldown_days: 7,
             min_history_events: 10,
+            session_index_size: 500,
+            session_index_ttl_days: 30,
+            sequence_steps: 10,
+            trending_window_hours: 24,
+            trending_baseline_days: 28,
             lifecycle: crate::models::LifecycleRules::default(),
         }
     }
@@ -396,6 +413,27 @@ pub struct RecommenderConfig {
     pub seed_items: usize,
     /// Neighbours read per seed item.
     pub neighbours_per_seed: usize,
+    /// Items read from each popularity list (site, category, interests, trending).
+    pub popular_read: usize,
+    /// Session-based neighbours: how many of the most recent sessions sharing an item are compared
+    /// (V-SKNN's sample; at most `processor.session_index_size` are kept per item) ...
+    pub session_sample: usize,
+    /// ... and how many of the most similar vote (V-SKNN's k).
+    pub session_neighbours: usize,
+    /// A session whose last click is older than this is over: its items seed nothing, in minutes.
+    pub session_timeout_mins: u32,
+    /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
+    pub weights: SourceWeights,
+    /// At most this many items of one category per answer (0: no limit).
+    pub max_per_category: usize,
+    /// Never offer the item of the current page (product pages usually want this; the offline
+    /// evaluation protocol does not, since shoppers return to it).
+    pub exclude_current_item: bool,
+    /// A request that cannot finish in this many milliseconds is answered from the cached popular
+    /// items instead.
+    pub timeout_ms: u64,
+    /// Overrides per slot (`home`, `product`, `cart`, ... as the `slot` parameter names them).
+    pub slots: BTreeMap<String, SlotRanking>,
 }
 
 impl Default for RecommenderConfig {
@@ -405,7 +443,158 @@ impl Default for RecommenderConfig {
             max_limit: 100,
             seed_items: 10,
             neighbours_per_seed: 50,
+            popular_read: 100,
+            session_sample: 500,
+            session_neighbours: 100,
+            session_timeout_mins: 30,
+            weights: SourceWeights::default(),
+            max_per_category: 0,
+            exclude_current_item: false,
+            timeout_ms: 50,
+            slots: BTreeMap::new(),
         }
+    }
+}
+
+/// Blend weight of each candidate source.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceWeights {
+    /// Items of past sessions most similar to the one in progress (V-SKNN).
+    pub session_knn: f64,
+    /// Items that followed the session's recent items in other sessions.
+    pub sequence: f64,
+    /// Items viewed in the same sessions as the page's and the visitor's recent items.
+    pub covisitation: f64,
+    /// Items bought together with the seeds and the member's purchases.
+    pub copurchase: f64,
+    /// Popular items of the member's favourite categories and brands.
+    pub interest: f64,
+    /// Items trending now.
+    pub trending: f64,
+    /// Popular items of the page's category.
+    pub category: f64,
+    /// Popular items of the site (what a first-time visitor sees).
+    pub popular: f64,
+}
+
+impl Default for SourceWeights {
+    fn default() -> Self {
+        SourceWeights {
+            session_knn: 1.0,
+            sequence: 1.0,
+            covisitation: 0.5,
+            copurchase: 0.5,
+            interest: 0.2,
+            trending: 0.05,
+            category: 0.1,
+            popular: 0.01,
+        }
+    }
+}
+
+impl SourceWeights {
+    /// All zero but one source (the offline evaluation's single-generator rankers).
+    pub fn only(name: &str, w: f64) -> Option<SourceWeights> {
+        let mut z = SourceWeights {
+            session_knn: 0.0,
+            sequence: 0.0,
+            covisitation: 0.0,
+            copurchase: 0.0,
+            interest: 0.0,
+            trending: 0.0,
+            category: 0.0,
+            popular: 0.0,
+        };
+        *z.get_mut(name)? = w;
+        Some(z)
+    }
+
+    /// The weight of a source by its name (`session_knn`, `sequence`, ...).
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut f64> {
+        Some(match name {
+            "session_knn" => &mut self.session_knn,
+            "sequence" => &mut self.sequence,
+            "covisitation" => &mut self.covisitation,
+            "copurchase" => &mut self.copurchase,
+            "interest" => &mut self.interest,
+            "trending" => &mut self.trending,
+            "category" => &mut self.category,
+            "popular" => &mut self.popular,
+            _ => return None,
+        })
+    }
+
+    fn all(&self) -> [(&'static str, f64); 8] {
+        [
+            ("session_knn", self.session_knn),
+            ("sequence", self.sequence),
+            ("covisitation", self.covisitation),
+            ("copurchase", self.copurchase),
+            ("interest", self.interest),
+            ("trending", self.trending),
+            ("category", self.category),
+            ("popular", self.popular),
+        ]
+    }
+}
+
+/// What one slot changes of the ranking; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlotRanking {
+    /// Weights for this slot, by source name (`popular = 1.0`); sources not named keep the
+    /// recommender's weights.
+    pub weights: BTreeMap<String, f64>,
+    pub max_per_category: Option<usize>,
+    pub exclude_current_item: Option<bool>,
+}
+
+impl RecommenderConfig {
+    /// The ranking settings of a slot: the recommender's, with the slot's overrides.
+    pub fn for_slot(&self, slot: Option<&str>) -> (SourceWeights, usize, bool) {
+        let mut weights = self.weights;
+        let mut max = self.max_per_category;
+        let mut exclude = self.exclude_current_item;
+        if let Some(o) = slot.and_then(|s| self.slots.get(s)) {
+            for (name, w) in &o.weights {
+                if let Some(slot) = weights.get_mut(name) {
+                    *slot = *w;
+                }
+            }
+            max = o.max_per_category.unwrap_or(max);
+            exclude = o.exclude_current_item.unwrap_or(exclude);
+        }
+        (weights, max, exclude)
+    }
+
+    fn validate_weights(&self) -> Result<(), ConfigError> {
+        for (name, w) in self.weights.all() {
+            if !w.is_finite() || w < 0.0 {
+                return Err(ConfigError::new(
+                    format!("recommender.weights.{name}"),
+                    format!("must be a number >= 0, got {w}"),
+                ));
+            }
+        }
+        for (slot, o) in &self.slots {
+            for (name, w) in &o.weights {
+                let key = format!("recommender.slots.{slot}.weights.{name}");
+                if SourceWeights::default().get_mut(name).is_none() {
+                    return Err(ConfigError::new(
+                        key,
+                        "unknown source: expected session_knn, sequence, covisitation, copurchase, interest, trending, category or popular",
+                    ));
+                }
+                if !w.is_finite() || *w < 0.0 {
+                    return Err(ConfigError::new(
+                        key,
+                        format!("must be a number >= 0, got {w}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -510,7 +699,7 @@ impl Config {
                 "must not contain '{' or '}'",
             ));
         }
-        let counts: [(&str, i64); 25] = [
+        let counts = [
             (
                 "collector.rate_limit_per_sec",
                 self.collector.rate_limit_per_sec as i64,
@@ -576,6 +765,26 @@ impl Config {
                 self.processor.dedupe_ttl_secs as i64,
             ),
             (
+                "processor.session_index_size",
+                self.processor.session_index_size as i64,
+            ),
+            (
+                "processor.session_index_ttl_days",
+                self.processor.session_index_ttl_days as i64,
+            ),
+            (
+                "processor.sequence_steps",
+                self.processor.sequence_steps as i64,
+            ),
+            (
+                "processor.trending_window_hours",
+                self.processor.trending_window_hours as i64,
+            ),
+            (
+                "processor.trending_baseline_days",
+                self.processor.trending_baseline_days as i64,
+            ),
+            (
                 "recommender.default_limit",
                 self.recommender.default_limit as i64,
             ),
@@ -584,10 +793,28 @@ impl Config {
                 "recommender.neighbours_per_seed",
                 self.recommender.neighbours_per_seed as i64,
             ),
+            (
+                "recommender.popular_read",
+                self.recommender.popular_read as i64,
+            ),
+            (
+                "recommender.session_sample",
+                self.recommender.session_sample as i64,
+            ),
+            (
+                "recommender.session_neighbours",
+                self.recommender.session_neighbours as i64,
+            ),
+            (
+                "recommender.session_timeout_mins",
+                self.recommender.session_timeout_mins as i64,
+            ),
+            ("recommender.timeout_ms", self.recommender.timeout_ms as i64),
         ];
         for (key, value) in counts {
             positive(key, value)?;
         }
+        self.recommender.validate_weights()?;
         if self.recommender.max_limit < self.recommender.default_limit {
             return Err(ConfigError::new(
                 "recommender.max_limit",

@@ -17,6 +17,13 @@
 //! | `NS:{site}:wm` | hash | `<topic>/<partition>` → last offset applied to the site's keys |
 //! | `NS:{site}:covis:<item>` | zset | items co-visited with `item` → sessions |
 //! | `NS:{site}:popular` | zset | item → weighted interactions |
+//! | `NS:{site}:popcat:<category>` / `:popbrand:<brand>` | zset | item → weighted interactions in that category / brand |
+//! | `NS:{site}:pop:h:<YYYYMMDDHH>` / `:pop:d:<YYYYMMDD>` | zset | item → weighted interactions that hour / day (trending's windows; expire) |
+//! | `NS:{site}:trending` | zset | item → how far its last day beats its long-run daily rate (background refresh) |
+//! | `NS:{site}:isess:<item>` | zset | session → its last click (ms): the most recent sessions with `item` (session-based neighbours) |
+//! | `NS:{site}:sess:<device>/<session>` | zset | item → last click (ms) in that session (expires) |
+//! | `NS:{site}:next:<item>` | zset | item → Σ 1/distance over sessions where it followed `item` |
+//! | `NS:{site}:copurch:<item>` | zset | item → times bought with `item` (same order, or by the same customer) |
 //! | `NS:{site}:customers` | zset | customer subject → total spend (M) |
 //! | `NS:{site}:rfm:r` / `:rfm:f` | zset | customer subject → last purchase (ms) / orders |
 //! | `NS:{site}:offers` | hash | per-slot impressions, items shown, clicks |
@@ -29,6 +36,13 @@
 //! | `NS:{site}:an:<day>:pages` / `:refs` | zset | that day's page views per page / sessions per referrer |
 
 use crate::ids::{EventId, SiteId, Subject};
+
+/// What a popularity key is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    Category,
+    Brand,
+}
 
 /// Builds every key Tailor writes to or reads from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +153,50 @@ impl KeySpace {
 
     pub fn popular(&self, site: &SiteId) -> String {
         format!("{}:{{{site}}}:popular", self.ns)
+    }
+
+    /// Popularity within one category (`facet` = `cat`) or brand (`facet` = `brand`).
+    pub fn popular_in(&self, site: &SiteId, facet: Facet, value: &str) -> String {
+        let f = match facet {
+            Facet::Category => "popcat",
+            Facet::Brand => "popbrand",
+        };
+        format!("{}:{{{site}}}:{f}:{value}", self.ns)
+    }
+
+    /// Popularity within one hour (`YYYYMMDDHH`, UTC) of the events' clock.
+    pub fn popular_hour(&self, site: &SiteId, hour: &str) -> String {
+        format!("{}:{{{site}}}:pop:h:{hour}", self.ns)
+    }
+
+    /// Popularity within one day (`YYYYMMDD`, UTC) of the events' clock.
+    pub fn popular_day(&self, site: &SiteId, day: &str) -> String {
+        format!("{}:{{{site}}}:pop:d:{day}", self.ns)
+    }
+
+    /// Items trending now (written by the background model refresh).
+    pub fn trending(&self, site: &SiteId) -> String {
+        format!("{}:{{{site}}}:trending", self.ns)
+    }
+
+    /// The most recent sessions that contained `item`.
+    pub fn item_sessions(&self, site: &SiteId, item: &str) -> String {
+        format!("{}:{{{site}}}:isess:{item}", self.ns)
+    }
+
+    /// The items of one session (`session` = `<device>/<session id>`).
+    pub fn session_items(&self, site: &SiteId, session: &str) -> String {
+        format!("{}:{{{site}}}:sess:{session}", self.ns)
+    }
+
+    /// Items that followed `item` within sessions.
+    pub fn followers(&self, site: &SiteId, item: &str) -> String {
+        format!("{}:{{{site}}}:next:{item}", self.ns)
+    }
+
+    /// Items bought together with `item`.
+    pub fn copurchases(&self, site: &SiteId, item: &str) -> String {
+        format!("{}:{{{site}}}:copurch:{item}", self.ns)
     }
 
     /// The site's customers (member: subject `m:<id>`/`a:<id>`; score: total revenue).

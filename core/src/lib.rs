@@ -18,6 +18,7 @@ pub mod ops;
 pub mod profile;
 pub mod segment;
 pub mod state;
+pub mod trending;
 
 pub use event::{Event, EventBody, EventType};
 pub use ids::{AnonymousId, Category, EventId, ItemId, MemberId, SessionId, SiteId, Subject};

@@ -67,6 +67,9 @@ pub enum WriteOp {
     Delete { key: String },
     /// `HDEL key field`
     HashDelete { key: String, field: String },
+    /// Keep only the `keep` highest-scored members of a sorted set (`ZREMRANGEBYRANK key 0 -(keep+1)`):
+    /// bounded indexes such as the most recent sessions of an item.
+    ZKeepTop { key: String, keep: u32 },
 }
 
 impl WriteOp {
@@ -86,7 +89,8 @@ impl WriteOp {
             | WriteOp::SetAdd { key, .. }
             | WriteOp::SetRemove { key, .. }
             | WriteOp::Delete { key }
-            | WriteOp::HashDelete { key, .. } => key,
+            | WriteOp::HashDelete { key, .. }
+            | WriteOp::ZKeepTop { key, .. } => key,
         }
     }
 }

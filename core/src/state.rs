@@ -335,6 +335,38 @@ pub struct RecoView {
     /// Items bought (never offered again).
     pub bought: Vec<String>,
     pub stitched_to: Option<String>,
+    /// The latest session's distinct items, newest first, and when it last saw a click (ms): the
+    /// session in progress if that is recent enough.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session: Vec<String>,
+    #[serde(default)]
+    pub session_end_ms: Option<i64>,
+    /// The strongest decayed category and brand interests with their shares of the member's total
+    /// (decay scales every score alike, so shares taken at the last event hold at any later time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<(String, f64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brands: Vec<(String, f64)>,
+    /// Life-cycle stage and segments, for rules and reasons.
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+}
+
+/// Interests carried in the recommendation summary.
+pub const RECO_INTERESTS: usize = 5;
+
+fn shares(d: &Decayed) -> Vec<(String, f64)> {
+    let total: f64 = d.scores.iter().map(|(_, s)| s).sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    d.scores
+        .iter()
+        .take(RECO_INTERESTS)
+        .map(|(i, s)| (i.clone(), s / total))
+        .collect()
 }
 
 impl SubjectState {
@@ -349,6 +381,17 @@ impl SubjectState {
                 .map(|(i, _)| i.clone())
                 .collect(),
             stitched_to: self.stitched_to.clone(),
+            session: self
+                .sessions
+                .recent
+                .last()
+                .map(|s| s.items.clone())
+                .unwrap_or_default(),
+            session_end_ms: self.sessions.recent.last().map(|s| s.end_ms),
+            categories: shares(&self.interests.categories),
+            brands: shares(&self.interests.brands),
+            stage: self.stage.as_ref().map(|s| s.stage.clone()),
+            segments: self.segments.iter().cloned().collect(),
         }
     }
 

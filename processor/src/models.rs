@@ -17,9 +17,9 @@
 //!   sets it belongs to live in different hash slots, so no one write covers both: a crash (or a
 //!   racing event) between the guarded document write and the set writes can leave them out of step.
 //!   Each sweep therefore reads, for every customer, which of the site's stage and segment sets it is
-//!   in (after loading its document), and makes the sets agree with the document: sets written after a guarded write of the document (a
-//!   re-judged one, or the same one rewritten as a fence, so a document changed meanwhile by an event
-//!   is never "repaired" from a stale copy). Set writes are idempotent, so a repeated sweep, or two
+//!   in (after loading its document), and makes the sets agree with the document: sets written after
+//!   a guarded write of the document (a re-judged one, or the same one rewritten as a fence, so a
+//!   document changed meanwhile by an event is never "repaired" from a stale copy). Set writes are idempotent, so a repeated sweep, or two
 //!   processors sweeping at once, converge on the same sets; whatever a crash leaves out of step is
 //!   repaired by the next sweep (`tailor_processor_sweep_repaired_total`).
 //! - **One processor per site.** Each process refreshes and sweeps only the sites whose lease it holds
@@ -28,8 +28,7 @@
 use crate::fold::{rejudge, SiteCtx};
 use crate::worker::{doc_update, Processor};
 use chrono::Utc;
-use std::collections::BTreeMap;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tailor_core::clv::{BgNbd, Customer, GammaGamma};
 use tailor_core::models::{ClvModel, RfmCuts, STAGES};
@@ -102,6 +101,15 @@ async fn summarise(
     Ok((summaries, purchase_days))
 }
 
+/// Items read from each hourly or daily popularity bucket for trending.
+const TREND_READ: usize = 1000;
+/// Trending items kept.
+const TREND_KEEP: usize = 200;
+/// Events a day added to every item's long-run rate, so one lucky view does not trend.
+const TREND_PRIOR_PER_DAY: f64 = 1.0;
+/// Fewest interactions in the window for an item to trend.
+const TREND_MIN_RECENT: f64 = 3.0;
+
 /// What one refresh did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Refreshed {
@@ -127,8 +135,75 @@ impl Processor {
             .collect())
     }
 
+    /// Ranks the site's trending items at `now_ms` from the hourly and daily popularity buckets
+    /// (`tailor_core::trending`) and replaces `NS:{site}:trending`; returns how many trend.
+    pub async fn refresh_trending(&self, site: &SiteId, now_ms: i64) -> Result<usize, StoreError> {
+        let k = &self.keys;
+        let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+        let hours = self.config.trending_window_hours;
+        let days = self.config.trending_baseline_days;
+        let mut reads: Vec<Read> = (0..hours)
+            .map(|h| {
+                let t = now - chrono::Duration::hours(i64::from(h));
+                Read::Top(
+                    k.popular_hour(site, &t.format("%Y%m%d%H").to_string()),
+                    TREND_READ,
+                )
+            })
+            .collect();
+        reads.extend((1..=days).map(|d| {
+            let t = now - chrono::Duration::days(i64::from(d));
+            Read::Top(
+                k.popular_day(site, &t.format("%Y%m%d").to_string()),
+                TREND_READ,
+            )
+        }));
+        let values = self.store.read(&reads).await?;
+        let (mut recent, mut baseline) = (HashMap::new(), HashMap::new());
+        for (i, v) in values.into_iter().enumerate() {
+            let into = if i < hours as usize {
+                &mut recent
+            } else {
+                &mut baseline
+            };
+            for (item, n) in v.into_top() {
+                *into.entry(item).or_insert(0.0) += n;
+            }
+        }
+        for n in baseline.values_mut() {
+            *n /= f64::from(days);
+        }
+        let ranked = tailor_core::trending::trending(
+            &recent,
+            &baseline,
+            f64::from(hours) / 24.0,
+            TREND_PRIOR_PER_DAY,
+            TREND_MIN_RECENT,
+        );
+        let key = k.trending(site);
+        let mut ops = vec![WriteOp::Delete { key: key.clone() }];
+        ops.extend(
+            ranked
+                .iter()
+                .take(TREND_KEEP)
+                .map(|(item, score)| WriteOp::ZSet {
+                    key: key.clone(),
+                    member: item.clone(),
+                    score: *score,
+                }),
+        );
+        self.store
+            .apply(&[Update {
+                ops,
+                ..Default::default()
+            }])
+            .await?;
+        Ok(ranked.len().min(TREND_KEEP))
+    }
+
     /// Recomputes a site's models and stores them; then sweeps its customers.
     pub async fn refresh_site(&self, site: &SiteId, now_ms: i64) -> Result<Refreshed, StoreError> {
+        self.refresh_trending(site, now_ms).await?;
         let k = &self.keys;
         let n = self
             .store

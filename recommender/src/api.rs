@@ -1,18 +1,21 @@
 //! The recommendation and profile API.
 //!
-//! `GET /v1/recommendations?site=&member=|anonymous=&item=&limit=` and `GET /v1/profiles/{member}?site=`.
+//! `GET /v1/recommendations?site=&member=|anonymous=&item=&category=&slot=&limit=`,
+//! `POST /v1/recommendations` (the same as a JSON page context, with the cart's items) and
+//! `GET /v1/profiles/{member}?site=`.
 //! Query parameters are parsed here, at the edge, into typed ids; every failure becomes a 4xx naming the
 //! parameter, and a store outage a 503.
 
-use crate::rank::{self, Recommendation, Seed};
+use crate::engine::{Context, Recommendation};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::RwLock;
 use tailor_core::config::Config;
 use tailor_core::keys::KeySpace;
 use tailor_core::models::SiteModels;
@@ -22,15 +25,14 @@ use tailor_core::{AnonymousId, ItemId, MemberId, SiteId, Subject};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
-/// How many popular items are read for fill-ins.
-const POPULAR_READ: usize = 200;
-
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct Recommender {
     pub store: Arc<dyn Store>,
     pub keys: KeySpace,
     pub config: Arc<Config>,
+    /// Each site's popular items as last read: what a request past its deadline is answered with.
+    popular: Arc<RwLock<HashMap<SiteId, Arc<Vec<(String, f64)>>>>>,
 }
 
 /// The API's errors, mapped to HTTP in one place.
@@ -83,7 +85,10 @@ impl IntoResponse for ApiError {
 pub fn router(r: Recommender) -> Router {
     let cors = tailor_infra::http::browser_cors(&r.config);
     let router = Router::new()
-        .route("/v1/recommendations", get(recommendations).layer(cors))
+        .route(
+            "/v1/recommendations",
+            get(recommendations).post(recommend_for_page).layer(cors),
+        )
         .route("/v1/profiles/{member}", get(profile))
         .route("/admin/clv/fit", get(crate::clv::fit_handler))
         .route("/admin/segments", get(crate::insights::list_segments))
@@ -103,120 +108,164 @@ pub fn router(r: Recommender) -> Router {
     tailor_infra::http::with_metrics(router, "recommender")
 }
 
-/// The answer of `GET /v1/recommendations`.
+/// The answer of `GET` and `POST /v1/recommendations`.
 #[derive(Debug, Serialize)]
 pub struct Recommendations {
     pub site_id: String,
     /// `m:<member>`, `a:<anonymous>`, or absent for a visitor with no id.
     pub subject: Option<String>,
-    /// `covisitation`, `popular`, or `mixed`.
+    /// `blend`, or `fallback` when the request ran out of time and got the cached popular items.
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
 }
 
+/// The body of `POST /v1/recommendations`: the whole page context.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageContext {
+    pub site: Option<String>,
+    pub member: Option<String>,
+    pub anonymous: Option<String>,
+    /// The page's slot (`home`, `product`, `cart`, `checkout`, or the shop's own name).
+    pub slot: Option<String>,
+    /// The item on the page.
+    pub item: Option<String>,
+    /// The page's category.
+    pub category: Option<String>,
+    /// The items in the cart.
+    #[serde(default)]
+    pub cart: Vec<String>,
+    pub limit: Option<usize>,
+}
+
 type Params = Query<HashMap<String, String>>;
 
+/// Most items a page context's cart may list.
+const MAX_CART: usize = 100;
+
 impl Recommender {
+    pub fn new(store: Arc<dyn Store>, keys: KeySpace, config: Arc<Config>) -> Self {
+        Recommender {
+            store,
+            keys,
+            config,
+            popular: Arc::default(),
+        }
+    }
+
+    pub(crate) fn cached_popular(&self, site: &SiteId) -> Arc<Vec<(String, f64)>> {
+        self.popular
+            .read()
+            .ok()
+            .and_then(|m| m.get(site).cloned())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn cache_popular(&self, site: &SiteId, list: &[(String, f64)]) {
+        if let Ok(mut m) = self.popular.write() {
+            m.insert(site.clone(), Arc::new(list.to_vec()));
+        }
+    }
+
     pub(crate) fn site(&self, q: &HashMap<String, String>) -> Result<SiteId, ApiError> {
-        let raw = q.get("site").ok_or_else(|| bad("site", "is required"))?;
-        let site = SiteId::parse(raw.clone()).map_err(|e| bad("site", e.to_string()))?;
+        self.site_named(q.get("site").map(String::as_str))
+    }
+
+    fn site_named(&self, raw: Option<&str>) -> Result<SiteId, ApiError> {
+        let raw = raw.ok_or_else(|| bad("site", "is required"))?;
+        let site = SiteId::parse(raw.to_string()).map_err(|e| bad("site", e.to_string()))?;
         if !self.config.has_site(&site) {
             return Err(bad("site", format!("unknown site {raw:?}")));
         }
         Ok(site)
     }
 
-    fn subject(q: &HashMap<String, String>) -> Result<Option<Subject>, ApiError> {
-        if let Some(m) = q.get("member").filter(|m| !m.is_empty()) {
+    fn subject(member: Option<&str>, anonymous: Option<&str>) -> Result<Option<Subject>, ApiError> {
+        if let Some(m) = member.filter(|m| !m.is_empty()) {
             return Ok(Some(Subject::Member(
-                MemberId::parse(m.clone()).map_err(|e| bad("member", e.to_string()))?,
+                MemberId::parse(m.to_string()).map_err(|e| bad("member", e.to_string()))?,
             )));
         }
-        if let Some(a) = q.get("anonymous").filter(|a| !a.is_empty()) {
+        if let Some(a) = anonymous.filter(|a| !a.is_empty()) {
             return Ok(Some(Subject::Anonymous(
-                AnonymousId::parse(a.clone()).map_err(|e| bad("anonymous", e.to_string()))?,
+                AnonymousId::parse(a.to_string()).map_err(|e| bad("anonymous", e.to_string()))?,
             )));
         }
         Ok(None)
     }
 
-    fn limit(&self, q: &HashMap<String, String>) -> Result<usize, ApiError> {
+    fn limit(&self, l: Option<usize>, raw: Option<&str>) -> Result<usize, ApiError> {
         let max = self.config.recommender.max_limit;
-        match q.get("limit") {
-            None => Ok(self.config.recommender.default_limit),
-            Some(l) => match l.parse::<usize>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(bad(
-                    "limit",
-                    format!("must be an integer from 1 to {max}, got {l:?}"),
-                )),
-            },
+        match (l, raw) {
+            (Some(n), _) if (1..=max).contains(&n) => Ok(n),
+            (None, None) => Ok(self.config.recommender.default_limit),
+            (_, Some(r)) if r.parse::<usize>().is_ok_and(|n| (1..=max).contains(&n)) => {
+                Ok(r.parse().expect("checked"))
+            }
+            (l, r) => Err(bad(
+                "limit",
+                format!(
+                    "must be an integer from 1 to {max}, got {}",
+                    r.map(|r| format!("{r:?}"))
+                        .or(l.map(|l| l.to_string()))
+                        .unwrap_or_default()
+                ),
+            )),
         }
     }
 
-    /// Reads the inputs of [`rank::rank`] and ranks.
-    pub async fn recommend(
-        &self,
-        q: &HashMap<String, String>,
-    ) -> Result<Recommendations, ApiError> {
-        let site = self.site(q)?;
-        let subject = Self::subject(q)?;
-        let limit = self.limit(q)?;
-        let context = q
-            .get("item")
-            .filter(|i| !i.is_empty())
-            .map(|i| ItemId::parse(i.clone()).map_err(|e| bad("item", e.to_string())))
-            .transpose()?;
-        let cfg = &self.config.recommender;
-        let (recent, bought) = match &subject {
-            Some(s) => match self.reco_of(&site, s).await? {
-                Some(mut v) => {
-                    v.recent.truncate(cfg.seed_items);
-                    (v.recent, v.bought)
-                }
-                None => (Vec::new(), Vec::new()),
-            },
-            None => (Vec::new(), Vec::new()),
-        };
-        let seed_items = rank::seeds(
-            context.as_ref().map(|c| c.as_str()),
-            &recent,
-            cfg.seed_items,
-        );
-        let mut reads: Vec<Read> = seed_items
-            .iter()
-            .map(|(item, _)| Read::Top(self.keys.covisits(&site, item), cfg.neighbours_per_seed))
-            .collect();
-        reads.push(Read::Top(self.keys.popular(&site), POPULAR_READ + limit));
-        let mut values = self.store.read(&reads).await?;
-        let popular = values.pop().map(|v| v.into_top()).unwrap_or_default();
-        let seeds: Vec<Seed> = seed_items
-            .into_iter()
-            .zip(values)
-            .map(|((item_id, weight), v)| Seed {
-                item_id,
-                weight,
-                neighbours: v.into_top(),
+    fn item(param: &'static str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+        raw.filter(|i| !i.is_empty())
+            .map(|i| {
+                ItemId::parse(i.to_string())
+                    .map(|i| i.to_string())
+                    .map_err(|e| bad(param, e.to_string()))
             })
-            .collect();
-        let exclude: HashSet<String> = bought.into_iter().collect();
-        let items = rank::rank(&seeds, &popular, &exclude, limit);
-        let covis = items
+            .transpose()
+    }
+
+    /// Parses a page context (query parameters or a JSON body) into the site and a ranking context.
+    pub fn context(&self, p: PageContext) -> Result<(SiteId, Context), ApiError> {
+        let site = self.site_named(p.site.as_deref())?;
+        if p.cart.len() > MAX_CART {
+            return Err(bad(
+                "cart",
+                format!("at most {MAX_CART} items, got {}", p.cart.len()),
+            ));
+        }
+        let cart = p
+            .cart
             .iter()
-            .filter(|r| r.source == rank::Source::Covisitation)
-            .count();
-        let strategy = match covis {
-            0 => "popular",
-            n if n == items.len() => "covisitation",
-            _ => "mixed",
+            .map(|i| Self::item("cart", Some(i)))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let ctx = Context {
+            subject: Self::subject(p.member.as_deref(), p.anonymous.as_deref())?,
+            slot: p.slot.filter(|s| !s.is_empty()),
+            item: Self::item("item", p.item.as_deref())?,
+            category: p.category.filter(|c| !c.is_empty()),
+            cart,
+            session: None,
+            limit: self.limit(p.limit, None)?,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            weights: None,
         };
-        metrics::counter!("tailor_recommender_responses_total", "strategy" => strategy)
+        Ok((site, ctx))
+    }
+
+    /// Ranks for a page context and counts the answer.
+    pub async fn recommend(&self, p: PageContext) -> Result<Recommendations, ApiError> {
+        let (site, ctx) = self.context(p)?;
+        let ranked = self.recommend_in_time(&site, &ctx).await?;
+        metrics::counter!("tailor_recommender_responses_total", "strategy" => ranked.strategy)
             .increment(1);
         Ok(Recommendations {
             site_id: site.to_string(),
-            subject: subject.map(|s| s.to_string()),
-            strategy,
-            items,
+            subject: ctx.subject.map(|s| s.to_string()),
+            strategy: ranked.strategy,
+            items: ranked.items,
         })
     }
 
@@ -270,7 +319,7 @@ impl Recommender {
     }
 
     /// A subject's recommendation summary, following an anonymous id's stitch.
-    async fn reco_of(
+    pub(crate) async fn reco_of(
         &self,
         site: &SiteId,
         subject: &Subject,
@@ -315,7 +364,28 @@ async fn recommendations(
     State(r): State<Recommender>,
     Query(q): Params,
 ) -> Result<Json<Recommendations>, ApiError> {
-    r.recommend(&q).await.map(Json)
+    let get = |k: &str| q.get(k).cloned();
+    let limit = q.get("limit").map(|l| r.limit(None, Some(l))).transpose()?;
+    r.recommend(PageContext {
+        site: get("site"),
+        member: get("member"),
+        anonymous: get("anonymous"),
+        slot: get("slot"),
+        item: get("item"),
+        category: get("category"),
+        cart: Vec::new(),
+        limit,
+    })
+    .await
+    .map(Json)
+}
+
+async fn recommend_for_page(
+    State(r): State<Recommender>,
+    body: Result<Json<PageContext>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Recommendations>, ApiError> {
+    let Json(page) = body.map_err(|e| bad("body", e.body_text()))?;
+    r.recommend(page).await.map(Json)
 }
 
 async fn profile(

@@ -1,11 +1,12 @@
 //! Stage three, proactive marketing: ranks items for a member on each page view.
 //!
-//! [`rank`] is the ranking itself, a pure function over what the store holds; [`api`] reads those
-//! inputs in two pipelined round trips (the member's recent and bought items, then the co-visitation
-//! lists of the seeds and the site's popular items) and serves recommendations and profiles.
+//! [`rank`] is the ranking itself: candidate generators and the blend, pure functions over what the
+//! store holds; [`engine`] plans one request's reads (at most three pipelined round trips) and runs
+//! them; [`api`] serves recommendations and profiles.
 
 pub mod api;
 pub mod clv;
+pub mod engine;
 pub mod insights;
 pub mod privacy;
 pub mod rank;

@@ -355,11 +355,7 @@ pub async fn start(
     if roles.recommender {
         let store = store.clone().expect("store exists for the recommender");
         router = router.merge(tailor_recommender::router(
-            tailor_recommender::Recommender {
-                store,
-                keys: keys.clone(),
-                config: config.clone(),
-            },
+            tailor_recommender::Recommender::new(store, keys.clone(), config.clone()),
         ));
     }
     if roles.demo {

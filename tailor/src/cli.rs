@@ -70,6 +70,10 @@ pub enum Command {
     /// the derived keys of the namespace, replays the topic with a progress bar, prints a summary.
     /// Needs --kafka and --redis.
     Replay(Replay),
+    /// Measure recommendation quality offline on event files (session-based next-item protocol:
+    /// HR and MRR at the cutoff, coverage, popularity bias) for the single generators and the blend,
+    /// with the models built by the real processor code on the embedded store.
+    Evaluate(crate::evaluate::Evaluate),
     /// Forget a member (or anonymous visitor) everywhere Tailor keeps them: profile, devices, merged
     /// identities, indexes and segments, with a tombstone so no replay rebuilds them.
     Erase(Erase),

@@ -8,5 +8,6 @@ pub mod app;
 pub mod changes;
 pub mod cli;
 pub mod demo;
+pub mod evaluate;
 pub mod import;
 pub mod replay;

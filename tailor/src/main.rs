@@ -23,10 +23,12 @@ async fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let config = cli.global.config().context("invalid configuration")?;
-    if let Command::Replay(args) = cli.command {
-        return tailor::replay::run(config, args).await;
-    }
-    let (roles, listen) = match cli.command {
+    let command = match cli.command {
+        Command::Replay(args) => return tailor::replay::run(config, args).await,
+        Command::Evaluate(args) => return tailor::evaluate::run(config, args).await,
+        other => other,
+    };
+    let (roles, listen) = match command {
         Command::Run(l) => (Roles::ALL, l.listen),
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),
         Command::Processor(l) => (Roles::PROCESSOR, l.listen),
@@ -40,7 +42,8 @@ async fn main() -> anyhow::Result<()> {
         | Command::Import(_)
         | Command::Clv(_)
         | Command::Erase(_)
-        | Command::Replay(_) => {
+        | Command::Replay(_)
+        | Command::Evaluate(_) => {
             unreachable!("handled above")
         }
     };

@@ -59,6 +59,8 @@ while i <= #ARGV do
     redis.call('DEL', k); i = i + 2
   elseif op == 'hdel' then
     redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
+  elseif op == 'zkeep' then
+    redis.call('ZREMRANGEBYRANK', k, 0, -(tonumber(ARGV[i + 2]) + 1)); i = i + 3
   elseif op == 'expire' then
     redis.call('EXPIRE', k, ARGV[i + 2]); i = i + 3
   else

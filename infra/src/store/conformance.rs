@@ -126,6 +126,44 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
             key: format!("{ns}:h2"),
             field: "a".into(),
         },
+        // Keeps the 2 highest of (a 1, b 1, c 3, d 2): ties go by member, so `b` outranks `a`.
+        WriteOp::ZSet {
+            key: format!("{ns}:k"),
+            member: "a".into(),
+            score: 1.0,
+        },
+        WriteOp::ZSet {
+            key: format!("{ns}:k"),
+            member: "b".into(),
+            score: 1.0,
+        },
+        WriteOp::ZSet {
+            key: format!("{ns}:k"),
+            member: "c".into(),
+            score: 3.0,
+        },
+        WriteOp::ZSet {
+            key: format!("{ns}:k"),
+            member: "d".into(),
+            score: 2.0,
+        },
+        WriteOp::ZKeepTop {
+            key: format!("{ns}:k"),
+            keep: 3,
+        },
+        WriteOp::ZKeepTop {
+            key: format!("{ns}:k"),
+            keep: 9,
+        },
+        WriteOp::ZSet {
+            key: format!("{ns}:k0"),
+            member: "a".into(),
+            score: 1.0,
+        },
+        WriteOp::ZKeepTop {
+            key: format!("{ns}:k0"),
+            keep: 0,
+        },
     ];
     let no_marker = Update {
         ops,
@@ -146,6 +184,8 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
             Read::Field(doc.clone(), "absent".into()),
             Read::Hash(format!("{ns}:h2")),
             Read::SCard(format!("{ns}:absent")),
+            Read::Range(format!("{ns}:k"), 0, -1),
+            Read::ZCard(format!("{ns}:k0")),
             Read::IsMember(s.clone(), "b".into()),
             Read::IsMember(s.clone(), "zz".into()),
             Read::IsMember(format!("{ns}:absent"), "b".into()),
@@ -171,6 +211,19 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
         Value::Hash([("b".to_string(), "2".to_string())].into())
     );
     assert_eq!(it.next().unwrap(), Value::Count(0));
+    assert_eq!(
+        it.next().unwrap(),
+        Value::Top(vec![
+            ("b".into(), 1.0),
+            ("d".into(), 2.0),
+            ("c".into(), 3.0)
+        ])
+    );
+    assert_eq!(
+        it.next().unwrap(),
+        Value::Count(0),
+        "keep 0 empties the set"
+    );
     assert_eq!(it.next().unwrap(), Value::Count(1));
     assert_eq!(it.next().unwrap(), Value::Count(0));
     assert_eq!(it.next().unwrap(), Value::Count(0));
@@ -181,6 +234,7 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
         [
             doc.clone(),
             format!("{ns}:h2"),
+            format!("{ns}:k"),
             s.clone(),
             t.clone(),
             z.clone()

@@ -189,6 +189,21 @@ impl Db {
             WriteOp::Delete { key } => {
                 self.map.remove(key);
             }
+            WriteOp::ZKeepTop { key, keep } => {
+                let z = self.zset(key)?;
+                let excess = z.len().saturating_sub(*keep as usize);
+                if excess > 0 {
+                    // The lowest `excess` members by (score, member), as Redis ranks them.
+                    let doomed: Vec<String> = range(z, 0, excess as isize - 1)
+                        .into_iter()
+                        .map(|(m, _)| m)
+                        .collect();
+                    for m in doomed {
+                        z.remove(&m);
+                    }
+                }
+                self.drop_if_empty(key);
+            }
             WriteOp::HashDelete { key, field } => {
                 self.hash(key)?.remove(field);
                 self.drop_if_empty(key);

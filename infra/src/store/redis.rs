@@ -181,6 +181,7 @@ fn encode(u: &Update) -> Option<(Vec<&str>, Vec<String>)> {
             ]),
             WriteOp::Delete { .. } => args.extend(["del".into(), k]),
             WriteOp::HashDelete { field, .. } => args.extend(["hdel".into(), k, field.clone()]),
+            WriteOp::ZKeepTop { keep, .. } => args.extend(["zkeep".into(), k, keep.to_string()]),
             WriteOp::Expire { seconds, .. } => {
                 args.extend(["expire".into(), k, seconds.to_string()])
             }

@@ -1,0 +1,134 @@
+use super::*;
+use serde_json::json;
+use tailor_core::event::RawEvent;
+
+fn event(v: serde_json::Value) -> Event {
+    RawEvent::from_json(v)
+        .unwrap()
+        .validate(Utc::now())
+        .unwrap()
+}
+
+struct World {
+    keys: KeySpace,
+    config: ProcessorConfig,
+    loaded: Loaded,
+    offset: i64,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            keys: KeySpace::default(),
+            config: ProcessorConfig::default(),
+            loaded: Loaded::default(),
+            offset: 0,
+        }
+    }
+
+    /// Folds events as one batch at fresh offsets of partition 0; returns the outcomes.
+    fn fold(&mut self, events: &[Event]) -> Folded {
+        let inputs: Vec<Input<'_>> = events
+            .iter()
+            .map(|e| {
+                self.offset += 1;
+                Input {
+                    tp: "t/0".into(),
+                    offset: self.offset,
+                    event: e,
+                }
+            })
+            .collect();
+        let folder = Folder {
+            keys: &self.keys,
+            config: &self.config,
+        };
+        folder.fold(&mut self.loaded, &inputs)
+    }
+
+    fn state(&self, subject: &str) -> &SubjectState {
+        let s = Subject::parse(subject).unwrap();
+        &self.loaded.docs[&self.keys.state(&SiteId::parse("demo").unwrap(), &s)].state
+    }
+}
+
+fn view(anon: &str, member: Option<&str>, item: &str) -> Event {
+    let mut v = json!({"type":"page_view","site_id":"demo","anonymous_id":anon,"session_id":"s","item_id":item});
+    if let Some(m) = member {
+        v["member_id"] = json!(m);
+    }
+    event(v)
+}
+
+#[test]
+fn anonymous_history_is_merged_once_and_later_anonymous_events_follow_the_stitch() {
+    let mut w = World::new();
+    let anon = view("dev", None, "a");
+    let login = view("dev", Some("m"), "b");
+    let out = w.fold(&[anon.clone(), login.clone()]);
+    assert_eq!(out.outcomes, [Outcome::Applied, Outcome::Applied]);
+    assert_eq!(w.state("m:m").events["page_view"], 2);
+    assert_eq!(w.state("a:dev").stitched_to.as_deref(), Some("m"));
+    assert_eq!(
+        out.changes
+            .iter()
+            .filter(|c| c.kind.name() == "identity_merged")
+            .count(),
+        1
+    );
+    // The same events redelivered at the same offsets: behind the watermark, nothing merged again.
+    w.offset = 0;
+    let again = w.fold(&[anon, login]);
+    assert_eq!(
+        again.outcomes,
+        [Outcome::BehindWatermark, Outcome::BehindWatermark]
+    );
+    assert!(again.changes.is_empty());
+    // A later anonymous event from the device goes to the member.
+    w.offset = 10;
+    w.fold(&[view("dev", None, "c")]);
+    assert_eq!(w.state("m:m").events["page_view"], 3);
+    // Co-visitation paired the session's items across the login.
+    assert_eq!(w.state("m:m").recent_items, ["c", "b", "a"]);
+}
+
+#[test]
+fn duplicates_by_event_id_and_by_order_id_count_once() {
+    let mut w = World::new();
+    let order = |id: &str| {
+        event(
+            json!({"type":"purchase","site_id":"demo","anonymous_id":"d","member_id":"m","event_id":id,
+            "order":{"id":"o1","currency":"EUR","lines":[{"item_id":"x","price":5.0,"quantity":2}]}}),
+        )
+    };
+    let first = order("e1");
+    let out = w.fold(&[first.clone(), first, order("e2")]);
+    assert_eq!(out.outcomes[1], Outcome::DuplicateEvent);
+    let p = &w.state("m:m").purchases;
+    assert_eq!((p.orders, p.units, p.monetary), (1, 2, 10.0));
+    // The site's customer index is set, not incremented: replaying it is harmless.
+    assert!(out
+        .site_updates
+        .iter()
+        .flat_map(|u| &u.ops)
+        .any(|o| matches!(o,
+        WriteOp::ZSet { key, score, .. } if key.ends_with(":customers") && *score == 10.0)));
+    // Every site update stays in the site's slot.
+    for u in &out.site_updates {
+        assert_eq!(u.slot_tag(), Ok(Some("demo")));
+    }
+}
+
+#[test]
+fn pages_and_channels() {
+    let e = event(
+        json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+        "url":"https://shop.example/p/1?utm_source=n&utm_medium=Email#top"}),
+    );
+    assert_eq!(page_of(&e).as_deref(), Some("/p/1"));
+    let e = event(
+        json!({"type":"page_view","site_id":"demo","anonymous_id":"a","url":"https://shop.example"}),
+    );
+    assert_eq!(page_of(&e).as_deref(), Some("/"));
+    assert_eq!(channel_of(&e).0, "direct");
+}

@@ -1,0 +1,413 @@
+//! One recommendation request, end to end: read what the ranking needs, run the generators, blend.
+//!
+//! Store round trips, each one pipelined:
+//! 1. the member's recommendation summary (recent and bought items, the session in progress, top
+//!    interests), following an anonymous id's stitch; skipped for a visitor with no id;
+//! 2. every list the enabled generators need: per seed its co-visits, followers and co-purchases, per
+//!    session item its recent sessions, the page category's and the interests' popular items,
+//!    trending and popular;
+//! 3. the items of the sampled neighbour sessions (only when session-based neighbours are enabled and
+//!    the visitor has a session in progress).
+//!
+//! A source whose weight is 0 for the request's slot costs no read. The site's popular list is kept
+//! in memory after each read, and a request that cannot finish within `recommender.timeout_ms` is
+//! answered from it (strategy `fallback`) instead of failing.
+
+use crate::api::{ApiError, Recommender};
+use crate::rank::blend::{self, Blended};
+use crate::rank::item_to_item::{self, Seed};
+use crate::rank::popular::{self, Interest};
+use crate::rank::session_knn::{self, PastSession};
+use crate::rank::{Because, Generated, Source};
+use serde::Serialize;
+use std::collections::HashSet;
+use tailor_core::config::SourceWeights;
+use tailor_core::keys::Facet;
+use tailor_core::state::RecoView;
+use tailor_core::{SiteId, Subject};
+use tailor_infra::store::{Read, Value};
+
+/// Co-purchase seeds taken from the member's purchases.
+const BOUGHT_SEEDS: usize = 5;
+
+/// What a request knows about the page and the visitor.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub subject: Option<Subject>,
+    pub slot: Option<String>,
+    /// The item on the current page.
+    pub item: Option<String>,
+    /// The current page's category.
+    pub category: Option<String>,
+    /// Items in the cart.
+    pub cart: Vec<String>,
+    /// The session in progress as clicks, oldest first; `None` takes it from the member's summary.
+    pub session: Option<Vec<String>>,
+    pub limit: usize,
+    /// The request's time (ms), for the session timeout (the offline evaluation passes the events'
+    /// clock).
+    pub now_ms: i64,
+    /// Blend weights replacing the slot's (the offline evaluation's single-source rankers).
+    pub weights: Option<SourceWeights>,
+}
+
+/// One recommended item with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub item_id: String,
+    pub score: f64,
+    /// The source of the largest share of the score.
+    pub source: Source,
+    /// A short reason a person understands ("because you viewed tent-2p").
+    pub reason: String,
+}
+
+/// A ranked answer and how it was made.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    /// `blend`, or `fallback` when it was answered from cached popular items.
+    pub strategy: &'static str,
+    pub items: Vec<Recommendation>,
+}
+
+/// The reads of round trip 2, in order, with what each feeds.
+enum Want {
+    Seed(Source, usize),
+    Copurchase(usize),
+    Sessions,
+    Category(String),
+    Interest(Because, f64),
+    Trending,
+    Popular,
+}
+
+impl Recommender {
+    /// Ranks for a request (round trips 1-3, see the module docs), within `recommender.timeout_ms`.
+    pub async fn recommend_in_time(
+        &self,
+        site: &SiteId,
+        ctx: &Context,
+    ) -> Result<Ranked, ApiError> {
+        let budget = std::time::Duration::from_millis(self.config.recommender.timeout_ms);
+        match tokio::time::timeout(budget, self.rank(site, ctx)).await {
+            Ok(r) => r,
+            Err(_) => {
+                metrics::counter!("tailor_recommender_fallbacks_total", "reason" => "timeout")
+                    .increment(1);
+                Ok(self.fallback(site, ctx))
+            }
+        }
+    }
+
+    /// The cached popular items, minus the current item.
+    fn fallback(&self, site: &SiteId, ctx: &Context) -> Ranked {
+        let popular = self.cached_popular(site);
+        let items = popular
+            .iter()
+            .filter(|(i, _)| Some(i) != ctx.item.as_ref())
+            .take(ctx.limit)
+            .map(|(i, s)| Recommendation {
+                item_id: i.clone(),
+                score: *s,
+                source: Source::Popular,
+                reason: reason(Source::Popular, &Because::Source),
+            })
+            .collect();
+        Ranked {
+            strategy: "fallback",
+            items,
+        }
+    }
+
+    /// Ranks for a request with no deadline (the offline evaluation calls this directly).
+    pub async fn rank(&self, site: &SiteId, ctx: &Context) -> Result<Ranked, ApiError> {
+        let cfg = &self.config.recommender;
+        let (slot_weights, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
+        let w = ctx.weights.unwrap_or(slot_weights);
+        let view = match &ctx.subject {
+            Some(s) => self.reco_of(site, s).await?.unwrap_or_default(),
+            None => RecoView::default(),
+        };
+        // The session in progress, oldest click first.
+        let session: Vec<String> = match &ctx.session {
+            Some(s) => s.clone(),
+            None => {
+                let live = view.session_end_ms.is_some_and(|end| {
+                    ctx.now_ms - end <= i64::from(cfg.session_timeout_mins) * 60_000
+                });
+                if live {
+                    view.session.iter().rev().cloned().collect()
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        // History newest first: the session, then the member's recent items.
+        let mut history: Vec<String> = session.iter().rev().cloned().collect();
+        history.extend(view.recent.iter().cloned());
+        let seeds = item_to_item::seeds(ctx.item.as_deref(), &history, cfg.seed_items);
+
+        let k = &self.keys;
+        let mut reads: Vec<Read> = Vec::new();
+        let mut wants: Vec<Want> = Vec::new();
+        let mut want = |read: Read, what: Want| {
+            reads.push(read);
+            wants.push(what);
+        };
+        let n = cfg.neighbours_per_seed;
+        for (i, (item, _)) in seeds.iter().enumerate() {
+            if w.covisitation > 0.0 {
+                want(
+                    Read::Top(k.covisits(site, item), n),
+                    Want::Seed(Source::Covisitation, i),
+                );
+            }
+            if w.sequence > 0.0 {
+                want(
+                    Read::Top(k.followers(site, item), n),
+                    Want::Seed(Source::Sequence, i),
+                );
+            }
+        }
+        // Co-purchase seeds: the page's item, the cart, then what the member bought.
+        let mut buy_seeds: Vec<(String, f64)> = Vec::new();
+        if w.copurchase > 0.0 {
+            let from = ctx
+                .item
+                .iter()
+                .map(|i| (i, item_to_item::CONTEXT_WEIGHT))
+                .chain(ctx.cart.iter().map(|i| (i, 1.0)))
+                .chain(view.bought.iter().take(BOUGHT_SEEDS).map(|i| (i, 0.5)));
+            for (item, weight) in from {
+                if !buy_seeds.iter().any(|(s, _)| s == item) {
+                    want(
+                        Read::Top(k.copurchases(site, item), n),
+                        Want::Copurchase(buy_seeds.len()),
+                    );
+                    buy_seeds.push((item.clone(), weight));
+                }
+            }
+        }
+        let mut distinct_session: Vec<&String> = Vec::new();
+        if w.session_knn > 0.0 {
+            for item in &session {
+                if !distinct_session.contains(&item) {
+                    distinct_session.push(item);
+                    want(
+                        Read::Top(k.item_sessions(site, item), cfg.session_sample),
+                        Want::Sessions,
+                    );
+                }
+            }
+        }
+        let p = cfg.popular_read;
+        if w.category > 0.0 {
+            if let Some(c) = &ctx.category {
+                want(
+                    Read::Top(k.popular_in(site, Facet::Category, c), p),
+                    Want::Category(c.clone()),
+                );
+            }
+        }
+        if w.interest > 0.0 {
+            for (c, share) in &view.categories {
+                want(
+                    Read::Top(k.popular_in(site, Facet::Category, c), p),
+                    Want::Interest(Because::Category(c.clone()), *share),
+                );
+            }
+            for (b, share) in &view.brands {
+                want(
+                    Read::Top(k.popular_in(site, Facet::Brand, b), p),
+                    Want::Interest(Because::Brand(b.clone()), *share),
+                );
+            }
+        }
+        if w.trending > 0.0 {
+            want(Read::Top(k.trending(site), p), Want::Trending);
+        }
+        // Popular is always read: it refreshes the fallback cache.
+        want(Read::Top(k.popular(site), p + ctx.limit), Want::Popular);
+
+        let values = self.store.read(&reads).await?;
+        let mut covis: Vec<Seed> = Vec::new();
+        let mut follow: Vec<Seed> = Vec::new();
+        let mut bought_with: Vec<Seed> = Vec::new();
+        let mut per_item_sessions: Vec<Vec<(String, f64)>> = Vec::new();
+        let mut interests: Vec<Interest> = Vec::new();
+        let mut generated: Vec<Generated> = Vec::new();
+        for (what, value) in wants.into_iter().zip(values) {
+            let list = value.into_top();
+            match what {
+                Want::Seed(source, i) => {
+                    let seed = Seed {
+                        item_id: seeds[i].0.clone(),
+                        weight: seeds[i].1,
+                        neighbours: list,
+                    };
+                    if source == Source::Covisitation {
+                        covis.push(seed)
+                    } else {
+                        follow.push(seed)
+                    }
+                }
+                Want::Copurchase(i) => bought_with.push(Seed {
+                    item_id: buy_seeds[i].0.clone(),
+                    weight: buy_seeds[i].1,
+                    neighbours: list,
+                }),
+                Want::Sessions => per_item_sessions.push(list),
+                Want::Category(c) => generated.push(Generated {
+                    source: Source::Category,
+                    candidates: popular::from_list(&list, &Because::Category(c)),
+                }),
+                Want::Interest(because, share) => interests.push(Interest {
+                    because,
+                    share,
+                    popular: list,
+                }),
+                Want::Trending => generated.push(Generated {
+                    source: Source::Trending,
+                    candidates: popular::from_list(&list, &Because::Source),
+                }),
+                Want::Popular => {
+                    self.cache_popular(site, &list);
+                    if w.popular > 0.0 {
+                        generated.push(Generated {
+                            source: Source::Popular,
+                            candidates: popular::from_list(&list, &Because::Source),
+                        });
+                    }
+                }
+            }
+        }
+        generated.push(Generated {
+            source: Source::Covisitation,
+            candidates: item_to_item::generate(&covis),
+        });
+        generated.push(Generated {
+            source: Source::Sequence,
+            candidates: item_to_item::generate(&follow),
+        });
+        generated.push(Generated {
+            source: Source::Copurchase,
+            candidates: item_to_item::generate(&bought_with),
+        });
+        generated.push(Generated {
+            source: Source::Interest,
+            candidates: popular::interests(&interests),
+        });
+        if !per_item_sessions.is_empty() {
+            let past = self
+                .past_sessions(site, &per_item_sessions, cfg.session_sample)
+                .await?;
+            generated.push(Generated {
+                source: Source::SessionKnn,
+                candidates: session_knn::generate(&session, &past, cfg.session_neighbours),
+            });
+        }
+
+        let exclude: HashSet<&str> = view
+            .bought
+            .iter()
+            .map(String::as_str)
+            .chain(ctx.item.as_deref().filter(|_| exclude_current))
+            .collect();
+        let ranked: Vec<Blended> = blend::blend(&generated, |s| weight_of(&w, s))
+            .into_iter()
+            .filter(|b| !exclude.contains(b.item_id.as_str()))
+            .collect();
+        let items = blend::diversify(ranked, max_per_category, ctx.limit, |_| None)
+            .into_iter()
+            .map(|b| Recommendation {
+                reason: reason(b.source, &b.because),
+                item_id: b.item_id,
+                score: b.score,
+                source: b.source,
+            })
+            .collect();
+        Ok(Ranked {
+            strategy: "blend",
+            items,
+        })
+    }
+
+    /// Round trip 3: the items of the most recent sessions sharing an item with the session.
+    async fn past_sessions(
+        &self,
+        site: &SiteId,
+        per_item: &[Vec<(String, f64)>],
+        sample: usize,
+    ) -> Result<Vec<PastSession>, ApiError> {
+        let sampled = session_knn::sample(per_item, sample);
+        let reads: Vec<Read> = sampled
+            .iter()
+            .map(|(id, _)| Read::Range(self.keys.session_items(site, id), 0, -1))
+            .collect();
+        let values = self.store.read(&reads).await?;
+        Ok(sampled
+            .into_iter()
+            .zip(values)
+            .map(|((id, last_ms), v): ((String, f64), Value)| PastSession {
+                id,
+                last_ms,
+                items: v.into_top().into_iter().map(|(i, _)| i).collect(),
+            })
+            .filter(|p| !p.items.is_empty())
+            .collect())
+    }
+}
+
+/// The blend weight of a source.
+pub fn weight_of(w: &SourceWeights, s: Source) -> f64 {
+    match s {
+        Source::SessionKnn => w.session_knn,
+        Source::Sequence => w.sequence,
+        Source::Covisitation => w.covisitation,
+        Source::Copurchase => w.copurchase,
+        Source::Interest => w.interest,
+        Source::Trending => w.trending,
+        Source::Category => w.category,
+        Source::Popular => w.popular,
+    }
+}
+
+/// The sentence shown for an item.
+pub fn reason(source: Source, because: &Because) -> String {
+    match (source, because) {
+        (Source::SessionKnn, Because::Item(i)) => {
+            format!("shoppers who viewed {i} in a visit like yours also viewed this")
+        }
+        (Source::Sequence, Because::Item(i)) => format!("often viewed next after {i}"),
+        (Source::Covisitation, Because::Item(i)) => format!("because you viewed {i}"),
+        (Source::Copurchase, Because::Item(i)) => format!("often bought with {i}"),
+        (Source::Interest, Because::Category(c)) => {
+            format!("popular in {c}, one of your interests")
+        }
+        (Source::Interest, Because::Brand(b)) => format!("popular from {b}, a brand you like"),
+        (Source::Category, Because::Category(c)) => format!("popular in {c}"),
+        (Source::Trending, _) => "trending now".into(),
+        _ => "popular on this site".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_has_a_reason_a_person_reads() {
+        assert_eq!(
+            reason(Source::Covisitation, &Because::Item("tent-2p".into())),
+            "because you viewed tent-2p"
+        );
+        assert_eq!(
+            reason(Source::Interest, &Because::Category("outdoor/tents".into())),
+            "popular in outdoor/tents, one of your interests"
+        );
+        assert_eq!(reason(Source::Trending, &Because::Source), "trending now");
+        for s in Source::ALL {
+            assert!(!reason(s, &Because::Source).is_empty());
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The blend: one score per item from every generator's list, diversity, and the reason shown.
+//!
+//! `score(item) = Σ_source weight(source) × score_source(item) / best score of that source`, so every
+//! source's best candidate is worth exactly its weight. The reason is the source and seed of the
+//! largest single contribution. Diversity then walks the blended list best first and skips an item
+//! whose category already has `max_per_category` items in the answer (items of no known category are
+//! never skipped), before truncating to the limit.
+
+use super::{Because, Generated, Source};
+use std::collections::HashMap;
+
+/// A blended, ranked item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blended {
+    pub item_id: String,
+    pub score: f64,
+    /// The source and cause of the largest contribution.
+    pub source: Source,
+    pub because: Because,
+}
+
+/// Blends generators' lists with per-source weights (a source absent from `weights`, or weighted 0,
+/// contributes nothing). Returns every item with a positive score, best first, ties by item id.
+pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Blended> {
+    // item -> (score, best contribution, its source, its cause)
+    let mut acc: HashMap<&str, (f64, f64, Source, &Because)> = HashMap::new();
+    for g in generated {
+        let w = weight(g.source);
+        if w <= 0.0 {
+            continue;
+        }
+        let Some(best) = g.candidates.iter().map(|c| c.score).reduce(f64::max) else {
+            continue;
+        };
+        if best <= 0.0 {
+            continue;
+        }
+        for c in &g.candidates {
+            let contribution = w * c.score / best;
+            if contribution <= 0.0 {
+                continue;
+            }
+            let e = acc
+                .entry(&c.item_id)
+                .or_insert((0.0, 0.0, g.source, &c.because));
+            e.0 += contribution;
+            if contribution > e.1 || (contribution == e.1 && g.source < e.2) {
+                e.1 = contribution;
+                e.2 = g.source;
+                e.3 = &c.because;
+            }
+        }
+    }
+    let mut out: Vec<Blended> = acc
+        .into_iter()
+        .map(|(item, (score, _, source, because))| Blended {
+            item_id: item.to_string(),
+            score,
+            source,
+            because: because.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.item_id.cmp(&b.item_id))
+    });
+    out
+}
+
+/// Keeps at most `max_per_category` items of one category (0: no limit), in order, up to `limit`.
+pub fn diversify<'a>(
+    ranked: Vec<Blended>,
+    max_per_category: usize,
+    limit: usize,
+    category_of: impl Fn(&str) -> Option<&'a str>,
+) -> Vec<Blended> {
+    let mut per: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(limit);
+    for b in ranked {
+        if out.len() >= limit {
+            break;
+        }
+        if max_per_category > 0 {
+            if let Some(c) = category_of(&b.item_id) {
+                let n = per.entry(c).or_default();
+                if *n >= max_per_category {
+                    continue;
+                }
+                *n += 1;
+            }
+        }
+        out.push(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Candidate;
+    use super::*;
+
+    fn g(source: Source, items: &[(&str, f64)]) -> Generated {
+        Generated {
+            source,
+            candidates: items
+                .iter()
+                .map(|(i, s)| Candidate {
+                    item_id: i.to_string(),
+                    score: *s,
+                    because: Because::Item(format!("seed-of-{i}")),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn each_source_is_normalised_then_weighted_and_the_reason_is_the_biggest_share() {
+        let lists = [
+            g(Source::SessionKnn, &[("a", 0.2), ("b", 0.1)]),
+            g(Source::Popular, &[("c", 5000.0), ("b", 2500.0)]),
+        ];
+        let out = blend(&lists, |s| match s {
+            Source::SessionKnn => 1.0,
+            Source::Popular => 0.4,
+            _ => 0.0,
+        });
+        let ids: Vec<(&str, f64)> = out.iter().map(|b| (b.item_id.as_str(), b.score)).collect();
+        // a 1.0; b 0.5 + 0.2 = 0.7; c 0.4.
+        assert_eq!(ids, [("a", 1.0), ("b", 0.7), ("c", 0.4)]);
+        assert_eq!(out[1].source, Source::SessionKnn);
+        // A source weighted 0 contributes nothing.
+        let only_popular = blend(&lists, |s| if s == Source::Popular { 1.0 } else { 0.0 });
+        assert_eq!(only_popular.len(), 2);
+        assert!(only_popular.iter().all(|b| b.source == Source::Popular));
+    }
+
+    #[test]
+    fn diversity_caps_items_per_category_and_keeps_uncategorised_ones() {
+        let ranked = blend(
+            &[g(
+                Source::Covisitation,
+                &[
+                    ("t1", 5.0),
+                    ("t2", 4.0),
+                    ("t3", 3.0),
+                    ("x", 2.0),
+                    ("s1", 1.0),
+                ],
+            )],
+            |_| 1.0,
+        );
+        let cat = |i: &str| match &i[..1] {
+            "t" => Some("tents"),
+            "s" => Some("stoves"),
+            _ => None,
+        };
+        let ids: Vec<String> = diversify(ranked.clone(), 2, 4, cat)
+            .into_iter()
+            .map(|b| b.item_id)
+            .collect();
+        assert_eq!(ids, ["t1", "t2", "x", "s1"]);
+        assert_eq!(diversify(ranked, 0, 3, cat).len(), 3, "0 means no limit");
+    }
+}

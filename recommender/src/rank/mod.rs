@@ -1,0 +1,111 @@
+//! Ranking, with no I/O: candidate generators → one blend → business rules → diversity.
+//!
+//! ```text
+//!  the member's summary ─┐                 ┌─ item_to_item (co-visitation, followers, co-purchase)
+//!  the page context ─────┼─▶ seeds, reads ─┼─ session_knn (V-SKNN over the most recent sessions)
+//!  the site's models ────┘                 └─ popular (overall, category, interests, trending)
+//!                                                   │ each a list of (item, score, because)
+//!                                                   ▼
+//!                         blend: Σ weight(source) × score / best score of that source
+//!                                                   │ the strongest contribution gives the reason
+//!                                                   ▼
+//!                        rules (filters, boosts, pins) → diversity (≤ N per category) → top `limit`
+//! ```
+//!
+//! Each generator is a pure function of what the store returned for the request; the request flow
+//! (`crate::engine`) plans the reads and calls them. Scores of different generators are not
+//! comparable (counts, similarities, popularity), so the blend normalises each generator's list by
+//! its best score before weighting: a weight then says how much a source's *best* candidate is worth.
+
+pub mod blend;
+pub mod item_to_item;
+pub mod popular;
+pub mod session_knn;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a candidate came from. The order is the tie-break order of reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Items of past sessions most similar to the one in progress.
+    SessionKnn,
+    /// Items that followed the session's recent items in other sessions.
+    Sequence,
+    /// Items viewed in the same sessions as the seeds.
+    Covisitation,
+    /// Items bought together with the seeds or the member's purchases.
+    Copurchase,
+    /// Popular items of the member's favourite categories and brands.
+    Interest,
+    /// Items whose last day beats their long-run rate.
+    Trending,
+    /// Popular items of the page's category.
+    Category,
+    /// Popular items of the site (cold start).
+    Popular,
+}
+
+impl Source {
+    pub const ALL: [Source; 8] = [
+        Source::SessionKnn,
+        Source::Sequence,
+        Source::Covisitation,
+        Source::Copurchase,
+        Source::Interest,
+        Source::Trending,
+        Source::Category,
+        Source::Popular,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::SessionKnn => "session_knn",
+            Source::Sequence => "sequence",
+            Source::Covisitation => "covisitation",
+            Source::Copurchase => "copurchase",
+            Source::Interest => "interest",
+            Source::Trending => "trending",
+            Source::Category => "category",
+            Source::Popular => "popular",
+        }
+    }
+}
+
+/// What a candidate is recommended because of, turned into a sentence once the catalog is known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Because {
+    /// A seed item (the page's, or one the visitor viewed, carted or bought).
+    Item(String),
+    /// A category (the page's, or one of the member's interests).
+    Category(String),
+    /// A brand of the member's interests.
+    Brand(String),
+    /// Nothing more specific than the source.
+    Source,
+}
+
+/// One generator's candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub item_id: String,
+    /// Comparable within one generator's list only.
+    pub score: f64,
+    pub because: Because,
+}
+
+/// One generator's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    pub source: Source,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Sorts candidates best first, ties by item id (so answers are deterministic).
+pub fn sort_candidates(c: &mut [Candidate]) {
+    c.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.item_id.cmp(&b.item_id))
+    });
+}

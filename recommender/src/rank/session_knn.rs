@@ -1,0 +1,179 @@
+//! Session-based neighbours: V-SKNN (Ludewig & Jannach's "vector multiplication" session kNN, as in
+//! session-rec's `VMContextKNN` with similarity `vec`, weighting `div`, weighting_score `div`, remind
+//! on), the session-kNN family the literature finds hard to beat on shop traffic.
+//!
+//! Given the session in progress `s = [s_1 .. s_n]` (clicks, oldest first):
+//! 1. *Sample*: the `sample` most recent past sessions (by their last click) sharing an item with `s`.
+//!    The processor keeps, per item, its most recent sessions (`processor.session_index_size`), which
+//!    is exactly enough to find them (see `processor/src/fold/shared.rs`).
+//! 2. *Similarity* of a past session `p`: Σ over the distinct items of `s` that `p` holds of the
+//!    item's position weight (the j-th click weighs j / n, so the latest click of an item counts),
+//!    divided by the number of distinct items of `s`.
+//! 3. *Neighbours*: the `k` most similar.
+//! 4. *Score* of an item `i`: Σ over neighbours holding `i` of similarity × 1 / d, where d is how many
+//!    clicks back the newest item of `s` that the neighbour shares is (1 for the last click).
+//!    Items of `s` itself stay candidates ("remind"): shoppers come back to what they viewed.
+
+use super::{sort_candidates, Because, Candidate};
+use std::collections::{HashMap, HashSet};
+
+/// A past session read from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastSession {
+    pub id: String,
+    /// Its last click (ms): recency for sampling.
+    pub last_ms: f64,
+    pub items: HashSet<String>,
+}
+
+/// The sampled neighbourhood: from each item's recent sessions (id → last click), the `sample` most
+/// recent distinct sessions. Ties by id, for determinism.
+pub fn sample(per_item: &[Vec<(String, f64)>], sample: usize) -> Vec<(String, f64)> {
+    let mut latest: HashMap<&str, f64> = HashMap::new();
+    for list in per_item {
+        for (id, t) in list {
+            let e = latest.entry(id).or_insert(*t);
+            *e = e.max(*t);
+        }
+    }
+    let mut v: Vec<(String, f64)> = latest
+        .into_iter()
+        .map(|(i, t)| (i.to_string(), t))
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(sample);
+    v
+}
+
+/// V-SKNN candidates for `session` (clicks, oldest first) from the sampled past sessions; see the
+/// module docs. The reason names the session's item that the best neighbours share.
+pub fn generate(session: &[String], past: &[PastSession], k: usize) -> Vec<Candidate> {
+    let n = session.len();
+    if n == 0 || k == 0 {
+        return Vec::new();
+    }
+    // Position weight of each distinct item: its last click's j / n.
+    let mut pos: HashMap<&str, f64> = HashMap::new();
+    for (j, item) in session.iter().enumerate() {
+        pos.insert(item, (j + 1) as f64 / n as f64);
+    }
+    let distinct = pos.len() as f64;
+    let mut neighbours: Vec<(&PastSession, f64)> = past
+        .iter()
+        .filter_map(|p| {
+            let sim: f64 = pos
+                .iter()
+                .filter(|(i, _)| p.items.contains(**i))
+                .map(|(_, w)| w)
+                .sum::<f64>()
+                / distinct;
+            (sim > 0.0).then_some((p, sim))
+        })
+        .collect();
+    neighbours.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+    neighbours.truncate(k);
+    // item -> (score, the session item behind its best contribution, that contribution)
+    let mut scores: HashMap<&str, (f64, &str, f64)> = HashMap::new();
+    for (p, sim) in neighbours {
+        // Decay by how recent the newest shared click is (1 / steps back).
+        let Some((step, shared)) = session
+            .iter()
+            .rev()
+            .enumerate()
+            .find(|(_, i)| p.items.contains(*i))
+        else {
+            continue;
+        };
+        let contribution = sim / (step + 1) as f64;
+        for item in &p.items {
+            let e = scores.entry(item).or_insert((0.0, shared, 0.0));
+            e.0 += contribution;
+            if contribution > e.2 {
+                e.1 = shared;
+                e.2 = contribution;
+            }
+        }
+    }
+    let mut out: Vec<Candidate> = scores
+        .into_iter()
+        .map(|(item, (score, shared, _))| Candidate {
+            item_id: item.to_string(),
+            score,
+            because: Because::Item(shared.to_string()),
+        })
+        .collect();
+    sort_candidates(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(items: &[&str]) -> Vec<String> {
+        items.iter().map(|i| i.to_string()).collect()
+    }
+
+    fn past(id: &str, t: f64, items: &[&str]) -> PastSession {
+        PastSession {
+            id: id.into(),
+            last_ms: t,
+            items: items.iter().map(|i| i.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn sample_keeps_the_most_recent_distinct_sessions() {
+        let per_item = vec![
+            vec![("p1".to_string(), 5.0), ("p2".to_string(), 9.0)],
+            vec![("p2".to_string(), 9.0), ("p3".to_string(), 1.0)],
+        ];
+        assert_eq!(
+            sample(&per_item, 2),
+            vec![("p2".to_string(), 9.0), ("p1".to_string(), 5.0)]
+        );
+    }
+
+    #[test]
+    fn similarity_weighs_later_clicks_and_decay_follows_the_newest_shared_click() {
+        // Session a, b (b is the last click: weight 1, a: 1/2); two distinct items.
+        let session = s(&["a", "b"]);
+        let neighbours = vec![
+            past("shares_b", 2.0, &["b", "x"]), // sim (1)/2 = 0.5, decay 1 → x: 0.5
+            past("shares_a", 1.0, &["a", "y"]), // sim (1/2)/2 = 0.25, decay 1/2 → y: 0.125
+        ];
+        let out = generate(&session, &neighbours, 10);
+        let score = |i: &str| out.iter().find(|c| c.item_id == i).map(|c| c.score);
+        assert_eq!(score("x"), Some(0.5));
+        assert_eq!(score("y"), Some(0.125));
+        // Remind: the session's own items are candidates too.
+        assert_eq!(score("b"), Some(0.5));
+        assert_eq!(score("a"), Some(0.125));
+        assert_eq!(
+            out.iter().find(|c| c.item_id == "y").unwrap().because,
+            Because::Item("a".into())
+        );
+    }
+
+    #[test]
+    fn only_the_k_most_similar_sessions_vote() {
+        let session = s(&["a", "b"]);
+        let neighbours = vec![
+            past("both", 1.0, &["a", "b", "x"]), // sim 0.75
+            past("only_a", 9.0, &["a", "y"]),    // sim 0.25
+        ];
+        let out = generate(&session, &neighbours, 1);
+        assert!(out.iter().any(|c| c.item_id == "x"));
+        assert!(!out.iter().any(|c| c.item_id == "y"));
+        assert!(generate(&[], &neighbours, 5).is_empty());
+    }
+
+    #[test]
+    fn repeated_clicks_count_at_their_last_position() {
+        // a, b, a: a's weight is 3/3, b's 2/3; two distinct items.
+        let out = generate(&s(&["a", "b", "a"]), &[past("p", 1.0, &["b", "z"])], 5);
+        let z = out.iter().find(|c| c.item_id == "z").unwrap();
+        // sim = (2/3)/2 = 1/3; the newest shared click (b) is 2 clicks back → 1/2.
+        assert!((z.score - 1.0 / 6.0).abs() < 1e-12);
+    }
+}

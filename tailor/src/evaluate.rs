@@ -1,0 +1,519 @@
+//! `tailor evaluate`: offline quality of the recommender on a shop's own event files, with the
+//! session-based next-item protocol of `shared/data/clickstream/README.md` (session-rec, SR-GNN).
+//!
+//! 1. The shared models are built from TRAIN by the real processor code (the batch path of
+//!    `tailor processor`, on the embedded store, on the events' own clock), then trending is
+//!    refreshed as of the last training event.
+//! 2. For every test session `[i1..in]` (its item page views and clicks in time order) and every
+//!    `k` in `1..n-1`, the real ranker is asked, with the prefix `[i1..ik]` as the visitor's session
+//!    and `ik` as the current page's item, for the top `cutoff`; the answer is scored against
+//!    `i(k+1)`. Nothing after the prefix is known to the ranker, and test events never reach the
+//!    models.
+//! 3. Every ranker is the one recommender with different blend weights: `popular`, `covisitation`
+//!    and `session_knn` each enable one generator, `blend` is the configured default (and each
+//!    `--weights` adds a variant, for tuning).
+//!
+//! Tune on a split of the training file (`--validation-days`), never on the test file.
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tailor_core::config::{Config, SourceWeights};
+use tailor_core::event::RawEvent;
+use tailor_core::keys::KeySpace;
+use tailor_core::{Event, EventBody, SiteId};
+use tailor_infra::bus::Message;
+use tailor_infra::store::memory::MemoryStore;
+use tailor_infra::store::Store;
+use tailor_infra::Shutdown;
+use tailor_processor::Processor;
+use tailor_recommender::engine::Context;
+use tailor_recommender::Recommender;
+
+/// Events per processor batch while training.
+const TRAIN_BATCH: usize = 500;
+
+/// `tailor evaluate`'s options.
+#[derive(Debug, clap::Args)]
+pub struct Evaluate {
+    /// Training events (JSON lines in the event schema, `.gz` allowed).
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// Test events; without it, the last `--validation-days` of TRAIN are held out instead (tuning).
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Hold out the sessions that end in the last N days of TRAIN as the test set (tuning on a split
+    /// of the training data). Ignored with --test.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub validation_days: u32,
+    /// How many items each prediction may show.
+    #[arg(long, default_value_t = 20)]
+    pub cutoff: usize,
+    /// Print one JSON object keyed by ranker instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Evaluate at most this many sessions of the test set (a quick look; the report says so).
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// Also evaluate the blend with these weights (`session_knn=1,sequence=0.5`; sources not named
+    /// keep the configured weight), as ranker `blend[...]`. Repeatable, for tuning.
+    #[arg(long, value_name = "SPEC")]
+    pub weights: Vec<String>,
+}
+
+/// One ranker's quality.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Quality {
+    /// Hit rate: share of predictions whose target is in the top `cutoff`.
+    pub hr: f64,
+    /// Mean reciprocal rank of the target within the top `cutoff` (0 when absent).
+    pub mrr: f64,
+    /// Share of the training items ever recommended.
+    pub coverage: f64,
+    /// Mean popularity of the recommended items, relative to the most popular item's.
+    pub popularity_bias: f64,
+    pub predictions: usize,
+}
+
+/// A test prediction: the prefix of a session and the item that came next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub prefix: Vec<String>,
+    pub category: Option<String>,
+    pub next: String,
+    pub at_ms: i64,
+}
+
+/// Reads an event file (JSON lines, gzip by extension) into events, validated as the collector does.
+pub fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for (n, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {} line {}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {}: not JSON", path.display(), n + 1))?;
+        let event = RawEvent::from_json(value)
+            .and_then(|r| r.validate(now))
+            .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
+        out.push(event);
+    }
+    Ok(out)
+}
+
+/// The item an event shows interest in as a click of a session, with its category.
+fn click(e: &Event) -> Option<(String, Option<String>)> {
+    match &e.body {
+        EventBody::PageView {
+            item_id: Some(i),
+            category,
+            ..
+        }
+        | EventBody::Click {
+            item_id: Some(i),
+            category,
+            ..
+        } => Some((i.to_string(), category.as_ref().map(|c| c.to_string()))),
+        _ => None,
+    }
+}
+
+/// Sessions as clicks in time order (ties in file order), keyed by session id (or anonymous id).
+fn sessions(events: &[Event]) -> BTreeMap<String, Vec<(i64, String, Option<String>)>> {
+    let mut out: BTreeMap<String, Vec<(i64, String, Option<String>)>> = BTreeMap::new();
+    for e in events {
+        if let Some((item, cat)) = click(e) {
+            let id = e
+                .session_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.anonymous_id.to_string());
+            out.entry(id)
+                .or_default()
+                .push((e.timestamp.timestamp_millis(), item, cat));
+        }
+    }
+    for clicks in out.values_mut() {
+        clicks.sort_by_key(|c| c.0);
+    }
+    out
+}
+
+/// Every prediction of the protocol's step 4 for these test sessions.
+pub fn cases(test: &[Event]) -> Vec<Case> {
+    let mut out = Vec::new();
+    for clicks in sessions(test).values() {
+        for k in 1..clicks.len() {
+            out.push(Case {
+                prefix: clicks[..k].iter().map(|c| c.1.clone()).collect(),
+                category: clicks[k - 1].2.clone(),
+                next: clicks[k].1.clone(),
+                at_ms: clicks[k - 1].0,
+            });
+        }
+    }
+    out
+}
+
+/// Splits events into training and validation by the protocol: sessions ending in the last `days`
+/// days are held out; their clicks on items absent from the rest are dropped, then sessions left
+/// with one click. Events without a session click stay in training.
+pub fn split(events: Vec<Event>, days: u32) -> (Vec<Event>, Vec<Event>) {
+    let last = events
+        .iter()
+        .map(|e| e.timestamp.timestamp_millis())
+        .max()
+        .unwrap_or(0);
+    let cut = last - i64::from(days) * 86_400_000;
+    let ends: HashMap<String, i64> = sessions(&events)
+        .into_iter()
+        .map(|(id, c)| (id, c.last().map_or(0, |c| c.0)))
+        .collect();
+    let session_of = |e: &Event| {
+        e.session_id
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.anonymous_id.to_string())
+    };
+    let (test, train): (Vec<Event>, Vec<Event>) = events
+        .into_iter()
+        .partition(|e| ends.get(&session_of(e)).is_some_and(|end| *end > cut));
+    let known: HashSet<String> = train.iter().filter_map(click).map(|c| c.0).collect();
+    let test: Vec<Event> = test
+        .into_iter()
+        .filter(|e| click(e).is_none_or(|(i, _)| known.contains(&i)))
+        .collect();
+    let keep: HashSet<String> = sessions(&test)
+        .into_iter()
+        .filter(|(_, c)| c.len() >= 2)
+        .map(|(id, _)| id)
+        .collect();
+    let test = test
+        .into_iter()
+        .filter(|e| keep.contains(&session_of(e)))
+        .collect();
+    (train, test)
+}
+
+/// Parses `--weights` (`name=value,...`) over a base.
+pub fn parse_weights(spec: &str, base: SourceWeights) -> anyhow::Result<SourceWeights> {
+    let mut w = base;
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, value)) = part.split_once('=') else {
+            bail!("--weights {spec:?}: expected name=value, got {part:?}");
+        };
+        let v: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .with_context(|| format!("--weights: {name} must be a number >= 0, got {value:?}"))?;
+        *w.get_mut(name.trim())
+            .with_context(|| format!("--weights: unknown source {name:?}"))? = v;
+    }
+    Ok(w)
+}
+
+/// Builds the shared models from `train` through the processor's batch path on an embedded store.
+pub async fn train(config: &Config, train: &[Event]) -> anyhow::Result<(Arc<dyn Store>, KeySpace)> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let keys = KeySpace::new(config.redis.namespace.clone());
+    let processor = Processor {
+        store: store.clone(),
+        keys: keys.clone(),
+        config: config.processor.clone(),
+        segments: Vec::new(),
+        group: "evaluate".into(),
+        changes: None,
+    };
+    let bar = progress(train.len() as u64, "training events");
+    let shutdown = Shutdown::new();
+    let mut offset = 0i64;
+    for chunk in train.chunks(TRAIN_BATCH) {
+        let batch: Vec<Message> = chunk
+            .iter()
+            .map(|e| {
+                offset += 1;
+                Message {
+                    topic: "evaluate".into(),
+                    partition: 0,
+                    offset,
+                    payload: serde_json::to_vec(e).expect("an event serialises"),
+                }
+            })
+            .collect();
+        processor
+            .apply_batch(&batch, &shutdown)
+            .await
+            .context("the processor gave up on a batch")?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let last = train
+        .iter()
+        .map(|e| e.timestamp.timestamp_millis())
+        .max()
+        .unwrap_or(0);
+    let sites: HashSet<&SiteId> = train.iter().map(|e| &e.site_id).collect();
+    for site in sites {
+        processor.refresh_trending(site, last).await?;
+    }
+    Ok((store, keys))
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what} {{per_sec}} eta {{eta}}"
+        ))
+        .expect("a valid template"),
+    );
+    bar
+}
+
+/// Scores one ranker over every case.
+pub async fn score(
+    recommender: &Recommender,
+    site: &SiteId,
+    cases: &[Case],
+    weights: SourceWeights,
+    cutoff: usize,
+    popularity: &HashMap<String, f64>,
+    bar: &ProgressBar,
+) -> anyhow::Result<Quality> {
+    let (mut hits, mut rr, mut pop) = (0.0, 0.0, 0.0);
+    let mut shown: HashSet<String> = HashSet::new();
+    let max_pop = popularity.values().copied().fold(0.0, f64::max).max(1.0);
+    let mut recommended = 0usize;
+    for case in cases {
+        let ctx = Context {
+            item: case.prefix.last().cloned(),
+            category: case.category.clone(),
+            session: Some(case.prefix.clone()),
+            limit: cutoff,
+            now_ms: case.at_ms,
+            weights: Some(weights),
+            ..Default::default()
+        };
+        let ranked = recommender.rank(site, &ctx).await?;
+        if let Some(pos) = ranked.items.iter().position(|r| r.item_id == case.next) {
+            hits += 1.0;
+            rr += 1.0 / (pos as f64 + 1.0);
+        }
+        for r in &ranked.items {
+            pop += popularity.get(&r.item_id).copied().unwrap_or(0.0) / max_pop;
+            recommended += 1;
+            if !shown.contains(&r.item_id) {
+                shown.insert(r.item_id.clone());
+            }
+        }
+        bar.inc(1);
+    }
+    let n = cases.len().max(1) as f64;
+    Ok(Quality {
+        hr: hits / n,
+        mrr: rr / n,
+        coverage: shown.len() as f64 / popularity.len().max(1) as f64,
+        popularity_bias: pop / recommended.max(1) as f64,
+        predictions: cases.len(),
+    })
+}
+
+pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
+    if args.cutoff == 0 {
+        bail!("--cutoff must be at least 1");
+    }
+    let started = Instant::now();
+    let events = read_events(&args.train)?;
+    let (train_events, test_events, protocol) = match &args.test {
+        Some(t) => (
+            events,
+            read_events(t)?,
+            format!("test file {}", t.display()),
+        ),
+        None => {
+            let (a, b) = split(events, args.validation_days);
+            (
+                a,
+                b,
+                format!(
+                    "validation split: sessions ending in the last {} days of {}",
+                    args.validation_days,
+                    args.train.display()
+                ),
+            )
+        }
+    };
+    let Some(site) = train_events.first().map(|e| e.site_id.clone()) else {
+        bail!("{} holds no events", args.train.display());
+    };
+    let test_events = match args.max_sessions {
+        Some(max) => {
+            let keep: HashSet<String> = sessions(&test_events).into_keys().take(max).collect();
+            test_events
+                .into_iter()
+                .filter(|e| {
+                    let id = e.session_id.as_ref().map(|s| s.to_string());
+                    keep.contains(&id.unwrap_or_else(|| e.anonymous_id.to_string()))
+                })
+                .collect()
+        }
+        None => test_events,
+    };
+    let all_cases = cases(&test_events);
+    if all_cases.is_empty() {
+        bail!("the test set holds no session with two or more item views");
+    }
+    // The evaluation asks with the protocol's context: never exclude the page's item.
+    config.recommender.exclude_current_item = false;
+    let config = Arc::new(config);
+    let (store, keys) = train(&config, &train_events).await?;
+    let trained_secs = started.elapsed().as_secs_f64();
+    let mut popularity: HashMap<String, f64> = HashMap::new();
+    for e in &train_events {
+        if let Some((i, _)) = click(e) {
+            *popularity.entry(i).or_default() += 1.0;
+        }
+    }
+    let recommender = Recommender::new(store, keys, config.clone());
+    let base = config.recommender.weights;
+    let mut rankers: Vec<(String, SourceWeights)> = ["popular", "covisitation", "session_knn"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                SourceWeights::only(n, 1.0).expect("a source"),
+            )
+        })
+        .collect();
+    rankers.push(("blend".into(), base));
+    for spec in &args.weights {
+        rankers.push((format!("blend[{spec}]"), parse_weights(spec, base)?));
+    }
+    let bar = progress((all_cases.len() * rankers.len()) as u64, "predictions");
+    let mut results: BTreeMap<String, Quality> = BTreeMap::new();
+    let mut order = Vec::new();
+    for (name, w) in &rankers {
+        let q = score(
+            &recommender,
+            &site,
+            &all_cases,
+            *w,
+            args.cutoff,
+            &popularity,
+            &bar,
+        )
+        .await?;
+        results.insert(name.clone(), q);
+        order.push(name.clone());
+    }
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
+    println!(
+        "{} training events, {} test predictions ({protocol}); models built in {:.0} s, total {:.0} s",
+        train_events.len(),
+        all_cases.len(),
+        trained_secs,
+        started.elapsed().as_secs_f64()
+    );
+    let c = args.cutoff;
+    println!(
+        "{:<40} {:>8} {:>8} {:>9} {:>9}",
+        "ranker",
+        format!("HR@{c}"),
+        format!("MRR@{c}"),
+        "coverage",
+        "pop.bias"
+    );
+    for name in order {
+        let q = &results[&name];
+        println!(
+            "{name:<40} {:>8.4} {:>8.4} {:>9.4} {:>9.4}",
+            q.hr, q.mrr, q.coverage, q.popularity_bias
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn view(session: &str, t: &str, item: &str) -> Event {
+        RawEvent::from_json(
+            json!({"type": "page_view", "site_id": "eval", "anonymous_id": session,
+            "session_id": session, "timestamp": t, "item_id": item,
+            "event_id": format!("{session}-{t}-{item}")}),
+        )
+        .unwrap()
+        .validate(chrono::Utc::now())
+        .unwrap()
+    }
+
+    #[test]
+    fn every_prefix_of_a_test_session_is_a_case() {
+        let test = vec![
+            view("s1", "2014-04-01T00:00:02Z", "b"),
+            view("s1", "2014-04-01T00:00:01Z", "a"),
+            view("s1", "2014-04-01T00:00:03Z", "a"),
+            view("s2", "2014-04-01T00:00:01Z", "x"),
+        ];
+        let c = cases(&test);
+        assert_eq!(c.len(), 2, "s2 has one click: no case");
+        assert_eq!(c[0].prefix, ["a"]);
+        assert_eq!(c[0].next, "b");
+        assert_eq!(c[1].prefix, ["a", "b"]);
+        assert_eq!(c[1].next, "a", "repeats are targets too");
+    }
+
+    #[test]
+    fn the_split_holds_out_late_sessions_and_drops_unknown_items() {
+        let events = vec![
+            view("old", "2014-04-01T00:00:00Z", "a"),
+            view("old", "2014-04-01T00:01:00Z", "b"),
+            view("new", "2014-04-20T00:00:00Z", "a"),
+            view("new", "2014-04-20T00:01:00Z", "unseen"),
+            view("new", "2014-04-20T00:02:00Z", "b"),
+            view("short", "2014-04-20T00:00:00Z", "a"),
+            view("short", "2014-04-20T00:01:00Z", "unseen"),
+        ];
+        let (train, test) = split(events, 7);
+        assert_eq!(train.len(), 2);
+        let c = cases(&test);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].prefix.clone(), c[0].next.clone()),
+            (vec!["a".into()], "b".into())
+        );
+    }
+
+    #[test]
+    fn weights_parse_over_a_base_and_refuse_nonsense() {
+        let w = parse_weights("sequence=0.25, popular=0", SourceWeights::default()).unwrap();
+        assert_eq!(w.sequence, 0.25);
+        assert_eq!(w.popular, 0.0);
+        assert_eq!(w.session_knn, SourceWeights::default().session_knn);
+        assert!(parse_weights("nope=1", SourceWeights::default()).is_err());
+        assert!(parse_weights("sequence=-1", SourceWeights::default()).is_err());
+        assert!(parse_weights("sequence", SourceWeights::default()).is_err());
+    }
+}
