@@ -574,6 +574,18 @@ mod tests {
     use tailor_infra::store::{memory::MemoryStore, redis::RedisStore};
     use tailor_infra::testkit;
 
+    /// A processor on `store`, in a namespace of its own.
+    fn processor(store: Arc<dyn Store>) -> Processor {
+        Processor {
+            store,
+            keys: KeySpace::new(testkit::unique("ns")),
+            config: ProcessorConfig::default(),
+            segments: vec![],
+            group: "g".into(),
+            changes: None,
+        }
+    }
+
     async fn members(p: &Processor, key: String) -> Vec<String> {
         let mut m = p.store.read(&[Read::Members(key)]).await.unwrap()[0]
             .clone()
@@ -595,14 +607,7 @@ mod tests {
     /// On one backend: a crash left the sets out of step with a document, and another customer's
     /// document no longer parses; a sweep repairs the first and leaves the second alone.
     async fn sweep_keeps_the_event_paths_guarantees(store: Arc<dyn Store>) {
-        let p = Processor {
-            store,
-            keys: KeySpace::new(testkit::unique("ns")),
-            config: ProcessorConfig::default(),
-            segments: vec![],
-            group: "g".into(),
-            changes: None,
-        };
+        let p = processor(store);
         let site = SiteId::parse("demo".to_string()).unwrap();
         let ok = Subject::parse("m:ok").unwrap();
         let broken = Subject::parse("m:broken").unwrap();
@@ -673,14 +678,7 @@ mod tests {
     }
 
     async fn one_processor_holds_a_sites_lease(store: Arc<dyn Store>) {
-        let p = Processor {
-            store,
-            keys: KeySpace::new(testkit::unique("ns")),
-            config: ProcessorConfig::default(),
-            segments: vec![],
-            group: "g".into(),
-            changes: None,
-        };
+        let p = processor(store);
         let site = SiteId::parse("demo".to_string()).unwrap();
         let ttl = 1000;
         assert!(p.take_refresh_lease(&site, "a", 0, ttl).await.unwrap());

@@ -198,11 +198,7 @@ async fn admin_routes_refuse_other_sites_pages_and_configured_segments_and_error
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 403);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "foreign_origin"
-    );
+    assert_eq!(refused(r).await, (403, json!("foreign_origin")));
     // Without an Origin (a script, the CLI) it must still be JSON.
     let r = app
         .http
@@ -211,11 +207,7 @@ async fn admin_routes_refuse_other_sites_pages_and_configured_segments_and_error
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 415);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "unsupported_media_type"
-    );
+    assert_eq!(refused(r).await, (415, json!("unsupported_media_type")));
     assert_eq!(app.get("/v1/profiles/xena?site=demo").await.0, 200);
     // The operator's own request works, also from the server's own origin.
     let own = app.base.clone();
@@ -250,11 +242,7 @@ async fn admin_routes_refuse_other_sites_pages_and_configured_segments_and_error
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 415);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "unsupported_media_type"
-    );
+    assert_eq!(refused(r).await, (415, json!("unsupported_media_type")));
 
     // A batch over collector.max_batch_events (413) is dead-lettered like every refused body.
     let max = Config::default().collector.max_batch_events;
@@ -276,6 +264,15 @@ async fn admin_routes_refuse_other_sites_pages_and_configured_segments_and_error
         "{letters}"
     );
     app.stop().await;
+}
+
+/// The status and the JSON error code of an answer.
+async fn refused(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    (
+        status,
+        r.json::<Value>().await.unwrap()["error"]["code"].clone(),
+    )
 }
 
 /// Every record of the dead-letter store, page by page (each page bounded, none loading the store).

@@ -321,32 +321,9 @@ impl TopicReader for KafkaTopicReader {
 
     async fn watermarks(&self) -> Result<Vec<Watermarks>, BusError> {
         let s = self.settings.clone();
-        tokio::task::spawn_blocking(move || {
-            let consumer = reader(&s)?;
-            let timeout = Duration::from_secs(5);
-            let meta = consumer
-                .fetch_metadata(Some(&s.topic), timeout)
-                .map_err(other)?;
-            let Some(topic) = meta.topics().iter().find(|t| t.name() == s.topic) else {
-                return Ok(vec![]);
-            };
-            topic
-                .partitions()
-                .iter()
-                .map(|p| {
-                    let (low, high) = consumer
-                        .fetch_watermarks(&s.topic, p.id(), timeout)
-                        .map_err(other)?;
-                    Ok(Watermarks {
-                        partition: p.id(),
-                        low,
-                        high,
-                    })
-                })
-                .collect()
-        })
-        .await
-        .map_err(other)?
+        tokio::task::spawn_blocking(move || partition_watermarks(&reader(&s)?, &s))
+            .await
+            .map_err(other)?
     }
 
     async fn read_range(
@@ -424,9 +401,11 @@ fn read_partition(
     Ok(out)
 }
 
-fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
-    use rdkafka::consumer::BaseConsumer;
-    let consumer: BaseConsumer = reader(s)?;
+/// The retained offsets of every partition of the topic (none while it does not exist).
+fn partition_watermarks(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    s: &KafkaSettings,
+) -> Result<Vec<Watermarks>, BusError> {
     let timeout = Duration::from_secs(5);
     let meta = consumer
         .fetch_metadata(Some(&s.topic), timeout)
@@ -434,16 +413,31 @@ fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
     let Some(topic) = meta.topics().iter().find(|t| t.name() == s.topic) else {
         return Ok(vec![]);
     };
+    topic
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(&s.topic, p.id(), timeout)
+                .map_err(other)?;
+            Ok(Watermarks {
+                partition: p.id(),
+                low,
+                high,
+            })
+        })
+        .collect()
+}
+
+fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
+    let consumer = reader(s)?;
     let mut tpl = TopicPartitionList::new();
     let mut remaining = BTreeMap::new();
-    for p in topic.partitions() {
-        let (low, high) = consumer
-            .fetch_watermarks(&s.topic, p.id(), timeout)
-            .map_err(other)?;
-        if high > low {
-            tpl.add_partition_offset(&s.topic, p.id(), Offset::Offset(low))
+    for w in partition_watermarks(&consumer, s)? {
+        if w.high > w.low {
+            tpl.add_partition_offset(&s.topic, w.partition, Offset::Offset(w.low))
                 .map_err(other)?;
-            remaining.insert(p.id(), high);
+            remaining.insert(w.partition, w.high);
         }
     }
     if remaining.is_empty() {
