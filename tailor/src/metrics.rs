@@ -130,8 +130,13 @@ pub fn register(roles: Roles, config: &Config) {
         }
     }
     if roles.recommender {
-        for strategy in ["covisitation", "mixed", "popular"] {
+        // `tailor_recommender::engine::Ranked::strategy`.
+        for strategy in ["blend", "fallback"] {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
+        }
+        counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
+        for outcome in ["upserted", "rejected", "deleted"] {
+            counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
         }
         counter!("tailor_erasures_total").increment(0);
     }
