@@ -121,10 +121,7 @@ async fn every_route_is_described_and_the_document_is_valid() {
         assert_ne!(status, 415, "{method} {path}");
         let unrouted = serde_json::from_slice::<serde_json::Value>(&body)
             .map_or(true, |b| b["error"]["message"] == "Not Found");
-        assert!(
-            status != 404 || !unrouted,
-            "{method} {path}: no such route"
-        );
+        assert!(status != 404 || !unrouted, "{method} {path}: no such route");
     }
     // Each operation says what its errors look like.
     let recs = &doc["paths"]["/v1/recommendations"]["get"];
