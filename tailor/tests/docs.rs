@@ -5,7 +5,7 @@
 //! What the test changes, and nothing else: `localhost:8080` becomes the port `tailor run --listen
 //! 127.0.0.1:0` bound, `TAILOR_URL` points the `tailor` commands at it (as the README says to do once
 //! `--listen` moved the server), the `tailor` built for the test is first on `PATH`, and the commands
-//! run in a directory holding the `orders.csv` the README imports. Lines whose comment says
+//! run in a directory holding the `orders.csv` and `products.csv` the README imports. Lines whose comment says
 //! `(needs Kafka and Redis)` are skipped: `tailor run` here is the embedded mode, which keeps nothing
 //! to replay or export (`tailor/tests/replay.rs` and `warehouse.rs` cover those commands on the real
 //! broker and Redis). The README's request for recommendations is asked again until the asynchronous
@@ -112,6 +112,12 @@ async fn until(
 }
 
 /// A small order history for the README's `tailor import --site demo orders.csv`.
+/// The catalog the README imports (docs/catalog.md's CSV format).
+const PRODUCTS: &str = "item_id,title,url,price,currency,category,brand,in_stock,tags\n\
+    tent-2p,Dome Tent 2P,/p/tent-2p,129.90,EUR,outdoor/tents,Acme,yes,summer\n\
+    stove-1,Camp Stove,/p/stove-1,45.00,EUR,outdoor/cooking,Acme,yes,\n\
+    socks-wool,Wool Socks,/p/socks-wool,12.00,EUR,apparel/socks,Knit,yes,repeatable\n";
+
 const ORDERS: &str = "member_id,date,revenue,order_id,item_id\n\
     m-1,1997-01-03,29.33,o-1,tent-2p\n\
     m-1,1997-03-14,12.50,o-2,stove-1\n\
@@ -128,6 +134,7 @@ async fn the_readme_examples_work_as_written() {
     let (port, url) = (run.port, run.base.clone());
     let dir = tailor_infra::testkit::temp_dir("readme");
     std::fs::write(dir.join("orders.csv"), ORDERS).unwrap();
+    std::fs::write(dir.join("products.csv"), PRODUCTS).unwrap();
 
     let (script, skipped) = runnable(&send, port);
     assert_eq!(skipped, 0, "every line of Send events runs");
