@@ -12,6 +12,7 @@
 
 pub mod bus;
 pub mod http;
+pub mod ops;
 pub mod store;
 pub mod telemetry;
 

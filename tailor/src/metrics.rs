@@ -119,10 +119,17 @@ pub fn register(roles: Roles) {
         }
     }
     if roles.recommender {
-        for strategy in ["covisitation", "mixed", "popular"] {
+        for strategy in ["blend", "fallback"] {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
         }
+        counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
+        let _ = histogram!("tailor_recommender_duration_seconds");
         counter!("tailor_erasures_total").increment(0);
+    }
+    if roles.processor || roles.recommender || roles.export {
+        for op in ["apply", "read"] {
+            let _ = histogram!("tailor_store_duration_seconds", "op" => op);
+        }
     }
     if roles.export {
         for name in [
