@@ -2,6 +2,9 @@
 //! latencies per endpoint and stage, rates and levels, and the `/ops` page, loaded in headless
 //! Chromium (`collector/tag/test/ops.mjs`), draws them without reaching outside the process. The
 //! screenshot is saved in a temporary directory (its path is printed) for a person to look at.
+//!
+//! And the Grafana dashboard and the Prometheus alert rules (`deploy/`) only use metric names, labels
+//! and label values the services export, and `promtool` accepts the rules and the scrape config.
 
 mod support;
 
@@ -180,4 +183,263 @@ async fn the_ops_dashboard_draws_live_latency_under_traffic() {
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "a screenshot was saved"
     );
+}
+
+/// What `/metrics` exports: each metric name with its label names, and each label's values.
+#[derive(Default)]
+struct Exported {
+    labels: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    values: std::collections::BTreeSet<(String, String, String)>,
+}
+
+fn exported(text: &str) -> Exported {
+    let mut e = Exported::default();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, _) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        let set = e.labels.entry(name.to_string()).or_default();
+        for pair in labels
+            .trim_end_matches('}')
+            .split(',')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap();
+            set.insert(k.to_string());
+            e.values.insert((
+                name.to_string(),
+                k.to_string(),
+                v.trim_matches('"').to_string(),
+            ));
+        }
+    }
+    e
+}
+
+/// Labels Prometheus adds at scrape time, and the histogram bucket bound.
+const SCRAPE_LABELS: [&str; 3] = ["job", "instance", "le"];
+
+/// Checks one PromQL expression: every `tailor_…` metric is exported; every label matcher names a
+/// label of its metric (with an exported value, for `=`); every `by (…)` label belongs to a metric of
+/// the expression or is added by the scrape; every `tailor:…` series is a recording rule. Returns the
+/// metrics used, or what is wrong.
+fn check_expr(expr: &str, e: &Exported, records: &[String]) -> Result<Vec<String>, String> {
+    let chars: Vec<char> = expr.chars().collect();
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut used = Vec::new();
+    let mut grouping = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '"' {
+            // A string: skip to its end.
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !(chars[i].is_ascii_alphabetic() || chars[i] == '_') || (i > 0 && ident(chars[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && ident(chars[i]) {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        let rest: String = chars[i..].iter().collect();
+        if word == "by" || word == "without" {
+            let open = rest.find('(').unwrap();
+            let close = rest.find(')').unwrap();
+            grouping.extend(
+                rest[open + 1..close]
+                    .split(',')
+                    .map(|l| l.trim().to_string()),
+            );
+            i += close + 1;
+            continue;
+        }
+        if word.starts_with("tailor:") {
+            if !records.contains(&word) {
+                return Err(format!("{word} is no recording rule: {expr}"));
+            }
+            continue;
+        }
+        if !word.starts_with("tailor_") {
+            continue;
+        }
+        let Some(labels) = e.labels.get(&word) else {
+            return Err(format!("{word} is not exported: {expr}"));
+        };
+        used.push(word.clone());
+        if rest.starts_with('{') {
+            let close = rest.find('}').unwrap();
+            for matcher in rest[1..close].split(',').filter(|m| !m.trim().is_empty()) {
+                let op_at = matcher.find(['=', '!']).unwrap();
+                let label = matcher[..op_at].trim();
+                let op: String = matcher[op_at..]
+                    .chars()
+                    .take_while(|c| "=!~".contains(*c))
+                    .collect();
+                let value = matcher[op_at + op.len()..].trim().trim_matches('"');
+                if !(labels.contains(label) || ["job", "instance"].contains(&label)) {
+                    return Err(format!("{word} has no label {label} ({labels:?}): {expr}"));
+                }
+                if op == "="
+                    && labels.contains(label)
+                    && !e
+                        .values
+                        .contains(&(word.clone(), label.into(), value.into()))
+                {
+                    return Err(format!(
+                        "{word}{{{label}=\"{value}\"}} is never exported: {expr}"
+                    ));
+                }
+            }
+            i += close + 1;
+        }
+    }
+    for label in grouping {
+        if !(SCRAPE_LABELS.contains(&label.as_str())
+            || used.iter().any(|m| e.labels[m].contains(&label)))
+        {
+            return Err(format!(
+                "by ({label}): no metric of the expression has it: {expr}"
+            ));
+        }
+    }
+    Ok(used)
+}
+
+fn collect_exprs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("expr", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_use_only_exported_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for args in [["rules", "alerts.yml"], ["config", "prometheus.yml"]] {
+        let promtool = std::process::Command::new("promtool")
+            .current_dir(root.join("deploy/prometheus"))
+            .arg("check")
+            .args(args)
+            .output()
+            .expect("promtool is missing: run scripts/test.sh (it installs Debian's prometheus)");
+        assert!(
+            promtool.status.success(),
+            "promtool check {args:?}:\n{}{}",
+            String::from_utf8_lossy(&promtool.stdout),
+            String::from_utf8_lossy(&promtool.stderr)
+        );
+    }
+
+    // Every stage in one process, with traffic so the series that appear with their first sample
+    // (HTTP routes, consumer lag partitions) are there.
+    let run = support::tailor_run(&["--simulate", "5"]);
+    let base = run.base.clone();
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN;
+    let text = loop {
+        let r = http
+            .get(format!("{base}/v1/recommendations?site=demo&item=tent-2p"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("tailor_processor_consumer_lag{")
+            && text.contains("tailor_http_requests_total{service=\"collector\"")
+        {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let e = exported(&text);
+
+    let rules = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    let records: Vec<String> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record:"))
+        .map(|r| r.trim().to_string())
+        .collect();
+    let rule_exprs: Vec<String> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .map(|x| x.trim().to_string())
+        .collect();
+    assert!(
+        rule_exprs
+            .iter()
+            .all(|x| !x.is_empty() && x != "|" && x != ">"),
+        "keep each expr on one line"
+    );
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/tailor.json")).unwrap(),
+    )
+    .unwrap();
+    let mut panel_exprs = Vec::new();
+    collect_exprs(&dashboard, &mut panel_exprs);
+    let panel_exprs: Vec<String> = panel_exprs
+        .iter()
+        .map(|x| x.replace("$__rate_interval", "5m"))
+        .collect();
+
+    let mut used = std::collections::BTreeSet::new();
+    for x in rule_exprs.iter().chain(&panel_exprs) {
+        used.extend(check_expr(x, &e, &records).unwrap_or_else(|err| panic!("{err}")));
+    }
+    // The check has something to check: the alerts and the panels cover every area.
+    for m in [
+        "tailor_http_request_duration_seconds_bucket",
+        "tailor_http_requests_total",
+        "tailor_processor_consumer_lag",
+        "tailor_collector_dead_letters_total",
+        "tailor_spool_bytes",
+        "tailor_backend_ready",
+        "tailor_processor_batch_duration_seconds_bucket",
+        "tailor_store_duration_seconds_bucket",
+        "tailor_recommender_duration_seconds_bucket",
+        "tailor_processor_end_to_end_duration_seconds_bucket",
+        "tailor_recommender_fallbacks_total",
+    ] {
+        assert!(
+            used.contains(m),
+            "{m} is used by no panel or rule: {used:?}"
+        );
+    }
+    assert!(rule_exprs.len() >= 10 && panel_exprs.len() >= 15);
+    // And it fails on what it should: a name or label the services do not export.
+    for bad in [
+        "rate(tailor_http_requests_totl[5m])",
+        "rate(tailor_http_requests_total{code=\"500\"}[5m])",
+        "sum by (partition) (tailor_spool_bytes)",
+        "tailor_spool_bytes{spool=\"event\"}",
+    ] {
+        assert!(
+            check_expr(bad, &e, &records).is_err(),
+            "{bad} passed the check"
+        );
+    }
 }
