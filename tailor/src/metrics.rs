@@ -125,6 +125,9 @@ pub fn register(roles: Roles) {
         counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
         let _ = histogram!("tailor_recommender_duration_seconds");
         counter!("tailor_erasures_total").increment(0);
+        for outcome in ["upserted", "rejected", "deleted"] {
+            counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
+        }
     }
     if roles.processor || roles.recommender || roles.export {
         for op in ["apply", "read"] {
