@@ -443,3 +443,58 @@ async fn dashboards_and_alerts_use_only_exported_metrics() {
         );
     }
 }
+
+/// On the real backends the same windows fill: Redis round trips, Kafka delivery and the consumer
+/// lag of each partition the group is assigned. (The only test here that runs Tailor in this process,
+/// so the process-wide windows are its own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_and_redis_the_stages_and_the_lag_are_windowed() {
+    let app = support::start(tailor_infra::testkit::real_config()).await;
+    let tag = tailor_infra::testkit::unique("ops");
+    let events: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"type": "page_view", "event_id": format!("{tag}-{i}"), "site_id": "demo",
+                "anonymous_id": format!("{tag}-v"), "session_id": format!("{tag}-s"),
+                "item_id": format!("item-{i}"), "url": "https://shop.example/p/1"})
+        })
+        .collect();
+    let (status, body) = app.post(&json!(events)).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, _) = app.get("/v1/recommendations?site=demo&item=item-1").await;
+    assert_eq!(status, 200);
+    let report = app
+        .until("/ops/latency", |r| {
+            series(
+                r,
+                "flows",
+                "processor_events",
+                &json!({"outcome": "applied"}),
+            )
+            .is_some_and(|s| s["last_minute"]["count"].as_u64() >= Some(5))
+                && series(r, "levels", "processor_consumer_lag", &json!({})).is_some()
+        })
+        .await;
+    for (stage, labels) in [
+        ("store", json!({"op": "apply"})),
+        ("store", json!({"op": "read"})),
+        ("processor_batch", json!({})),
+        ("processor_end_to_end", json!({})),
+        ("collector_delivery", json!({})),
+        ("recommender", json!({})),
+    ] {
+        let s = series(&report, "stages", stage, &labels)
+            .unwrap_or_else(|| panic!("{stage} {labels}: {report}"));
+        assert!(s["last_minute"]["count"].as_u64() >= Some(1), "{s}");
+        assert!(s["last_minute"]["p50"].as_f64() > Some(0.0), "{s}");
+    }
+    let events = series(
+        &report,
+        "endpoints",
+        "/v1/events",
+        &json!({"service": "collector"}),
+    )
+    .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(events["last_minute"]["count"], 1, "one request: {events}");
+    assert_eq!(events["last_minute"]["error_rate"], 0.0, "{events}");
+    app.stop().await;
+}
