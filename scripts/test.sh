@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine.
 #
-# Installs what is missing (redis-server and Chromium from Debian packages; the Kafka-protocol broker
+# Installs what is missing (redis-server, Chromium and promtool from Debian packages; the Kafka-protocol broker
 # Tansu with cargo, about 9 minutes on 2 cores, reused when already installed; the JS tag's build tools
 # and the official Snowplow/Segment clients from npm and PyPI, pinned by lockfiles), starts one
 # redis-server and one
@@ -24,6 +24,11 @@ if ! command -v curl >/dev/null; then
   log "installing curl (Debian package) for the README's examples (tailor/tests/docs.rs)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq curl >/dev/null
+fi
+if ! command -v promtool >/dev/null; then
+  log "installing promtool (Debian package prometheus) to check deploy/prometheus (tailor/tests/ops.rs)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq prometheus >/dev/null
 fi
 if [ ! -x /usr/bin/chromium ]; then
   log "installing Chromium (Debian package) for the browser tests"

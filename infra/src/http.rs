@@ -121,14 +121,35 @@ pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
 )]
 pub struct OpsApi;
 
-/// Prometheus text of every metric (docs/metrics.md).
+/// Prometheus text of every metric (docs/metrics.md). Each scrape runs the readiness checks first,
+/// so `tailor_backend_ready{check}` says what `/readyz` would (alerts cannot read `/readyz`).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain")))]
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+    for (name, r) in run_checks(&ops).await {
+        metrics::gauge!("tailor_backend_ready", "check" => name).set(if r.is_ok() {
+            1.0
+        } else {
+            0.0
+        });
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::metrics().render(),
     )
+}
+
+/// Runs the readiness checks together, at most 5 s in all (a scrape must finish within its timeout
+/// even when every backend hangs).
+async fn run_checks(ops: &Ops) -> Vec<(&'static str, Result<(), String>)> {
+    futures::future::join_all(ops.checks.iter().map(|(name, check)| async move {
+        let r = match tokio::time::timeout(std::time::Duration::from_secs(5), check()).await {
+            Ok(r) => r,
+            Err(_) => Err("timed out after 5s".to_string()),
+        };
+        (*name, r)
+    }))
+    .await
 }
 
 /// Liveness: answers as long as the process serves requests.
@@ -146,11 +167,7 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(ops): State<Ops>) -> Response {
     let mut report = serde_json::Map::new();
     let mut ready = true;
-    for (name, check) in ops.checks.iter() {
-        let r = match tokio::time::timeout(std::time::Duration::from_secs(5), check()).await {
-            Ok(r) => r,
-            Err(_) => Err("timed out after 5s".to_string()),
-        };
+    for (name, r) in run_checks(&ops).await {
         ready &= r.is_ok();
         report.insert(
             name.to_string(),

@@ -13,6 +13,7 @@
 
 pub mod bus;
 pub mod http;
+pub mod ops;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -2,7 +2,8 @@
 //!
 //! Logs go through `tracing` (text for people, JSON for log pipelines). Metrics go through the `metrics`
 //! facade into one process-wide Prometheus recorder; every service renders it at `/metrics`. Metric names
-//! are listed in `docs/metrics.md`; each is emitted in exactly one place.
+//! are listed in `docs/metrics.md`; each is emitted in exactly one place. The recorder also feeds the
+//! windowed latency histograms of `/ops` ([`crate::ops`]).
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -50,6 +51,8 @@ pub fn metrics() -> PrometheusHandle {
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
+            // The ops windows (`/ops/latency`) are fed by the same samples, here, in one place.
+            let recorder = crate::ops::tee::Tee::new(recorder, crate::ops::windows::global());
             // Another recorder may already be installed (embedding applications); then ours only
             // renders what it records, which is nothing, and the embedder's recorder wins.
             let _ = metrics::set_global_recorder(recorder);

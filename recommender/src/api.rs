@@ -257,7 +257,10 @@ impl Recommender {
     /// Ranks for a page context and counts the answer.
     pub async fn recommend(&self, p: PageContext) -> Result<Recommendations, ApiError> {
         let (site, ctx) = self.context(p)?;
+        let start = std::time::Instant::now();
         let ranked = self.recommend_in_time(&site, &ctx).await?;
+        metrics::histogram!("tailor_recommender_duration_seconds")
+            .record(start.elapsed().as_secs_f64());
         metrics::counter!("tailor_recommender_responses_total", "strategy" => ranked.strategy)
             .increment(1);
         Ok(Recommendations {

@@ -294,7 +294,7 @@ pub async fn start(
         bail!("the warehouse export reads the Kafka topic and checks erasures in Redis: give --kafka and --redis");
     }
     let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender || roles.export {
-        Some(match &config.redis.url {
+        Some(tailor_infra::store::timed::timed(match &config.redis.url {
             Some(url) => {
                 let s =
                     crate::connect::redis(url, crate::connect::Patience::Service(shutdown.clone()))
@@ -311,7 +311,7 @@ pub async fn start(
                 tracing::info!("profile store: in-process (embedded mode; not durable)");
                 Arc::new(MemoryStore::new())
             }
-        })
+        }))
     } else {
         None
     };
@@ -380,6 +380,7 @@ pub async fn start(
             changes.is_some(),
         )))
         .merge(ops_router(checks))
+        .merge(tailor_infra::ops::router())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -135,10 +135,16 @@ pub fn register(roles: Roles, config: &Config) {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
         }
         counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
+        let _ = histogram!("tailor_recommender_duration_seconds");
         for outcome in ["upserted", "rejected", "deleted"] {
             counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
         }
         counter!("tailor_erasures_total").increment(0);
+    }
+    if roles.processor || roles.recommender || roles.export {
+        for op in ["apply", "read"] {
+            let _ = histogram!("tailor_store_duration_seconds", "op" => op);
+        }
     }
     if roles.export {
         for name in [

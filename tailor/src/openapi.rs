@@ -45,6 +45,7 @@ pub fn document(roles: Roles, changes: bool) -> Document {
     let mut doc = Base::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc.merge(tailor_infra::http::OpsApi::openapi());
+    doc.merge(tailor_infra::ops::OpsPageApi::openapi());
     if roles.collector {
         doc.merge(tailor_collector::openapi::openapi());
     }

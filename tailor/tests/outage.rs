@@ -177,6 +177,14 @@ async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
     assert!(acked > 10, "only {acked} events spooled");
     let (status, _) = ready(&app).await;
     assert_eq!(status, 503, "a full spool makes the collector unready");
+    // And the alert rules see it (deploy/prometheus/alerts.yml: TailorNotReady, TailorSpoolFull).
+    let text = app.metrics().await;
+    assert!(
+        text.contains("tailor_backend_ready{check=\"bus\"} 0\n"),
+        "{text}"
+    );
+    let full = "tailor_spool_records_total{spool=\"events\",outcome=\"full\"}";
+    assert!(metric(&app, full).await > 0.0, "{text}");
 
     // The collector restarts while the broker is still away: what it spooled is still there.
     app.stop().await;

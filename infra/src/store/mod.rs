@@ -6,6 +6,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod timed;
 
 use async_trait::async_trait;
 use std::collections::HashMap;
