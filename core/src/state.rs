@@ -266,6 +266,10 @@ pub struct SubjectState {
     pub segments: BTreeSet<String>,
     /// When each behaviour-change signal last fired (key → ms), so a signal fires once per cooldown.
     pub signals: BTreeMap<String, i64>,
+    /// Impression times (ms) per campaign, oldest first, for frequency caps
+    /// (`crate::campaign::record_impression` keeps them bounded).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub offers: BTreeMap<String, Vec<i64>>,
     /// Last applied offset per `topic/partition`: a redelivered event at or below it is skipped.
     pub wm: BTreeMap<String, i64>,
 }
