@@ -27,6 +27,8 @@ pub const MAX_DWELL_MS: u64 = 24 * 3600 * 1000;
 pub const MAX_FUTURE_SKEW: Duration = Duration::hours(24);
 /// Longest page title, offer slot, custom event name or alias id, in bytes.
 pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest campaign offer token, in bytes.
+pub const MAX_TOKEN_LEN: usize = 512;
 /// Most items one offer impression may list.
 pub const MAX_SLOT_ITEMS: usize = 100;
 /// Most properties a custom event may carry.
@@ -161,15 +163,23 @@ pub enum EventBody {
     Alias {
         previous_id: String,
     },
-    /// An offer slot on the page showed these items (in rank order).
+    /// An offer slot on the page showed these items (in rank order), or a campaign's offer (its
+    /// `token`, then `item_ids` may be empty).
     OfferImpression {
         slot: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         item_ids: Vec<ItemId>,
+        /// The campaign offer's token, as the recommender issued it (`crate::campaign::token`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
-    /// An item shown in an offer slot was clicked.
+    /// An item shown in an offer slot, or a campaign's offer (its `token`), was clicked.
     OfferClick {
         slot: String,
-        item_id: ItemId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item_id: Option<ItemId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Anything else a tracker reports (Snowplow structured events, other Segment `track` calls).
     Custom {
@@ -495,6 +505,8 @@ pub struct RawEvent {
     pub previous_id: Option<String>,
     pub slot: Option<String>,
     pub item_ids: Option<Vec<String>>,
+    /// A campaign offer's token (offer impressions and clicks).
+    pub token: Option<String>,
     pub name: Option<String>,
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
     /// UTM parameters when the tracker reports them apart from the URL (Segment `context.campaign`).
@@ -732,7 +744,11 @@ impl RawEvent {
                 }
             }
             EventType::OfferImpression => {
-                let raw = required(self.item_ids, "item_ids")?;
+                let token = bounded(self.token, "token", MAX_TOKEN_LEN)?;
+                let raw = match token {
+                    Some(_) => self.item_ids.unwrap_or_default(),
+                    None => required(self.item_ids, "item_ids")?,
+                };
                 if raw.len() > MAX_SLOT_ITEMS {
                     return Err(FieldError::invalid(
                         "item_ids",
@@ -751,12 +767,20 @@ impl RawEvent {
                 EventBody::OfferImpression {
                     slot: required_text(self.slot, "slot")?,
                     item_ids,
+                    token,
                 }
             }
-            EventType::OfferClick => EventBody::OfferClick {
-                slot: required_text(self.slot, "slot")?,
-                item_id: required(item_id, "item_id")?,
-            },
+            EventType::OfferClick => {
+                let token = bounded(self.token, "token", MAX_TOKEN_LEN)?;
+                EventBody::OfferClick {
+                    slot: required_text(self.slot, "slot")?,
+                    item_id: match token {
+                        Some(_) => item_id,
+                        None => Some(required(item_id, "item_id")?),
+                    },
+                    token,
+                }
+            }
             EventType::Custom => EventBody::Custom {
                 name: required_text(self.name, "name")?,
                 properties: small_map(self.properties, "properties", MAX_PROPERTIES)?,
@@ -1023,9 +1047,44 @@ mod tests {
             e.body,
             EventBody::OfferImpression {
                 slot: "home".into(),
-                item_ids: vec![ItemId::parse("i1").unwrap(), ItemId::parse("i2").unwrap()]
+                item_ids: vec![ItemId::parse("i1").unwrap(), ItemId::parse("i2").unwrap()],
+                token: None,
             }
         );
+        // A campaign offer's impression and click carry its token instead of items.
+        let e = parse(
+            json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
+            "slot":"home","token":"t.s"}),
+        )
+        .unwrap();
+        assert!(
+            matches!(e.body, EventBody::OfferImpression { ref item_ids, token: Some(_), .. } if item_ids.is_empty())
+        );
+        let e = parse(
+            json!({"type":"offer_click","site_id":"demo","anonymous_id":"a",
+            "slot":"home","token":"t.s"}),
+        )
+        .unwrap();
+        assert!(matches!(
+            e.body,
+            EventBody::OfferClick {
+                item_id: None,
+                token: Some(_),
+                ..
+            }
+        ));
+        let err = parse(
+            json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
+            "slot":"home"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "item_ids");
+        let err = parse(
+            json!({"type":"offer_click","site_id":"demo","anonymous_id":"a",
+            "slot":"home","token":"x".repeat(MAX_TOKEN_LEN + 1)}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "token");
         let err = parse(
             json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
             "slot":"home","item_ids":["ok","bad id"]}),

@@ -130,6 +130,16 @@ impl KeySpace {
         self.site_key(site, "rules")
     }
 
+    /// Campaigns added through the admin API: id → definition (JSON).
+    pub fn campaigns(&self, site: &SiteId) -> String {
+        self.site_key(site, "campaigns")
+    }
+
+    /// Campaign counters: `<campaign>|<variant>|impressions|clicks|conversions` → count.
+    pub fn campaign_stats(&self, site: &SiteId) -> String {
+        self.site_key(site, "campaigns:stats")
+    }
+
     pub fn segment(&self, site: &SiteId, name: &str) -> String {
         self.site_key(site, &format!("seg:{name}"))
     }
