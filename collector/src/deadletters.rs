@@ -5,6 +5,15 @@
 //! the result down the normal [`Collector::ingest`] path, without dead-lettering it a second time. An
 //! event that had no id gets the record's id, so re-driving a record twice still counts its event once.
 //! Served under `/admin/dead-letters` and used by `tailor dead-letters`.
+//!
+//! The store is bounded by bytes, in two lanes (see `docs/events.md`, "Dead letters"): records of up
+//! to [`SMALL_RECORD`] bytes (nearly every rejected event) go to partition 0, bigger ones (whole
+//! refused bodies) to partition 1, and each partition keeps the newest records within half of
+//! `collector.dead_letter_max_bytes`. A flood of big bodies therefore pushes out only big records.
+//!
+//! Nothing here loads the whole store: a listing is one page (at most `limit` records, read with a
+//! byte budget per partition) and says where the next one starts (`next_cursor`); a re-drive walks
+//! the store page by page.
 
 use crate::enrich::RequestMeta;
 use crate::error::IngestError;
@@ -21,8 +30,19 @@ use tailor_core::deadletter::DeadLetter;
 use tailor_core::event::Source;
 use tailor_infra::http::error_with;
 
-/// Most records scanned from the topic by one request.
-const SCAN_LIMIT: usize = 200_000;
+/// Largest record (serialized) that goes to the small lane, partition 0.
+pub const SMALL_RECORD: usize = 16 * 1024;
+/// Most records one page holds.
+pub const MAX_PAGE: usize = 1000;
+/// Most payload bytes one page reads from one partition (the record that crosses it included).
+const PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Records per page when a re-drive walks the store.
+const REDRIVE_PAGE: usize = 500;
+
+/// The partition (lane) a serialized record goes to.
+pub fn lane(record_len: usize) -> i32 {
+    i32::from(record_len > SMALL_RECORD)
+}
 
 /// Which records a listing or re-drive selects; every given criterion must match.
 #[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -52,23 +72,57 @@ impl Filter {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     limit: Option<usize>,
+    cursor: Option<String>,
     reason: Option<String>,
     site: Option<String>,
     source: Option<String>,
 }
 
-/// The answer of a listing: the newest `limit` matching records, oldest first, and the counts.
+/// One page of a listing: the next `scanned` records of the store (oldest first, from the cursor),
+/// those of them matching the filter, and where the next page starts.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Listing {
-    /// Records in the topic.
+    /// Records in the store.
     pub total: usize,
-    /// Records matching the filter.
+    /// Records this page read.
+    #[serde(default)]
+    pub scanned: usize,
+    /// Records of this page matching the filter.
     pub matching: usize,
-    /// Matching records per reason.
+    /// Matching records of this page per reason.
     pub by_reason: std::collections::BTreeMap<String, usize>,
     /// Dead-letter records (docs/events.md, "Dead letters").
     #[schema(value_type = Vec<Object>)]
     pub records: Vec<DeadLetter>,
+    /// Pass as `cursor` for the next page; absent at the end of the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Where a page starts: the next offset to read per partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor(std::collections::BTreeMap<i32, i64>);
+
+impl Cursor {
+    /// `0:120,1:7` (partition:offset pairs).
+    pub fn parse(s: &str) -> Result<Cursor, String> {
+        let bad = || format!("cursor {s:?} is not one given by a listing");
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (p, o) = pair.split_once(':').ok_or_else(bad)?;
+                Ok((p.parse().map_err(|_| bad())?, o.parse().map_err(|_| bad())?))
+            })
+            .collect::<Result<_, String>>()
+            .map(Cursor)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pairs: Vec<String> = self.0.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+        f.write_str(&pairs.join(","))
+    }
 }
 
 /// A re-drive request: the records to re-drive (`all: true` is needed to select without ids).
@@ -109,10 +163,12 @@ fn bad(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Respon
     error_with(status, code, msg, None, vec![])
 }
 
-/// The newest dead letters matching the filter, with counts by reason.
+/// One page of the dead-letter store from a cursor: its matching records, counts by reason, and
+/// the cursor of the next page.
 #[utoipa::path(get, path = "/admin/dead-letters", tag = "operations",
     params(
-        ("limit" = Option<usize>, Query, description = "records to return, the newest (default 100)"),
+        ("limit" = Option<usize>, Query, description = "records to read, from 1 to 1000 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "where the page starts: a listing's `next_cursor` (default: the oldest record kept)"),
         ("reason" = Option<String>, Query, description = "only this reason"),
         ("site" = Option<String>, Query, description = "only this site"),
         ("source" = Option<String>, Query, description = "only this source: api, snowplow, segment")),
@@ -134,7 +190,19 @@ pub(crate) async fn list_handler(
         site: q.site,
         source: q.source,
     };
-    match c.list_dead_letters(&filter, q.limit.unwrap_or(100)).await {
+    let cursor = match q.cursor.as_deref().map(Cursor::parse).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => return bad(StatusCode::BAD_REQUEST, "bad_query", e),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("limit must be from 1 to {MAX_PAGE}"),
+        );
+    }
+    match c.list_dead_letters(&filter, &cursor, limit).await {
         Ok(l) => Json(l).into_response(),
         Err(e) => bad(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     }
@@ -169,108 +237,160 @@ pub(crate) async fn redrive_handler(
 }
 
 impl Collector {
-    async fn read_dead_letters(&self) -> Result<(usize, Vec<DeadLetter>), String> {
-        let messages = self
-            .dead_letter_reader
-            .read_all(SCAN_LIMIT)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", self.config.kafka.dead_letter_topic))?;
-        let total = messages.len();
-        let mut letters: Vec<DeadLetter> = messages
-            .iter()
-            .filter_map(|m| serde_json::from_slice(&m.payload).ok())
-            .collect();
-        letters.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.id.cmp(&b.id)));
-        Ok((total, letters))
+    /// The next page of the store from `cursor`: up to `limit` records in the order they arrived,
+    /// merged across the lanes, and the cursor after them (`None` at the end of the store).
+    async fn page(
+        &self,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(usize, Vec<DeadLetter>, Option<Cursor>), String> {
+        let unreadable = |e| format!("cannot read {}: {e}", self.config.kafka.dead_letter_topic);
+        let reader = &self.dead_letter_reader;
+        let marks = reader.watermarks().await.map_err(unreadable)?;
+        let total = marks.iter().map(|w| (w.high - w.low) as usize).sum();
+        // Each lane's next `limit` records; then the `limit` oldest of them all.
+        let mut read: Vec<(i32, i64, DeadLetter)> = Vec::new();
+        for w in &marks {
+            let from = cursor
+                .0
+                .get(&w.partition)
+                .copied()
+                .unwrap_or(w.low)
+                .max(w.low);
+            let to = w.high.min(from + limit as i64);
+            for m in reader
+                .read_range(w.partition, from, to, PAGE_BYTES)
+                .await
+                .map_err(unreadable)?
+            {
+                // A record that is not a dead letter still takes its place, so the cursor moves on.
+                let letter = serde_json::from_slice(&m.payload).unwrap_or_else(|_| unparsable(&m));
+                read.push((m.partition, m.offset, letter));
+            }
+        }
+        read.sort_by(|a, b| (a.2.received_at, &a.2.id).cmp(&(b.2.received_at, &b.2.id)));
+        read.truncate(limit);
+        let mut next = cursor.clone();
+        for w in &marks {
+            let n = next.0.entry(w.partition).or_insert(w.low);
+            *n = (*n).max(w.low);
+        }
+        for (p, offset, _) in &read {
+            let n = next.0.entry(*p).or_default();
+            *n = (*n).max(offset + 1);
+        }
+        // A page that read nothing ends the walk, so a cursor can never repeat forever.
+        let more = !read.is_empty()
+            && marks
+                .iter()
+                .any(|w| next.0.get(&w.partition).is_some_and(|n| *n < w.high));
+        Ok((
+            total,
+            read.into_iter().map(|(_, _, l)| l).collect(),
+            more.then_some(next),
+        ))
     }
 
-    /// The newest `limit` records matching `filter`, oldest first.
+    /// One page of the store from `cursor` (see [`Listing`]).
     pub async fn list_dead_letters(
         &self,
         filter: &Filter,
+        cursor: &Cursor,
         limit: usize,
     ) -> Result<Listing, String> {
-        let (total, letters) = self.read_dead_letters().await?;
+        let (total, letters, next) = self.page(cursor, limit).await?;
+        let scanned = letters.len();
         let matching: Vec<DeadLetter> = letters.into_iter().filter(|l| filter.matches(l)).collect();
         let mut by_reason = std::collections::BTreeMap::new();
         for l in &matching {
             *by_reason.entry(l.reason.clone()).or_insert(0) += 1;
         }
-        let n = matching.len();
         Ok(Listing {
             total,
-            matching: n,
+            scanned,
+            matching: matching.len(),
             by_reason,
-            records: matching.into_iter().skip(n.saturating_sub(limit)).collect(),
+            records: matching,
+            next_cursor: next.map(|c| c.to_string()),
         })
     }
 
-    /// Re-drives every record matching `filter`; see the module docs.
+    /// Re-drives every record matching `filter`, walking the store page by page; see the module docs.
     pub async fn redrive(&self, filter: &Filter) -> Result<RedriveReport, String> {
-        let (_, letters) = self.read_dead_letters().await?;
-        let selected: Vec<DeadLetter> = letters.into_iter().filter(|l| filter.matches(l)).collect();
         let mut report = RedriveReport {
-            selected: selected.len(),
+            selected: 0,
             accepted: 0,
             still_rejected: 0,
             results: Vec::new(),
         };
-        for l in selected {
-            let req = RequestInfo {
-                source: l.source,
-                route: l.route.clone(),
-                meta: RequestMeta {
-                    user_agent: l.user_agent.clone(),
-                    ip: None,
-                    // The record keeps no `Origin`: only a pixel request is known to be a browser's.
-                    browser: l.route == "/i",
-                },
-                origin: None,
-            };
-            let result = match self.remap(&l) {
-                Ok(mut items) => {
-                    for m in &mut items {
-                        if let Ok(raw) = &mut m.result {
-                            if raw.event_id.is_none() {
-                                raw.event_id = Some(if m.index == 0 {
-                                    l.id.clone()
-                                } else {
-                                    format!("{}-{}", l.id, m.index)
-                                });
-                            }
-                        }
-                    }
-                    match self.ingest(&req, items, false).await {
-                        Ok(o) => RedriveResult {
-                            id: l.id.clone(),
-                            accepted: o.accepted,
-                            errors: o
-                                .rejected
-                                .iter()
-                                .map(|(i, e)| format!("[{i}] {e}"))
-                                .collect(),
-                        },
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-                Err(e) => RedriveResult {
-                    id: l.id.clone(),
-                    accepted: vec![],
-                    errors: vec![e.to_string()],
-                },
-            };
-            if result.accepted.is_empty() {
-                report.still_rejected += 1;
-            } else {
-                report.accepted += 1;
+        let mut cursor = Some(Cursor::default());
+        while let Some(from) = cursor {
+            let (_, letters, next) = self.page(&from, REDRIVE_PAGE).await?;
+            cursor = next;
+            for l in letters.into_iter().filter(|l| filter.matches(l)) {
+                report.selected += 1;
+                self.redrive_one(&l, &mut report).await?;
             }
-            report.results.push(result);
         }
         metrics::counter!("tailor_collector_dead_letters_redriven_total", "outcome" => "accepted")
             .increment(report.accepted as u64);
         metrics::counter!("tailor_collector_dead_letters_redriven_total", "outcome" => "rejected")
             .increment(report.still_rejected as u64);
         Ok(report)
+    }
+
+    async fn redrive_one(&self, l: &DeadLetter, report: &mut RedriveReport) -> Result<(), String> {
+        let req = RequestInfo {
+            source: l.source,
+            route: l.route.clone(),
+            meta: RequestMeta {
+                user_agent: l.user_agent.clone(),
+                ip: None,
+                // The record keeps no `Origin`: only a pixel request is known to be a browser's.
+                browser: l.route == "/i",
+            },
+            origin: None,
+        };
+        let result = match self.remap(l) {
+            Ok(mut items) => {
+                for m in &mut items {
+                    if let Ok(raw) = &mut m.result {
+                        if raw.event_id.is_none() {
+                            raw.event_id = Some(if m.index == 0 {
+                                l.id.clone()
+                            } else {
+                                format!("{}-{}", l.id, m.index)
+                            });
+                        }
+                    }
+                }
+                let o = self
+                    .ingest(&req, items, false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                RedriveResult {
+                    id: l.id.clone(),
+                    accepted: o.accepted,
+                    errors: o
+                        .rejected
+                        .iter()
+                        .map(|(i, e)| format!("[{i}] {e}"))
+                        .collect(),
+                }
+            }
+            Err(e) => RedriveResult {
+                id: l.id.clone(),
+                accepted: vec![],
+                errors: vec![e.to_string()],
+            },
+        };
+        if result.accepted.is_empty() {
+            report.still_rejected += 1;
+        } else {
+            report.accepted += 1;
+        }
+        report.results.push(result);
+        Ok(())
     }
 
     /// Maps a record's payload again through the wire format it arrived in.
@@ -317,6 +437,23 @@ impl Collector {
             }
         }
     }
+}
+
+/// A record of the dead-letter topic that is not a dead letter (written by something else): listed
+/// as such, so a page still accounts for it.
+fn unparsable(m: &tailor_infra::bus::Message) -> DeadLetter {
+    DeadLetter::new(
+        Source::Api,
+        "",
+        0,
+        String::from_utf8_lossy(&m.payload).into_owned(),
+        tailor_core::event::FieldError::new(
+            tailor_core::event::ErrorKind::Malformed,
+            "$",
+            format!("record {}:{} is not a dead letter", m.partition, m.offset),
+        ),
+        chrono::DateTime::UNIX_EPOCH,
+    )
 }
 
 #[cfg(test)]

@@ -133,7 +133,8 @@ fn request_info(
     }
 }
 
-/// Maps a body with `map`, ingests it, and dead-letters a body refused as a whole.
+/// Maps a body with `map`, ingests it, and dead-letters a body refused as a whole (not in the wire
+/// format, an unknown write key, too many events).
 async fn run(
     c: &Collector,
     req: &RequestInfo,
@@ -141,16 +142,18 @@ async fn run(
     map: impl FnOnce(&[u8]) -> Result<Vec<mapped::Mapped>, IngestError>,
 ) -> Result<Outcome, IngestError> {
     let body = body.map_err(IngestError::from_body_rejection)?;
-    let items = match map(&body) {
+    let max = c.config.collector.max_batch_events;
+    let mapped = map(&body).and_then(|items| ingest::check_batch(items.len(), max).map(|()| items));
+    let items = match mapped {
         Ok(items) => items,
         Err(e) => {
-            if matches!(e, IngestError::Malformed(_) | IngestError::Unauthorized(_)) {
-                c.reject_request(req, &body, &e).await;
-            }
+            // Read already (within collector.max_body_bytes), so keeping it costs one bounded
+            // record. A body over max_body_bytes (413) and a rate-limited one (429) are not kept:
+            // they were never read, and reading them to store them is what those limits prevent.
+            c.reject_request(req, &body, &e).await;
             return Err(e);
         }
     };
-    ingest::check_batch(items.len(), c.config.collector.max_batch_events)?;
     c.ingest(req, items, true).await?.into_result()
 }
 

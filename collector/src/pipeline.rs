@@ -114,12 +114,18 @@ impl Collector {
         let mut rejected = Vec::new();
         let mut letters = Vec::new();
         for m in items {
-            match self.admit(req, m.result, received_at) {
-                Ok(mut e) => {
-                    self.enricher
-                        .apply(&rc, m.user_agent.as_deref(), req.source, &mut e);
-                    events.push(e);
-                }
+            let admitted = self.admit(req, m.result, received_at).and_then(|mut e| {
+                self.enricher
+                    .apply(&rc, m.user_agent.as_deref(), req.source, &mut e);
+                // Serialized here, before anything is acknowledged: what cannot be written so that
+                // the processor reads it back is refused now, never acknowledged and then dropped.
+                let wire = e.to_wire().map_err(|err| {
+                    FieldError::invalid("$", format!("cannot be written to the bus: {err}"))
+                })?;
+                Ok((e, wire))
+            });
+            match admitted {
+                Ok(pair) => events.push(pair),
                 Err(err) => {
                     metrics::counter!("tailor_collector_events_total", "outcome" => "rejected",
                         "reason" => err.metric_reason(), "source" => req.source.as_str())
@@ -148,7 +154,10 @@ impl Collector {
         let (sent, ()) = futures::join!(self.send(&events, req.source), letters);
         sent?;
         Ok(Outcome {
-            accepted: events.into_iter().map(|e| e.event_id.to_string()).collect(),
+            accepted: events
+                .into_iter()
+                .map(|(e, _)| e.event_id.to_string())
+                .collect(),
             rejected,
         })
     }
@@ -208,14 +217,14 @@ impl Collector {
         Ok(event)
     }
 
-    async fn send(&self, events: &[Event], source: Source) -> Result<(), IngestError> {
+    /// Writes events with their wire form.
+    async fn send(&self, events: &[(Event, Vec<u8>)], source: Source) -> Result<(), IngestError> {
         if events.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let sends = events.iter().map(|e| async move {
-            let payload = serde_json::to_vec(e).expect("an Event always serializes");
-            self.producer.send(&e.partition_key(), payload).await
+        let sends = events.iter().map(|(e, wire)| async move {
+            self.producer.send(&e.partition_key(), wire.clone()).await
         });
         let results = futures::future::join_all(sends).await;
         metrics::histogram!("tailor_collector_delivery_duration_seconds")
@@ -255,8 +264,10 @@ impl Collector {
                 }
                 l.user_agent = rc.user_agent().map(str::to_string);
                 l.ip = rc.ip().map(str::to_string);
-                let key = l.site_id.clone().unwrap_or_default();
                 let payload = serde_json::to_vec(&l).expect("a dead letter serializes");
+                // Big and small records keep apart, so a flood of big bodies cannot push out the
+                // small rejects (see `deadletters`).
+                let key = tailor_infra::bus::pinned_key(crate::deadletters::lane(payload.len()));
                 match self.dead_letters.send(&key, payload).await {
                     Ok(_) => metrics::counter!("tailor_collector_dead_letters_total", "outcome" => "written", "reason" => l.reason.clone()).increment(1),
                     Err(e) => {

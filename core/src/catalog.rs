@@ -8,15 +8,17 @@
 //! Invariants of a [`CatalogItem`]: `item_id` is a valid [`ItemId`]; `title` and `url` are present;
 //! `category`, when given, is a path of one or more non-empty `/`-separated parts that is also a
 //! valid [`Category`] (the form events carry, so interests and the catalog name categories alike);
-//! `price` and `margin` are finite; `currency` is an ISO 4217 code; tags are unique, non-empty and
-//! bounded. Items seen in events but absent from the catalog are legal everywhere: lookups answer
-//! `None` and callers carry on without product data.
+//! `price` is from 0 to [`MAX_PRICE`] (the bound events have); `margin` is finite; `currency` is an
+//! ISO 4217 code; tags are unique, non-empty and bounded. Items seen in events but absent from the
+//! catalog are legal everywhere: lookups answer `None` and callers carry on without product data.
 //!
 //! [`SiteCatalog`] is one site's catalog indexed for the ranker: by item id, and by category with each
 //! category's items newest first (for "new in the categories you like"). The recommender keeps one per
 //! site in memory, rebuilt when the stored catalog changes.
 
-use crate::event::{amount, bounded, parse_id, required, timestamp, ErrorKind, FieldError};
+use crate::event::{
+    amount, bounded, parse_id, required, timestamp, ErrorKind, FieldError, MAX_PRICE,
+};
 use crate::ids::{Category, ItemId, MAX_ID_LEN};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -193,7 +195,7 @@ pub fn parse_item(value: Value) -> Result<CatalogItem, FieldError> {
         check_category(c, "category")?;
     }
     let brand = bounded(raw.brand, "brand", MAX_ID_LEN)?;
-    let price = amount(required(raw.price, "price")?, "price")?;
+    let price = amount(required(raw.price, "price")?, "price", MAX_PRICE)?;
     let currency = required(raw.currency, "currency")?;
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(FieldError::invalid(
@@ -579,7 +581,7 @@ mod tests {
         assert_eq!(err(without("price")), "price: is required");
         assert_eq!(
             err(with("price", json!(-1))),
-            "price: must be a finite, non-negative number"
+            "price: must be a number from 0 to 1e9"
         );
         assert!(err(with("price", json!("12"))).starts_with("price: invalid type"));
         assert_eq!(

@@ -52,6 +52,8 @@ pub struct Config {
     /// Campaigns whose offers the recommender shows (more can be added through the admin API);
     /// fields in `core/src/campaign.rs` and docs/marketing.md.
     pub campaigns: Vec<crate::campaign::CampaignDef>,
+    /// Connection limits of the HTTP server every service runs.
+    pub http: HttpConfig,
 }
 
 /// The product catalog (`/v1/catalog/items`, `tailor catalog import`).
@@ -71,6 +73,53 @@ impl Default for CatalogConfig {
             refresh_ms: 2_000,
             max_items_per_request: 1_000,
         }
+    }
+}
+
+/// Connection limits of the HTTP server every service runs (`tailor_infra::server`), so that a
+/// client cannot hold the server's sockets and memory for free.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Longest the server waits for a request's complete headers, counted from when it is ready for
+    /// the request (a new connection, or the end of the previous response on a kept-alive one).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no byte moving for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Most connections served at once; one more is accepted and closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4_096,
+        }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let hour = 3_600_000;
+        for (key, v) in [
+            ("http.header_read_timeout_ms", self.header_read_timeout_ms),
+            ("http.idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            if !(1..=hour).contains(&v) {
+                return Err(ConfigError::new(key, "must be from 1 to 3600000 (an hour)"));
+            }
+        }
+        // A semaphore holds at most this many permits, and a cap above any file-descriptor limit
+        // would not be a cap.
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::new(
+                "http.max_connections",
+                "must be from 1 to 1000000",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -114,6 +163,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             rules: Vec::new(),
             campaigns: Vec::new(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -275,6 +325,11 @@ pub struct CollectorConfig {
     pub spool_dir: std::path::PathBuf,
     /// Largest spool size in bytes; only beyond it does the collector answer 503.
     pub spool_max_bytes: u64,
+    /// Bytes the dead-letter store keeps, half for small records (up to 16 KiB: nearly every
+    /// rejected event) and half for big ones (whole refused bodies), the oldest of each half
+    /// dropped first. Kafka: the dead-letter topic's `retention.bytes` per partition, set when
+    /// Tailor creates it.
+    pub dead_letter_max_bytes: u64,
 }
 
 impl Default for CollectorConfig {
@@ -290,6 +345,7 @@ impl Default for CollectorConfig {
             request_timeout_ms: 10_000,
             spool_dir: "tailor-spool".into(),
             spool_max_bytes: 1024 * 1024 * 1024,
+            dead_letter_max_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -411,6 +467,9 @@ pub struct RecommenderConfig {
     /// Session neighbours weigh their items by exp(-distance in clicks to the shared item / this)
     /// (STAN's position weighting); absent: every item of a neighbour alike (plain V-SKNN).
     pub session_position_decay: Option<f64>,
+    /// Session neighbours are weighted by exp(-their age / this many days) at the time of the
+    /// request (STAN's recency factor); absent: every sampled neighbour alike.
+    pub session_recency_decay_days: Option<f64>,
     /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
     pub weights: SourceWeights,
     /// At most this many items of one category per answer (0: no limit).
@@ -445,6 +504,7 @@ impl Default for RecommenderConfig {
             session_neighbours: 100,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
+            session_recency_decay_days: None,
             weights: SourceWeights::default(),
             max_per_category: 0,
             exclude_current_item: false,
@@ -584,6 +644,14 @@ impl RecommenderConfig {
     }
 
     fn validate_weights(&self) -> Result<(), ConfigError> {
+        if let Some(d) = self.session_recency_decay_days {
+            if !d.is_finite() || d <= 0.0 {
+                return Err(ConfigError::new(
+                    "recommender.session_recency_decay_days",
+                    format!("must be a number of days > 0, got {d}"),
+                ));
+            }
+        }
         if let Some(l) = self.session_position_decay {
             if !l.is_finite() || l <= 0.0 {
                 return Err(ConfigError::new(
@@ -702,6 +770,14 @@ impl Config {
             ));
         }
         self.validate_mining()?;
+        self.http.validate()?;
+        // Each half must hold at least a few of the biggest records (a payload is cut at 256 KiB).
+        if self.collector.dead_letter_max_bytes < 4 * 1024 * 1024 {
+            return Err(ConfigError::new(
+                "collector.dead_letter_max_bytes",
+                "must be at least 4194304 (4 MiB)",
+            ));
+        }
         if self.collector.ip_mode == IpMode::Hash && self.collector.ip_salt.len() < 16 {
             return Err(ConfigError::new(
                 "collector.ip_salt",
@@ -1164,6 +1240,24 @@ mod tests {
         let mut c = Config::default();
         c.collector.ip_mode = IpMode::Hash;
         assert_eq!(c.validate().unwrap_err().key, "collector.ip_salt");
+        let mut c = Config::default();
+        c.http.max_connections = 0;
+        assert_eq!(c.validate().unwrap_err().key, "http.max_connections");
+        let mut c = Config::default();
+        c.http.header_read_timeout_ms = 0;
+        assert_eq!(c.validate().unwrap_err().key, "http.header_read_timeout_ms");
+        let mut c = Config::default();
+        c.collector.dead_letter_max_bytes = 1024;
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "collector.dead_letter_max_bytes"
+        );
+        let c = Config::from_toml("[http]\nidle_timeout_ms = 5000\n").unwrap();
+        assert_eq!(c.http.idle_timeout_ms, 5000);
+        assert_eq!(
+            c.http.max_connections,
+            HttpConfig::default().max_connections
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! | `NS:{site}:catalog` | hash | item id → the catalog item (JSON, `catalog::CatalogItem`) |
 //! | `NS:{site}:catalog:meta` | hash | `rev`: bumped by every catalog write, so caches reload only on change |
 //! | `NS:{site}:rules` | hash | business rule name → definition added through the admin API (JSON) |
+//! | `NS:{site}:lease:refresh` | hash | `owner`, `until` (ms): which processor refreshes the site's models and sweeps it |
 //! | `NS:{site}:seg:<name>` | set | subjects in the segment |
 //! | `NS:{site}:stage:<stage>` | set | subjects in the life-cycle stage |
 //! | `NS:{site}:an:<day>` | hash | that day's counters: events, sessions, channels, funnel per hour, dwell buckets |
@@ -138,6 +139,11 @@ impl KeySpace {
     /// Campaign counters: `<campaign>|<variant>|impressions|clicks|conversions` → count.
     pub fn campaign_stats(&self, site: &SiteId) -> String {
         self.site_key(site, "campaigns:stats")
+    }
+
+    /// The lease that lets one processor of a group refresh and sweep the site.
+    pub fn refresh_lease(&self, site: &SiteId) -> String {
+        self.site_key(site, "lease:refresh")
     }
 
     pub fn segment(&self, site: &SiteId, name: &str) -> String {

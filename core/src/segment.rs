@@ -15,11 +15,25 @@
 //! `category_views("shoes", 7) >= 3 and orders_within(7) == 0`, `lifecycle == "lapsing" and member`.
 //! A fact that is not known yet (no fitted model, no purchase) is `null`: every comparison with it is
 //! false, so a subject is never put in a segment on missing evidence.
+//!
+//! Rules come from an admin API and are stored, so they are bounded like any outside input: at most
+//! [`MAX_RULE_BYTES`] bytes, [`MAX_RULE_TERMS`] operands and [`MAX_RULE_DEPTH`] levels of nesting
+//! (parentheses and `not`), each refused with its column. The parser and the evaluator recurse only
+//! on nesting (a chain of `and`/`or` is one flat list), so both stay within a small, fixed stack
+//! whatever a rule holds; a stored rule that no longer passes these checks is set aside by its
+//! reader, never evaluated.
 
 use crate::models::{category_views, orders_within, Facts};
 use crate::state::SubjectState;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Longest rule, in bytes.
+pub const MAX_RULE_BYTES: usize = 4096;
+/// Most operands (facts, function calls, literals) in one rule.
+pub const MAX_RULE_TERMS: usize = 256;
+/// Deepest nesting of parentheses and `not`.
+pub const MAX_RULE_DEPTH: usize = 32;
 
 /// A named segment and its rule, as configured or posted to the admin API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,8 +155,10 @@ enum Expr {
     Interest(String),
     Trait(String),
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// Every condition holds (a flat list, so a long chain does not nest).
+    And(Vec<Expr>),
+    /// Some condition holds.
+    Or(Vec<Expr>),
     Compare(Cmp, Box<Expr>, Box<Expr>),
 }
 
@@ -249,6 +265,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// Current nesting of parentheses and `not`.
+    depth: usize,
+    /// Operands read so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -272,37 +292,56 @@ impl Parser {
         matches!(self.peek(), Tok::Name(n) if n == k)
     }
 
-    fn or(&mut self) -> Result<(Expr, Type, usize), RuleError> {
-        let (mut e, mut t, col) = self.and()?;
-        while self.keyword("or") {
-            let c = self.next().1;
-            let (r, rt, rc) = self.and()?;
-            want_bool(t, col, "or")?;
-            want_bool(rt, rc, "or")?;
-            let _ = c;
-            e = Expr::Or(Box::new(e), Box::new(r));
-            t = Type::Bool;
+    /// Enters one level of nesting, refusing a rule nested deeper than [`MAX_RULE_DEPTH`].
+    fn enter(&mut self, col: usize) -> Result<(), RuleError> {
+        self.depth += 1;
+        if self.depth > MAX_RULE_DEPTH {
+            return Err(err(
+                col,
+                format!("the rule nests deeper than {MAX_RULE_DEPTH} levels"),
+            ));
         }
-        Ok((e, t, col))
+        Ok(())
+    }
+
+    fn or(&mut self) -> Result<(Expr, Type, usize), RuleError> {
+        let (first, t, col) = self.and()?;
+        if !self.keyword("or") {
+            return Ok((first, t, col));
+        }
+        want_bool(t, col, "or")?;
+        let mut all = vec![first];
+        while self.keyword("or") {
+            self.next();
+            let (r, rt, rc) = self.and()?;
+            want_bool(rt, rc, "or")?;
+            all.push(r);
+        }
+        Ok((Expr::Or(all), Type::Bool, col))
     }
 
     fn and(&mut self) -> Result<(Expr, Type, usize), RuleError> {
-        let (mut e, mut t, col) = self.unary()?;
+        let (first, t, col) = self.unary()?;
+        if !self.keyword("and") {
+            return Ok((first, t, col));
+        }
+        want_bool(t, col, "and")?;
+        let mut all = vec![first];
         while self.keyword("and") {
             self.next();
             let (r, rt, rc) = self.unary()?;
-            want_bool(t, col, "and")?;
             want_bool(rt, rc, "and")?;
-            e = Expr::And(Box::new(e), Box::new(r));
-            t = Type::Bool;
+            all.push(r);
         }
-        Ok((e, t, col))
+        Ok((Expr::And(all), Type::Bool, col))
     }
 
     fn unary(&mut self) -> Result<(Expr, Type, usize), RuleError> {
         if self.keyword("not") {
             let col = self.next().1;
+            self.enter(col)?;
             let (e, t, c) = self.unary()?;
+            self.depth -= 1;
             want_bool(t, c, "not")?;
             return Ok((Expr::Not(Box::new(e)), Type::Bool, col));
         }
@@ -368,12 +407,23 @@ impl Parser {
 
     fn operand(&mut self) -> Result<(Expr, Type, usize), RuleError> {
         let (tok, col) = self.next();
+        if tok != Tok::LParen {
+            self.terms += 1;
+            if self.terms > MAX_RULE_TERMS {
+                return Err(err(
+                    col,
+                    format!("the rule has more than {MAX_RULE_TERMS} terms"),
+                ));
+            }
+        }
         match tok {
             Tok::Num(n) => Ok((Expr::Num(n), Type::Num, col)),
             Tok::Str(s) => Ok((Expr::Str(s), Type::Str, col)),
             Tok::LParen => {
+                self.enter(col)?;
                 let (e, t, _) = self.or()?;
                 self.expect(Tok::RParen, "')'")?;
+                self.depth -= 1;
                 Ok((e, t, col))
             }
             Tok::Name(n) if n == "true" || n == "false" => {
@@ -453,9 +503,17 @@ impl Rule {
         if src.trim().is_empty() {
             return Err(err(1, "the rule is empty"));
         }
+        if src.len() > MAX_RULE_BYTES {
+            return Err(err(
+                MAX_RULE_BYTES + 1,
+                format!("the rule is longer than {MAX_RULE_BYTES} bytes"),
+            ));
+        }
         let mut p = Parser {
             toks: lex(src)?,
             pos: 0,
+            depth: 0,
+            terms: 0,
         };
         let (expr, t, col) = p.or()?;
         if *p.peek() != Tok::End {
@@ -533,10 +591,8 @@ fn eval(e: &Expr, s: &Subject<'_>) -> Val {
             Val::Bool(b) => Val::Bool(!b),
             _ => Val::Bool(false),
         },
-        Expr::And(a, b) => {
-            Val::Bool(eval(a, s) == Val::Bool(true) && eval(b, s) == Val::Bool(true))
-        }
-        Expr::Or(a, b) => Val::Bool(eval(a, s) == Val::Bool(true) || eval(b, s) == Val::Bool(true)),
+        Expr::And(all) => Val::Bool(all.iter().all(|e| eval(e, s) == Val::Bool(true))),
+        Expr::Or(all) => Val::Bool(all.iter().any(|e| eval(e, s) == Val::Bool(true))),
         Expr::Compare(op, a, b) => {
             let (a, b) = (eval(a, s), eval(b, s));
             let ord = match (&a, &b) {
@@ -658,5 +714,45 @@ mod tests {
         assert!(check(&def)
             .unwrap_err()
             .starts_with("segment name \"bad name\""));
+    }
+
+    #[test]
+    fn rules_are_bounded_so_none_can_take_the_service_down() {
+        // ~2,000 parentheses (a 20 KB body) overflowed the stack while parsing.
+        let deep = format!("{}orders > 1{}", "(".repeat(2000), ")".repeat(2000));
+        let e = Rule::parse(&deep).unwrap_err();
+        assert!(e.message.contains("deeper than"), "{e}");
+        let huge = format!("{}orders > 1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let e = Rule::parse(&huge).unwrap_err();
+        assert!(e.message.contains("longer than 4096 bytes"), "{e}");
+        let deep = format!("{}orders > 1{}", "(".repeat(40), ")".repeat(40));
+        let e = Rule::parse(&deep).unwrap_err();
+        assert_eq!(
+            (e.column, e.message.as_str()),
+            (33, "the rule nests deeper than 32 levels")
+        );
+        let e = Rule::parse(&format!("{}member", "not ".repeat(40))).unwrap_err();
+        assert!(e.message.contains("deeper than 32"), "{e}");
+        // ~21,000 `or` terms was accepted, then overflowed the stack of the next evaluation.
+        let flat = vec!["member"; 21_000].join(" or ");
+        assert!(Rule::parse(&flat).is_err());
+        let many = vec!["member"; MAX_RULE_TERMS + 1].join(" or ");
+        assert!(many.len() <= MAX_RULE_BYTES);
+        let e = Rule::parse(&many).unwrap_err();
+        assert!(e.message.contains("more than 256 terms"), "{e}");
+
+        // At the bounds a rule parses and evaluates; a long chain is one flat list.
+        let now = 10 * DAY_MS;
+        let s = SubjectState::default();
+        let chain = vec!["orders > 1"; MAX_RULE_TERMS / 2].join(" or ");
+        assert!(!matches(&chain, &s, now));
+        let nested = format!(
+            "{}orders == 0{}",
+            "(".repeat(MAX_RULE_DEPTH),
+            ")".repeat(MAX_RULE_DEPTH)
+        );
+        assert!(matches(&nested, &s, now));
+        let nots = format!("{}orders == 0", "not not ".repeat(MAX_RULE_DEPTH / 2));
+        assert!(matches(&nots, &s, now));
     }
 }

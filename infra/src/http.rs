@@ -3,6 +3,11 @@
 //!
 //! `/healthz` answers as long as the process serves requests (liveness); `/readyz` also checks each
 //! backend the service depends on, and answers 503 naming the failing one (readiness).
+//!
+//! Two layers apply to every service's routes: [`admin_guard`] keeps the operator routes
+//! (`/admin/*`) out of a browser's reach from other sites, and [`json_error_bodies`] gives every
+//! error the standard JSON body, also those that axum or tower answer with an empty one (415 from
+//! the decompression layer, 408 from a timeout, 405, 404).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
@@ -214,4 +219,89 @@ pub fn with_metrics(router: Router, service: &'static str) -> Router {
     router.route_layer(axum::middleware::from_fn(
         move |req: Request, next: Next| track(service, req, next),
     ))
+}
+
+/// Refuses, on `/admin/*`, what a page on another site could make a browser send.
+///
+/// - A request whose `Origin` is not this server's own (`Host`) is 403: browsers send `Origin` on
+///   cross-site requests, and no other site's page has business with the admin API. Clients that
+///   send no `Origin` (the CLI, curl, scripts) are unaffected.
+/// - A `POST` or `PUT` must say `Content-Type: application/json` (else 415): a cross-site page can
+///   send a "simple" request (a form or a plain-text `fetch`) without asking first, but a JSON one
+///   needs a CORS preflight, which the admin routes never grant. This is what kept `POST
+///   /admin/erase` open to any page its operator visited.
+pub async fn admin_guard(req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/admin/") {
+        let h = req.headers();
+        if let Some(origin) = h.get(header::ORIGIN) {
+            // HTTP/1 names the server in `Host`, HTTP/2 in the URI's authority.
+            let host = h
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()));
+            let own = origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://").map(|(_, authority)| authority))
+                .is_some_and(|authority| Some(authority) == host);
+            if !own {
+                return error_response(
+                    StatusCode::FORBIDDEN,
+                    "foreign_origin",
+                    "the admin API does not serve pages of other origins",
+                );
+            }
+        }
+        let json = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if matches!(
+            *req.method(),
+            axum::http::Method::POST | axum::http::Method::PUT
+        ) && !json
+        {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "admin requests that change something must be sent as Content-Type: application/json",
+            );
+        }
+    }
+    next.run(req).await
+}
+
+/// Gives an error answer that has no body of its own the standard JSON error body.
+pub async fn json_error_bodies(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let message = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "unsupported content type or encoding (bodies are JSON, optionally gzip)".to_string()
+        }
+        s => s.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let (mut parts, _) = resp.into_parts();
+    let mut fresh = error_response(status, code, message);
+    for (name, value) in parts.headers.drain().filter_map(|(n, v)| n.map(|n| (n, v))) {
+        if name != header::CONTENT_LENGTH {
+            fresh.headers_mut().insert(name, value);
+        }
+    }
+    fresh
 }

@@ -8,10 +8,12 @@
 //!
 //! Both embedded backends interpret exactly the same data ([`tailor_core::ops::Update`], [`store::Read`])
 //! as the production ones, so every line of business logic is shared. Also here: [`telemetry`] (tracing,
-//! Prometheus) and [`http`] (health, metrics middleware, JSON errors) used by every service.
+//! Prometheus), [`http`] (health, metrics middleware, JSON errors) and [`server`] (the HTTP server with
+//! its connection limits) used by every service.
 
 pub mod bus;
 pub mod http;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 

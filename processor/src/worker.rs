@@ -136,6 +136,11 @@ pub fn doc_update(keys: &KeySpace, doc: &Doc) -> Update {
 }
 
 /// Compiles the segments that apply to a site: configured ones and those stored through the API.
+///
+/// A stored definition that no longer loads (unreadable, or refused by today's checks, such as a rule
+/// stored before rules were bounded) is set aside: logged, counted in
+/// `tailor_processor_segments_set_aside{site}`, listed with its error by `GET /admin/segments`, and
+/// never evaluated, so it cannot fail a batch or a start-up (members leave it as they are next judged).
 pub fn site_segments(
     configured: &[SegmentDef],
     stored: &HashMap<String, String>,
@@ -146,6 +151,7 @@ pub fn site_segments(
         .filter(|d| d.site.as_deref().is_none_or(|s| s == site.as_str()))
         .cloned()
         .collect();
+    let mut set_aside = 0usize;
     for (name, raw) in stored {
         match serde_json::from_str::<SegmentDef>(raw) {
             Ok(d) => {
@@ -153,20 +159,26 @@ pub fn site_segments(
                 defs.push(d);
             }
             Err(e) => {
-                tracing::warn!(%site, segment = %name, error = %e, "unreadable stored segment")
+                set_aside += 1;
+                tracing::warn!(%site, segment = %name, error = %e, "setting aside an unreadable stored segment")
             }
         }
     }
     defs.sort_by(|a, b| a.name.cmp(&b.name));
-    defs.into_iter()
+    let rules: Vec<_> = defs
+        .into_iter()
         .filter_map(|d| match segment::check(&d) {
             Ok(rule) => Some((d.name, rule)),
             Err(e) => {
-                tracing::warn!(%site, error = %e, "skipping an invalid segment");
+                set_aside += 1;
+                tracing::warn!(%site, error = %e, "setting aside a segment that no longer loads");
                 None
             }
         })
-        .collect()
+        .collect();
+    metrics::gauge!("tailor_processor_segments_set_aside", "site" => site.to_string())
+        .set(set_aside as f64);
+    rules
 }
 
 impl Processor {
@@ -497,4 +509,35 @@ pub async fn run(
     }
     tracing::info!("processor stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_segments_that_no_longer_load_are_set_aside() {
+        let site = SiteId::parse("demo".to_string()).unwrap();
+        let def = |name: &str, rule: &str| {
+            serde_json::to_string(&SegmentDef {
+                name: name.into(),
+                rule: rule.into(),
+                description: None,
+                site: Some("demo".into()),
+            })
+            .unwrap()
+        };
+        // Stored before rules were bounded: 21,000 `or` terms aborted the processor on the next event.
+        let flat = vec!["member"; 21_000].join(" or ");
+        let stored = HashMap::from([
+            ("flood".to_string(), def("flood", &flat)),
+            ("broken".to_string(), "{not json".to_string()),
+            ("fine".to_string(), def("fine", "orders > 1")),
+        ]);
+        let names: Vec<String> = site_segments(&[], &stored, &site)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["fine"]);
+    }
 }

@@ -255,7 +255,7 @@ impl Recommender {
             limit: self.limit(p.limit, None)?,
             now_ms: chrono::Utc::now().timestamp_millis(),
             weights: None,
-            position_decay: None,
+            knn: None,
         };
         Ok((site, ctx))
     }

@@ -18,7 +18,7 @@ use crate::rank::blend::{self, Blended};
 use crate::rank::item_to_item::{self, Seed};
 use crate::rank::popular::{self, Interest};
 use crate::rank::reminder;
-use crate::rank::session_knn::{self, PastSession};
+use crate::rank::session_knn::{self, PastSession, Tuning};
 use crate::rank::{Because, Generated, Source};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -54,8 +54,9 @@ pub struct Context {
     pub now_ms: i64,
     /// Blend weights replacing the slot's (the offline evaluation's single-source rankers).
     pub weights: Option<SourceWeights>,
-    /// Replaces `recommender.session_position_decay` (the evaluation's plain V-SKNN sets `None`).
-    pub position_decay: Option<Option<f64>>,
+    /// Replaces the configured session-neighbour refinements (`recommender.session_position_decay`,
+    /// `session_recency_decay_days`); the evaluation's plain V-SKNN sets `Some(Tuning::default())`.
+    pub knn: Option<Tuning>,
 }
 
 /// One recommended item with its explanation.
@@ -333,7 +334,16 @@ impl Recommender {
                     &session,
                     &past,
                     cfg.session_neighbours,
-                    ctx.position_decay.unwrap_or(cfg.session_position_decay),
+                    Tuning {
+                        now_ms: ctx.now_ms as f64,
+                        ..ctx.knn.unwrap_or(Tuning {
+                            position_decay: cfg.session_position_decay,
+                            recency_decay_ms: cfg
+                                .session_recency_decay_days
+                                .map(|d| d * DAY_MS as f64),
+                            now_ms: 0.0,
+                        })
+                    },
                 ),
             });
         }

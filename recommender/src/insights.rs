@@ -46,6 +46,9 @@ pub struct SegmentInfo {
     #[schema(value_type = String)]
     pub source: &'static str,
     pub members: u64,
+    /// Why a stored definition no longer loads (it is set aside: never evaluated, members frozen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The body of `PUT /admin/segments/{name}`.
@@ -114,6 +117,7 @@ pub(crate) async fn list_segments(
         all.into_iter()
             .zip(sizes)
             .map(|((d, source), n)| SegmentInfo {
+                error: segment::check(&d).err(),
                 name: d.name,
                 rule: d.rule,
                 description: d.description,
@@ -131,6 +135,7 @@ pub(crate) async fn list_segments(
     responses(
         (status = 200, description = "the stored definition (`name`, `rule`, `description`, `site`)", body = Object),
         (status = 400, description = "a missing or invalid parameter, body or rule (`field` names it)", body = tailor_infra::http::ErrorBody),
+        (status = 409, description = "the segment comes from the configuration file", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn put_segment(
     State(r): State<Recommender>,
@@ -139,6 +144,9 @@ pub(crate) async fn put_segment(
     body: Result<Json<SegmentBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let site = r.site(&q)?;
+    if r.configured_segments(&site).iter().any(|d| d.name == name) {
+        return Ok(configured_conflict(&name));
+    }
     let Json(body) = body.map_err(|e| bad("body", e.body_text()))?;
     let def = SegmentDef {
         name: name.clone(),
@@ -158,6 +166,18 @@ pub(crate) async fn put_segment(
         }])
         .await?;
     Ok((StatusCode::OK, Json(def)).into_response())
+}
+
+/// 409 for a change through the API to a segment the configuration file defines: the file stays the
+/// one source of truth for it (a change here would silently be undone, or hide the file's rule).
+fn configured_conflict(name: &str) -> Response {
+    error_with(
+        StatusCode::CONFLICT,
+        "configured",
+        format!("segment {name:?} comes from the configuration file; change it there"),
+        None,
+        vec![],
+    )
 }
 
 /// Removes a segment added through the admin API.
@@ -182,13 +202,7 @@ pub(crate) async fn delete_segment(
         .any(|d| d.name == name)
     {
         if r.configured_segments(&site).iter().any(|d| d.name == name) {
-            return Ok(error_with(
-                StatusCode::CONFLICT,
-                "configured",
-                format!("segment {name:?} comes from the configuration file; remove it there"),
-                None,
-                vec![],
-            ));
+            return Ok(configured_conflict(&name));
         }
         return Err(ApiError::NotFound(format!("segment {name}")));
     }

@@ -3,7 +3,7 @@
 
 use crate::cli::{Clv, DeadLetterFilter, DeadLetters, Erase};
 use anyhow::{bail, Context};
-use tailor_collector::deadletters::{Filter, Listing, RedriveReport, RedriveRequest};
+use tailor_collector::deadletters::{Filter, Listing, RedriveReport, RedriveRequest, MAX_PAGE};
 
 fn filter(f: DeadLetterFilter, ids: Vec<String>) -> Filter {
     Filter {
@@ -34,18 +34,48 @@ pub async fn dead_letters(cmd: DeadLetters) -> anyhow::Result<()> {
             json,
         } => {
             let f = filter(f, vec![]);
-            let mut q = vec![("limit", limit.to_string())];
+            let mut q = vec![("limit", MAX_PAGE.to_string())];
             q.extend(f.reason.map(|v| ("reason", v)));
             q.extend(f.site.map(|v| ("site", v)));
             q.extend(f.source.map(|v| ("source", v)));
             let url = format!("{}/admin/dead-letters", remote.url.trim_end_matches('/'));
-            let r = http
-                .get(&url)
-                .query(&q)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach {url} (--url)"))?;
-            let listing: Listing = answer(r).await?;
+            // The server answers one bounded page at a time; walk them all, counting every match
+            // and keeping the newest `limit`.
+            let mut listing: Option<Listing> = None;
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut page_q = q.clone();
+                page_q.extend(cursor.take().map(|c| ("cursor", c)));
+                let r = http
+                    .get(&url)
+                    .query(&page_q)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach {url} (--url)"))?;
+                let page: Listing = answer(r).await?;
+                cursor = page.next_cursor.clone();
+                listing = Some(match listing {
+                    None => page,
+                    Some(mut all) => {
+                        all.scanned += page.scanned;
+                        all.matching += page.matching;
+                        for (reason, n) in page.by_reason {
+                            *all.by_reason.entry(reason).or_insert(0) += n;
+                        }
+                        all.records.extend(page.records);
+                        let extra = all.records.len().saturating_sub(limit);
+                        all.records.drain(..extra);
+                        all
+                    }
+                });
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            let mut listing = listing.expect("at least one page");
+            let extra = listing.records.len().saturating_sub(limit);
+            listing.records.drain(..extra);
+            listing.next_cursor = None;
             if json {
                 println!("{}", serde_json::to_string_pretty(&listing)?);
                 return Ok(());
@@ -151,6 +181,7 @@ pub async fn erase(cmd: Erase) -> anyhow::Result<()> {
     let r = reqwest::Client::new()
         .post(&url)
         .query(&q)
+        .json(&serde_json::json!({})) // the admin API takes changes as JSON only
         .send()
         .await
         .with_context(|| format!("cannot reach {url} (--url)"))?;

@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 
 /// Capacity of each in-process bus partition (uncommitted records) before producers wait.
 const MEMORY_BUS_CAPACITY: usize = 100_000;
-/// Dead letters the in-process bus keeps (embedded mode); beyond it new ones are counted as lost.
-const MEMORY_DEAD_LETTERS: usize = 100_000;
+/// Change events the in-process bus keeps (embedded mode), the oldest dropped first.
+const MEMORY_CHANGES: usize = 100_000;
 /// Partitions of the in-process bus.
 const MEMORY_BUS_PARTITIONS: usize = 4;
 
@@ -157,16 +157,26 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                 ..settings.clone()
             };
             if roles.collector || roles.processor {
-                let mut topics = vec![(&settings, config.kafka.partitions)];
+                let mut topics = vec![(&settings, config.kafka.partitions, vec![])];
                 if roles.collector {
-                    topics.push((&dlq, 1));
+                    // Two lanes (small and big records), each retaining half the budget.
+                    let lane = config.collector.dead_letter_max_bytes / 2;
+                    let segment = (lane / 4).min(64 * 1024 * 1024);
+                    topics.push((
+                        &dlq,
+                        2,
+                        vec![
+                            ("retention.bytes", lane.to_string()),
+                            ("segment.bytes", segment.to_string()),
+                        ],
+                    ));
                 }
                 if roles.processor {
-                    topics.push((&changes_topic, config.kafka.partitions));
+                    topics.push((&changes_topic, config.kafka.partitions, vec![]));
                 }
-                for (t, partitions) in topics {
+                for (t, partitions, configs) in topics {
                     if let Err(e) =
-                        ensure_topic(t, partitions, config.kafka.replication_factor).await
+                        ensure_topic(t, partitions, config.kafka.replication_factor, &configs).await
                     {
                         if !roles.collector {
                             return Err(e).with_context(|| {
@@ -243,14 +253,12 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     MEMORY_BUS_CAPACITY,
                     Duration::from_millis(config.kafka.delivery_timeout_ms),
                 );
-                let dlq = MemoryBus::new(
+                let dlq = MemoryBus::retaining_bytes(
                     &config.kafka.dead_letter_topic,
-                    1,
-                    MEMORY_DEAD_LETTERS,
-                    Duration::ZERO,
+                    2,
+                    (config.collector.dead_letter_max_bytes / 2) as usize,
                 );
-                let changes =
-                    MemoryBus::retaining(&config.kafka.changes_topic, 1, MEMORY_DEAD_LETTERS);
+                let changes = MemoryBus::retaining(&config.kafka.changes_topic, 1, MEMORY_CHANGES);
                 Ok(Bus {
                     producer: Some(Arc::new(bus.clone())),
                     dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),
@@ -277,7 +285,7 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     config.validate()?;
-    crate::metrics::register(roles);
+    crate::metrics::register(roles, &config);
     let config = Arc::new(config);
     let keys = KeySpace::new(config.redis.namespace.clone());
     let mut checks: Vec<(&'static str, Check)> = Vec::new();
@@ -376,6 +384,10 @@ pub async fn start(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(axum::middleware::from_fn(tailor_infra::http::admin_guard))
+        .layer(axum::middleware::map_response(
+            tailor_infra::http::json_error_bodies,
+        ))
         .layer(tailor_infra::http::compress_pages());
 
     let listener = tokio::net::TcpListener::bind(listen)
@@ -385,14 +397,13 @@ pub async fn start(
     let _ = demo_addr.set(addr);
     let mut tasks = Vec::new();
     let http_shutdown = shutdown.clone();
+    let http = config.http.clone();
     tasks.push((
         "http",
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            tailor_infra::server::serve(listener, router, &http, async move {
+                http_shutdown.cancelled().await
+            })
             .await
             .context("HTTP server")
         }),

@@ -33,6 +33,7 @@ use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tailor_processor::Processor;
 use tailor_recommender::engine::Context;
+use tailor_recommender::rank::session_knn::Tuning;
 use tailor_recommender::Recommender;
 
 /// Events per processor batch while training.
@@ -61,8 +62,9 @@ pub struct Evaluate {
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
     /// Also evaluate the blend with these weights (`session_knn=1,sequence=0.5`; sources not named
-    /// keep the configured weight; `decay=2` sets recommender.session_position_decay, `decay=0`
-    /// turns it off), as ranker `blend[...]`. Repeatable, for tuning.
+    /// keep the configured weight; `decay=2` sets recommender.session_position_decay and
+    /// `recency=7` recommender.session_recency_decay_days, 0 turns either off), as ranker
+    /// `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
 }
@@ -215,6 +217,7 @@ pub fn split(events: Vec<Event>, days: u32) -> (Vec<Event>, Vec<Event>) {
 pub struct Variant {
     pub weights: SourceWeights,
     pub position_decay: Option<f64>,
+    pub recency_days: Option<f64>,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
@@ -232,6 +235,7 @@ pub fn parse_weights(spec: &str, base: Variant) -> anyhow::Result<Variant> {
             .with_context(|| format!("--weights: {name} must be a number >= 0, got {value:?}"))?;
         match name.trim() {
             "decay" => v.position_decay = (x > 0.0).then_some(x),
+            "recency" => v.recency_days = (x > 0.0).then_some(x),
             source => {
                 *v.weights
                     .get_mut(source)
@@ -323,7 +327,11 @@ pub async fn score(
             limit: cutoff,
             now_ms: case.at_ms,
             weights: Some(variant.weights),
-            position_decay: Some(variant.position_decay),
+            knn: Some(Tuning {
+                position_decay: variant.position_decay,
+                recency_decay_ms: variant.recency_days.map(|d| d * 86_400_000.0),
+                now_ms: 0.0,
+            }),
             ..Default::default()
         };
         let ranked = recommender.rank(site, &ctx).await?;
@@ -410,6 +418,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     let base = Variant {
         weights: config.recommender.weights,
         position_decay: config.recommender.session_position_decay,
+        recency_days: config.recommender.session_recency_decay_days,
     };
     // The single generators as the literature defines them: session_knn is plain V-SKNN.
     let mut rankers: Vec<(String, Variant)> = ["popular", "covisitation", "session_knn"]
@@ -421,6 +430,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                 Variant {
                     weights,
                     position_decay: None,
+                    recency_days: None,
                 },
             )
         })
@@ -535,6 +545,7 @@ mod tests {
         let base = Variant {
             weights: SourceWeights::default(),
             position_decay: None,
+            recency_days: None,
         };
         let v = parse_weights("sequence=0.25, popular=0,decay=2", base).unwrap();
         assert_eq!(v.weights.sequence, 0.25);

@@ -8,6 +8,7 @@
 //! and the consumer lag's `partition` (the partitions the group assigns).
 
 use crate::app::Roles;
+use tailor_core::config::Config;
 
 /// Wire formats, the `source` label of collector metrics.
 const SOURCES: [&str; 3] = ["api", "snowplow", "segment"];
@@ -54,11 +55,16 @@ const CHANGE_KINDS: [&str; 8] = [
     "identity_merged",
 ];
 
-/// Registers the metrics of the stages in `roles` at zero.
-pub fn register(roles: Roles) {
+/// Registers the metrics of the stages in `roles` at zero (per-site series for the configured sites).
+pub fn register(roles: Roles, config: &Config) {
     use metrics::{counter, gauge, histogram};
     // Registering before the recorder is installed would register with no one.
     tailor_infra::telemetry::metrics();
+    // Every service runs the one HTTP server (`tailor_infra::server`).
+    for outcome in ["accepted", "refused"] {
+        counter!("tailor_http_connections_total", "outcome" => outcome).increment(0);
+    }
+    counter!("tailor_http_connections_closed_total", "reason" => "idle").increment(0);
     if roles.collector {
         for source in SOURCES {
             counter!("tailor_collector_events_total", "outcome" => "accepted", "source" => source)
@@ -110,6 +116,11 @@ pub fn register(roles: Roles) {
         ] {
             counter!(name).increment(0);
         }
+        counter!("tailor_processor_sweep_skipped_total", "reason" => "unparsable").increment(0);
+        counter!("tailor_processor_sweep_repaired_total").increment(0);
+        for site in &config.sites {
+            gauge!("tailor_processor_segments_set_aside", "site" => site.id.clone()).increment(0.0);
+        }
         for name in [
             "tailor_processor_models_refresh_seconds",
             "tailor_processor_batch_duration_seconds",
@@ -119,8 +130,13 @@ pub fn register(roles: Roles) {
         }
     }
     if roles.recommender {
-        for strategy in ["covisitation", "mixed", "popular"] {
+        // `tailor_recommender::engine::Ranked::strategy`.
+        for strategy in ["blend", "fallback"] {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
+        }
+        counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
+        for outcome in ["upserted", "rejected", "deleted"] {
+            counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
         }
         counter!("tailor_erasures_total").increment(0);
     }

@@ -103,12 +103,15 @@ async fn server_side_events_count_and_crawlers_through_the_tag_do_not() {
         post_as(&app, ua, None, &both).await;
     }
     post_as(&app, "curl/8.5.0", None, &view("alice", "s9", "tent-2p")).await;
+    // Alice, on the tent's page: the shoppers' sessions (not popularity) offer her the stove.
     let recs = app
-        .until("/v1/recommendations?site=demo&anonymous=alice", |r| {
-            items(r) == ["stove-1"]
-        })
+        .until(
+            "/v1/recommendations?site=demo&anonymous=alice&item=tent-2p&slot=product",
+            |r| items(r) == ["stove-1"],
+        )
         .await;
-    assert_eq!(recs["strategy"], "covisitation", "{recs}");
+    assert_eq!(recs["strategy"], "blend", "{recs}");
+    assert_ne!(recs["items"][0]["source"], "popular", "{recs}");
     let popular = app
         .until("/v1/recommendations?site=demo&limit=10", |r| {
             items(r).len() == 2

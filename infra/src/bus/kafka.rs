@@ -5,7 +5,10 @@
 //! The consumer belongs to a group, never auto-commits, and commits only the offsets the processor
 //! hands back after its store writes succeeded.
 
-use super::{BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer, TopicReader};
+use super::{
+    pinned_partition, BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer,
+    TopicReader, Watermarks,
+};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -42,14 +45,19 @@ fn other(e: impl std::fmt::Display) -> BusError {
     BusError::Other(e.to_string())
 }
 
-/// Creates the topic if it does not exist (an existing topic is left as it is).
+/// Creates the topic if it does not exist, with the given topic configs (`retention.bytes`, ...);
+/// an existing topic is left as it is.
 pub async fn ensure_topic(
     s: &KafkaSettings,
     partitions: i32,
     replication: i32,
+    configs: &[(&str, String)],
 ) -> Result<(), BusError> {
     let admin: AdminClient<DefaultClientContext> = s.client().create().map_err(other)?;
-    let topic = NewTopic::new(&s.topic, partitions, TopicReplication::Fixed(replication));
+    let mut topic = NewTopic::new(&s.topic, partitions, TopicReplication::Fixed(replication));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
     let opts = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))
         .request_timeout(Some(Duration::from_secs(10)));
@@ -67,6 +75,36 @@ pub async fn ensure_topic(
 pub struct KafkaProducer {
     producer: FutureProducer,
     settings: KafkaSettings,
+    /// The topic's partition count, read once when a pinned key first needs it.
+    partitions: tokio::sync::OnceCell<i32>,
+}
+
+impl KafkaProducer {
+    async fn partitions(&self) -> Result<i32, BusError> {
+        self.partitions
+            .get_or_try_init(|| async {
+                let p = self.producer.clone();
+                let topic = self.settings.topic.clone();
+                tokio::task::spawn_blocking(move || {
+                    let meta = p
+                        .client()
+                        .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                        .map_err(other)?;
+                    meta.topics()
+                        .iter()
+                        .find(|t| t.name() == topic)
+                        .map(|t| t.partitions().len() as i32)
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            BusError::Delivery(format!("topic {topic} has no partitions yet"))
+                        })
+                })
+                .await
+                .map_err(other)?
+            })
+            .await
+            .copied()
+    }
 }
 
 impl KafkaProducer {
@@ -86,6 +124,7 @@ impl KafkaProducer {
         Ok(KafkaProducer {
             producer,
             settings: s.clone(),
+            partitions: tokio::sync::OnceCell::new(),
         })
     }
 }
@@ -93,9 +132,12 @@ impl KafkaProducer {
 #[async_trait]
 impl Producer for KafkaProducer {
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
-        let record = FutureRecord::to(&self.settings.topic)
+        let mut record = FutureRecord::to(&self.settings.topic)
             .key(key)
             .payload(&payload);
+        if let Some(p) = pinned_partition(key) {
+            record = record.partition(p % self.partitions().await?);
+        }
         match self
             .producer
             .send(record, self.settings.delivery_timeout)
@@ -276,17 +318,94 @@ impl TopicReader for KafkaTopicReader {
             .await
             .map_err(other)?
     }
+
+    async fn watermarks(&self) -> Result<Vec<Watermarks>, BusError> {
+        let s = self.settings.clone();
+        tokio::task::spawn_blocking(move || partition_watermarks(&reader(&s)?, &s))
+            .await
+            .map_err(other)?
+    }
+
+    async fn read_range(
+        &self,
+        partition: i32,
+        from: i64,
+        to: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Message>, BusError> {
+        let s = self.settings.clone();
+        tokio::task::spawn_blocking(move || read_partition(&s, partition, from, to, max_bytes))
+            .await
+            .map_err(other)?
+    }
 }
 
-fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
-    use rdkafka::consumer::BaseConsumer;
-    let consumer: BaseConsumer = s
-        .client()
+/// A consumer outside any group, for reading a topic without committing.
+fn reader(s: &KafkaSettings) -> Result<rdkafka::consumer::BaseConsumer, BusError> {
+    s.client()
         .set("group.id", format!("tailor-reader-{}", uuid_like()))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .create()
+        .map_err(other)
+}
+
+fn read_partition(
+    s: &KafkaSettings,
+    partition: i32,
+    from: i64,
+    to: i64,
+    max_bytes: usize,
+) -> Result<Vec<Message>, BusError> {
+    let consumer = reader(s)?;
+    let timeout = Duration::from_secs(5);
+    let (low, high) = consumer
+        .fetch_watermarks(&s.topic, partition, timeout)
         .map_err(other)?;
+    let (from, to) = (from.max(low), to.min(high));
+    if from >= to {
+        return Ok(vec![]);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&s.topic, partition, Offset::Offset(from))
+        .map_err(other)?;
+    consumer.assign(&tpl).map_err(other)?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while bytes < max_bytes {
+        if std::time::Instant::now() > deadline {
+            return Err(other(format!("reading {} timed out", s.topic)));
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(e)) => return Err(other(e)),
+            Some(Ok(m)) => {
+                if m.offset() >= to {
+                    break;
+                }
+                let payload = m.payload().unwrap_or_default().to_vec();
+                bytes += payload.len();
+                out.push(Message {
+                    topic: m.topic().to_string(),
+                    partition,
+                    offset: m.offset(),
+                    payload,
+                });
+                if m.offset() + 1 >= to {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The retained offsets of every partition of the topic (none while it does not exist).
+fn partition_watermarks(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    s: &KafkaSettings,
+) -> Result<Vec<Watermarks>, BusError> {
     let timeout = Duration::from_secs(5);
     let meta = consumer
         .fetch_metadata(Some(&s.topic), timeout)
@@ -294,16 +413,31 @@ fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
     let Some(topic) = meta.topics().iter().find(|t| t.name() == s.topic) else {
         return Ok(vec![]);
     };
+    topic
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(&s.topic, p.id(), timeout)
+                .map_err(other)?;
+            Ok(Watermarks {
+                partition: p.id(),
+                low,
+                high,
+            })
+        })
+        .collect()
+}
+
+fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
+    let consumer = reader(s)?;
     let mut tpl = TopicPartitionList::new();
     let mut remaining = BTreeMap::new();
-    for p in topic.partitions() {
-        let (low, high) = consumer
-            .fetch_watermarks(&s.topic, p.id(), timeout)
-            .map_err(other)?;
-        if high > low {
-            tpl.add_partition_offset(&s.topic, p.id(), Offset::Offset(low))
+    for w in partition_watermarks(&consumer, s)? {
+        if w.high > w.low {
+            tpl.add_partition_offset(&s.topic, w.partition, Offset::Offset(w.low))
                 .map_err(other)?;
-            remaining.insert(p.id(), high);
+            remaining.insert(w.partition, w.high);
         }
     }
     if remaining.is_empty() {
@@ -377,8 +511,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn produces_durably_and_a_new_group_member_resumes_after_the_commit() {
         let s = settings();
-        ensure_topic(&s, 3, 1).await.unwrap();
-        ensure_topic(&s, 3, 1).await.unwrap(); // idempotent
+        ensure_topic(&s, 3, 1, &[]).await.unwrap();
+        ensure_topic(&s, 3, 1, &[]).await.unwrap(); // idempotent
         let p = KafkaProducer::new(&s).unwrap();
         p.check().await.unwrap();
         let mut last = None;
@@ -413,7 +547,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_topic_reader_sees_every_record_without_committing() {
         let s = settings();
-        ensure_topic(&s, 2, 1).await.unwrap();
+        ensure_topic(&s, 2, 1, &[]).await.unwrap();
         let reader = KafkaTopicReader::new(&s);
         assert!(reader.read_all(10).await.unwrap().is_empty());
         let p = KafkaProducer::new(&s).unwrap();
@@ -450,5 +584,47 @@ mod tests {
             Err(BusError::Delivery(_))
         ));
         assert!(p.check().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn pinned_keys_choose_the_partition_and_ranges_read_in_bounded_pages() {
+        let s = settings();
+        ensure_topic(&s, 2, 1, &[("retention.bytes", "1048576".to_string())])
+            .await
+            .unwrap();
+        let p = KafkaProducer::new(&s).unwrap();
+        for i in 0..5u8 {
+            let d = p
+                .send(&crate::bus::pinned_key(1), vec![i; 10])
+                .await
+                .unwrap();
+            assert_eq!(d.partition, 1);
+        }
+        assert_eq!(
+            p.send(&crate::bus::pinned_key(2), vec![9])
+                .await
+                .unwrap()
+                .partition,
+            0,
+            "modulo the partitions"
+        );
+        let reader = KafkaTopicReader::new(&s);
+        let marks = reader.watermarks().await.unwrap();
+        let one = marks.iter().find(|w| w.partition == 1).unwrap();
+        assert_eq!(one.high - one.low, 5);
+        let page = reader
+            .read_range(1, one.low + 1, one.high, 15)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|m| m.payload[0]).collect::<Vec<_>>(),
+            [1, 2],
+            "stops once the byte budget is crossed"
+        );
+        assert!(reader
+            .read_range(1, one.high, one.high + 10, 1000)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

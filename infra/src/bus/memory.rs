@@ -7,8 +7,8 @@
 //! is for.
 
 use super::{
-    partition_for, BusError, Consumer, Delivered, Message, Offsets, PartitionLag, Producer,
-    TopicReader,
+    partition_for, pinned_partition, BusError, Consumer, Delivered, Message, Offsets, PartitionLag,
+    Producer, TopicReader, Watermarks,
 };
 use async_trait::async_trait;
 use std::collections::VecDeque;
@@ -21,6 +21,8 @@ struct Log {
     /// Offset of `records[0]`.
     base: i64,
     records: VecDeque<Vec<u8>>,
+    /// Payload bytes in `records`.
+    bytes: usize,
     /// The single consumer group's committed offset.
     committed: i64,
 }
@@ -28,6 +30,14 @@ struct Log {
 impl Log {
     fn end(&self) -> i64 {
         self.base + self.records.len() as i64
+    }
+
+    fn drop_oldest(&mut self) {
+        if let Some(r) = self.records.pop_front() {
+            self.bytes -= r.len();
+            self.base += 1;
+            self.committed = self.committed.max(self.base);
+        }
     }
 }
 
@@ -49,6 +59,9 @@ pub struct MemoryBus {
     /// Drop the oldest record instead of waiting when a partition is full (a topic with retention
     /// rather than a consumer to wait for, such as change events).
     retain_latest: bool,
+    /// With `retain_latest`: also drop the oldest records while a partition holds more payload bytes
+    /// than this (retention by size, as Kafka's `retention.bytes`).
+    max_bytes: Option<usize>,
 }
 
 impl MemoryBus {
@@ -63,6 +76,7 @@ impl MemoryBus {
             }),
             send_timeout,
             retain_latest: false,
+            max_bytes: None,
         }
     }
 
@@ -72,6 +86,15 @@ impl MemoryBus {
         MemoryBus {
             retain_latest: true,
             ..MemoryBus::new(topic, partitions, capacity, Duration::ZERO)
+        }
+    }
+
+    /// A topic that keeps, per partition, the latest records within `max_bytes` of payload,
+    /// dropping the oldest (the newest record is always kept): sends never wait.
+    pub fn retaining_bytes(topic: &str, partitions: usize, max_bytes: usize) -> Self {
+        MemoryBus {
+            max_bytes: Some(max_bytes),
+            ..MemoryBus::retaining(topic, partitions, usize::MAX)
         }
     }
 
@@ -95,11 +118,15 @@ impl MemoryBus {
             if !self.retain_latest {
                 return None;
             }
-            log.records.pop_front();
-            log.base += 1;
-            log.committed = log.committed.max(log.base);
+            log.drop_oldest();
         }
         log.records.push_back(payload.to_vec());
+        log.bytes += payload.len();
+        if let Some(max) = self.max_bytes {
+            while log.bytes > max && log.records.len() > 1 {
+                log.drop_oldest();
+            }
+        }
         Some(log.end() - 1)
     }
 }
@@ -107,7 +134,9 @@ impl MemoryBus {
 #[async_trait]
 impl Producer for MemoryBus {
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
-        let partition = partition_for(key, self.inner.logs.len());
+        let n = self.inner.logs.len();
+        let partition =
+            pinned_partition(key).map_or_else(|| partition_for(key, n), |p| p as usize % n);
         let deadline = tokio::time::Instant::now() + self.send_timeout;
         loop {
             // Register interest before checking, so a commit between check and wait is not missed.
@@ -154,6 +183,52 @@ impl TopicReader for MemoryBus {
                     payload: payload.clone(),
                 });
             }
+        }
+        Ok(out)
+    }
+
+    async fn watermarks(&self) -> Result<Vec<Watermarks>, BusError> {
+        Ok(self
+            .inner
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(p, log)| {
+                let log = log.lock().expect("bus lock");
+                Watermarks {
+                    partition: p as i32,
+                    low: log.base,
+                    high: log.end(),
+                }
+            })
+            .collect())
+    }
+
+    async fn read_range(
+        &self,
+        partition: i32,
+        from: i64,
+        to: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Message>, BusError> {
+        let Some(log) = self.inner.logs.get(partition as usize) else {
+            return Err(BusError::Other(format!("no partition {partition}")));
+        };
+        let log = log.lock().expect("bus lock");
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for offset in from.max(log.base)..to.min(log.end()) {
+            if bytes >= max_bytes {
+                break;
+            }
+            let payload = log.records[(offset - log.base) as usize].clone();
+            bytes += payload.len();
+            out.push(Message {
+                topic: self.inner.topic.clone(),
+                partition,
+                offset,
+                payload,
+            });
         }
         Ok(out)
     }
@@ -216,8 +291,7 @@ impl Consumer for MemoryConsumer {
             let mut log = log.lock().expect("bus lock");
             log.committed = log.committed.max(next);
             while log.base < log.committed && !log.records.is_empty() {
-                log.records.pop_front();
-                log.base += 1;
+                log.drop_oldest();
             }
         }
         self.bus.freed.notify_waiters();
@@ -299,5 +373,42 @@ mod tests {
         });
         let got = c.poll(10, Duration::from_secs(5)).await.unwrap();
         assert_eq!(got.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retention_by_bytes_keeps_the_newest_within_the_budget_per_partition() {
+        let bus = MemoryBus::retaining_bytes("t", 2, 100);
+        let small = crate::bus::pinned_key(0);
+        let large = crate::bus::pinned_key(1);
+        for i in 0..5u8 {
+            bus.send(&small, vec![i; 10]).await.unwrap();
+        }
+        // A flood of big records in the other partition.
+        for i in 0..50u8 {
+            bus.send(&large, vec![i; 60]).await.unwrap();
+        }
+        let w = bus.watermarks().await.unwrap();
+        assert_eq!(
+            (w[0].low, w[0].high),
+            (0, 5),
+            "the small partition is untouched"
+        );
+        assert_eq!(
+            (w[1].low, w[1].high),
+            (49, 50),
+            "only the newest big record fits"
+        );
+        // A page stops at its byte budget and a range beyond the retained part is empty.
+        let page = bus.read_range(0, 0, 5, 25).await.unwrap();
+        assert_eq!(page.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(bus.read_range(1, 0, 49, 1000).await.unwrap().is_empty());
+        // Pinning is modulo the partitions.
+        assert_eq!(
+            bus.send(&crate::bus::pinned_key(3), vec![1])
+                .await
+                .unwrap()
+                .partition,
+            1
+        );
     }
 }

@@ -82,12 +82,45 @@ pub trait Consumer: Send {
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
 }
 
-/// Reads a whole topic from the beginning, outside any consumer group (for operators' tools such as
-/// listing dead letters; never for the processing path, which commits offsets).
+/// The offsets a partition holds: `low..high` (`high` is the offset the next record gets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+/// Reads a topic outside any consumer group (for operators' tools such as listing dead letters;
+/// never for the processing path, which commits offsets).
 #[async_trait]
 pub trait TopicReader: Send + Sync {
     /// The records currently in the topic, in offset order per partition, at most `max`.
     async fn read_all(&self, max: usize) -> Result<Vec<Message>, BusError>;
+    /// The retained offsets of every partition.
+    async fn watermarks(&self) -> Result<Vec<Watermarks>, BusError>;
+    /// The records of `partition` with offsets in `from..to`, in order, stopping once `max_bytes`
+    /// of payload are read (the record that crosses the limit included, so a page always moves on).
+    async fn read_range(
+        &self,
+        partition: i32,
+        from: i64,
+        to: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Message>, BusError>;
+}
+
+/// What a key starts with to pin its record to one partition instead of hashing.
+const PINNED: &str = "#partition:";
+
+/// A key that sends its record to `partition` (modulo the topic's partitions), on every backend and
+/// through the spool: for topics whose partitions mean something, such as the dead-letter lanes.
+pub fn pinned_key(partition: i32) -> String {
+    format!("{PINNED}{partition}")
+}
+
+/// The partition a key pins, if it is a [`pinned_key`].
+pub fn pinned_partition(key: &str) -> Option<i32> {
+    key.strip_prefix(PINNED)?.parse().ok().filter(|p| *p >= 0)
 }
 
 /// Partition for a key: FNV-1a, stable across runs and platforms (used by the in-process bus;

@@ -186,6 +186,9 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
             Read::SCard(format!("{ns}:absent")),
             Read::Range(format!("{ns}:k"), 0, -1),
             Read::ZCard(format!("{ns}:k0")),
+            Read::IsMember(s.clone(), "b".into()),
+            Read::IsMember(s.clone(), "zz".into()),
+            Read::IsMember(format!("{ns}:absent"), "b".into()),
         ])
         .await
         .unwrap();
@@ -221,6 +224,9 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
         Value::Count(0),
         "keep 0 empties the set"
     );
+    assert_eq!(it.next().unwrap(), Value::Count(1));
+    assert_eq!(it.next().unwrap(), Value::Count(0));
+    assert_eq!(it.next().unwrap(), Value::Count(0));
     let mut found = store.scan(&format!("{ns}:")).await.unwrap();
     found.sort();
     assert_eq!(

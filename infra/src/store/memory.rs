@@ -322,6 +322,10 @@ impl Store for MemoryStore {
                     Some(Data::Set(s)) => s.iter().cloned().collect(),
                     _ => Vec::new(),
                 }),
+                Read::IsMember(k, m) => Value::Count(match db.live(k).map(|e| &e.data) {
+                    Some(Data::Set(s)) => u64::from(s.contains(m)),
+                    _ => 0,
+                }),
             })
             .collect())
     }

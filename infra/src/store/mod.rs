@@ -40,6 +40,8 @@ pub enum Read {
     SCard(String),
     /// The members of a set, unordered.
     Members(String),
+    /// Whether `member` is in a set (answered as `Value::Count`, 1 or 0).
+    IsMember(String, String),
 }
 
 /// The answer to one [`Read`], in the same position.

@@ -271,6 +271,7 @@ impl Store for RedisStore {
                 Read::ZCard(k) => pipe.cmd("ZCARD").arg(k),
                 Read::SCard(k) => pipe.cmd("SCARD").arg(k),
                 Read::Members(k) => pipe.cmd("SMEMBERS").arg(k),
+                Read::IsMember(k, m) => pipe.cmd("SISMEMBER").arg(k).arg(m),
             };
         }
         let mut c = self.conn.clone();
@@ -289,7 +290,7 @@ impl Store for RedisStore {
                     Read::Get(_) | Read::Field(..) => {
                         Value::Text(redis::from_redis_value(&v).map_err(conv)?)
                     }
-                    Read::ZCard(_) | Read::SCard(_) => {
+                    Read::ZCard(_) | Read::SCard(_) | Read::IsMember(..) => {
                         Value::Count(redis::from_redis_value(&v).map_err(conv)?)
                     }
                     Read::Members(_) => Value::List(redis::from_redis_value(&v).map_err(conv)?),

@@ -17,10 +17,23 @@
 //! With a `position_decay` λ (in clicks), each neighbour's items are further weighted by
 //! exp(-|position of the item − position of that shared item| / λ) within the neighbour, as STAN
 //! (Garg et al., SIGIR 2019) does: what a similar shopper viewed right around the shared item says
-//! more about the next click than what they viewed much earlier or later. `None` is plain V-SKNN.
+//! more about the next click than what they viewed much earlier or later. With a `recency_decay_ms`
+//! λ₂, a neighbour's similarity is also weighted by exp(-(now − its last click) / λ₂) (STAN's second
+//! factor: recent sessions say more about today's catalogue and tastes). [`Tuning::default`] is plain
+//! V-SKNN.
 
 use super::{sort_candidates, Because, Candidate};
 use std::collections::HashMap;
+
+/// Refinements over plain V-SKNN (all off by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tuning {
+    /// λ₃ in clicks: weight of a neighbour's item by its distance to the shared item.
+    pub position_decay: Option<f64>,
+    /// λ₂ in ms: weight of a neighbour by its age at `now_ms`.
+    pub recency_decay_ms: Option<f64>,
+    pub now_ms: f64,
+}
 
 /// A past session read from the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +76,7 @@ pub fn generate(
     session: &[String],
     past: &[PastSession],
     k: usize,
-    position_decay: Option<f64>,
+    tuning: Tuning,
 ) -> Vec<Candidate> {
     let n = session.len();
     if n == 0 || k == 0 {
@@ -84,6 +97,10 @@ pub fn generate(
                 .map(|(_, w)| w)
                 .sum::<f64>()
                 / distinct;
+            let sim = match tuning.recency_decay_ms {
+                Some(l) if l > 0.0 => sim * (-(tuning.now_ms - p.last_ms).max(0.0) / l).exp(),
+                _ => sim,
+            };
             (sim > 0.0).then_some((p, sim))
         })
         .collect();
@@ -103,7 +120,7 @@ pub fn generate(
         };
         let base = sim / (step + 1) as f64;
         for (j, item) in p.items.iter().enumerate() {
-            let contribution = match position_decay {
+            let contribution = match tuning.position_decay {
                 Some(l) if l > 0.0 => base * (-(j.abs_diff(at) as f64) / l).exp(),
                 _ => base,
             };
@@ -147,12 +164,20 @@ mod tests {
     fn position_decay_favours_items_clicked_near_the_shared_one() {
         let session = s(&["a"]);
         let n = [past("p", 1.0, &["far", "a", "near", "x2"])];
-        let plain = generate(&session, &n, 5, None);
+        let plain = generate(&session, &n, 5, Tuning::default());
         assert!(
             plain.iter().all(|c| c.score == 1.0),
             "V-SKNN weighs a neighbour's items alike"
         );
-        let stan = generate(&session, &n, 5, Some(1.0));
+        let stan = generate(
+            &session,
+            &n,
+            5,
+            Tuning {
+                position_decay: Some(1.0),
+                ..Default::default()
+            },
+        );
         let score = |i: &str| stan.iter().find(|c| c.item_id == i).unwrap().score;
         assert_eq!(score("a"), 1.0);
         assert!((score("near") - (-1.0f64).exp()).abs() < 1e-12);
@@ -184,7 +209,7 @@ mod tests {
             past("shares_b", 2.0, &["b", "x"]), // sim (1)/2 = 0.5, decay 1 → x: 0.5
             past("shares_a", 1.0, &["a", "y"]), // sim (1/2)/2 = 0.25, decay 1/2 → y: 0.125
         ];
-        let out = generate(&session, &neighbours, 10, None);
+        let out = generate(&session, &neighbours, 10, Tuning::default());
         let score = |i: &str| out.iter().find(|c| c.item_id == i).map(|c| c.score);
         assert_eq!(score("x"), Some(0.5));
         assert_eq!(score("y"), Some(0.125));
@@ -204,10 +229,10 @@ mod tests {
             past("both", 1.0, &["a", "b", "x"]), // sim 0.75
             past("only_a", 9.0, &["a", "y"]),    // sim 0.25
         ];
-        let out = generate(&session, &neighbours, 1, None);
+        let out = generate(&session, &neighbours, 1, Tuning::default());
         assert!(out.iter().any(|c| c.item_id == "x"));
         assert!(!out.iter().any(|c| c.item_id == "y"));
-        assert!(generate(&[], &neighbours, 5, None).is_empty());
+        assert!(generate(&[], &neighbours, 5, Tuning::default()).is_empty());
     }
 
     #[test]
@@ -217,10 +242,31 @@ mod tests {
             &s(&["a", "b", "a"]),
             &[past("p", 1.0, &["b", "z"])],
             5,
-            None,
+            Tuning::default(),
         );
         let z = out.iter().find(|c| c.item_id == "z").unwrap();
         // sim = (2/3)/2 = 1/3; the newest shared click (b) is 2 clicks back → 1/2.
         assert!((z.score - 1.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn recency_decay_favours_recent_neighbours() {
+        let session = s(&["a"]);
+        let n = [
+            past("old", 0.0, &["a", "x"]),
+            past("new", 100.0, &["a", "y"]),
+        ];
+        let t = Tuning {
+            recency_decay_ms: Some(100.0),
+            now_ms: 100.0,
+            ..Default::default()
+        };
+        let out = generate(&session, &n, 5, t);
+        let score = |i: &str| out.iter().find(|c| c.item_id == i).unwrap().score;
+        assert_eq!(score("y"), 1.0);
+        assert!((score("x") - (-1.0f64).exp()).abs() < 1e-12);
+        // Only the k most similar vote, similarity after the decay.
+        let top1 = generate(&session, &n, 1, t);
+        assert!(top1.iter().any(|c| c.item_id == "y") && !top1.iter().any(|c| c.item_id == "x"));
     }
 }
