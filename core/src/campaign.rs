@@ -552,7 +552,6 @@ pub struct Member<'a> {
 /// Why a campaign is not shown (the reason counted in metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ineligible {
-    Slot,
     Schedule,
     Audience,
     Trigger,
@@ -564,7 +563,6 @@ pub enum Ineligible {
 impl Ineligible {
     pub fn as_str(self) -> &'static str {
         match self {
-            Ineligible::Slot => "slot",
             Ineligible::Schedule => "schedule",
             Ineligible::Audience => "audience",
             Ineligible::Trigger => "trigger",
