@@ -1,7 +1,8 @@
 //! Campaigns and offers end to end, through the public APIs, on the real Kafka broker and Redis and
 //! on the embedded defaults: a campaign whose audience is a segment reaches a member who entered it
 //! and not one who did not; a held-out member of the segment never gets it; the frequency cap holds
-//! once the tag reports the offer's impressions; a forged token is not counted.
+//! once the tag reports the offer's impressions, and so does a budget; a forged token is not
+//! counted.
 
 mod support;
 
@@ -173,6 +174,34 @@ async fn scenario(app: &App, tag: &str) {
         .await;
     assert_eq!(c["counts"]["a"]["clicks"], 1, "{c}");
     assert_eq!(counts(app).await["impressions"], 2);
+
+    // A budget of one impression: once that impression is counted, nobody gets the offer.
+    let (status, body) = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/campaigns/flash?site=demo",
+            &json!({"slots": ["cart"], "budget": {"impressions": 1},
+                "variants": [{"name": "only", "title": "Free gift today"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let cart = |who: &str| format!("/v1/recommendations?site=demo&member={who}&slot=cart");
+    let got = app.until(&cart(&bob), |r| !offers(r).is_empty()).await;
+    let flash = offers(&got)[0]["token"].as_str().unwrap().to_string();
+    let (_, other) = app.get(&cart(&ann)).await;
+    assert_eq!(offers(&other)[0]["campaign"], "flash", "{other}");
+    let mut shown = offer_event(tag, 7, "offer_impression", &bob, &flash);
+    shown["slot"] = json!("cart");
+    let (status, _) = app.post(&json!([shown])).await;
+    assert_eq!(status, 202);
+    for who in [&ann, &bob] {
+        app.until(&cart(who), |r| offers(r).is_empty()).await;
+    }
+    let (_, flash_info) = app.get("/admin/campaigns/flash?site=demo").await;
+    assert_eq!(
+        flash_info["counts"]["only"]["impressions"], 1,
+        "{flash_info}"
+    );
 
     // Removing the campaign takes it off at once.
     let r = app
