@@ -461,3 +461,88 @@ async fn delete_campaign(
     r.campaigns.refresh(&*r.store, &r.keys, &site).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tailor_core::config::Config;
+    use tailor_core::{AnonymousId, Subject};
+    use tailor_infra::store::memory::MemoryStore;
+
+    fn recommender(offers_per_slot: usize) -> Recommender {
+        let mut config = Config::default();
+        config.recommender.offers_per_slot = offers_per_slot;
+        let variant = json!([{"name": "a", "title": "An offer"}]);
+        config.campaigns = serde_json::from_value(json!([
+            {"id": "low", "slots": ["home"], "priority": 1, "variants": variant},
+            {"id": "high", "slots": ["home"], "priority": 9, "variants": variant,
+             "reason": "because we said so"},
+            {"id": "elsewhere", "slots": ["cart"], "priority": 50, "variants": variant},
+            {"id": "later", "slots": ["home"], "priority": 99, "variants": variant,
+             "start": "2100-01-01T00:00:00Z"}]))
+        .unwrap();
+        Recommender::new(
+            Arc::new(MemoryStore::new()),
+            KeySpace::default(),
+            Arc::new(config),
+        )
+    }
+
+    fn ctx(slot: Option<&str>, subject: Option<&str>) -> Context {
+        Context {
+            slot: slot.map(str::to_string),
+            subject: subject
+                .map(|s| Subject::Anonymous(AnonymousId::parse(s.to_string()).unwrap())),
+            now_ms: 1_800_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn offers_fill_the_slot_by_priority_with_verifiable_tokens() {
+        let r = recommender(2);
+        let site = SiteId::parse("demo").unwrap();
+        let got = r
+            .offers(&site, &ctx(Some("home"), Some("dev")))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = got.iter().map(|o| o.campaign.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["high", "low"],
+            "not yet started and other slots stay out"
+        );
+        assert_eq!(got[0].reason, "because we said so");
+        assert_eq!(got[1].reason, "picked for you");
+        let t = campaign::verify(&r.config.recommender.offer_secret, &got[0].token).unwrap();
+        assert_eq!(
+            (
+                t.site.as_str(),
+                t.campaign.as_str(),
+                t.variant.as_str(),
+                t.subject.as_str()
+            ),
+            ("demo", "high", "a", "a:dev")
+        );
+        let one = recommender(1);
+        let got = one
+            .offers(&site, &ctx(Some("home"), Some("dev")))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].campaign, "high");
+        for (slot, who) in [
+            (None, Some("dev")),
+            (Some("home"), None),
+            (Some("nowhere"), Some("dev")),
+        ] {
+            assert!(r.offers(&site, &ctx(slot, who)).await.unwrap().is_empty());
+        }
+        assert!(recommender(0)
+            .offers(&site, &ctx(Some("home"), Some("dev")))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
