@@ -49,6 +49,9 @@ pub struct Config {
     /// Business rules applied to every recommendation (more can be added through the admin API);
     /// fields in `core/src/rules.rs` and docs/catalog.md.
     pub rules: Vec<crate::rules::RuleDef>,
+    /// Campaigns whose offers the recommender shows (more can be added through the admin API);
+    /// fields in `core/src/campaign.rs` and docs/marketing.md.
+    pub campaigns: Vec<crate::campaign::CampaignDef>,
     /// Connection limits of the HTTP server every service runs.
     pub http: HttpConfig,
 }
@@ -159,6 +162,7 @@ impl Default for Config {
             export: ExportConfig::default(),
             catalog: CatalogConfig::default(),
             rules: Vec::new(),
+            campaigns: Vec::new(),
             http: HttpConfig::default(),
         }
     }
@@ -478,7 +482,15 @@ pub struct RecommenderConfig {
     pub timeout_ms: u64,
     /// Overrides per slot (`home`, `product`, `cart`, ... as the `slot` parameter names them).
     pub slots: BTreeMap<String, SlotRanking>,
+    /// Most campaign offers answered beside the items of a request naming a slot (0: none).
+    pub offers_per_slot: usize,
+    /// The key that signs offer tokens (HMAC-SHA256), shared by the recommender that issues them
+    /// and the processor that counts them: set your own in production, at least 16 characters.
+    pub offer_secret: String,
 }
+
+/// The built-in `recommender.offer_secret`: fine for a demo, public, so replace it in production.
+pub const DEV_OFFER_SECRET: &str = "tailor-development-offer-secret";
 
 impl Default for RecommenderConfig {
     fn default() -> Self {
@@ -505,6 +517,8 @@ impl Default for RecommenderConfig {
                     ..Default::default()
                 },
             )]),
+            offers_per_slot: 1,
+            offer_secret: DEV_OFFER_SECRET.into(),
         }
     }
 }
@@ -772,6 +786,7 @@ impl Config {
         }
         self.validate_site_keys()?;
         self.validate_rules()?;
+        self.validate_campaigns()?;
         if let Some(u) = &self.redis.url {
             if !(u.starts_with("redis://")
                 || u.starts_with("rediss://")
@@ -1037,6 +1052,45 @@ impl Config {
         Ok(())
     }
 
+    /// Each campaign checks, names a configured site, and has an id unique on its sites; offers
+    /// are bounded and their tokens signed with a real key.
+    fn validate_campaigns(&self) -> Result<(), ConfigError> {
+        if self.recommender.offers_per_slot > 10 {
+            return Err(ConfigError::new(
+                "recommender.offers_per_slot",
+                "must be from 0 to 10",
+            ));
+        }
+        if self.recommender.offer_secret.len() < 16 {
+            return Err(ConfigError::new(
+                "recommender.offer_secret",
+                "must be at least 16 characters",
+            ));
+        }
+        for (i, d) in self.campaigns.iter().enumerate() {
+            crate::campaign::check(d)
+                .map_err(|e| ConfigError::new(format!("campaigns[{i}].{}", e.field), e.reason))?;
+            if let Some(site) = &d.site {
+                if self.site(site).is_none() {
+                    return Err(ConfigError::new(
+                        format!("campaigns[{i}].site"),
+                        format!("no site {site:?} is configured"),
+                    ));
+                }
+            }
+            if self.campaigns[..i]
+                .iter()
+                .any(|o| o.id == d.id && (o.site.is_none() || d.site.is_none() || o.site == d.site))
+            {
+                return Err(ConfigError::new(
+                    format!("campaigns[{i}].id"),
+                    format!("campaign {:?} is defined twice", d.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// An app id or write key must name one site only, and origins must be `scheme://host[:port]`.
     fn validate_site_keys(&self) -> Result<(), ConfigError> {
         for (i, s) in self.sites.iter().enumerate() {
@@ -1204,6 +1258,32 @@ mod tests {
             c.http.max_connections,
             HttpConfig::default().max_connections
         );
+    }
+
+    #[test]
+    fn campaigns_are_read_from_toml_and_checked_naming_the_key() {
+        let c = Config::from_toml(
+            "[[campaigns]]\nid = \"winback\"\naudience = 'lifecycle == \"lapsing\"'\nslots = [\"home\"]\n\
+             trigger = { on = \"stage_changed\", to = \"lapsing\", within_days = 14 }\n\
+             variants = [{ name = \"a\", title = \"We miss you\", coupon = \"BACK10\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(c.campaigns[0].variants[0].coupon.as_deref(), Some("BACK10"));
+        assert_eq!(c.recommender.offers_per_slot, 1);
+        let mut bad = c.clone();
+        bad.campaigns[0].holdout = 2.0;
+        assert_eq!(bad.validate().unwrap_err().key, "campaigns[0].holdout");
+        let mut twice = c.clone();
+        twice.campaigns.push(c.campaigns[0].clone());
+        assert_eq!(twice.validate().unwrap_err().key, "campaigns[1].id");
+        let mut weak = c.clone();
+        weak.recommender.offer_secret = "short".into();
+        assert_eq!(weak.validate().unwrap_err().key, "recommender.offer_secret");
+        let e = Config::from_toml("[[campaigns]]\nid = \"x\"\nslots = [\"home\"]\nvariants = [{ name = \"a\", title = \"\" }]\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "campaigns[0].variants[0].title");
     }
 
     #[test]

@@ -131,6 +131,16 @@ impl KeySpace {
         self.site_key(site, "rules")
     }
 
+    /// Campaigns added through the admin API: id → definition (JSON).
+    pub fn campaigns(&self, site: &SiteId) -> String {
+        self.site_key(site, "campaigns")
+    }
+
+    /// Campaign counters: `<campaign>|<variant>|impressions|clicks|conversions` → count.
+    pub fn campaign_stats(&self, site: &SiteId) -> String {
+        self.site_key(site, "campaigns:stats")
+    }
+
     /// The lease that lets one processor of a group refresh and sweep the site.
     pub fn refresh_lease(&self, site: &SiteId) -> String {
         self.site_key(site, "lease:refresh")

@@ -7,6 +7,7 @@
 //! catalog ([`catalog`]) and the shop's business rules over it ([`rules`]).
 //! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
 
+pub mod campaign;
 pub mod catalog;
 pub mod change;
 pub mod clv;

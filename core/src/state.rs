@@ -266,6 +266,10 @@ pub struct SubjectState {
     pub segments: BTreeSet<String>,
     /// When each behaviour-change signal last fired (key → ms), so a signal fires once per cooldown.
     pub signals: BTreeMap<String, i64>,
+    /// Impression times (ms) per campaign, oldest first, for frequency caps
+    /// (`crate::campaign::record_impression` keeps them bounded).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub offers: BTreeMap<String, Vec<i64>>,
     /// Last applied offset per `topic/partition`: a redelivered event at or below it is skipped.
     pub wm: BTreeMap<String, i64>,
 }
@@ -409,8 +413,8 @@ impl SubjectState {
     }
 
     /// Folds another subject's history into this one (identity stitching). Counters add up, interests
-    /// and purchase days merge, sessions interleave by time. Watermarks, signals and segment
-    /// memberships stay this document's own.
+    /// and purchase days merge, sessions interleave by time, campaign impressions join (for caps).
+    /// Watermarks, signals and segment memberships stay this document's own.
     pub fn absorb(&mut self, o: &SubjectState, caps: &Caps) {
         for a in &o.anonymous_ids {
             if !self.anonymous_ids.contains(a) {
@@ -492,6 +496,12 @@ impl SubjectState {
         }
         p.order_values.merge(&q.order_values);
         p.order_ids.extend(q.order_ids.iter().cloned());
+        // Offers seen before logging in count toward the member's frequency caps.
+        for (campaign, times) in &o.offers {
+            for t in times {
+                crate::campaign::record_impression(&mut self.offers, campaign, *t);
+            }
+        }
     }
 
     /// Serialises for the store.
@@ -572,7 +582,10 @@ mod tests {
         a.purchases.days.insert(12, 2.0);
         a.purchases.orders = 2;
         a.recent_items = vec!["x".into()];
+        crate::campaign::record_impression(&mut a.offers, "winback", 5);
+        crate::campaign::record_impression(&mut m.offers, "winback", 7);
         m.absorb(&a, &caps);
+        assert_eq!(m.offers["winback"], [5, 7]);
         assert_eq!(m.events["page_view"], 5);
         assert_eq!(m.purchases.orders, 3);
         assert_eq!(m.purchases.days[&10], 6.0);

@@ -135,7 +135,9 @@ pub fn to_batch(rows: &[Row]) -> RecordBatch {
                 category.as_ref().map(|c| c.to_string()),
                 brand.clone(),
             ),
-            EventBody::OfferClick { item_id, .. } => (Some(item_id.to_string()), None, None),
+            EventBody::OfferClick { item_id, .. } => {
+                (item_id.as_ref().map(|i| i.to_string()), None, None)
+            }
             _ => (None, None, None),
         }
     };

@@ -583,6 +583,7 @@ mod tests {
             segments: vec![],
             group: "g".into(),
             changes: None,
+            offer_secret: tailor_core::config::DEV_OFFER_SECRET.into(),
         }
     }
 

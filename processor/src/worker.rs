@@ -53,6 +53,8 @@ pub struct Processor {
     pub group: String,
     /// Where change events go (`kafka.changes_topic`); `None` drops them (tests of other parts).
     pub changes: Option<Arc<dyn Producer>>,
+    /// `recommender.offer_secret`: campaign offer tokens that do not verify under it are not counted.
+    pub offer_secret: String,
 }
 
 /// Why a batch attempt did not finish.
@@ -184,6 +186,7 @@ impl Processor {
         Folder {
             keys: &self.keys,
             config: &self.config,
+            offer_secret: &self.offer_secret,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The recommendation and profile API.
 //!
 //! `GET /v1/recommendations?site=&member=|anonymous=&item=&category=&slot=&limit=`,
-//! `POST /v1/recommendations` (the same as a JSON page context, with the cart's items) and
+//! `POST /v1/recommendations` (the same as a JSON page context, with the cart's items; both answer
+//! the slot's campaign offers beside the items, `crate::campaigns`) and
 //! `GET /v1/profiles/{member}?site=`.
 //! Query parameters are parsed here, at the edge, into typed ids; every failure becomes a 4xx naming the
 //! parameter, and a store outage a 503.
@@ -38,6 +39,7 @@ pub struct Recommender {
     pub(crate) popular: Arc<RwLock<HashMap<SiteId, PopularList>>>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub rules: Arc<crate::rules::RuleCache>,
+    pub campaigns: Arc<crate::campaigns::CampaignCache>,
 }
 
 /// The API's errors, mapped to HTTP in one place.
@@ -110,6 +112,7 @@ pub fn router(r: Recommender) -> Router {
         .route("/insights", get(crate::insights::page))
         .route("/admin/erase", axum::routing::post(crate::privacy::erase))
         .merge(crate::catalog::routes().merge(crate::rules::routes()))
+        .merge(crate::campaigns::routes())
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }
@@ -124,6 +127,9 @@ pub struct Recommendations {
     #[schema(value_type = String)]
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
+    /// Campaign offers for the request's slot (at most `recommender.offers_per_slot`; none without
+    /// a slot or a visitor id), best first.
+    pub offers: Vec<crate::campaigns::Offer>,
 }
 
 /// The body of `POST /v1/recommendations`: the whole page context.
@@ -258,7 +264,11 @@ impl Recommender {
     pub async fn recommend(&self, p: PageContext) -> Result<Recommendations, ApiError> {
         let (site, ctx) = self.context(p)?;
         let start = std::time::Instant::now();
-        let ranked = self.recommend_in_time(&site, &ctx).await?;
+        let (ranked, offers) = tokio::join!(
+            self.recommend_in_time(&site, &ctx),
+            self.offers_in_time(&site, &ctx)
+        );
+        let ranked = ranked?;
         metrics::histogram!("tailor_recommender_duration_seconds")
             .record(start.elapsed().as_secs_f64());
         metrics::counter!("tailor_recommender_responses_total", "strategy" => ranked.strategy)
@@ -268,6 +278,7 @@ impl Recommender {
             subject: ctx.subject.map(|s| s.to_string()),
             strategy: ranked.strategy,
             items: ranked.items,
+            offers,
         })
     }
 

@@ -3,10 +3,12 @@
 //! [`rank`] is the ranking itself: candidate generators and the blend, pure functions over what the
 //! store holds; [`engine`] plans one request's reads (at most three pipelined round trips) and runs
 //! them; [`api`] serves recommendations and profiles.
-//! [`catalog`] and [`rules`] are the shop's product catalog and business rules (their APIs and
-//! in-memory copies, kept fresh by [`refresh`]).
+//! [`catalog`] and [`rules`] are the shop's product catalog and business rules, [`campaigns`] its
+//! campaigns and the offers they put beside the items (their APIs and in-memory copies, kept fresh
+//! by [`refresh`]).
 
 pub mod api;
+pub mod campaigns;
 pub mod catalog;
 pub mod clv;
 pub mod engine;

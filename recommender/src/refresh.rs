@@ -1,12 +1,13 @@
 //! The recommender's in-memory copies of what shops change rarely but every request reads: the
-//! product catalog ([`CatalogCache`]) and the business rules ([`RuleCache`]), kept fresh by one
-//! background task per process.
+//! product catalog ([`CatalogCache`]), the business rules ([`RuleCache`]) and the campaigns with
+//! their counters ([`CampaignCache`]), kept fresh by one background task per process.
 //!
 //! Each tick costs one small read per site and cache when nothing changed (the catalog's revision,
-//! the rules hash); a request never waits for the store to learn them. A failed refresh keeps the
-//! last copy and is retried at the next tick.
+//! the rules hash, the campaigns and counters hashes); a request never waits for the store to learn
+//! them. A failed refresh keeps the last copy and is retried at the next tick.
 
 use crate::api::Recommender;
+use crate::campaigns::CampaignCache;
 use crate::catalog::CatalogCache;
 use crate::rules::RuleCache;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ impl Recommender {
             keys,
             catalog: Arc::new(CatalogCache::new()),
             rules: Arc::new(RuleCache::new(config.rules.clone())),
+            campaigns: Arc::new(CampaignCache::new(config.campaigns.clone())),
             config,
             popular: Arc::default(),
         }
@@ -37,6 +39,9 @@ impl Recommender {
         }
         if let Err(e) = self.rules.refresh(&*self.store, &self.keys, site).await {
             tracing::warn!(%site, error = %e, "rules refresh failed; keeping the last copy");
+        }
+        if let Err(e) = self.campaigns.refresh(&*self.store, &self.keys, site).await {
+            tracing::warn!(%site, error = %e, "campaigns refresh failed; keeping the last copy");
         }
     }
 }

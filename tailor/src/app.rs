@@ -427,6 +427,7 @@ pub async fn start(
             segments: config.segments.clone(),
             group: config.kafka.group.clone(),
             changes: changes.as_ref().map(|(p, _)| p.clone()),
+            offer_secret: config.recommender.offer_secret.clone(),
         };
         let sites = config
             .sites

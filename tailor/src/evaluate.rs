@@ -257,6 +257,7 @@ pub async fn train(config: &Config, train: &[Event]) -> anyhow::Result<(Arc<dyn 
         segments: Vec::new(),
         group: "evaluate".into(),
         changes: None,
+        offer_secret: config.recommender.offer_secret.clone(),
     };
     let bar = progress(train.len() as u64, "training events");
     let shutdown = Shutdown::new();

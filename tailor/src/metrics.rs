@@ -113,6 +113,7 @@ pub fn register(roles: Roles, config: &Config) {
             "tailor_processor_store_retries_total",
             "tailor_processor_commit_errors_total",
             "tailor_processor_poll_errors_total",
+            "tailor_processor_offer_tokens_rejected_total",
         ] {
             counter!(name).increment(0);
         }
@@ -140,6 +141,16 @@ pub fn register(roles: Roles, config: &Config) {
             counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
         }
         counter!("tailor_erasures_total").increment(0);
+        counter!("tailor_recommender_offers_total").increment(0);
+        // `tailor_core::campaign::Ineligible`.
+        for reason in [
+            "schedule", "audience", "trigger", "cap", "budget", "holdout",
+        ] {
+            counter!("tailor_recommender_offers_ineligible_total", "reason" => reason).increment(0);
+        }
+        for reason in ["error", "timeout"] {
+            counter!("tailor_recommender_offers_skipped_total", "reason" => reason).increment(0);
+        }
     }
     if roles.processor || roles.recommender || roles.export {
         for op in ["apply", "read"] {

@@ -110,6 +110,7 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         group: "replay".into(),
         // Changes describe live transitions; a rebuild re-derives state without re-announcing history.
         changes: None,
+        offer_secret: config.recommender.offer_secret.clone(),
     };
     let (seen, outcomes) = match (&args.from_parquet, topic) {
         (Some(dir), _) => from_parquet(&processor, &config, dir).await?,

@@ -22,6 +22,8 @@ pub const MAX_FUTURE_SKEW: Duration = Duration::hours(24);
 pub const MAX_TEXT_LEN: usize = 1024;
 /// Most items one offer impression may list.
 pub const MAX_SLOT_ITEMS: usize = 100;
+/// Longest campaign offer token, in bytes.
+pub const MAX_TOKEN_LEN: usize = 512;
 /// Most properties a custom event may carry.
 pub const MAX_PROPERTIES: usize = 64;
 /// Highest unit price (`price` of an order line or a cart addition), in the currency's units. A

@@ -31,6 +31,8 @@ pub struct RawEvent {
     pub previous_id: Option<String>,
     pub slot: Option<String>,
     pub item_ids: Option<Vec<String>>,
+    /// A campaign offer's token (offer impressions and clicks).
+    pub token: Option<String>,
     pub name: Option<String>,
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
     /// UTM parameters when the tracker reports them apart from the URL (Segment `context.campaign`).

@@ -103,15 +103,23 @@ pub enum EventBody {
     Alias {
         previous_id: String,
     },
-    /// An offer slot on the page showed these items (in rank order).
+    /// An offer slot on the page showed these items (in rank order), or a campaign's offer (its
+    /// `token`, then `item_ids` may be empty).
     OfferImpression {
         slot: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         item_ids: Vec<ItemId>,
+        /// The campaign offer's token, as the recommender issued it (`crate::campaign::token`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
-    /// An item shown in an offer slot was clicked.
+    /// An item shown in an offer slot, or a campaign's offer (its `token`), was clicked.
     OfferClick {
         slot: String,
-        item_id: ItemId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item_id: Option<ItemId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Anything else a tracker reports (Snowplow structured events, other Segment `track` calls).
     Custom {

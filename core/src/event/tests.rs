@@ -195,9 +195,44 @@ fn new_event_types_validate_their_fields() {
         e.body,
         EventBody::OfferImpression {
             slot: "home".into(),
-            item_ids: vec![ItemId::parse("i1").unwrap(), ItemId::parse("i2").unwrap()]
+            item_ids: vec![ItemId::parse("i1").unwrap(), ItemId::parse("i2").unwrap()],
+            token: None,
         }
     );
+    // A campaign offer's impression and click carry its token instead of items.
+    let e = parse(
+        json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
+        "slot":"home","token":"t.s"}),
+    )
+    .unwrap();
+    assert!(
+        matches!(e.body, EventBody::OfferImpression { ref item_ids, token: Some(_), .. } if item_ids.is_empty())
+    );
+    let e = parse(
+        json!({"type":"offer_click","site_id":"demo","anonymous_id":"a",
+        "slot":"home","token":"t.s"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        e.body,
+        EventBody::OfferClick {
+            item_id: None,
+            token: Some(_),
+            ..
+        }
+    ));
+    let err = parse(
+        json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
+        "slot":"home"}),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "item_ids");
+    let err = parse(
+        json!({"type":"offer_click","site_id":"demo","anonymous_id":"a",
+        "slot":"home","token":"x".repeat(MAX_TOKEN_LEN + 1)}),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "token");
     let err = parse(
         json!({"type":"offer_impression","site_id":"demo","anonymous_id":"a",
         "slot":"home","item_ids":["ok","bad id"]}),

@@ -6,8 +6,8 @@ use super::fields::{
 use super::order::validate_order;
 use super::{
     Context, ErrorKind, Event, EventBody, EventType, FieldError, RawEvent, MAX_DWELL_MS,
-    MAX_FUTURE_SKEW, MAX_PRICE, MAX_PROPERTIES, MAX_SLOT_ITEMS, MAX_TEXT_LEN, MAX_TRAITS,
-    MIN_TIMESTAMP_MS, SCHEMA_VERSION,
+    MAX_FUTURE_SKEW, MAX_PRICE, MAX_PROPERTIES, MAX_SLOT_ITEMS, MAX_TEXT_LEN, MAX_TOKEN_LEN,
+    MAX_TRAITS, MIN_TIMESTAMP_MS, SCHEMA_VERSION,
 };
 use crate::ids::{AnonymousId, Category, EventId, ItemId, MemberId, SessionId, SiteId};
 use chrono::{DateTime, Utc};
@@ -146,7 +146,11 @@ impl RawEvent {
                 }
             }
             EventType::OfferImpression => {
-                let raw = required(self.item_ids, "item_ids")?;
+                let token = bounded(self.token, "token", MAX_TOKEN_LEN)?;
+                let raw = match token {
+                    Some(_) => self.item_ids.unwrap_or_default(),
+                    None => required(self.item_ids, "item_ids")?,
+                };
                 if raw.len() > MAX_SLOT_ITEMS {
                     return Err(FieldError::invalid(
                         "item_ids",
@@ -165,12 +169,20 @@ impl RawEvent {
                 EventBody::OfferImpression {
                     slot: required_text(self.slot, "slot")?,
                     item_ids,
+                    token,
                 }
             }
-            EventType::OfferClick => EventBody::OfferClick {
-                slot: required_text(self.slot, "slot")?,
-                item_id: required(item_id, "item_id")?,
-            },
+            EventType::OfferClick => {
+                let token = bounded(self.token, "token", MAX_TOKEN_LEN)?;
+                EventBody::OfferClick {
+                    slot: required_text(self.slot, "slot")?,
+                    item_id: match token {
+                        Some(_) => item_id,
+                        None => Some(required(item_id, "item_id")?),
+                    },
+                    token,
+                }
+            }
             EventType::Custom => EventBody::Custom {
                 name: required_text(self.name, "name")?,
                 properties: small_map(self.properties, "properties", MAX_PROPERTIES)?,

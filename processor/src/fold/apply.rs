@@ -5,6 +5,31 @@
 use super::*;
 
 impl Folder<'_> {
+    /// The campaign offer a token names, if it verifies and is for this site; a forged or foreign
+    /// token is counted (`tailor_processor_offer_tokens_rejected_total`) and otherwise ignored.
+    fn offer(&self, site: &SiteId, token: Option<&str>) -> Option<campaign::OfferToken> {
+        let offer = campaign::verify(self.offer_secret, token?).filter(|o| o.site == site.as_str());
+        if offer.is_none() {
+            metrics::counter!("tailor_processor_offer_tokens_rejected_total").increment(1);
+        }
+        offer
+    }
+
+    /// Adds one to a campaign variant's counter, in the site's update (exactly once per event).
+    fn count_offer(
+        &self,
+        fx: &mut Effects<'_>,
+        site: &SiteId,
+        offer: &campaign::OfferToken,
+        counter: &str,
+    ) {
+        fx.hincr(
+            &self.keys.campaign_stats(site),
+            campaign::Stats::field(&offer.campaign, &offer.variant, counter),
+            1,
+        );
+    }
+
     /// Applies one event to its target document.
     pub(super) fn apply(
         &self,
@@ -149,13 +174,24 @@ impl Folder<'_> {
                     fx.hincr(&an, format!("dwell:{bucket}"), 1);
                 }
             }
-            EventBody::OfferImpression { slot, item_ids } => {
+            EventBody::OfferImpression {
+                slot,
+                item_ids,
+                token,
+            } => {
                 let stats = k.offer_stats(&site);
                 fx.hincr(&stats, format!("{slot}:impressions"), 1);
                 fx.hincr(&stats, format!("{slot}:items_shown"), item_ids.len() as i64);
+                if let Some(offer) = self.offer(&site, token.as_deref()) {
+                    campaign::record_impression(&mut doc.state.offers, &offer.campaign, t);
+                    self.count_offer(fx, &site, &offer, "impressions");
+                }
             }
-            EventBody::OfferClick { slot, .. } => {
+            EventBody::OfferClick { slot, token, .. } => {
                 fx.hincr(&k.offer_stats(&site), format!("{slot}:clicks"), 1);
+                if let Some(offer) = self.offer(&site, token.as_deref()) {
+                    self.count_offer(fx, &site, &offer, "clicks");
+                }
             }
             _ => {}
         }

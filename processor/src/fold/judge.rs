@@ -76,6 +76,9 @@ impl Folder<'_> {
                 member: name.clone(),
             });
             s.segments.insert(seg.clone());
+            // When it entered: a campaign's `segment_entered` trigger window starts here.
+            s.signals
+                .insert(tailor_core::campaign::segment_entered_signal(&seg), t);
             fx.change(
                 Some(&seg),
                 ChangeKind::SegmentEntered {

@@ -20,6 +20,7 @@
 
 use chrono::{DateTime, Timelike, Utc};
 use std::collections::{HashMap, HashSet};
+use tailor_core::campaign;
 use tailor_core::change::{Change, ChangeKind};
 use tailor_core::config::ProcessorConfig;
 use tailor_core::event::{Event, EventBody, ReferrerClass};
@@ -125,6 +126,8 @@ pub struct Folded {
 pub struct Folder<'a> {
     pub keys: &'a KeySpace,
     pub config: &'a ProcessorConfig,
+    /// The key campaign offer tokens are verified with (`recommender.offer_secret`).
+    pub offer_secret: &'a str,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {

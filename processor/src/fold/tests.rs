@@ -42,6 +42,7 @@ impl World {
         let folder = Folder {
             keys: &self.keys,
             config: &self.config,
+            offer_secret: tailor_core::config::DEV_OFFER_SECRET,
         };
         folder.fold(&mut self.loaded, &inputs)
     }
@@ -131,4 +132,62 @@ fn pages_and_channels() {
     );
     assert_eq!(page_of(&e).as_deref(), Some("/"));
     assert_eq!(channel_of(&e).0, "direct");
+}
+
+#[test]
+fn offer_tokens_count_impressions_and_clicks_once_and_forged_ones_not_at_all() {
+    use tailor_core::campaign::{token, OfferToken};
+    let mut w = World::new();
+    let t = |site: &str, secret: &str| {
+        token(
+            secret,
+            &OfferToken {
+                site: site.into(),
+                campaign: "winback".into(),
+                variant: "a".into(),
+                subject: "m:m".into(),
+                issued_ms: 0,
+            },
+        )
+    };
+    let offer = |kind: &str, tok: String| {
+        event(
+            json!({"type": kind, "site_id":"demo","anonymous_id":"d","member_id":"m",
+            "slot":"home","token": tok}),
+        )
+    };
+    let good = t("demo", tailor_core::config::DEV_OFFER_SECRET);
+    let out = w.fold(&[
+        offer("offer_impression", good.clone()),
+        offer("offer_click", good),
+        offer("offer_impression", t("demo", "not-the-secret-at-all")),
+        offer(
+            "offer_impression",
+            t("other", tailor_core::config::DEV_OFFER_SECRET),
+        ),
+        offer("offer_impression", "garbage".into()),
+    ]);
+    let counted: Vec<(String, i64)> = out
+        .site_updates
+        .iter()
+        .flat_map(|u| &u.ops)
+        .filter_map(|o| match o {
+            WriteOp::HashIncr { key, field, by } if key.ends_with(":campaigns:stats") => {
+                Some((field.clone(), *by))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            ("winback|a|impressions".to_string(), 1),
+            ("winback|a|clicks".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        w.state("m:m").offers["winback"].len(),
+        1,
+        "one impression for the cap"
+    );
 }

@@ -1,0 +1,240 @@
+//! Campaigns and offers end to end, through the public APIs, on the real Kafka broker and Redis and
+//! on the embedded defaults: a campaign whose audience is a segment reaches a member who entered it
+//! and not one who did not; a held-out member of the segment never gets it; the frequency cap holds
+//! once the tag reports the offer's impressions, and so does a budget; a forged token is not
+//! counted.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{start, App};
+use tailor_core::campaign::{self, Assignment, CampaignDef};
+use tailor_core::config::Config;
+use tailor_core::segment::SegmentDef;
+use tailor_infra::testkit;
+
+fn campaign_body() -> Value {
+    json!({"segment": "tent_fans", "slots": ["home"], "priority": 5,
+        "variants": [{"name": "a", "title": "Tent week", "body": "5% off tents",
+                      "url": "/c/outdoor/tents", "coupon": "TENT5"}],
+        "cap": {"impressions": 2, "per_days": 7}, "holdout": 0.5})
+}
+
+/// The first `prefix-<n>` member the campaign treats (or holds out): assignment is the public,
+/// deterministic function the recommender uses, so the test can choose its members.
+fn member(prefix: &str, held: bool) -> String {
+    let mut d: CampaignDef = serde_json::from_value(campaign_body()).unwrap();
+    d.id = "tents".into();
+    let c = campaign::check(&d).unwrap();
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|m| (c.assign(&format!("m:{m}")) == Assignment::Holdout) == held)
+        .unwrap()
+}
+
+fn view(tag: &str, n: usize, member: &str, item: &str, category: &str) -> Value {
+    json!({"type": "page_view", "event_id": format!("{tag}-{member}-{n}"), "site_id": "demo",
+        "anonymous_id": format!("{member}-dev"), "member_id": member, "session_id": format!("{member}-s"),
+        "item_id": item, "category": category})
+}
+
+fn offer_event(tag: &str, n: usize, kind: &str, member: &str, token: &str) -> Value {
+    json!({"type": kind, "event_id": format!("{tag}-{member}-offer-{n}"), "site_id": "demo",
+        "anonymous_id": format!("{member}-dev"), "member_id": member, "slot": "home", "token": token})
+}
+
+fn offers(r: &Value) -> &Vec<Value> {
+    r["offers"].as_array().unwrap()
+}
+
+fn home(member: &str) -> String {
+    format!("/v1/recommendations?site=demo&member={member}&slot=home")
+}
+
+async fn counts(app: &App) -> Value {
+    let (status, body) = app.get("/admin/campaigns/tents?site=demo").await;
+    assert_eq!(status, 200, "{body}");
+    body["counts"]["a"].clone()
+}
+
+async fn scenario(app: &App, tag: &str) {
+    // Bad campaigns are refused naming the field.
+    let mut bad = campaign_body();
+    bad["variants"][0]["title"] = json!("");
+    let (status, body) = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/campaigns/tents?site=demo",
+            &bad,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "variants[0].title", "{body}");
+    let (status, body) = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/campaigns/tents?site=demo",
+            &campaign_body(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = app.get("/admin/campaigns?site=demo").await;
+    assert_eq!(list[0]["id"], "tents", "{list}");
+    assert_eq!(list[0]["source"], "api");
+
+    let (ann, hal, bob) = (
+        member(&format!("{tag}-ann"), false),
+        member(&format!("{tag}-hal"), true),
+        member(&format!("{tag}-bob"), false),
+    );
+    // Ann and Hal look at tents twice (the segment), Bob at a jacket.
+    let mut events = Vec::new();
+    for who in [&ann, &hal] {
+        events.push(view(tag, 1, who, "t1", "outdoor/tents"));
+        events.push(view(tag, 2, who, "t2", "outdoor/tents"));
+    }
+    events.push(view(tag, 1, &bob, "j1", "apparel/jackets"));
+    events.push(view(tag, 2, &bob, "j2", "apparel/jackets"));
+    let (status, body) = app.post(&json!(events)).await;
+    assert_eq!(status, 202, "{body}");
+
+    let got = app.until(&home(&ann), |r| !offers(r).is_empty()).await;
+    let offer = &offers(&got)[0];
+    assert_eq!(offer["campaign"], "tents", "{got}");
+    assert_eq!(offer["variant"], "a");
+    assert_eq!(offer["coupon"], "TENT5");
+    assert_eq!(offer["url"], "/c/outdoor/tents");
+    assert_eq!(offer["reason"], "picked for tent fans members");
+    let token = offer["token"].as_str().unwrap().to_string();
+    assert!(offers(&got).len() <= 1, "offers_per_slot defaults to 1");
+    // No slot, no offers.
+    let (_, plain) = app
+        .get(&format!("/v1/recommendations?site=demo&member={ann}"))
+        .await;
+    assert!(offers(&plain).is_empty(), "{plain}");
+
+    // Bob is not in the segment; Hal is, but held out: neither gets the offer.
+    app.profile_until(&bob, |p| p["event_counts"]["page_view"] == 2)
+        .await;
+    app.profile_until(&hal, |p| {
+        p["segments"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x == "tent_fans"))
+    })
+    .await;
+    for who in [&bob, &hal] {
+        let (status, r) = app.get(&home(who)).await;
+        assert_eq!(status, 200);
+        assert!(offers(&r).is_empty(), "{who}: {r}");
+    }
+
+    // Forged tokens (another key, or a changed payload) are not counted; a genuine click is.
+    let forged_key = campaign::token(
+        "someone-elses-secret-key",
+        &campaign::verify(&Config::default().recommender.offer_secret, &token).unwrap(),
+    );
+    let (payload, sig) = token.split_once('.').unwrap();
+    let tampered = format!("{}x.{sig}", &payload[..payload.len() - 1]);
+    let (status, body) = app
+        .post(&json!([
+            offer_event(tag, 1, "offer_impression", &ann, &forged_key),
+            offer_event(tag, 2, "offer_impression", &ann, &tampered),
+            offer_event(tag, 3, "offer_impression", &ann, "not-a-token"),
+            offer_event(tag, 4, "offer_click", &ann, &token),
+        ]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let c = app
+        .until("/admin/campaigns/tents?site=demo", |r| {
+            r["counts"]["a"]["clicks"] == 1
+        })
+        .await;
+    assert_eq!(c["counts"]["a"]["impressions"], 0, "forged: {c}");
+    let (_, still) = app.get(&home(&ann)).await;
+    assert_eq!(
+        offers(&still).len(),
+        1,
+        "forged impressions do not cap: {still}"
+    );
+
+    // Two genuine impressions reach the cap of 2 a week: the offer stops.
+    let (status, _) = app
+        .post(&json!([
+            offer_event(tag, 5, "offer_impression", &ann, &token),
+            offer_event(tag, 6, "offer_impression", &ann, &token),
+        ]))
+        .await;
+    assert_eq!(status, 202);
+    app.until(&home(&ann), |r| offers(r).is_empty()).await;
+    // Counted once each (the recommender's copy of the counters refreshes in the background).
+    let c = app
+        .until("/admin/campaigns/tents?site=demo", |r| {
+            r["counts"]["a"]["impressions"] == 2
+        })
+        .await;
+    assert_eq!(c["counts"]["a"]["clicks"], 1, "{c}");
+    assert_eq!(counts(app).await["impressions"], 2);
+
+    // A budget of one impression: once that impression is counted, nobody gets the offer.
+    let (status, body) = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/campaigns/flash?site=demo",
+            &json!({"slots": ["cart"], "budget": {"impressions": 1},
+                "variants": [{"name": "only", "title": "Free gift today"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let cart = |who: &str| format!("/v1/recommendations?site=demo&member={who}&slot=cart");
+    let got = app.until(&cart(&bob), |r| !offers(r).is_empty()).await;
+    let flash = offers(&got)[0]["token"].as_str().unwrap().to_string();
+    let (_, other) = app.get(&cart(&ann)).await;
+    assert_eq!(offers(&other)[0]["campaign"], "flash", "{other}");
+    let mut shown = offer_event(tag, 7, "offer_impression", &bob, &flash);
+    shown["slot"] = json!("cart");
+    let (status, _) = app.post(&json!([shown])).await;
+    assert_eq!(status, 202);
+    for who in [&ann, &bob] {
+        app.until(&cart(who), |r| offers(r).is_empty()).await;
+    }
+    let (_, flash_info) = app.get("/admin/campaigns/flash?site=demo").await;
+    assert_eq!(
+        flash_info["counts"]["only"]["impressions"], 1,
+        "{flash_info}"
+    );
+
+    // Removing the campaign takes it off at once.
+    let r = app
+        .http
+        .delete(format!("{}/admin/campaigns/tents?site=demo", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (status, _) = app.get("/admin/campaigns/tents?site=demo").await;
+    assert_eq!(status, 404);
+}
+
+fn with_segment(mut c: Config) -> Config {
+    c.segments.push(SegmentDef {
+        name: "tent_fans".into(),
+        rule: "category_views(\"outdoor/tents\", 7) >= 2".into(),
+        description: None,
+        site: None,
+    });
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default() {
+    let app = start(with_segment(Config::default())).await;
+    scenario(&app, "emb").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_and_redis() {
+    let app = start(with_segment(testkit::real_config())).await;
+    scenario(&app, "real").await;
+    app.stop().await;
+}
