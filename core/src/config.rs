@@ -504,7 +504,7 @@ impl Default for RecommenderConfig {
             session_neighbours: 100,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
-            session_recency_decay_days: None,
+            session_recency_decay_days: Some(20.0),
             weights: SourceWeights::default(),
             max_per_category: 0,
             exclude_current_item: false,
