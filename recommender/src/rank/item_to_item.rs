@@ -5,8 +5,7 @@
 //! cannot drown the others. The seeds themselves are not candidates here (re-showing viewed items is
 //! the session generator's call).
 
-use super::{sort_candidates, Because, Candidate};
-use std::collections::HashMap;
+use super::{Because, Candidate, Tally};
 
 /// Weight of the item on the current page, relative to the newest history item (1.0).
 pub const CONTEXT_WEIGHT: f64 = 2.0;
@@ -40,8 +39,7 @@ pub fn seeds(context: Option<&str>, recent: &[String], max: usize) -> Vec<(Strin
 /// Candidates from the seeds' neighbour lists; see the module docs.
 pub fn generate(seeds: &[Seed]) -> Vec<Candidate> {
     let is_seed = |item: &str| seeds.iter().any(|s| s.item_id == item);
-    // candidate -> (score, best seed, best contribution)
-    let mut scores: HashMap<&str, (f64, &str, f64)> = HashMap::new();
+    let mut tally = Tally::new();
     for seed in seeds {
         let Some(max) = seed.neighbours.iter().map(|(_, c)| *c).reduce(f64::max) else {
             continue;
@@ -50,28 +48,12 @@ pub fn generate(seeds: &[Seed]) -> Vec<Candidate> {
             continue;
         }
         for (item, count) in &seed.neighbours {
-            if *count <= 0.0 || is_seed(item) {
-                continue;
-            }
-            let contribution = seed.weight * count / max;
-            let e = scores.entry(item).or_insert((0.0, &seed.item_id, 0.0));
-            e.0 += contribution;
-            if contribution > e.2 {
-                e.1 = &seed.item_id;
-                e.2 = contribution;
+            if *count > 0.0 && !is_seed(item) {
+                tally.add(item, seed.weight * count / max, seed.item_id.as_str());
             }
         }
     }
-    let mut out: Vec<Candidate> = scores
-        .into_iter()
-        .map(|(item, (score, seed, _))| Candidate {
-            item_id: item.to_string(),
-            score,
-            because: Because::Item(seed.to_string()),
-        })
-        .collect();
-    sort_candidates(&mut out);
-    out
+    tally.into_candidates(|seed| Because::Item(seed.to_string()))
 }
 
 #[cfg(test)]

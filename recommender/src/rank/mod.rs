@@ -119,6 +119,46 @@ pub struct Generated {
     pub candidates: Vec<Candidate>,
 }
 
+/// Sums contributions per item and remembers the cause of each item's largest one: the shape every
+/// generator that adds up several lists shares.
+pub(crate) struct Tally<'a, C> {
+    // item -> (score, cause of the best contribution, best contribution)
+    scores: std::collections::HashMap<&'a str, (f64, C, f64)>,
+}
+
+impl<'a, C: Copy> Tally<'a, C> {
+    pub(crate) fn new() -> Self {
+        Tally {
+            scores: std::collections::HashMap::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, item: &'a str, contribution: f64, cause: C) {
+        let e = self.scores.entry(item).or_insert((0.0, cause, 0.0));
+        e.0 += contribution;
+        if contribution > e.2 {
+            e.1 = cause;
+            e.2 = contribution;
+        }
+    }
+
+    /// The items with a positive score as candidates, best first.
+    pub(crate) fn into_candidates(self, because: impl Fn(C) -> Because) -> Vec<Candidate> {
+        let mut out: Vec<Candidate> = self
+            .scores
+            .into_iter()
+            .filter(|(_, (score, _, _))| *score > 0.0)
+            .map(|(item, (score, cause, _))| Candidate {
+                item_id: item.to_string(),
+                score,
+                because: because(cause),
+            })
+            .collect();
+        sort_candidates(&mut out);
+        out
+    }
+}
+
 /// Sorts candidates best first, ties by item id (so answers are deterministic).
 pub fn sort_candidates(c: &mut [Candidate]) {
     c.sort_by(|a, b| {

@@ -3,8 +3,7 @@
 //! interest's share), and trending items (ranked by the processor's background refresh, see
 //! `tailor_core::trending`). All read a ranked list from the store; none needs the session.
 
-use super::{sort_candidates, Because, Candidate};
-use std::collections::HashMap;
+use super::{sort_candidates, Because, Candidate, Tally};
 
 /// A ranked list as candidates, each because of `because`.
 pub fn from_list(list: &[(String, f64)], because: &Because) -> Vec<Candidate> {
@@ -32,7 +31,7 @@ pub struct Interest {
 /// Popular items of the member's interests: each list is normalised by its best item and weighted
 /// by the interest's share, so a strong interest's second item can beat a weak interest's first.
 pub fn interests(interests: &[Interest]) -> Vec<Candidate> {
-    let mut scores: HashMap<&str, (f64, &Because, f64)> = HashMap::new();
+    let mut tally = Tally::new();
     for i in interests {
         let Some(max) = i.popular.iter().map(|(_, s)| *s).reduce(f64::max) else {
             continue;
@@ -41,26 +40,10 @@ pub fn interests(interests: &[Interest]) -> Vec<Candidate> {
             continue;
         }
         for (item, s) in &i.popular {
-            let c = i.share * s / max;
-            let e = scores.entry(item).or_insert((0.0, &i.because, 0.0));
-            e.0 += c;
-            if c > e.2 {
-                e.1 = &i.because;
-                e.2 = c;
-            }
+            tally.add(item, i.share * s / max, &i.because);
         }
     }
-    let mut out: Vec<Candidate> = scores
-        .into_iter()
-        .filter(|(_, (s, _, _))| *s > 0.0)
-        .map(|(item, (score, because, _))| Candidate {
-            item_id: item.to_string(),
-            score,
-            because: because.clone(),
-        })
-        .collect();
-    sort_candidates(&mut out);
-    out
+    tally.into_candidates(Because::clone)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! factor: recent sessions say more about today's catalogue and tastes). [`Tuning::default`] is plain
 //! V-SKNN.
 
-use super::{sort_candidates, Because, Candidate};
+use super::{Because, Candidate, Tally};
 use std::collections::HashMap;
 
 /// Refinements over plain V-SKNN (all off by default).
@@ -106,8 +106,7 @@ pub fn generate(
         .collect();
     neighbours.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
     neighbours.truncate(k);
-    // item -> (score, the session item behind its best contribution, that contribution)
-    let mut scores: HashMap<&str, (f64, &str, f64)> = HashMap::new();
+    let mut tally = Tally::new();
     for (p, sim) in neighbours {
         // Decay by how recent the newest shared click is (1 / steps back).
         let Some((step, shared, at)) = session
@@ -124,24 +123,10 @@ pub fn generate(
                 Some(l) if l > 0.0 => base * (-(j.abs_diff(at) as f64) / l).exp(),
                 _ => base,
             };
-            let e = scores.entry(item).or_insert((0.0, shared, 0.0));
-            e.0 += contribution;
-            if contribution > e.2 {
-                e.1 = shared;
-                e.2 = contribution;
-            }
+            tally.add(item, contribution, shared.as_str());
         }
     }
-    let mut out: Vec<Candidate> = scores
-        .into_iter()
-        .map(|(item, (score, shared, _))| Candidate {
-            item_id: item.to_string(),
-            score,
-            because: Because::Item(shared.to_string()),
-        })
-        .collect();
-    sort_candidates(&mut out);
-    out
+    tally.into_candidates(|shared| Because::Item(shared.to_string()))
 }
 
 #[cfg(test)]
