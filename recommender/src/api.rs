@@ -47,7 +47,8 @@ pub struct Recommender {
 pub enum ApiError {
     #[error("{param}: {reason}")]
     BadParam { param: &'static str, reason: String },
-    #[error("no profile for {0}")]
+    /// What was not found (`profile of m:42`, `catalog item tent-2p`, ...).
+    #[error("no {0}")]
     NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -360,7 +361,7 @@ impl Recommender {
         let (resolved, state) = self
             .state_of(site, subject)
             .await?
-            .ok_or_else(|| ApiError::NotFound(subject.to_string()))?;
+            .ok_or_else(|| ApiError::NotFound(format!("profile for {subject}")))?;
         let models = self.models(site).await?;
         Ok(Profile::view(
             site.as_str(),

@@ -5,8 +5,11 @@
 //! indexes, segment and stage sets; then leaves a tombstone per identity with the time of erasure. The
 //! processor drops every event of a tombstoned identity received before that time, so neither
 //! redelivery nor `tailor replay` rebuilds the profile; events received later (the person comes back)
-//! start a new profile. What stays: anonymous aggregates (popularity, co-visitation, daily analytics)
-//! and the event log itself until its retention expires (see ARCHITECTURE.md, "Erasure").
+//! start a new profile. The sessions of each device leave the session index of the session-based
+//! neighbours (`NS:{site}:sess:<device>/<session>` and their entries in `:isess:<item>`), since they
+//! name the device. What stays: anonymous aggregates (popularity, co-visitation, followers,
+//! co-purchase, daily analytics) and the event log itself until its retention expires (see
+//! ARCHITECTURE.md, "Erasure").
 
 use crate::api::{bad, ApiError, Recommender};
 use axum::extract::{Query, State};
@@ -100,7 +103,11 @@ pub(crate) async fn erase(
             ops,
             ..Default::default()
         });
-        let mut site_ops = Vec::new();
+        let mut site_ops = r.session_index_removal(&site, &s).await?;
+        keys_deleted += site_ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::Delete { .. }))
+            .count();
         for key in [
             k.customers(&site),
             k.recency_index(&site),
@@ -138,4 +145,37 @@ pub(crate) async fn erase(
         keys_deleted,
         erased_at_ms: now,
     }))
+}
+
+impl Recommender {
+    /// The ops that take a device's sessions out of the session index: each session's item list is
+    /// deleted and the session leaves the recent-sessions index of every item it held.
+    async fn session_index_removal(
+        &self,
+        site: &tailor_core::SiteId,
+        s: &Subject,
+    ) -> Result<Vec<WriteOp>, ApiError> {
+        let Subject::Anonymous(device) = s else {
+            return Ok(Vec::new());
+        };
+        let prefix = self.keys.session_items(site, &format!("{device}/"));
+        let keys = self.store.scan(&prefix).await?;
+        let reads: Vec<Read> = keys.iter().map(|k| Read::Range(k.clone(), 0, -1)).collect();
+        let values = self.store.read(&reads).await?;
+        let mut ops = Vec::new();
+        for (key, items) in keys.into_iter().zip(values) {
+            let session = key
+                .strip_prefix(&self.keys.session_items(site, ""))
+                .unwrap_or_default()
+                .to_string();
+            for (item, _) in items.into_top() {
+                ops.push(WriteOp::ZRemove {
+                    key: self.keys.item_sessions(site, &item),
+                    member: session.clone(),
+                });
+            }
+            ops.push(WriteOp::Delete { key });
+        }
+        Ok(ops)
+    }
 }

@@ -176,7 +176,33 @@ async fn embedded_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_and_redis() {
-    let app = start(testkit::real_config()).await;
+    let config = testkit::real_config();
+    let app = start(config.clone()).await;
     ranking(&app, "real").await;
+
+    // Erasing bob takes his device's session out of the session index (it names the device).
+    use redis::AsyncCommands;
+    let mut redis = redis::Client::open(testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ns = &config.redis.namespace;
+    let session = format!("{ns}:{{demo}}:sess:bob-phone/bob-phone-s");
+    let index = format!("{ns}:{{demo}}:isess:t1");
+    let exists: bool = redis.exists(&session).await.unwrap();
+    assert!(exists, "bob's session is indexed before the erasure");
+    let r = app
+        .http
+        .post(format!("{}/admin/erase?site=demo&member=bob", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let exists: bool = redis.exists(&session).await.unwrap();
+    assert!(!exists, "bob's session items are gone");
+    let score: Option<f64> = redis.zscore(&index, "bob-phone/bob-phone-s").await.unwrap();
+    assert_eq!(score, None, "bob's session left the item's session index");
     app.stop().await;
 }
