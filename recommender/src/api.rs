@@ -50,6 +50,11 @@ pub enum ApiError {
     /// What was not found (`profile of m:42`, `catalog item tent-2p`, ...).
     #[error("no {0}")]
     NotFound(String),
+    /// A definition (`segment "vip"`, `rule "x"`, `campaign "y"`) that the configuration file holds:
+    /// the admin API may neither replace nor delete it, so the file stays the one source of truth (a
+    /// change through the API would silently be undone, or hide the file's definition).
+    #[error("{0} comes from the configuration file; change it there")]
+    Configured(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,6 +79,9 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(_) => {
                 error_with(StatusCode::NOT_FOUND, "not_found", message, None, vec![])
+            }
+            ApiError::Configured(_) => {
+                error_with(StatusCode::CONFLICT, "configured", message, None, vec![])
             }
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "profile store read failed");

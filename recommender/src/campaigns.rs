@@ -25,6 +25,7 @@
 //! with no id gets no offers: without one there is no stable assignment and no cap.
 
 use crate::api::{bad, ApiError, Recommender};
+use crate::definitions;
 use crate::engine::Context;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -41,7 +42,6 @@ use tailor_core::campaign::{
 use tailor_core::event::FieldError;
 use tailor_core::keys::KeySpace;
 use tailor_core::models::Facts;
-use tailor_core::ops::{Update, WriteOp};
 use tailor_core::state::DAY_MS;
 use tailor_core::SiteId;
 use tailor_infra::http::error_with;
@@ -285,16 +285,6 @@ pub struct CampaignInfo {
 
 type Params = Query<HashMap<String, String>>;
 
-fn configured_conflict(id: &str) -> Response {
-    error_with(
-        StatusCode::CONFLICT,
-        "configured",
-        format!("campaign {id:?} comes from the configuration file; change it there"),
-        None,
-        vec![],
-    )
-}
-
 fn invalid_campaign(e: FieldError) -> Response {
     error_with(
         StatusCode::BAD_REQUEST,
@@ -404,27 +394,18 @@ async fn put_campaign(
         return Ok(invalid_campaign(e));
     }
     if r.campaigns.configured_for(&site).any(|d| d.id == id) {
-        return Ok(configured_conflict(&id));
+        return Err(ApiError::Configured(format!("campaign {id:?}")));
     }
-    let (stored, _) = read_stored(&*r.store, &r.keys, &site).await?;
-    if !stored.contains_key(&id) && stored.len() >= MAX_CAMPAIGNS_PER_SITE {
-        return Err(bad(
-            "id",
-            format!(
-                "the site already has {MAX_CAMPAIGNS_PER_SITE} campaigns added through the API"
-            ),
-        ));
-    }
-    r.store
-        .apply(&[Update {
-            ops: vec![WriteOp::HashSet {
-                key: r.keys.campaigns(&site),
-                field: id,
-                value: serde_json::to_string(&def).expect("a campaign serialises"),
-            }],
-            ..Default::default()
-        }])
-        .await?;
+    definitions::put(
+        &*r.store,
+        r.keys.campaigns(&site),
+        id,
+        serde_json::to_string(&def).expect("a campaign serialises"),
+        MAX_CAMPAIGNS_PER_SITE,
+        "id",
+        "campaigns",
+    )
+    .await?;
     r.campaigns.refresh(&*r.store, &r.keys, &site).await?;
     Ok(Json(def).into_response())
 }
@@ -443,21 +424,9 @@ async fn delete_campaign(
 ) -> Result<Response, ApiError> {
     let site = r.site(&q)?;
     if r.campaigns.configured_for(&site).any(|d| d.id == id) {
-        return Ok(configured_conflict(&id));
+        return Err(ApiError::Configured(format!("campaign {id:?}")));
     }
-    let (stored, _) = read_stored(&*r.store, &r.keys, &site).await?;
-    if !stored.contains_key(&id) {
-        return Err(ApiError::NotFound(format!("campaign {id}")));
-    }
-    r.store
-        .apply(&[Update {
-            ops: vec![WriteOp::HashDelete {
-                key: r.keys.campaigns(&site),
-                field: id,
-            }],
-            ..Default::default()
-        }])
-        .await?;
+    definitions::delete(&*r.store, r.keys.campaigns(&site), id, "campaign").await?;
     r.campaigns.refresh(&*r.store, &r.keys, &site).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, HashMap};
 use tailor_core::models::STAGES;
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::segment::{self, SegmentDef};
-use tailor_infra::http::error_with;
 use tailor_infra::store::Read;
 
 type Params = Query<HashMap<String, String>>;
@@ -145,7 +144,7 @@ pub(crate) async fn put_segment(
 ) -> Result<Response, ApiError> {
     let site = r.site(&q)?;
     if r.configured_segments(&site).iter().any(|d| d.name == name) {
-        return Ok(configured_conflict(&name));
+        return Err(ApiError::Configured(format!("segment {name:?}")));
     }
     let Json(body) = body.map_err(|e| bad("body", e.body_text()))?;
     let def = SegmentDef {
@@ -166,18 +165,6 @@ pub(crate) async fn put_segment(
         }])
         .await?;
     Ok((StatusCode::OK, Json(def)).into_response())
-}
-
-/// 409 for a change through the API to a segment the configuration file defines: the file stays the
-/// one source of truth for it (a change here would silently be undone, or hide the file's rule).
-fn configured_conflict(name: &str) -> Response {
-    error_with(
-        StatusCode::CONFLICT,
-        "configured",
-        format!("segment {name:?} comes from the configuration file; change it there"),
-        None,
-        vec![],
-    )
 }
 
 /// Removes a segment added through the admin API.
@@ -202,7 +189,7 @@ pub(crate) async fn delete_segment(
         .any(|d| d.name == name)
     {
         if r.configured_segments(&site).iter().any(|d| d.name == name) {
-            return Ok(configured_conflict(&name));
+            return Err(ApiError::Configured(format!("segment {name:?}")));
         }
         return Err(ApiError::NotFound(format!("segment {name}")));
     }

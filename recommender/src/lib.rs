@@ -11,6 +11,7 @@ pub mod api;
 pub mod campaigns;
 pub mod catalog;
 pub mod clv;
+mod definitions;
 pub mod engine;
 pub mod insights;
 pub mod openapi;

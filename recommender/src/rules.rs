@@ -13,6 +13,7 @@
 //! refreshes its site before answering.
 
 use crate::api::{bad, ApiError, Recommender};
+use crate::definitions;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,11 +25,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tailor_core::event::FieldError;
 use tailor_core::keys::KeySpace;
-use tailor_core::ops::{Update, WriteOp};
 use tailor_core::rules::{self, Rule, RuleDef, MAX_RULES_PER_SITE};
 use tailor_core::SiteId;
 use tailor_infra::http::error_with;
-use tailor_infra::store::{Read, Store, StoreError};
+use tailor_infra::store::{Store, StoreError};
 
 /// One site's rules as last compiled, with the stored hash they came from.
 struct Compiled {
@@ -74,7 +74,7 @@ impl RuleCache {
         keys: &KeySpace,
         site: &SiteId,
     ) -> Result<(), StoreError> {
-        let stored = read_stored(store, keys, site).await?;
+        let stored = definitions::stored(store, &keys.rules(site)).await?;
         let same = self
             .sites
             .read()
@@ -101,19 +101,6 @@ impl RuleCache {
     }
 }
 
-async fn read_stored(
-    store: &dyn Store,
-    keys: &KeySpace,
-    site: &SiteId,
-) -> Result<HashMap<String, String>, StoreError> {
-    Ok(store
-        .read(&[Read::Hash(keys.rules(site))])
-        .await?
-        .pop()
-        .map(|v| v.into_hash())
-        .unwrap_or_default())
-}
-
 /// The rules routes, merged into the recommender's router.
 pub(crate) fn routes() -> Router<Recommender> {
     Router::new()
@@ -131,16 +118,6 @@ pub struct RuleInfo {
 }
 
 type Params = Query<HashMap<String, String>>;
-
-fn configured_conflict(name: &str) -> Response {
-    error_with(
-        StatusCode::CONFLICT,
-        "configured",
-        format!("rule {name:?} comes from the configuration file; change it there"),
-        None,
-        vec![],
-    )
-}
 
 fn invalid_rule(field: String, message: String) -> Response {
     error_with(
@@ -163,7 +140,7 @@ async fn list_rules(
     Query(q): Params,
 ) -> Result<Json<Vec<RuleInfo>>, ApiError> {
     let site = r.site(&q)?;
-    let stored = read_stored(&*r.store, &r.keys, &site).await?;
+    let stored = definitions::stored(&*r.store, &r.keys.rules(&site)).await?;
     let mut all: Vec<RuleInfo> = r
         .rules
         .configured_for(&site)
@@ -223,25 +200,18 @@ async fn put_rule(
         return Ok(invalid_rule(e.field.clone(), e.to_string()));
     }
     if r.rules.configured_for(&site).any(|d| d.name == name) {
-        return Ok(configured_conflict(&name));
+        return Err(ApiError::Configured(format!("rule {name:?}")));
     }
-    let stored = read_stored(&*r.store, &r.keys, &site).await?;
-    if !stored.contains_key(&name) && stored.len() >= MAX_RULES_PER_SITE {
-        return Err(bad(
-            "name",
-            format!("the site already has {MAX_RULES_PER_SITE} rules added through the API"),
-        ));
-    }
-    r.store
-        .apply(&[Update {
-            ops: vec![WriteOp::HashSet {
-                key: r.keys.rules(&site),
-                field: name,
-                value: serde_json::to_string(&def).expect("a rule serialises"),
-            }],
-            ..Default::default()
-        }])
-        .await?;
+    definitions::put(
+        &*r.store,
+        r.keys.rules(&site),
+        name,
+        serde_json::to_string(&def).expect("a rule serialises"),
+        MAX_RULES_PER_SITE,
+        "name",
+        "rules",
+    )
+    .await?;
     r.rules.refresh(&*r.store, &r.keys, &site).await?;
     Ok(Json(def).into_response())
 }
@@ -260,23 +230,9 @@ async fn delete_rule(
 ) -> Result<Response, ApiError> {
     let site = r.site(&q)?;
     if r.rules.configured_for(&site).any(|d| d.name == name) {
-        return Ok(configured_conflict(&name));
+        return Err(ApiError::Configured(format!("rule {name:?}")));
     }
-    if !read_stored(&*r.store, &r.keys, &site)
-        .await?
-        .contains_key(&name)
-    {
-        return Err(ApiError::NotFound(format!("rule {name}")));
-    }
-    r.store
-        .apply(&[Update {
-            ops: vec![WriteOp::HashDelete {
-                key: r.keys.rules(&site),
-                field: name,
-            }],
-            ..Default::default()
-        }])
-        .await?;
+    definitions::delete(&*r.store, r.keys.rules(&site), name, "rule").await?;
     r.rules.refresh(&*r.store, &r.keys, &site).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -285,6 +241,7 @@ async fn delete_rule(
 mod tests {
     use super::*;
     use serde_json::json;
+    use tailor_core::ops::{Update, WriteOp};
     use tailor_infra::store::memory::MemoryStore;
 
     #[tokio::test]
