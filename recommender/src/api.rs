@@ -35,7 +35,7 @@ pub struct Recommender {
     pub store: Arc<dyn Store>,
     pub keys: KeySpace,
     pub config: Arc<Config>,
-    /// Each site's popular items as last read: what a request past its deadline is answered with.
+    /// Each site's popular items as last refreshed: what a request past its deadline is answered with.
     pub(crate) popular: Arc<RwLock<HashMap<SiteId, PopularList>>>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub rules: Arc<crate::rules::RuleCache>,
@@ -174,10 +174,21 @@ impl Recommender {
             .unwrap_or_default()
     }
 
-    pub(crate) fn cache_popular(&self, site: &SiteId, list: &[(String, f64)]) {
+    /// Re-reads the site's popular items for the fallback (enough for the largest answer even when
+    /// the page's item is among them).
+    pub(crate) async fn refresh_popular(&self, site: &SiteId) -> Result<(), StoreError> {
+        let n = self.config.recommender.max_limit + 1;
+        let list = self
+            .store
+            .read(&[Read::Top(self.keys.popular(site), n)])
+            .await?
+            .pop()
+            .map(|v| v.into_top())
+            .unwrap_or_default();
         if let Ok(mut m) = self.popular.write() {
-            m.insert(site.clone(), Arc::new(list.to_vec()));
+            m.insert(site.clone(), Arc::new(list));
         }
+        Ok(())
     }
 
     pub(crate) fn site(&self, q: &HashMap<String, String>) -> Result<SiteId, ApiError> {

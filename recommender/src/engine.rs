@@ -9,9 +9,9 @@
 //! 3. the items of the sampled neighbour sessions (only when session-based neighbours are enabled and
 //!    the visitor has a session in progress).
 //!
-//! A source whose weight is 0 for the request's slot costs no read. The site's popular list is kept
-//! in memory after each read, and a request that cannot finish within `recommender.timeout_ms` is
-//! answered from it (strategy `fallback`) instead of failing.
+//! A source whose weight is 0 for the request's slot costs no read. A request that cannot finish
+//! within `recommender.timeout_ms` is answered from the site's popular list kept in memory by the
+//! background refresh (`crate::refresh`; strategy `fallback`) instead of failing.
 
 use crate::api::{ApiError, Recommender};
 use crate::rank::blend::{self, Blended};
@@ -247,8 +247,9 @@ impl Recommender {
         if w.trending > 0.0 {
             want(Read::Top(k.trending(site), p), Want::Trending);
         }
-        // Popular is always read: it refreshes the fallback cache.
-        want(Read::Top(k.popular(site), p + ctx.limit), Want::Popular);
+        if w.popular > 0.0 {
+            want(Read::Top(k.popular(site), p + ctx.limit), Want::Popular);
+        }
 
         let values = self.store.read(&reads).await?;
         let mut covis: Vec<Seed> = Vec::new();
@@ -291,15 +292,10 @@ impl Recommender {
                     source: Source::Trending,
                     candidates: popular::from_list(&list, &Because::Source),
                 }),
-                Want::Popular => {
-                    self.cache_popular(site, &list);
-                    if w.popular > 0.0 {
-                        generated.push(Generated {
-                            source: Source::Popular,
-                            candidates: popular::from_list(&list, &Because::Source),
-                        });
-                    }
-                }
+                Want::Popular => generated.push(Generated {
+                    source: Source::Popular,
+                    candidates: popular::from_list(&list, &Because::Source),
+                }),
             }
         }
         generated.push(Generated {

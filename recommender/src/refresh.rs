@@ -1,6 +1,7 @@
 //! The recommender's in-memory copies of what shops change rarely but every request reads: the
 //! product catalog ([`CatalogCache`]), the business rules ([`RuleCache`]) and the campaigns with
-//! their counters ([`CampaignCache`]), kept fresh by one background task per process.
+//! their counters ([`CampaignCache`]), kept fresh by one background task per process, which also
+//! keeps each site's popular items for the answers past `recommender.timeout_ms`.
 //!
 //! Each tick costs one small read per site and cache when nothing changed (the catalog's revision,
 //! the rules hash, the campaigns and counters hashes); a request never waits for the store to learn
@@ -42,6 +43,9 @@ impl Recommender {
         }
         if let Err(e) = self.campaigns.refresh(&*self.store, &self.keys, site).await {
             tracing::warn!(%site, error = %e, "campaigns refresh failed; keeping the last copy");
+        }
+        if let Err(e) = self.refresh_popular(site).await {
+            tracing::warn!(%site, error = %e, "popular items refresh failed; keeping the last copy");
         }
     }
 }
