@@ -376,6 +376,7 @@ fn shares(d: &Decayed) -> Vec<(String, f64)> {
 impl SubjectState {
     /// The recommendation summary of this document.
     pub fn reco_view(&self) -> RecoView {
+        let visit = self.latest_visit();
         RecoView {
             recent: self.recent_items.clone(),
             bought: self
@@ -385,11 +386,8 @@ impl SubjectState {
                 .map(|(i, _)| i.clone())
                 .collect(),
             stitched_to: self.stitched_to.clone(),
-            session: self
-                .latest_visit()
-                .map(|s| s.items.clone())
-                .unwrap_or_default(),
-            session_end_ms: self.latest_visit().map(|s| s.end_ms),
+            session: visit.map(|s| s.items.clone()).unwrap_or_default(),
+            session_end_ms: visit.map(|s| s.end_ms),
             categories: shares(&self.interests.categories),
             brands: shares(&self.interests.brands),
             stage: self.stage.as_ref().map(|s| s.stage.clone()),
