@@ -926,6 +926,20 @@ impl Config {
             positive(key, value)?;
         }
         self.recommender.validate_weights()?;
+        // A request waits for the broker's confirmation (at most the delivery timeout, then a second
+        // for the spool) before it answers; a shorter request deadline would answer 408 to events
+        // that are then delivered anyway.
+        if self.kafka.brokers.is_some()
+            && self.kafka.delivery_timeout_ms + 1000 >= self.collector.request_timeout_ms
+        {
+            return Err(ConfigError::new(
+                "kafka.delivery_timeout_ms",
+                format!(
+                    "must be more than a second below collector.request_timeout_ms ({} ms)",
+                    self.collector.request_timeout_ms
+                ),
+            ));
+        }
         if self.recommender.max_limit < self.recommender.default_limit {
             return Err(ConfigError::new(
                 "recommender.max_limit",
@@ -1161,6 +1175,19 @@ mod tests {
         c.validate().unwrap();
         assert!(c.kafka.brokers.is_none() && c.redis.url.is_none());
         assert!(c.has_site(&SiteId::parse("demo").unwrap()));
+    }
+
+    #[test]
+    fn the_delivery_timeout_fits_in_the_request_deadline() {
+        let kafka = "[kafka]\nbrokers = \"localhost:9092\"\ndelivery_timeout_ms = 9500\n";
+        let e = Config::from_toml(kafka).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "kafka.delivery_timeout_ms");
+        assert!(e.reason.contains("10000 ms"), "{e}");
+        let c = Config::from_toml(&format!("{kafka}[collector]\nrequest_timeout_ms = 11000\n"));
+        c.unwrap().validate().unwrap();
+        // Embedded, nothing waits for a broker.
+        let c = Config::from_toml("[kafka]\ndelivery_timeout_ms = 9500\n").unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

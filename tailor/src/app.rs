@@ -196,11 +196,14 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                 // event nor a dead letter.
                 let dir = &config.collector.spool_dir;
                 let max = config.collector.spool_max_bytes;
+                // rdkafka fails a send after its delivery timeout; this bounds it should it not.
+                let wait = settings.delivery_timeout + Duration::from_secs(1);
                 let events: Arc<dyn Producer> = Arc::new(
                     SpoolingProducer::open(
                         Arc::new(KafkaProducer::new(&settings)?),
                         &dir.join("events"),
                         max,
+                        wait,
                         shutdown.clone(),
                     )
                     .context("opening the spool (collector.spool_dir)")?,
@@ -210,6 +213,7 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                         Arc::new(KafkaProducer::new(&dlq)?),
                         &dir.join("dead-letters"),
                         max,
+                        wait,
                         shutdown.clone(),
                     )
                     .context("opening the spool (collector.spool_dir)")?,

@@ -215,7 +215,8 @@ async fn edge_protections() {
     let mut config = config();
     config.collector.rate_limit_per_sec = 1;
     config.collector.rate_limit_burst = 7;
-    config.collector.request_timeout_ms = 1000;
+    config.collector.request_timeout_ms = 2500;
+    config.kafka.delivery_timeout_ms = 1000;
     let app = start(config).await;
     let url = format!("{}/v1/events", app.base);
 

@@ -360,20 +360,39 @@ pub struct SpoolingProducer {
     inner: Arc<dyn Producer>,
     state: Arc<Mutex<State>>,
     wake: Arc<Notify>,
+    /// The longest a send waits for the inner producer before the record goes to the spool instead.
+    wait: Duration,
 }
 
 impl SpoolingProducer {
     /// Opens (or creates) the spool in `dir` and starts draining it in the background until `shutdown`.
+    ///
+    /// `wait` bounds every send to the inner producer (its own delivery timeout plus a margin): a
+    /// producer that neither confirms nor fails in that time is treated as failed, so a request never
+    /// outlives its own deadline waiting for the broker. Should that record reach the broker after all,
+    /// it is there twice, and the processor drops the second by event id.
     pub fn open(
         inner: Arc<dyn Producer>,
         dir: &Path,
         max_bytes: u64,
+        wait: Duration,
         shutdown: crate::Shutdown,
     ) -> Result<SpoolingProducer, BusError> {
         let state = Arc::new(Mutex::new(open(dir, max_bytes)?));
         let wake = Arc::new(Notify::new());
-        tokio::spawn(drain(inner.clone(), state.clone(), wake.clone(), shutdown));
-        Ok(SpoolingProducer { inner, state, wake })
+        tokio::spawn(drain(
+            inner.clone(),
+            state.clone(),
+            wake.clone(),
+            wait,
+            shutdown,
+        ));
+        Ok(SpoolingProducer {
+            inner,
+            state,
+            wake,
+            wait,
+        })
     }
 
     /// Whether records are currently going to the spool instead of the broker.
@@ -401,7 +420,7 @@ impl Producer for SpoolingProducer {
         if self.spooling() {
             return self.spool(key, &payload);
         }
-        match self.inner.send(key, payload.clone()).await {
+        match bounded(self.wait, self.inner.send(key, payload.clone())).await {
             Ok(d) => Ok(d),
             Err(e) => {
                 tracing::warn!(error = %e, "event bus unreachable; spooling to disk");
@@ -424,11 +443,24 @@ impl Producer for SpoolingProducer {
     }
 }
 
+/// `send`, failed when it takes longer than `wait`.
+async fn bounded(
+    wait: Duration,
+    send: impl std::future::Future<Output = Result<Delivered, BusError>>,
+) -> Result<Delivered, BusError> {
+    tokio::time::timeout(wait, send).await.unwrap_or_else(|_| {
+        Err(BusError::Delivery(format!(
+            "the event bus did not answer within {wait:?}"
+        )))
+    })
+}
+
 /// Replays the spool into the broker, oldest first, backing off while the broker stays away.
 async fn drain(
     inner: Arc<dyn Producer>,
     state: Arc<Mutex<State>>,
     wake: Arc<Notify>,
+    wait: Duration,
     shutdown: crate::Shutdown,
 ) {
     let mut backoff = Duration::from_millis(200);
@@ -480,7 +512,7 @@ async fn drain(
             .into_iter()
             .map(|(k, p)| {
                 let inner = inner.clone();
-                async move { inner.send(&k, p).await }
+                async move { bounded(wait, inner.send(&k, p)).await }
             })
             .collect::<Vec<_>>();
         let results = futures::future::join_all(sends).await;
@@ -519,14 +551,21 @@ mod tests {
     #[derive(Default)]
     struct Switchable {
         down: AtomicBool,
+        /// Sends neither confirm nor fail (a broker that accepts the connection and never answers).
+        hangs: AtomicBool,
         got: Mutex<Vec<Record>>,
     }
+
+    const WAIT: Duration = Duration::from_secs(5);
 
     #[async_trait]
     impl Producer for Switchable {
         async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(BusError::Delivery("down".into()));
+            }
+            if self.hangs.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
             }
             let mut g = self.got.lock().unwrap();
             g.push((key.to_string(), payload));
@@ -560,12 +599,35 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_send_the_broker_never_answers_goes_to_the_spool_within_the_wait() {
+        let dir = tmp();
+        let bus = Arc::new(Switchable::default());
+        let shutdown = crate::Shutdown::new();
+        let p = SpoolingProducer::open(bus.clone(), &dir, 1 << 20, WAIT, shutdown.clone()).unwrap();
+        bus.hangs.store(true, Ordering::SeqCst);
+        let started = tokio::time::Instant::now();
+        let sent = tokio::time::timeout(WAIT * 3, p.send("k", b"0".to_vec())).await;
+        assert_eq!(sent.expect("the send is bounded").unwrap(), SPOOLED);
+        let waited = started.elapsed();
+        assert!(
+            waited >= WAIT && waited < WAIT + Duration::from_secs(1),
+            "{waited:?}"
+        );
+        assert!(p.spooling());
+        // The drainer's sends are bounded too: once the broker answers again, the spool empties.
+        bus.hangs.store(false, Ordering::SeqCst);
+        until(|| !p.spooling()).await;
+        assert_eq!(bus.got.lock().unwrap().len(), 1);
+        shutdown.cancel();
+    }
+
     #[tokio::test]
     async fn spools_while_down_and_drains_in_order_when_back() {
         let dir = tmp();
         let bus = Arc::new(Switchable::default());
         let shutdown = crate::Shutdown::new();
-        let p = SpoolingProducer::open(bus.clone(), &dir, 1 << 20, shutdown.clone()).unwrap();
+        let p = SpoolingProducer::open(bus.clone(), &dir, 1 << 20, WAIT, shutdown.clone()).unwrap();
         p.send("k", b"0".to_vec()).await.unwrap();
         bus.down.store(true, Ordering::SeqCst);
         for i in 1..=50u8 {
@@ -593,7 +655,7 @@ mod tests {
         let bus = Arc::new(Switchable::default());
         bus.down.store(true, Ordering::SeqCst);
         let shutdown = crate::Shutdown::new();
-        let p = SpoolingProducer::open(bus.clone(), &dir, 200, shutdown.clone()).unwrap();
+        let p = SpoolingProducer::open(bus.clone(), &dir, 200, WAIT, shutdown.clone()).unwrap();
         let mut accepted = 0;
         for i in 0..100u8 {
             match p.send("key", vec![i; 20]).await {
@@ -626,7 +688,7 @@ mod tests {
 
         let bus2 = Arc::new(Switchable::default());
         let shutdown2 = crate::Shutdown::new();
-        let p2 = SpoolingProducer::open(bus2.clone(), &dir, 200, shutdown2.clone()).unwrap();
+        let p2 = SpoolingProducer::open(bus2.clone(), &dir, 200, WAIT, shutdown2.clone()).unwrap();
         until(|| bus2.got.lock().unwrap().len() == accepted).await;
         until(|| !p2.spooling()).await;
         let got = bus2.got.lock().unwrap().clone();
