@@ -303,7 +303,7 @@ pub async fn start(
                 let s =
                     crate::connect::redis(url, crate::connect::Patience::Service(shutdown.clone()))
                         .await?;
-                tracing::info!(%url, "profile store: Redis");
+                tracing::info!(url = %crate::connect::redacted(url), "profile store: Redis");
                 Arc::new(s)
             }
             None => {
