@@ -290,6 +290,8 @@ pub struct RedisConfig {
     pub url: Option<String>,
     /// Prefix of every key, so deployments can share a Redis.
     pub namespace: String,
+    /// `url` names nodes of a Redis Cluster (any of them, comma-separated), not one Redis.
+    pub cluster: bool,
 }
 
 impl Default for RedisConfig {
@@ -297,6 +299,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             namespace: "tailor".into(),
+            cluster: false,
         }
     }
 }
@@ -662,7 +665,7 @@ impl RecommenderConfig {
         ] {
             if let Some(l) = l.filter(|l| !l.is_finite() || *l <= 0.0) {
                 return Err(ConfigError::new(
-                    &format!("recommender.{key}"),
+                    format!("recommender.{key}"),
                     format!("must be a number of clicks > 0, got {l}"),
                 ));
             }
@@ -806,6 +809,12 @@ impl Config {
             }
         }
         nonempty("redis.namespace", &self.redis.namespace)?;
+        if self.redis.cluster && self.redis.url.is_none() {
+            return Err(ConfigError::new(
+                "redis.cluster",
+                "needs redis.url (or --redis): the cluster's nodes, comma-separated",
+            ));
+        }
         if self.redis.namespace.contains(['{', '}']) {
             return Err(ConfigError::new(
                 "redis.namespace",

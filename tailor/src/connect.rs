@@ -26,9 +26,16 @@ pub enum Patience {
     Operator(Duration),
 }
 
-/// `url` with its password replaced by `***`, for logs and messages (`redis://:secret@host` is how a
-/// password-protected Redis is given).
-pub fn redacted(url: &str) -> String {
+/// `url` (or a comma-separated list of them, a cluster's nodes) with passwords replaced by `***`, for
+/// logs and messages (`redis://:secret@host` is how a password-protected Redis is given).
+pub fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(redacted_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redacted_one(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
@@ -52,13 +59,20 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// Connects to Redis at `url`; see the module docs.
-pub async fn redis(url: &str, patience: Patience) -> anyhow::Result<RedisStore> {
+/// Connects to Redis at `url` (the nodes of a Redis Cluster when `cluster`); see the module docs.
+pub async fn redis(url: &str, cluster: bool, patience: Patience) -> anyhow::Result<RedisStore> {
     let started = Instant::now();
     let connect_to = url;
     let url = redacted(url);
     loop {
-        let err = match tokio::time::timeout(ATTEMPT, RedisStore::connect(connect_to)).await {
+        let attempt = async {
+            if cluster {
+                RedisStore::connect_cluster(connect_to).await
+            } else {
+                RedisStore::connect(connect_to).await
+            }
+        };
+        let err = match tokio::time::timeout(ATTEMPT, attempt).await {
             Ok(Ok(store)) => return Ok(store),
             Ok(Err(StoreError::Rejected(e))) => {
                 bail!("Redis at {url} (redis.url / --redis) refused the connection: {e}")
@@ -104,5 +118,9 @@ mod tests {
         assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redacted("redis://user@host/2"), "redis://user@host/2");
         assert_eq!(redacted("not a url"), "not a url");
+        assert_eq!(
+            redacted("redis://:a@n1:7000,redis://:b@n2:7001"),
+            "redis://:***@n1:7000,redis://:***@n2:7001"
+        );
     }
 }

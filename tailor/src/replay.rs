@@ -93,6 +93,7 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(
         crate::connect::redis(
             url,
+            config.redis.cluster,
             crate::connect::Patience::Operator(Duration::from_secs(args.wait)),
         )
         .await?,
