@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeMap;
 use crate::models::{LifecycleRules, SiteModels};
 use crate::state::StageRecord;
 use serde_json::json;
