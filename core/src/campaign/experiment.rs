@@ -1,7 +1,7 @@
 //! The experiment: stable assignment to the holdout and variants (a hash of campaign and subject),
 //! the counters per variant, and Thompson sampling with a seeded random source.
 
-use super::{Campaign, Optimize};
+use super::{Campaign, Optimize, HOLDOUT};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -41,12 +41,14 @@ pub enum Assignment {
     Treated(Option<usize>),
 }
 
-/// Impressions, clicks and conversions of one variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Impressions, clicks, conversions and their revenue, of one variant (or of the holdout, whose
+/// impressions are the offers held back).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Counts {
     pub impressions: u64,
     pub clicks: u64,
     pub conversions: u64,
+    pub revenue: f64,
 }
 
 /// A site's campaign counters, as stored (field `<campaign>|<variant>|<counter>` → count).
@@ -76,6 +78,7 @@ impl Stats {
                 "impressions" => e.impressions = n,
                 "clicks" => e.clicks = n,
                 "conversions" => e.conversions = n,
+                "revenue" => e.revenue = v.parse().unwrap_or(0.0),
                 _ => {}
             }
         }
@@ -89,15 +92,16 @@ impl Stats {
             .unwrap_or_default()
     }
 
-    /// A campaign's counters summed over its variants.
+    /// A campaign's counters summed over its variants (the holdout left out: what its budget spends).
     pub fn total(&self, campaign: &str) -> Counts {
         self.by
             .iter()
-            .filter(|((c, _), _)| c == campaign)
+            .filter(|((c, v), _)| c == campaign && v != HOLDOUT)
             .fold(Counts::default(), |a, (_, n)| Counts {
                 impressions: a.impressions + n.impressions,
                 clicks: a.clicks + n.clicks,
                 conversions: a.conversions + n.conversions,
+                revenue: a.revenue + n.revenue,
             })
     }
 }
@@ -223,4 +227,3 @@ pub fn pick_variant(c: &Campaign, a: Assignment, stats: &Stats, rng: &mut Rng) -
         _ => choose(&counts, c.def.optimize, c.def.exploration, rng),
     }
 }
-

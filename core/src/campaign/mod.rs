@@ -9,7 +9,9 @@
 //! Invariants:
 //! * Assignment is a pure function of (campaign id, subject): [`Campaign::assign`] puts a member in
 //!   the holdout, or (fixed split) in a variant, the same way on every request and every process.
-//!   A holdout member is never eligible.
+//!   A holdout member is never eligible; [`Campaign::eligible`] says `Holdout` only when every other
+//!   condition holds, so the recommender can report the held-back offer as the control group's
+//!   exposure.
 //! * Thompson sampling ([`choose`]) takes its randomness from a [`Rng`] passed in, so a seeded run
 //!   is reproducible; with probability `exploration` it picks uniformly (the exploration floor: each
 //!   variant gets at least `exploration / variants` of the draws).
@@ -193,6 +195,9 @@ pub struct CampaignDef {
     /// The reason shown with the offer, replacing the one derived from the trigger or audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which purchases count as the campaign's conversions (7 days after a click, 1 after a view).
+    #[serde(default)]
+    pub attribution: Attribution,
 }
 
 /// A checked campaign.
@@ -289,6 +294,9 @@ fn trigger(t: &TriggerDef) -> Result<(), FieldError> {
 fn variant(v: &VariantDef, i: usize, split: Split) -> Result<(), FieldError> {
     let f = |field: &str| format!("variants[{i}].{field}");
     name(&v.name, &f("name"))?;
+    if v.name == HOLDOUT {
+        return Err(invalid(f("name"), "\"holdout\" names the control group"));
+    }
     text(Some(&v.title), &f("title"), MAX_TEXT_LEN)?;
     text(v.body.as_deref(), &f("body"), MAX_TEXT_LEN)?;
     text(v.coupon.as_deref(), &f("coupon"), MAX_NAME_LEN)?;
@@ -378,6 +386,17 @@ pub fn check(d: &CampaignDef) -> Result<Campaign, FieldError> {
             if v == Some(0) {
                 return Err(invalid(format!("budget.{field}"), "must be at least 1"));
             }
+        }
+    }
+    for (field, days) in [
+        ("attribution.click_days", d.attribution.click_days),
+        ("attribution.view_days", d.attribution.view_days),
+    ] {
+        if days > MAX_ATTRIBUTION_DAYS {
+            return Err(invalid(
+                field,
+                format!("must be from 0 to {MAX_ATTRIBUTION_DAYS}"),
+            ));
         }
     }
     if !(d.holdout.is_finite() && (0.0..=MAX_HOLDOUT).contains(&d.holdout)) {
@@ -573,9 +592,6 @@ impl Campaign {
                 return Err(Ineligible::Budget);
             }
         }
-        if self.assign(m.subject) == Assignment::Holdout {
-            return Err(Ineligible::Holdout);
-        }
         let state = m.state;
         if state.is_none()
             && (self.audience.is_some() || d.segment.is_some() || d.trigger.is_some())
@@ -611,6 +627,11 @@ impl Campaign {
             if !(from..to).contains(&now) {
                 return Err(Ineligible::Trigger);
             }
+        }
+        // Last: a holdout member is one who would have seen the offer (the control group's
+        // exposures are counted from this answer).
+        if self.assign(m.subject) == Assignment::Holdout {
+            return Err(Ineligible::Holdout);
         }
         if let (Some(c), Some(s)) = (d.cap, state) {
             let since = now - i64::from(c.per_days) * DAY_MS;

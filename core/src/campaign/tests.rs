@@ -1,8 +1,8 @@
 use super::*;
-use std::collections::BTreeMap;
 use crate::models::{LifecycleRules, SiteModels};
 use crate::state::StageRecord;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -377,6 +377,10 @@ fn tokens_verify_only_untouched_and_under_the_secret() {
         variant: "coupon10".into(),
         subject: "m:m-42".into(),
         issued_ms: NOW,
+        windows: Attribution {
+            click_days: 3,
+            view_days: 0,
+        },
     };
     let tok = token("s3cret", &t);
     assert_eq!(verify("s3cret", &tok), Some(t.clone()));
@@ -396,6 +400,115 @@ fn tokens_verify_only_untouched_and_under_the_secret() {
     );
     assert_eq!(verify("s3cret", p), None);
     assert_eq!(verify("s3cret", "garbage.garbage"), None);
+
+    // A token issued before attribution windows existed (five fields) still verifies, with the
+    // default windows.
+    use base64::Engine;
+    use hmac::Mac;
+    let old = serde_json::json!(["demo", "winback", "coupon10", "m:m-42", NOW]).to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(old.as_bytes());
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let old_token = format!(
+        "{}.{}",
+        b64.encode(&old),
+        b64.encode(mac.finalize().into_bytes())
+    );
+    let got = verify("s3cret", &old_token).unwrap();
+    assert_eq!(got.windows, Attribution::default());
+    assert_eq!(got.variant, "coupon10");
+}
+
+fn offer(campaign: &str, variant: &str, windows: Attribution) -> OfferToken {
+    OfferToken {
+        site: "demo".into(),
+        campaign: campaign.into(),
+        variant: variant.into(),
+        subject: "m:m".into(),
+        issued_ms: 0,
+        windows,
+    }
+}
+
+#[test]
+fn purchases_convert_after_a_click_or_a_view_within_the_windows() {
+    let day = DAY_MS;
+    let w = Attribution {
+        click_days: 7,
+        view_days: 1,
+    };
+    let mut ex = BTreeMap::new();
+    record_exposure(&mut ex, &offer("clicked", "a", w), 0, false);
+    record_exposure(&mut ex, &offer("clicked", "a", w), day, true);
+    record_exposure(&mut ex, &offer("seen", "b", w), 5 * day, false);
+    record_exposure(&mut ex, &offer("control", HOLDOUT, w), 5 * day, false);
+    record_exposure(
+        &mut ex,
+        &offer(
+            "no_views",
+            "c",
+            Attribution {
+                click_days: 7,
+                view_days: 0,
+            },
+        ),
+        5 * day,
+        false,
+    );
+    // Half a day after the views: the click (4.5 days back) and the views (within 1 day) convert;
+    // a campaign without view-through does not.
+    let got = attribute(&ex, 5 * day + day / 2);
+    assert_eq!(
+        got,
+        vec![
+            ("clicked", "a", Via::Click),
+            ("control", HOLDOUT, Via::View),
+            ("seen", "b", Via::View)
+        ]
+    );
+    // Three days later only the click's window is still open; nine days after the click, nothing.
+    assert_eq!(attribute(&ex, 8 * day), vec![("clicked", "a", Via::Click)]);
+    assert!(attribute(&ex, 9 * day).is_empty());
+    // A purchase before an exposure is not its conversion.
+    assert!(attribute(&ex, 0).is_empty());
+    // The latest encounter decides the arm.
+    record_exposure(&mut ex, &offer("seen", "b2", w), 6 * day, false);
+    assert_eq!(ex["seen"].variant, "b2");
+    record_exposure(&mut ex, &offer("seen", "b", w), 2 * day, false);
+    assert_eq!(
+        ex["seen"].variant, "b2",
+        "an older impression does not move it back"
+    );
+    // Bounded like the impressions.
+    for i in 0..(KEPT_CAMPAIGNS + 3) {
+        record_exposure(
+            &mut ex,
+            &offer(&format!("c{i}"), "a", w),
+            10 * day + i as i64,
+            false,
+        );
+    }
+    assert_eq!(ex.len(), KEPT_CAMPAIGNS);
+}
+
+#[test]
+fn holdout_is_no_variant_name_and_windows_are_bounded() {
+    let bad = |v: serde_json::Value| {
+        check(&serde_json::from_value::<CampaignDef>(v).unwrap())
+            .unwrap_err()
+            .field
+    };
+    assert_eq!(
+        bad(json!({"id": "x", "slots": ["home"], "variants": [{"name": "holdout", "title": "t"}]})),
+        "variants[0].name"
+    );
+    assert_eq!(
+        bad(
+            json!({"id": "x", "slots": ["home"], "variants": [{"name": "a", "title": "t"}],
+                   "attribution": {"click_days": 91}})
+        ),
+        "attribution.click_days"
+    );
 }
 
 #[test]
@@ -424,8 +537,17 @@ fn impressions_and_stats_stay_bounded_and_parse() {
         Counts {
             impressions: 10,
             clicks: 3,
-            conversions: 0
+            conversions: 0,
+            revenue: 0.0
         }
     );
     assert_eq!(st.total("w").impressions, 15);
+    // The holdout's exposures are not spent from the budget.
+    let mut h = h;
+    h.insert("w|holdout|impressions".into(), "99".into());
+    h.insert("w|a|revenue".into(), "12.5".into());
+    let st = Stats::from_hash(&h);
+    assert_eq!(st.total("w").impressions, 15);
+    assert_eq!(st.of("w", "holdout").impressions, 99);
+    assert_eq!(st.of("w", "a").revenue, 12.5);
 }

@@ -6,6 +6,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::Attribution;
+
 /// What an offer's token carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferToken {
@@ -14,6 +16,9 @@ pub struct OfferToken {
     pub variant: String,
     pub subject: String,
     pub issued_ms: i64,
+    /// The campaign's attribution windows, so the processor attributes purchases without reading
+    /// campaign definitions.
+    pub windows: Attribution,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -26,8 +31,16 @@ fn mac(secret: &str, payload: &[u8]) -> HmacSha256 {
 
 /// Signs an offer: `base64url(payload).base64url(HMAC-SHA256(secret, payload))`.
 pub fn token(secret: &str, t: &OfferToken) -> String {
-    let payload =
-        serde_json::json!([t.site, t.campaign, t.variant, t.subject, t.issued_ms]).to_string();
+    let payload = serde_json::json!([
+        t.site,
+        t.campaign,
+        t.variant,
+        t.subject,
+        t.issued_ms,
+        t.windows.click_days,
+        t.windows.view_days
+    ])
+    .to_string();
     let sig = mac(secret, payload.as_bytes()).finalize().into_bytes();
     format!("{}.{}", B64.encode(payload), B64.encode(sig))
 }
@@ -38,14 +51,33 @@ pub fn verify(secret: &str, token: &str) -> Option<OfferToken> {
     let payload = B64.decode(p).ok()?;
     let sig = B64.decode(s).ok()?;
     mac(secret, &payload).verify_slice(&sig).ok()?;
-    let (site, campaign, variant, subject, issued_ms): (String, String, String, String, i64) =
-        serde_json::from_slice(&payload).ok()?;
+    // Tokens issued before attribution windows existed have five fields: the default windows.
+    type Old = (String, String, String, String, i64);
+    type New = (String, String, String, String, i64, u32, u32);
+    let (site, campaign, variant, subject, issued_ms, windows) =
+        match serde_json::from_slice::<New>(&payload) {
+            Ok((s, c, v, subj, t, click_days, view_days)) => (
+                s,
+                c,
+                v,
+                subj,
+                t,
+                Attribution {
+                    click_days,
+                    view_days,
+                },
+            ),
+            Err(_) => {
+                let (s, c, v, subj, t): Old = serde_json::from_slice(&payload).ok()?;
+                (s, c, v, subj, t, Attribution::default())
+            }
+        };
     Some(OfferToken {
         site,
         campaign,
         variant,
         subject,
         issued_ms,
+        windows,
     })
 }
-
