@@ -552,12 +552,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_holdout_member_gets_a_held_back_token_instead_of_the_offer() {
-        let mut config = Config::default();
-        config.campaigns = serde_json::from_value(json!([
-            {"id": "half", "slots": ["home"], "holdout": 0.5,
-             "variants": [{"name": "a", "title": "An offer"}],
-             "attribution": {"click_days": 3, "view_days": 0}}]))
-        .unwrap();
+        let config = Config {
+            campaigns: serde_json::from_value(json!([
+                {"id": "half", "slots": ["home"], "holdout": 0.5,
+                 "variants": [{"name": "a", "title": "An offer"}],
+                 "attribution": {"click_days": 3, "view_days": 0}}]))
+            .unwrap(),
+            ..Default::default()
+        };
         let r = Recommender::new(
             Arc::new(MemoryStore::new()),
             KeySpace::default(),
