@@ -295,6 +295,7 @@ pub(crate) fn routes() -> Router<Recommender> {
             "/admin/campaigns/{id}",
             get(get_campaign).put(put_campaign).delete(delete_campaign),
         )
+        .route("/admin/campaigns/{id}/report", get(campaign_report))
 }
 
 /// A campaign as listed: its definition, where it is defined, and its counters per variant.
@@ -381,6 +382,31 @@ async fn get_campaign(
         .find(|i| i.campaign.id == id)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("campaign {id}")))
+}
+
+/// A campaign's results: per variant and for all treated members, impressions, clicks, CTR,
+/// conversions, revenue, and the lift of the conversion rate over the holdout with a 95 % interval
+/// (docs/marketing.md, "Reports").
+#[utoipa::path(get, path = "/admin/campaigns/{id}/report", tag = "campaigns",
+    params(("id" = String, Path, description = "the campaign's id"), ("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 200, description = "the report", body = Object),
+        (status = 404, description = "no such campaign", body = tailor_infra::http::ErrorBody)))]
+async fn campaign_report(
+    State(r): State<Recommender>,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Result<Json<campaign::Report>, ApiError> {
+    let site = r.site(&q)?;
+    let (stored, stats) = read_stored(&*r.store, &r.keys, &site).await?;
+    let def = match r.campaigns.configured_for(&site).find(|d| d.id == id) {
+        Some(d) => d.clone(),
+        None => stored
+            .get(&id)
+            .and_then(|raw| serde_json::from_str::<CampaignDef>(raw).ok())
+            .ok_or_else(|| ApiError::NotFound(format!("campaign {id}")))?,
+    };
+    Ok(Json(campaign::report(&def, site.as_str(), &stats)))
 }
 
 /// Adds or replaces a campaign (docs/marketing.md).

@@ -703,10 +703,12 @@ pub fn segment_entered_signal(segment: &str) -> String {
 
 mod attribution;
 mod experiment;
+mod report;
 mod token;
 
 pub use attribution::*;
 pub use experiment::*;
+pub use report::*;
 pub use token::*;
 
 #[cfg(test)]
