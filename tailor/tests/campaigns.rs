@@ -223,6 +223,13 @@ async fn scenario(app: &App, tag: &str) {
     assert!(lift["absolute_ci95"][0].as_f64().unwrap() < -0.5);
     let (status, _) = app.get("/admin/campaigns/nope/report?site=demo").await;
     assert_eq!(status, 404);
+    // The insights page shows the report: a row per arm, the lift's interval drawn.
+    let page = support::browser_script("insights.mjs", &[&app.base, "demo"]).await;
+    assert_eq!(page["errors"], json!([]), "{page}");
+    let rows = page["campaign_rows"].as_array().unwrap();
+    let arms: Vec<&str> = rows.iter().filter_map(|r| r[1].as_str()).collect();
+    assert!(arms.contains(&"a") && arms.iter().any(|a| a.starts_with("holdout")), "{page}");
+    assert!(page["campaign_intervals"].as_u64() >= Some(1), "{page}");
 
     // A budget of one impression: once that impression is counted, nobody gets the offer.
     let (status, body) = app
