@@ -228,7 +228,10 @@ async fn scenario(app: &App, tag: &str) {
     assert_eq!(page["errors"], json!([]), "{page}");
     let rows = page["campaign_rows"].as_array().unwrap();
     let arms: Vec<&str> = rows.iter().filter_map(|r| r[1].as_str()).collect();
-    assert!(arms.contains(&"a") && arms.iter().any(|a| a.starts_with("holdout")), "{page}");
+    assert!(
+        arms.contains(&"a") && arms.iter().any(|a| a.starts_with("holdout")),
+        "{page}"
+    );
     assert!(page["campaign_intervals"].as_u64() >= Some(1), "{page}");
 
     // A budget of one impression: once that impression is counted, nobody gets the offer.

@@ -198,6 +198,10 @@ pub struct CampaignDef {
     /// Which purchases count as the campaign's conversions (7 days after a click, 1 after a view).
     #[serde(default)]
     pub attribution: Attribution,
+    /// Where each outbound action of the campaign's trigger is POSTed (http or https), besides the
+    /// actions topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 /// A checked campaign.
@@ -388,6 +392,15 @@ pub fn check(d: &CampaignDef) -> Result<Campaign, FieldError> {
             }
         }
     }
+    if let Some(w) = &d.webhook {
+        let scheme_ok = w.starts_with("http://") || w.starts_with("https://");
+        if !scheme_ok || w.len() > MAX_URL_LEN || w.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "webhook",
+                format!("must be an http:// or https:// URL of at most {MAX_URL_LEN} bytes"),
+            ));
+        }
+    }
     for (field, days) in [
         ("attribution.click_days", d.attribution.click_days),
         ("attribution.view_days", d.attribution.view_days),
@@ -574,14 +587,57 @@ impl Campaign {
         }
     }
 
+    /// Whether `now_ms` is within the campaign's schedule.
+    pub fn running(&self, now_ms: i64) -> bool {
+        let d = &self.def;
+        !(d.start.is_some_and(|s| now_ms < s.timestamp_millis())
+            || d.end.is_some_and(|e| now_ms >= e.timestamp_millis()))
+    }
+
+    /// Whether the member is in the campaign's segment and audience. `known_segment` is a segment
+    /// the caller knows the member just entered (a trigger's change), which the document may not
+    /// show yet.
+    pub fn in_audience(
+        &self,
+        m: &Member<'_>,
+        known_segment: Option<&str>,
+    ) -> Result<(), Ineligible> {
+        let d = &self.def;
+        let state = m.state;
+        if state.is_none() && (self.audience.is_some() || d.segment.is_some()) {
+            // A visitor never seen is in no audience.
+            return Err(Ineligible::Audience);
+        }
+        if let Some(seg) = &d.segment {
+            if known_segment != Some(seg.as_str())
+                && !state.is_some_and(|s| s.segments.contains(seg))
+            {
+                return Err(Ineligible::Audience);
+            }
+        }
+        if let Some(rule) = &self.audience {
+            let held = match (state, m.facts) {
+                (Some(state), Some(facts)) => rule.matches(&segment::Subject {
+                    facts,
+                    state,
+                    now_ms: m.now_ms,
+                    half_life_ms: m.half_life_ms,
+                }),
+                _ => false,
+            };
+            if !held {
+                return Err(Ineligible::Audience);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the campaign may be shown to the member now, given the site's counters; on success
     /// the reason a person reads.
     pub fn eligible(&self, m: &Member<'_>, stats: &Stats) -> Result<String, Ineligible> {
         let d = &self.def;
         let now = m.now_ms;
-        if d.start.is_some_and(|s| now < s.timestamp_millis())
-            || d.end.is_some_and(|e| now >= e.timestamp_millis())
-        {
+        if !self.running(now) {
             return Err(Ineligible::Schedule);
         }
         if let Some(b) = d.budget {
@@ -593,31 +649,11 @@ impl Campaign {
             }
         }
         let state = m.state;
-        if state.is_none()
-            && (self.audience.is_some() || d.segment.is_some() || d.trigger.is_some())
-        {
-            // A visitor never seen is in no audience and has had no change.
+        if state.is_none() && d.trigger.is_some() {
+            // A visitor never seen has had no change.
             return Err(Ineligible::Audience);
         }
-        if let Some(seg) = &d.segment {
-            if !state.is_some_and(|s| s.segments.contains(seg)) {
-                return Err(Ineligible::Audience);
-            }
-        }
-        if let Some(rule) = &self.audience {
-            let held = match (state, m.facts) {
-                (Some(state), Some(facts)) => rule.matches(&segment::Subject {
-                    facts,
-                    state,
-                    now_ms: now,
-                    half_life_ms: m.half_life_ms,
-                }),
-                _ => false,
-            };
-            if !held {
-                return Err(Ineligible::Audience);
-            }
-        }
+        self.in_audience(m, None)?;
         if let Some(t) = &d.trigger {
             let at = state
                 .and_then(|s| self.triggered_at(t, s))
@@ -701,11 +737,13 @@ pub fn segment_entered_signal(segment: &str) -> String {
     format!("segment_entered:{segment}")
 }
 
+mod action;
 mod attribution;
 mod experiment;
 mod report;
 mod token;
 
+pub use action::*;
 pub use attribution::*;
 pub use experiment::*;
 pub use report::*;

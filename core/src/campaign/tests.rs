@@ -551,3 +551,122 @@ fn impressions_and_stats_stay_bounded_and_parse() {
     assert_eq!(st.of("w", "holdout").impressions, 99);
     assert_eq!(st.of("w", "a").revenue, 12.5);
 }
+
+fn change(kind: crate::change::ChangeKind) -> crate::change::Change {
+    crate::change::Change {
+        id: "e-9:stage_changed".into(),
+        site_id: "demo".into(),
+        subject: "m:m-1".into(),
+        at: chrono::DateTime::from_timestamp_millis(NOW).unwrap(),
+        source_event_id: "e-9".into(),
+        kind,
+    }
+}
+
+#[test]
+fn a_trigger_makes_one_stable_action_for_a_member_the_campaign_reaches() {
+    use crate::change::ChangeKind;
+    let mut d = winback();
+    d.webhook = Some("https://crm.example/hooks/tailor".into());
+    let c = check(&d).unwrap();
+    let lapsing = change(ChangeKind::StageChanged {
+        from: Some("repeat".into()),
+        to: "lapsing".into(),
+    });
+    let other = change(ChangeKind::StageChanged {
+        from: None,
+        to: "repeat".into(),
+    });
+    assert!(c.triggered_by(&lapsing));
+    assert!(!c.triggered_by(&other), "the trigger's `to` filters");
+    let mut s = lapsing_member(0);
+    s.traits.insert("email".into(), json!("ann@example.com"));
+    s.traits.insert("favourite_colour".into(), json!("green"));
+    let facts = Facts::of(&s, &SiteModels::default(), &LifecycleRules::default(), NOW);
+    let who = treated(&c);
+    let m = Member {
+        subject: &who,
+        state: Some(&s),
+        facts: Some(&facts),
+        now_ms: NOW,
+        half_life_ms: 30 * DAY_MS,
+    };
+    let a = c.action(&lapsing, &m).unwrap();
+    assert_eq!(a.id, "e-9:stage_changed|winback");
+    assert_eq!(
+        (a.variant.as_str(), a.coupon.as_deref()),
+        ("coupon10", Some("BACK10"))
+    );
+    assert_eq!(a.reason, "you have not ordered for 4 months");
+    assert_eq!(
+        a.webhook.as_deref(),
+        Some("https://crm.example/hooks/tailor")
+    );
+    assert_eq!(
+        a.contact.keys().collect::<Vec<_>>(),
+        ["email"],
+        "contact traits only"
+    );
+    assert_eq!(
+        c.action(&lapsing, &m).unwrap(),
+        a,
+        "the same change, the same action"
+    );
+    assert_eq!(c.action(&other, &m), Err(Ineligible::Trigger));
+    // Outside the audience (one order only), or held out: no action.
+    let mut one_order = s.clone();
+    one_order.purchases.orders = 1;
+    let f1 = Facts::of(
+        &one_order,
+        &SiteModels::default(),
+        &LifecycleRules::default(),
+        NOW,
+    );
+    let outside = Member {
+        state: Some(&one_order),
+        facts: Some(&f1),
+        ..m
+    };
+    assert_eq!(c.action(&lapsing, &outside), Err(Ineligible::Audience));
+    let held = (0..)
+        .map(|i| format!("m:{i}"))
+        .find(|x| c.assign(x) == Assignment::Holdout)
+        .unwrap();
+    let held_member = Member {
+        subject: &held,
+        ..m
+    };
+    assert_eq!(c.action(&lapsing, &held_member), Err(Ineligible::Holdout));
+    // A later window has no change to fire on.
+    let mut later = winback();
+    later.trigger.as_mut().unwrap().after_days = 7;
+    assert!(!check(&later).unwrap().triggered_by(&lapsing));
+    // A bad webhook is refused.
+    let mut bad = winback();
+    bad.webhook = Some("ftp://x".into());
+    assert_eq!(check(&bad).unwrap_err().field, "webhook");
+}
+
+#[test]
+fn a_segment_entered_change_counts_as_membership_before_the_document_shows_it() {
+    use crate::change::ChangeKind;
+    let c = check(&def(json!({"id": "fans", "segment": "tent_fans",
+        "trigger": {"on": "segment_entered", "segment": "tent_fans", "within_days": 3},
+        "slots": ["home"], "variants": [{"name": "a", "title": "Tents"}]})))
+    .unwrap();
+    let s = SubjectState::default();
+    let facts = Facts::of(&s, &SiteModels::default(), &LifecycleRules::default(), NOW);
+    let who = treated(&c);
+    let m = Member {
+        subject: &who,
+        state: Some(&s),
+        facts: Some(&facts),
+        now_ms: NOW,
+        half_life_ms: DAY_MS,
+    };
+    let entered = change(ChangeKind::SegmentEntered {
+        segment: "tent_fans".into(),
+    });
+    assert!(c.action(&entered, &m).is_ok());
+    assert_eq!(c.eligible(&m, &Stats::default()), Err(Ineligible::Audience));
+}
