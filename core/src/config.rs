@@ -265,6 +265,8 @@ pub struct KafkaConfig {
     /// Topic of profile change events (life-cycle transitions, segment entry and exit, behaviour
     /// changes, identity merges) for the recommender and outside systems.
     pub changes_topic: String,
+    /// Topic of campaigns' outbound actions (docs/marketing.md), for e-mail and SMS systems.
+    pub actions_topic: String,
 }
 
 impl Default for KafkaConfig {
@@ -278,6 +280,7 @@ impl Default for KafkaConfig {
             delivery_timeout_ms: 5_000,
             dead_letter_topic: "tailor.dead-letters".into(),
             changes_topic: "tailor.changes".into(),
+            actions_topic: "tailor.actions".into(),
         }
     }
 }
@@ -758,6 +761,7 @@ impl Config {
         nonempty("kafka.group", &self.kafka.group)?;
         nonempty("kafka.dead_letter_topic", &self.kafka.dead_letter_topic)?;
         nonempty("kafka.changes_topic", &self.kafka.changes_topic)?;
+        nonempty("kafka.actions_topic", &self.kafka.actions_topic)?;
         nonempty("export.group", &self.export.group)?;
         if self.export.group == self.kafka.group {
             return Err(ConfigError::new(
@@ -777,6 +781,18 @@ impl Config {
             return Err(ConfigError::new(
                 "kafka.changes_topic",
                 "must differ from kafka.topic and kafka.dead_letter_topic",
+            ));
+        }
+        if [
+            &self.kafka.topic,
+            &self.kafka.dead_letter_topic,
+            &self.kafka.changes_topic,
+        ]
+        .contains(&&self.kafka.actions_topic)
+        {
+            return Err(ConfigError::new(
+                "kafka.actions_topic",
+                "must differ from kafka.topic, kafka.dead_letter_topic and kafka.changes_topic",
             ));
         }
         self.validate_mining()?;

@@ -64,6 +64,7 @@ pub fn real_config() -> tailor_core::config::Config {
     c.kafka.topic = unique("events");
     c.kafka.dead_letter_topic = unique("dead-letters");
     c.kafka.changes_topic = unique("changes");
+    c.kafka.actions_topic = unique("actions");
     c.kafka.group = unique("group");
     c.kafka.partitions = 3;
     c.redis.url = Some(redis_url());

@@ -6,6 +6,7 @@
 //! offsets); [`models`] refreshes the site models in the background (RFM cut points, the
 //! lifetime-value fit) and sweeps idle customers through the time-driven stages.
 
+pub mod actions;
 pub mod erasure;
 pub mod export;
 pub mod fold;

@@ -296,6 +296,7 @@ pub(crate) fn routes() -> Router<Recommender> {
             get(get_campaign).put(put_campaign).delete(delete_campaign),
         )
         .route("/admin/campaigns/{id}/report", get(campaign_report))
+        .route("/admin/actions/dead", get(dead_actions))
 }
 
 /// A campaign as listed: its definition, where it is defined, and its counters per variant.
@@ -407,6 +408,40 @@ async fn campaign_report(
             .ok_or_else(|| ApiError::NotFound(format!("campaign {id}")))?,
     };
     Ok(Json(campaign::report(&def, site.as_str(), &stats)))
+}
+
+/// Outbound actions whose webhook kept failing, newest first: each with the action and the last error.
+#[utoipa::path(get, path = "/admin/actions/dead", tag = "campaigns",
+    params(("site" = String, Query, description = "the site id"),
+           ("limit" = Option<usize>, Query, description = "at most this many (default 100, at most 1000)")),
+    responses(
+        (status = 200, description = "the dead actions", body = Vec<Object>),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody)))]
+async fn dead_actions(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let site = r.site(&q)?;
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| crate::api::bad("limit", "must be a number from 1 to 1000"))?,
+    };
+    let list = r
+        .store
+        .read(&[Read::List(r.keys.actions_dead(&site), limit)])
+        .await?
+        .pop()
+        .map(|v| v.into_list())
+        .unwrap_or_default();
+    Ok(Json(
+        list.iter()
+            .filter_map(|raw| serde_json::from_str(raw).ok())
+            .collect(),
+    ))
 }
 
 /// Adds or replaces a campaign (docs/marketing.md).
