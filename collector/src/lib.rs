@@ -14,6 +14,7 @@ pub mod deadletters;
 pub mod edge;
 pub mod enrich;
 pub mod error;
+pub mod fuzzing;
 pub mod ingest;
 pub mod mapped;
 pub mod openapi;
