@@ -6,9 +6,11 @@
 //! it passes an OpenAPI validator.
 
 use crate::app::Roles;
+use axum::http::Method;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use tailor_infra::auth::{Access, Gate, RouteSpec, Routes};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
 
@@ -62,9 +64,23 @@ pub fn document(roles: Roles, changes: bool) -> Document {
 }
 
 /// Serves `doc` at `/openapi.json`.
+fn table() -> Routes<Arc<Document>> {
+    Routes::new().route(
+        Method::GET,
+        "/openapi.json",
+        Access::Public,
+        get(openapi_json),
+    )
+}
+
+/// Public: the API's description holds nothing of any site.
+pub fn routes() -> Vec<RouteSpec> {
+    table().specs().to_vec()
+}
+
 pub fn router(doc: Document) -> Router {
-    Router::new()
-        .route("/openapi.json", get(openapi_json))
+    table()
+        .into_router(Arc::new(Gate::default()))
         .with_state(Arc::new(doc))
 }
 

@@ -163,6 +163,9 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
         snowplow_app_ids: vec![],
         segment_write_keys: vec![],
         allowed_origins: vec![],
+        // Open like the file-less demo site: this test is not about keys (isolation.rs is).
+        keys: vec![],
+        open: true,
     });
     let app = start(fixed).await;
     let out = app.cli(&[

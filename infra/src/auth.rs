@@ -1,0 +1,342 @@
+//! Keys and tenant isolation, checked once for every route of every service.
+//!
+//! Each service declares its routes in a [`Routes`] table: method, path, [`Access`] and handler. The
+//! same table builds the service's router ([`Routes::into_router`]) and lists its routes
+//! ([`Routes::specs`]) for the isolation test, which walks every one of them; a route cannot be
+//! added without saying who may call it, and a request to a route the table does not list is
+//! refused (fail closed).
+//!
+//! [`guard`] runs after routing (a route layer, so it knows the matched path):
+//! - a public route is served whatever the request carries;
+//! - elsewhere, a `Bearer` secret that matches no key is 401 (`WWW-Authenticate: Bearer`);
+//! - a route needing a scope for a site answers 401 without a key (unless the site is open), 403 for
+//!   a key of another site or another scope;
+//! - a route spanning sites ([`Access::OwnSite`]) shows a key its own site only: its `site` filter
+//!   is set to the key's site, and a filter naming another site is 403;
+//! - recommendations are public for a visitor, and need a `serve` key once they name a member;
+//! - collection passes the key on ([`CollectKey`]): whether a server-side request may write an
+//!   event depends on the event's site, judged in the collector's pipeline.
+
+use crate::http::error_response;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use axum::Router;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tailor_core::access::{Grant, Keyring, Scope};
+use tailor_core::config::Config;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health and metrics, the tag, the ops and demo pages, the browser doors.
+    Public,
+    /// A key of this scope for the site named by `?site=`.
+    Site(Scope),
+    /// A key of this scope; the route spans sites, and shows a key its own site only (`?site=` is
+    /// an optional filter, set to the key's site).
+    OwnSite(Scope),
+    /// Public for a visitor; a `serve` key of the site once the request names a member (`?member=`
+    /// or the JSON body's `member`; the site from `?site=` or the body's `site`).
+    Recommendations,
+    /// The collection doors: a browser's request is judged by origin, a server-side one by a
+    /// `collect` key of each event's site (in the pipeline).
+    Collect,
+}
+
+/// One route: what the isolation test walks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// The path as routed (`/v1/profiles/{member}`).
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// A service's route table, building its router.
+pub struct Routes<S> {
+    specs: Vec<RouteSpec>,
+    router: Router<S>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Routes {
+            specs: Vec::new(),
+            router: Router::new(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `method path`, served by `handler` (a method router for that one method, with any
+    /// layers of its own).
+    pub fn route(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: MethodRouter<S>,
+    ) -> Self {
+        self.specs.push(RouteSpec {
+            method,
+            path,
+            access,
+        });
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    pub fn merge(mut self, other: Routes<S>) -> Self {
+        self.specs.extend(other.specs);
+        self.router = self.router.merge(other.router);
+        self
+    }
+
+    /// Applies a layer to every route added so far (body limits, timeouts, CORS).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Request>>::Response: axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<Request>>::Error: Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        self.router = self.router.layer(layer);
+        self
+    }
+
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+
+    /// The router, every route behind [`guard`].
+    pub fn into_router(self, gate: Arc<Gate>) -> Router<S> {
+        let table: HashMap<(Method, &'static str), Access> = self
+            .specs
+            .iter()
+            .map(|s| ((s.method.clone(), s.path), s.access))
+            .collect();
+        let guarded = Arc::new(Guarded {
+            gate,
+            table: Arc::new(table),
+        });
+        self.router
+            .route_layer(axum::middleware::from_fn_with_state(guarded, guard))
+    }
+}
+
+/// The keys and open sites of a configuration.
+#[derive(Debug, Default)]
+pub struct Gate {
+    keys: Keyring,
+    open: HashSet<String>,
+    /// Every site is open (the built-in demo site without a configuration file).
+    all_open: bool,
+}
+
+impl Gate {
+    pub fn new(config: &Config) -> Arc<Gate> {
+        let open: HashSet<String> = config
+            .sites
+            .iter()
+            .filter(|s| s.open)
+            .map(|s| s.id.clone())
+            .collect();
+        Arc::new(Gate {
+            keys: Keyring::new(config),
+            all_open: config.sites.iter().all(|s| s.open),
+            open,
+        })
+    }
+
+    fn is_open(&self, site: Option<&str>) -> bool {
+        self.all_open || site.is_some_and(|s| self.open.contains(s))
+    }
+}
+
+struct Guarded {
+    gate: Arc<Gate>,
+    table: Arc<HashMap<(Method, &'static str), Access>>,
+}
+
+/// The key a collection request presented (if any), for the pipeline's per-event check.
+#[derive(Debug, Clone, Default)]
+pub struct CollectKey(pub Option<Grant>);
+
+/// Longest page-context body read to find its site and member (the recommender's own limit is
+/// smaller: a cart lists at most 100 items).
+const MAX_CONTEXT_BODY: usize = 256 * 1024;
+
+fn unauthorized(message: impl Into<String>) -> Response {
+    let mut r = error_response(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tailor\""),
+    );
+    r
+}
+
+fn forbidden(message: impl Into<String>) -> Response {
+    error_response(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+/// The secret of an `Authorization: Bearer` header; other schemes (a Segment client's Basic write
+/// key) are not Tailor keys.
+fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
+}
+
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    let q = req.uri().query()?;
+    url_pairs(q).find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+        .unwrap_or_default()
+        .into_iter()
+}
+
+/// The refusal, unless `grant` (or the site being open) allows `scope` on `site`.
+fn refusal(
+    gate: &Gate,
+    grant: Option<&Grant>,
+    site: Option<&str>,
+    scope: Scope,
+) -> Option<Response> {
+    match grant {
+        None if gate.is_open(site) => None,
+        None => Some(unauthorized(format!(
+            "this route needs a key of scope {scope} (Authorization: Bearer <secret>)"
+        ))),
+        Some(g) if site.is_some_and(|s| s != g.site) => Some(forbidden(format!(
+            "key {:?} is for site {:?}, not {:?}",
+            g.name,
+            g.site,
+            site.unwrap_or_default()
+        ))),
+        Some(g) if g.scope != scope => Some(forbidden(format!(
+            "key {:?} has scope {}; this route needs {scope}",
+            g.name, g.scope
+        ))),
+        Some(_) => None,
+    }
+}
+
+/// The route layer of every service (see the module docs).
+async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        // A CORS preflight carries no credentials; the request it announces is checked.
+        return next.run(req).await;
+    }
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let access = path
+        .as_deref()
+        .and_then(|p| g.table.iter().find(|((m, r), _)| *m == method && *r == p))
+        .map(|(_, a)| *a);
+    let Some(access) = access else {
+        return forbidden("this route has no access rule");
+    };
+    if access == Access::Public {
+        // Whatever credentials a browser or probe sends along, a public route does not read them.
+        return next.run(req).await;
+    }
+    let grant = match bearer(&req) {
+        Some(secret) => match g.gate.keys.find(secret) {
+            Some(grant) => Some(grant.clone()),
+            None => return unauthorized("unknown key"),
+        },
+        None => None,
+    };
+    let gate = &g.gate;
+    match access {
+        Access::Public => unreachable!("served above"),
+        Access::Collect => {
+            if let Some(k) = grant.as_ref().filter(|k| k.scope != Scope::Collect) {
+                return forbidden(format!(
+                    "key {:?} has scope {}; collection needs collect",
+                    k.name, k.scope
+                ));
+            }
+            req.extensions_mut().insert(CollectKey(grant));
+        }
+        Access::Site(scope) => {
+            let site = query_param(&req, "site");
+            if let Some(r) = refusal(gate, grant.as_ref(), site.as_deref(), scope) {
+                return r;
+            }
+        }
+        Access::OwnSite(scope) => {
+            let site = query_param(&req, "site");
+            if let Some(r) = refusal(gate, grant.as_ref(), site.as_deref(), scope) {
+                return r;
+            }
+            if let (Some(k), None) = (&grant, site) {
+                restrict_to(&mut req, &k.site);
+            }
+        }
+        Access::Recommendations => {
+            let (site, member) = if req.method() == Method::POST {
+                let (parts, body) = req.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, MAX_CONTEXT_BODY).await else {
+                    return error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        format!("a page context is at most {MAX_CONTEXT_BODY} bytes"),
+                    );
+                };
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let text = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_string);
+                let found = (text("site"), text("member"));
+                req = Request::from_parts(parts, Body::from(bytes));
+                found
+            } else {
+                (query_param(&req, "site"), query_param(&req, "member"))
+            };
+            if member.is_some_and(|m| !m.is_empty()) {
+                if let Some(r) = refusal(gate, grant.as_ref(), site.as_deref(), Scope::Serve) {
+                    return r;
+                }
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Adds `site=<site>` to the query, so a listing across sites shows the key's own site only.
+fn restrict_to(req: &mut Request, site: &str) {
+    let uri = req.uri();
+    let mut pairs: Vec<(String, String)> = uri
+        .query()
+        .map(|q| url_pairs(q).collect())
+        .unwrap_or_default();
+    pairs.push(("site".into(), site.into()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    let path_and_query = format!("{}?{query}", uri.path());
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(new) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = new;
+        }
+    }
+}
