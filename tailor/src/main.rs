@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Catalog(cli::Catalog::Import(cmd)) => return tailor::catalog::import(cmd).await,
         Command::Clv(cmd) => return tailor::admin::clv(cmd).await,
         Command::Erase(cmd) => return tailor::admin::erase(cmd).await,
+        Command::Keys(cmd) => return tailor::keys::run(cmd, cli.global.config.as_deref()),
         _ => {}
     }
     let mut config = cli.global.config().context("invalid configuration")?;
@@ -57,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Catalog(_)
         | Command::Clv(_)
         | Command::Erase(_)
+        | Command::Keys(_)
         | Command::Replay(_)
         | Command::Evaluate(_) => {
             unreachable!("handled above")

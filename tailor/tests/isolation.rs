@@ -283,3 +283,110 @@ async fn listings_across_sites_show_a_key_its_own_site() {
     assert_eq!(status, 403);
     app.stop().await;
 }
+
+/// Runs the `tailor` binary; answers whether it succeeded, its stdout and its stderr.
+fn tailor(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(args)
+        .env_remove("TAILOR_KEY")
+        .env_remove("TAILOR_CONFIG")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn keys_are_made_listed_and_revoked_and_the_cli_sends_them() {
+    let dir = tailor_infra::testkit::temp_dir("keys-cli");
+    let file = dir.join("tailor.toml");
+    std::fs::write(&file, "[[sites]]\nid = \"shop\"\n").unwrap();
+    let file = file.to_str().unwrap();
+    let create = |site: &str, scope: &str, name: &str| {
+        let (ok, out, err) = tailor(
+            &[
+                "keys", "create", "--config", file, "--site", site, "--scope", scope, "--name",
+                name,
+            ],
+            &[],
+        );
+        assert!(ok, "{out}{err}");
+        out.lines().next().unwrap().to_string()
+    };
+    let admin = create("demo", "admin", "ops");
+    let serve = create("demo", "serve", "storefront");
+    assert!(admin.starts_with("tlr_") && admin.len() > 40, "{admin}");
+    let stored = std::fs::read_to_string(file).unwrap();
+    assert!(!stored.contains(&admin), "the file keeps hashes only");
+    let (ok, listed, _) = tailor(&["keys", "list", "--config", file, "--site", "demo"], &[]);
+    assert!(
+        ok && listed.contains("ops") && listed.contains("storefront"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&admin), "{listed}");
+    // Without --config, the stanza to paste.
+    let (ok, out, _) = tailor(
+        &["keys", "create", "--site", "shop", "--scope", "catalog"],
+        &[],
+    );
+    assert!(
+        ok && out.contains("[[sites.keys]]") && out.contains("scope = \"catalog\""),
+        "{out}"
+    );
+    let (ok, _, err) = tailor(
+        &["keys", "create", "--site", "shop", "--scope", "root"],
+        &[],
+    );
+    assert!(!ok && err.contains("--scope"), "{err}");
+
+    let run = support::tailor_run(&["--config", file]);
+    let base = run.base.clone();
+    let erase = ["erase", "--site", "demo", "--member", "m-1", "--url", &base];
+    assert!(!run.logs.lock().unwrap().contains("is OPEN"));
+
+    let (ok, _, err) = tailor(&erase, &[]);
+    assert!(!ok && err.contains("401"), "no key: {err}");
+    let (ok, _, err) = tailor(&erase, &[("TAILOR_KEY", &serve)]);
+    assert!(!ok && err.contains("403"), "serve key: {err}");
+    let (ok, out, err) = tailor(&erase, &[("TAILOR_KEY", &admin)]);
+    assert!(ok, "admin key: {out}{err}");
+    let (ok, out, err) = tailor(
+        &["dead-letters", "list", "--url", &run.base, "--key", &admin],
+        &[],
+    );
+    assert!(ok, "{out}{err}");
+    drop(run);
+
+    let (ok, _, err) = tailor(
+        &[
+            "keys", "revoke", "--config", file, "--site", "demo", "--name", "ops",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let run = support::tailor_run(&["--config", file]);
+    let base = run.base.clone();
+    let erase = ["erase", "--site", "demo", "--member", "m-1", "--url", &base];
+    let (ok, _, err) = tailor(&erase, &[("TAILOR_KEY", &admin)]);
+    assert!(!ok && err.contains("401"), "revoked: {err}");
+    drop(run);
+
+    // Without a configuration file the demo site is open, and the log says so.
+    let run = support::tailor_run(&[]);
+    let (ok, out, err) = tailor(
+        &[
+            "erase", "--site", "demo", "--member", "m-1", "--url", &run.base,
+        ],
+        &[],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        run.logs.lock().unwrap().contains("is OPEN"),
+        "{}",
+        run.logs.lock().unwrap()
+    );
+}
