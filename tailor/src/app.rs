@@ -412,6 +412,7 @@ pub async fn start(
         .merge(crate::openapi::router(crate::openapi::document(
             roles,
             changes.is_some(),
+            &routes(&config, roles),
         )))
         .merge(ops_router(checks))
         .merge(tailor_infra::ops::router())

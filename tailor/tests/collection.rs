@@ -270,7 +270,7 @@ async fn edge_protections() {
     let (status, body) = app
         .post_from(&view("e-1", "demo", "erin", "a"), "https://evil.example")
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["field"], "origin", "{body}");
 
     // A gzip body is accepted.
