@@ -390,3 +390,15 @@ fn keys_are_made_listed_and_revoked_and_the_cli_sends_them() {
         run.logs.lock().unwrap()
     );
 }
+
+/// The insights page of a closed site draws its analytics with the admin key given in the URL's
+/// fragment (docs/security.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_insights_page_works_with_an_admin_key() {
+    let app = support::start(config()).await;
+    let key = test_secret("a", Scope::Admin);
+    let report = support::browser_script("insights.mjs", &[&app.base, "a", "", &key]).await;
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert!(report["funnel_bars"].as_u64() >= Some(3), "{report}");
+    app.stop().await;
+}
