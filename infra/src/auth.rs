@@ -120,11 +120,13 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
     /// The router, every route behind [`guard`].
     pub fn into_router(self, gate: Arc<Gate>) -> Router<S> {
-        let table: HashMap<(Method, &'static str), Access> = self
-            .specs
-            .iter()
-            .map(|s| ((s.method.clone(), s.path), s.access))
-            .collect();
+        let mut table: HashMap<&'static str, Vec<(Method, Access)>> = HashMap::new();
+        for s in &self.specs {
+            table
+                .entry(s.path)
+                .or_default()
+                .push((s.method.clone(), s.access));
+        }
         let guarded = Arc::new(Guarded {
             gate,
             table: Arc::new(table),
@@ -165,7 +167,8 @@ impl Gate {
 
 struct Guarded {
     gate: Arc<Gate>,
-    table: Arc<HashMap<(Method, &'static str), Access>>,
+    /// Path as routed → each method's access.
+    table: Arc<HashMap<&'static str, Vec<(Method, Access)>>>,
 }
 
 /// The key a collection request presented (if any), for the pipeline's per-event check.
@@ -245,13 +248,11 @@ async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> R
     } else {
         req.method().clone()
     };
-    let path = req
+    let access = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let access = path
-        .as_deref()
-        .and_then(|p| g.table.iter().find(|((m, r), _)| *m == method && *r == p))
+        .and_then(|p| g.table.get(p.as_str()))
+        .and_then(|methods| methods.iter().find(|(m, _)| *m == method))
         .map(|(_, a)| *a);
     let Some(access) = access else {
         return forbidden("this route has no access rule");
@@ -338,5 +339,83 @@ fn restrict_to(req: &mut Request, site: &str) {
         if let Ok(new) = axum::http::Uri::from_parts(parts) {
             *req.uri_mut() = new;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn app() -> Router {
+        let config = Config::from_toml(&format!(
+            "[[sites]]\nid = \"a\"\n[[sites.keys]]\nname = \"ops\"\nscope = \"admin\"\nsha256 = \"{}\"\n",
+            tailor_core::access::digest_hex("tlr_a")
+        ))
+        .unwrap();
+        let echo = |req: Request| async move { req.uri().query().unwrap_or_default().to_string() };
+        Routes::<()>::new()
+            .route(Method::GET, "/open", Access::Public, get(|| async { "ok" }))
+            .route(
+                Method::GET,
+                "/list",
+                Access::OwnSite(Scope::Admin),
+                get(echo),
+            )
+            .into_router(Gate::new(&config))
+    }
+
+    async fn call(method: Method, uri: &str, auth: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let resp = app()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_guard_reads_bearer_keys_and_narrows_listings_to_the_key_site() {
+        let ok = Some("Bearer tlr_a");
+        assert_eq!(
+            call(Method::GET, "/list?limit=5", ok).await,
+            (StatusCode::OK, "limit=5&site=a".into())
+        );
+        assert_eq!(
+            call(Method::GET, "/list?site=a", Some("bearer  tlr_a"))
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            call(Method::GET, "/list?site=b", ok).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(call(Method::HEAD, "/list", ok).await.0, StatusCode::OK);
+        for refused in [
+            None,
+            Some("Bearer tlr_b"),
+            Some("Basic dGxyX2E6"),
+            Some("tlr_a"),
+        ] {
+            assert_eq!(
+                call(Method::GET, "/list", refused).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{refused:?}"
+            );
+        }
+        // A public route does not read credentials at all.
+        assert_eq!(
+            call(Method::GET, "/open", Some("Bearer tlr_b")).await.0,
+            StatusCode::OK
+        );
     }
 }
