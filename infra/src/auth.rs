@@ -17,7 +17,7 @@
 //! - collection passes the key on ([`CollectKey`]): whether a server-side request may write an
 //!   event depends on the event's site, judged in the collector's pipeline.
 
-use crate::http::error_response;
+use crate::http::{error_response, error_with};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -200,9 +200,24 @@ fn bearer(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
 }
 
-fn query_param(req: &Request, name: &str) -> Option<String> {
-    let q = req.uri().query()?;
-    url_pairs(q).find(|(k, _)| k == name).map(|(_, v)| v)
+/// The query parameter `name`; refused when given more than once, since the handler's parsing may
+/// keep another one than the guard checked (`?site=a&site=b`).
+fn query_param(req: &Request, name: &str) -> Result<Option<String>, Box<Response>> {
+    let Some(q) = req.uri().query() else {
+        return Ok(None);
+    };
+    let mut values = url_pairs(q).filter(|(k, _)| k == name).map(|(_, v)| v);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Box::new(error_with(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{name}: is given more than once"),
+            Some(name.to_string()),
+            vec![],
+        )));
+    }
+    Ok(first)
 }
 
 fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -281,13 +296,19 @@ async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> R
             req.extensions_mut().insert(CollectKey(grant));
         }
         Access::Site(scope) => {
-            let site = query_param(&req, "site");
+            let site = match query_param(&req, "site") {
+                Ok(s) => s,
+                Err(r) => return *r,
+            };
             if let Some(r) = refusal(gate, grant.as_ref(), site.as_deref(), scope) {
                 return r;
             }
         }
         Access::OwnSite(scope) => {
-            let site = query_param(&req, "site");
+            let site = match query_param(&req, "site") {
+                Ok(s) => s,
+                Err(r) => return *r,
+            };
             if let Some(r) = refusal(gate, grant.as_ref(), site.as_deref(), scope) {
                 return r;
             }
@@ -311,7 +332,10 @@ async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> R
                 req = Request::from_parts(parts, Body::from(bytes));
                 found
             } else {
-                (query_param(&req, "site"), query_param(&req, "member"))
+                match (query_param(&req, "site"), query_param(&req, "member")) {
+                    (Ok(site), Ok(member)) => (site, member),
+                    (Err(r), _) | (_, Err(r)) => return *r,
+                }
             };
             if member.is_some_and(|m| !m.is_empty()) {
                 if let Some(r) = refusal(gate, grant.as_ref(), site.as_deref(), Scope::Serve) {
@@ -412,6 +436,11 @@ mod tests {
                 "{refused:?}"
             );
         }
+        // The handler might read another `site` than the guard checked: refused.
+        assert_eq!(
+            call(Method::GET, "/list?site=a&site=b", ok).await.0,
+            StatusCode::BAD_REQUEST
+        );
         // A public route does not read credentials at all.
         assert_eq!(
             call(Method::GET, "/open", Some("Bearer tlr_b")).await.0,
