@@ -43,6 +43,13 @@ async fn main() -> anyhow::Result<()> {
         // often enough that the simulation shows in them within its minute.
         config.processor.models_refresh_secs = SIMULATION_REFRESH_SECS;
     }
+    if !matches!(command, Command::Run(_)) {
+        // Only `tailor run` keeps the file-less demo site open (the README's first command); a
+        // service run on its own is a deployment, and serves no site without keys.
+        for s in &mut config.sites {
+            s.open = false;
+        }
+    }
     let (roles, listen) = match command {
         Command::Run(r) => (Roles::ALL, r.listen.listen),
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),

@@ -402,3 +402,43 @@ async fn the_insights_page_works_with_an_admin_key() {
     assert!(report["funnel_bars"].as_u64() >= Some(3), "{report}");
     app.stop().await;
 }
+
+/// Only `tailor run` opens the file-less demo site: a service run on its own is a deployment.
+#[tokio::test]
+async fn a_service_run_on_its_own_keeps_the_demo_site_closed() {
+    use std::io::{BufRead, BufReader};
+    let mut child = support::Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args([
+                "recommender",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .args(["--redis", &tailor_infra::testkit::redis_url()])
+            .env_remove("TAILOR_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.stderr.take().unwrap();
+    let mut logs = String::new();
+    let mut addr = None;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        logs.push_str(&line);
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(a) = v["fields"]["addr"].as_str().or(v["addr"].as_str()) {
+            addr = Some(a.to_string());
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no listening address in {logs}"));
+    assert!(!logs.contains("is OPEN"), "{logs}");
+    let r = reqwest::get(format!("http://{addr}/v1/profiles/m-1?site=demo"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
