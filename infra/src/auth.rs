@@ -179,7 +179,23 @@ pub struct CollectKey(pub Option<Grant>);
 /// smaller: a cart lists at most 100 items).
 const MAX_CONTEXT_BODY: usize = 256 * 1024;
 
-fn unauthorized(message: impl Into<String>) -> Response {
+/// Why the guard refuses a request, the `reason` of `tailor_http_auth_refused_total`.
+pub const REFUSALS: [&str; 5] = [
+    "no_key",
+    "unknown_key",
+    "other_site",
+    "wrong_scope",
+    "no_rule",
+];
+
+/// Counts a refusal (the one place `tailor_http_auth_refused_total` is emitted).
+fn count(reason: &'static str) {
+    debug_assert!(REFUSALS.contains(&reason));
+    metrics::counter!("tailor_http_auth_refused_total", "reason" => reason).increment(1);
+}
+
+fn unauthorized(reason: &'static str, message: impl Into<String>) -> Response {
+    count(reason);
     let mut r = error_response(StatusCode::UNAUTHORIZED, "unauthorized", message);
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -188,7 +204,8 @@ fn unauthorized(message: impl Into<String>) -> Response {
     r
 }
 
-fn forbidden(message: impl Into<String>) -> Response {
+fn forbidden(reason: &'static str, message: impl Into<String>) -> Response {
+    count(reason);
     error_response(StatusCode::FORBIDDEN, "forbidden", message)
 }
 
@@ -235,19 +252,26 @@ fn refusal(
 ) -> Option<Response> {
     match grant {
         None if gate.is_open(site) => None,
-        None => Some(unauthorized(format!(
-            "this route needs a key of scope {scope} (Authorization: Bearer <secret>)"
-        ))),
-        Some(g) if site.is_some_and(|s| s != g.site) => Some(forbidden(format!(
-            "key {:?} is for site {:?}, not {:?}",
-            g.name,
-            g.site,
-            site.unwrap_or_default()
-        ))),
-        Some(g) if g.scope != scope => Some(forbidden(format!(
-            "key {:?} has scope {}; this route needs {scope}",
-            g.name, g.scope
-        ))),
+        None => Some(unauthorized(
+            "no_key",
+            format!("this route needs a key of scope {scope} (Authorization: Bearer <secret>)"),
+        )),
+        Some(g) if site.is_some_and(|s| s != g.site) => Some(forbidden(
+            "other_site",
+            format!(
+                "key {:?} is for site {:?}, not {:?}",
+                g.name,
+                g.site,
+                site.unwrap_or_default()
+            ),
+        )),
+        Some(g) if g.scope != scope => Some(forbidden(
+            "wrong_scope",
+            format!(
+                "key {:?} has scope {}; this route needs {scope}",
+                g.name, g.scope
+            ),
+        )),
         Some(_) => None,
     }
 }
@@ -270,7 +294,7 @@ async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> R
         .and_then(|methods| methods.iter().find(|(m, _)| *m == method))
         .map(|(_, a)| *a);
     let Some(access) = access else {
-        return forbidden("this route has no access rule");
+        return forbidden("no_rule", "this route has no access rule");
     };
     if access == Access::Public {
         // Whatever credentials a browser or probe sends along, a public route does not read them.
@@ -279,7 +303,7 @@ async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> R
     let grant = match bearer(&req) {
         Some(secret) => match g.gate.keys.find(secret) {
             Some(grant) => Some(grant.clone()),
-            None => return unauthorized("unknown key"),
+            None => return unauthorized("unknown_key", "unknown key"),
         },
         None => None,
     };
@@ -288,10 +312,13 @@ async fn guard(State(g): State<Arc<Guarded>>, mut req: Request, next: Next) -> R
         Access::Public => unreachable!("served above"),
         Access::Collect => {
             if let Some(k) = grant.as_ref().filter(|k| k.scope != Scope::Collect) {
-                return forbidden(format!(
-                    "key {:?} has scope {}; collection needs collect",
-                    k.name, k.scope
-                ));
+                return forbidden(
+                    "wrong_scope",
+                    format!(
+                        "key {:?} has scope {}; collection needs collect",
+                        k.name, k.scope
+                    ),
+                );
             }
             req.extensions_mut().insert(CollectKey(grant));
         }

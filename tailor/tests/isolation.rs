@@ -242,6 +242,18 @@ async fn every_route_refuses_other_sites_and_scopes() {
         }
     }
     assert!(walked.0 >= 10 && walked.1 >= 20, "{walked:?}");
+    // Each refusal is counted by reason.
+    let metrics = app.metrics().await;
+    for reason in ["no_key", "unknown_key", "other_site", "wrong_scope"] {
+        let line = format!("tailor_http_auth_refused_total{{reason=\"{reason}\"}} ");
+        let n: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {line} in /metrics"))
+            .parse()
+            .unwrap();
+        assert!(n > 0.0, "{line}{n}");
+    }
     app.stop().await;
 }
 
