@@ -371,6 +371,35 @@ fn keys_are_made_listed_and_revoked_and_the_cli_sends_them() {
         &[],
     );
     assert!(ok, "{out}{err}");
+    // Import with a collect key, the catalog with a catalog key; another scope is refused.
+    let collect = create("demo", "collect", "backend");
+    let catalog = create("demo", "catalog", "feed");
+    let events = dir.join("events.jsonl");
+    std::fs::write(
+        &events,
+        "{\"type\": \"page_view\", \"anonymous_id\": \"v-1\", \"session_id\": \"s-1\", \"item_id\": \"tent-2p\"}\n",
+    )
+    .unwrap();
+    let items = dir.join("items.jsonl");
+    std::fs::write(
+        &items,
+        "{\"item_id\": \"tent-2p\", \"title\": \"Tent\", \"url\": \"/p/tent-2p\", \"price\": 10, \"currency\": \"EUR\"}\n",
+    )
+    .unwrap();
+    let (events, items) = (events.to_str().unwrap(), items.to_str().unwrap());
+    drop(run);
+    let run = support::tailor_run(&["--config", file]);
+    let base = run.base.clone();
+    let import = ["import", "--site", "demo", events, "--url", &base];
+    let (ok, out, err) = tailor(&import, &[("TAILOR_KEY", &collect)]);
+    assert!(ok, "collect key: {out}{err}");
+    let (ok, _, err) = tailor(&import, &[("TAILOR_KEY", &serve)]);
+    assert!(!ok && err.contains("403"), "serve key: {err}");
+    let catalog_import = ["catalog", "import", "--site", "demo", items, "--url", &base];
+    let (ok, out, err) = tailor(&catalog_import, &[("TAILOR_KEY", &catalog)]);
+    assert!(ok, "catalog key: {out}{err}");
+    let (ok, _, err) = tailor(&catalog_import, &[]);
+    assert!(!ok && err.contains("401"), "no key: {err}");
     drop(run);
 
     let (ok, _, err) = tailor(
