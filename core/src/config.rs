@@ -305,6 +305,8 @@ pub struct RedisConfig {
     pub url: Option<String>,
     /// Prefix of every key, so deployments can share a Redis.
     pub namespace: String,
+    /// `url` names nodes of a Redis Cluster (any of them, comma-separated), not one Redis.
+    pub cluster: bool,
 }
 
 impl Default for RedisConfig {
@@ -312,6 +314,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             namespace: "tailor".into(),
+            cluster: false,
         }
     }
 }
@@ -485,6 +488,9 @@ pub struct RecommenderConfig {
     /// Session neighbours are weighted by exp(-their age / this many days) at the time of the
     /// request (STAN's recency factor); absent: every sampled neighbour alike.
     pub session_recency_decay_days: Option<f64>,
+    /// The session's own clicks weigh exp(-clicks before the last / this) when neighbours are
+    /// compared (STAN's first factor); absent: V-SKNN's linear j / n.
+    pub session_click_decay: Option<f64>,
     /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
     pub weights: SourceWeights,
     /// At most this many items of one category per answer (0: no limit).
@@ -520,6 +526,7 @@ impl Default for RecommenderConfig {
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
             session_recency_decay_days: Some(20.0),
+            session_click_decay: None,
             weights: SourceWeights::default(),
             max_per_category: 0,
             exclude_current_item: false,
@@ -667,10 +674,13 @@ impl RecommenderConfig {
                 ));
             }
         }
-        if let Some(l) = self.session_position_decay {
-            if !l.is_finite() || l <= 0.0 {
+        for (key, l) in [
+            ("session_position_decay", self.session_position_decay),
+            ("session_click_decay", self.session_click_decay),
+        ] {
+            if let Some(l) = l.filter(|l| !l.is_finite() || *l <= 0.0) {
                 return Err(ConfigError::new(
-                    "recommender.session_position_decay",
+                    format!("recommender.{key}"),
                     format!("must be a number of clicks > 0, got {l}"),
                 ));
             }
@@ -815,6 +825,12 @@ impl Config {
             }
         }
         nonempty("redis.namespace", &self.redis.namespace)?;
+        if self.redis.cluster && self.redis.url.is_none() {
+            return Err(ConfigError::new(
+                "redis.cluster",
+                "needs redis.url (or --redis): the cluster's nodes, comma-separated",
+            ));
+        }
         if self.redis.namespace.contains(['{', '}']) {
             return Err(ConfigError::new(
                 "redis.namespace",

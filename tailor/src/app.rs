@@ -327,10 +327,13 @@ pub async fn start(
     let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender || roles.export {
         Some(tailor_infra::store::timed::timed(match &config.redis.url {
             Some(url) => {
-                let s =
-                    crate::connect::redis(url, crate::connect::Patience::Service(shutdown.clone()))
-                        .await?;
-                tracing::info!(%url, "profile store: Redis");
+                let s = crate::connect::redis(
+                    url,
+                    config.redis.cluster,
+                    crate::connect::Patience::Service(shutdown.clone()),
+                )
+                .await?;
+                tracing::info!(url = %crate::connect::redacted(url), cluster = config.redis.cluster, "profile store: Redis");
                 Arc::new(s)
             }
             None => {

@@ -2,7 +2,8 @@
 //! on the embedded defaults: a campaign whose audience is a segment reaches a member who entered it
 //! and not one who did not; a held-out member of the segment never gets it; the frequency cap holds
 //! once the tag reports the offer's impressions, and so does a budget; a forged token is not
-//! counted.
+//! counted; clicks and attributed purchases of the treated and of the held-back member appear in the
+//! campaign's report with the lift.
 
 mod support;
 
@@ -174,6 +175,64 @@ async fn scenario(app: &App, tag: &str) {
         .await;
     assert_eq!(c["counts"]["a"]["clicks"], 1, "{c}");
     assert_eq!(counts(app).await["impressions"], 2);
+
+    // Hal is held back: the answer carries a held-back token (nothing to show) that the tag reports
+    // like an impression, so the control group's exposures count.
+    let (_, held) = app.get(&home(&hal)).await;
+    let held_back = held["held_back"].as_array().expect("held_back");
+    assert_eq!(held_back[0]["campaign"], "tents", "{held}");
+    let hal_token = held_back[0]["token"].as_str().unwrap().to_string();
+    // Ann (who clicked) and Hal buy: each purchase converts for their arm, once per order.
+    let buy = |who: &str, n: usize| {
+        json!({"type": "purchase", "event_id": format!("{tag}-{who}-buy-{n}"), "site_id": "demo",
+            "anonymous_id": format!("{who}-dev"), "member_id": who,
+            "order": {"id": format!("{tag}-{who}-order"), "currency": "EUR",
+                      "lines": [{"item_id": "t1", "price": 120.0, "quantity": 1}]}})
+    };
+    let (status, body) = app
+        .post(&json!([
+            offer_event(tag, 8, "offer_impression", &hal, &hal_token),
+            buy(&ann, 1),
+            buy(&hal, 1),
+            buy(&ann, 2),
+        ]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let report = app
+        .until("/admin/campaigns/tents/report?site=demo", |r| {
+            r["holdout"]["conversions"] == 1 && r["variants"][0]["conversions"] == 1
+        })
+        .await;
+    let a = &report["variants"][0];
+    assert_eq!(a["variant"], "a", "{report}");
+    assert_eq!(
+        (a["impressions"].as_u64(), a["clicks"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(a["ctr"], 0.5);
+    assert_eq!(
+        a["revenue"], 120.0,
+        "the second report of the same order converts nothing"
+    );
+    assert_eq!(report["holdout"]["impressions"], 1, "{report}");
+    assert_eq!(report["holdout"]["revenue"], 120.0);
+    assert_eq!(report["treated"]["conversions"], 1);
+    // Both arms converted once: rate 1/2 against 1/1, with an interval around it.
+    let lift = &report["treated"]["lift"];
+    assert_eq!(lift["absolute"], -0.5, "{report}");
+    assert!(lift["absolute_ci95"][0].as_f64().unwrap() < -0.5);
+    let (status, _) = app.get("/admin/campaigns/nope/report?site=demo").await;
+    assert_eq!(status, 404);
+    // The insights page shows the report: a row per arm, the lift's interval drawn.
+    let page = support::browser_script("insights.mjs", &[&app.base, "demo"]).await;
+    assert_eq!(page["errors"], json!([]), "{page}");
+    let rows = page["campaign_rows"].as_array().unwrap();
+    let arms: Vec<&str> = rows.iter().filter_map(|r| r[1].as_str()).collect();
+    assert!(
+        arms.contains(&"a") && arms.iter().any(|a| a.starts_with("holdout")),
+        "{page}"
+    );
+    assert!(page["campaign_intervals"].as_u64() >= Some(1), "{page}");
 
     // A budget of one impression: once that impression is counted, nobody gets the offer.
     let (status, body) = app

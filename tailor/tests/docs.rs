@@ -39,7 +39,7 @@ const SKIP_MARKERS: [&str; 3] = [
 ];
 
 /// Every docs file with ```sh blocks, and how many of its commands are skipped for which marker.
-const DOCS_SKIPS: [(&str, &[(&str, usize)]); 7] = [
+const DOCS_SKIPS: [(&str, &[(&str, usize)]); 8] = [
     ("api.md", &[]),
     (
         "benchmarks.md",
@@ -55,6 +55,13 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 7] = [
         "quality.md",
         &[
             ("(full data: minutes; see the table)", 2),
+            ("(release build: minutes)", 1),
+        ],
+    ),
+    (
+        "scaling.md",
+        &[
+            ("(needs Kafka and Redis)", 3),
             ("(release build: minutes)", 1),
         ],
     ),
