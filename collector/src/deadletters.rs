@@ -21,13 +21,15 @@ use crate::mapped::Mapped;
 use crate::pipeline::RequestInfo;
 use crate::{ingest, segment, snowplow, Collector};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use tailor_core::access::Scope;
 use tailor_core::deadletter::DeadLetter;
 use tailor_core::event::Source;
+use tailor_infra::auth::{Access, Routes};
 use tailor_infra::http::error_with;
 
 /// Largest record (serialized) that goes to the small lane, partition 0.
@@ -135,6 +137,12 @@ pub struct RedriveRequest {
     pub all: bool,
 }
 
+/// The query of a re-drive: the one site it may touch.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SiteOnly {
+    site: Option<String>,
+}
+
 /// What became of each re-driven record.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RedriveReport {
@@ -152,11 +160,17 @@ pub struct RedriveResult {
     pub errors: Vec<String>,
 }
 
-pub fn router(c: Collector) -> Router {
-    Router::new()
-        .route("/admin/dead-letters", get(list_handler))
-        .route("/admin/dead-letters/redrive", post(redrive_handler))
-        .with_state(c)
+/// The dead-letter admin routes: an admin key sees and re-drives its own site's records only.
+pub fn routes() -> Routes<Collector> {
+    let admin = Access::OwnSite(Scope::Admin);
+    Routes::new()
+        .route(Method::GET, "/admin/dead-letters", admin, get(list_handler))
+        .route(
+            Method::POST,
+            "/admin/dead-letters/redrive",
+            admin,
+            post(redrive_handler),
+        )
 }
 
 fn bad(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Response {
@@ -217,12 +231,25 @@ pub(crate) async fn list_handler(
         (status = 503, description = "the dead-letter topic cannot be read, or the bus is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn redrive_handler(
     State(c): State<Collector>,
+    Query(only): Query<SiteOnly>,
     body: Result<Json<RedriveRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let req = match body {
+    let mut req = match body {
         Ok(Json(r)) => r,
         Err(e) => return bad(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     };
+    // `?site=` is what an admin key may touch (set by the auth guard): the body's filter narrows
+    // within it, never past it.
+    if let Some(site) = only.site {
+        if req.filter.site.as_ref().is_some_and(|s| *s != site) {
+            return bad(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this key may re-drive site {site:?} only"),
+            );
+        }
+        req.filter.site = Some(site);
+    }
     if req.filter.ids.is_empty() && !req.all {
         return bad(
             StatusCode::BAD_REQUEST,
@@ -350,6 +377,8 @@ impl Collector {
                 browser: l.route == "/i",
             },
             origin: None,
+            // Selected through the admin API, which confines a key to its own site's records.
+            writer: crate::pipeline::Writer::Trusted,
         };
         let result = match self.remap(l) {
             Ok(mut items) => {

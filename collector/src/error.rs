@@ -7,7 +7,7 @@
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tailor_core::event::FieldError;
+use tailor_core::event::{ErrorKind, FieldError};
 use tailor_infra::http::error_with;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,12 @@ impl IngestError {
             IngestError::BodyTooLarge | IngestError::TooManyEvents { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            IngestError::Invalid(errors) if all_of(errors, ErrorKind::Unauthorized) => {
+                StatusCode::UNAUTHORIZED
+            }
+            IngestError::Invalid(errors) if all_of(errors, ErrorKind::Forbidden) => {
+                StatusCode::FORBIDDEN
+            }
             IngestError::BadBody(_)
             | IngestError::Malformed(_)
             | IngestError::EmptyBatch
@@ -73,6 +79,11 @@ impl IngestError {
             IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
+}
+
+/// Whether every rejection of a request is of `kind` (then the request as a whole is 401 or 403).
+fn all_of(errors: &[(usize, FieldError)], kind: ErrorKind) -> bool {
+    errors.iter().all(|(_, e)| e.kind == kind)
 }
 
 impl IntoResponse for IngestError {
@@ -106,6 +117,12 @@ impl IntoResponse for IngestError {
                 h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"tailor\""),
+                );
+            }
+            IngestError::Invalid(_) if status == StatusCode::UNAUTHORIZED => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tailor\""),
                 );
             }
             _ => {}

@@ -26,18 +26,19 @@ pub mod tag;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use enrich::{Enricher, RequestMeta};
 use error::IngestError;
-use pipeline::{Outcome, RequestInfo};
+use pipeline::{Outcome, RequestInfo, Writer};
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::config::Config;
 use tailor_core::event::Source;
+use tailor_infra::auth::{Access, CollectKey, Gate, Routes};
 use tailor_infra::bus::{Producer, TopicReader};
 
 /// Shared state of the collector's handlers.
@@ -76,17 +77,33 @@ const PIXEL: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
 ];
 
-/// The collection routes (with their edge protections), the tag, and the dead-letter admin API.
-pub fn router(collector: Collector) -> Router {
-    let config = collector.config.clone();
+/// The collector's route table: who may call each route (`tailor_infra::auth`). The pixel and the
+/// Segment door are public as far as keys go: a pixel is a browser's, a Segment request names its
+/// site by its write key (a known one, else 401).
+pub fn routes(config: &Config) -> Routes<Collector> {
     let c = &config.collector;
-    let limiter = Arc::new(edge::RateLimiter::new(&config));
-    let collect = Router::new()
-        .route("/v1/events", post(api))
-        .route("/i", get(snowplow_get))
-        .route("/com.snowplowanalytics.snowplow/i", get(snowplow_get))
-        .route("/com.snowplowanalytics.snowplow/tp2", post(snowplow_post))
-        .route("/v1/{call}", post(segment_call))
+    let limiter = Arc::new(edge::RateLimiter::new(config));
+    let collect = Routes::new()
+        .route(Method::POST, "/v1/events", Access::Collect, post(api))
+        .route(Method::GET, "/i", Access::Public, get(snowplow_get))
+        .route(
+            Method::GET,
+            "/com.snowplowanalytics.snowplow/i",
+            Access::Public,
+            get(snowplow_get),
+        )
+        .route(
+            Method::POST,
+            "/com.snowplowanalytics.snowplow/tp2",
+            Access::Collect,
+            post(snowplow_post),
+        )
+        .route(
+            Method::POST,
+            "/v1/{call}",
+            Access::Public,
+            post(segment_call),
+        )
         .layer(DefaultBodyLimit::max(c.max_body_bytes))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -97,12 +114,19 @@ pub fn router(collector: Collector) -> Router {
             limiter,
             edge::rate_limit,
         ))
-        .layer(tailor_infra::http::browser_cors(&config))
-        .with_state(collector.clone());
-    let router = collect
-        .merge(tag::router())
-        .merge(sites::router(collector.clone()))
-        .merge(deadletters::router(collector));
+        .layer(tailor_infra::http::browser_cors(config));
+    collect
+        .merge(tag::routes())
+        .merge(sites::routes())
+        .merge(deadletters::routes())
+}
+
+/// The collection routes (with their edge protections), the tag, and the dead-letter admin API.
+pub fn router(collector: Collector) -> Router {
+    let config = collector.config.clone();
+    let router = routes(&config)
+        .into_router(Gate::new(&config))
+        .with_state(collector);
     tailor_infra::http::with_metrics(router, "collector")
 }
 
@@ -113,8 +137,9 @@ fn request_info(
     route: &str,
     headers: &HeaderMap,
     peer: edge::Peer,
-    pixel: bool,
+    writer: Writer,
 ) -> RequestInfo {
+    let pixel = matches!(writer, Writer::Browser);
     let text = |h| {
         headers
             .get(h)
@@ -131,6 +156,15 @@ fn request_info(
             browser: pixel || origin.is_some(),
         },
         origin,
+        writer,
+    }
+}
+
+/// What a server-side request may write: its `collect` key's site, or open sites only.
+fn keyed(key: Option<Extension<CollectKey>>) -> Writer {
+    match key.and_then(|Extension(k)| k.0) {
+        Some(grant) => Writer::Key(grant),
+        None => Writer::Keyless,
     }
 }
 
@@ -171,10 +205,11 @@ async fn run(
 async fn api(
     State(c): State<Collector>,
     peer: edge::Peer,
+    key: Option<Extension<CollectKey>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer, false);
+    let req = request_info(&c, Source::Api, "/v1/events", &headers, peer, keyed(key));
     let max = c.config.collector.max_batch_events;
     match run(&c, &req, body, |b| ingest::parse_body(b, max)).await {
         Ok(o) => (StatusCode::ACCEPTED, Json(o.accepted())).into_response(),
@@ -203,7 +238,7 @@ async fn snowplow_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer, true);
+    let req = request_info(&c, Source::Snowplow, "/i", &headers, peer, Writer::Browser);
     let query = query.unwrap_or_default();
     let items = vec![snowplow::from_query(&query, &c.config)];
     match c
@@ -235,11 +270,12 @@ async fn snowplow_get(
 async fn snowplow_post(
     State(c): State<Collector>,
     peer: edge::Peer,
+    key: Option<Extension<CollectKey>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let route = "/com.snowplowanalytics.snowplow/tp2";
-    let req = request_info(&c, Source::Snowplow, route, &headers, peer, false);
+    let req = request_info(&c, Source::Snowplow, route, &headers, peer, keyed(key));
     let config = c.config.clone();
     match run(&c, &req, body, |b| snowplow::from_post(b, &config)).await {
         Ok(o) if o.rejected.is_empty() => (StatusCode::OK, "ok").into_response(),
@@ -282,7 +318,7 @@ async fn segment_call(
         );
     };
     let route = format!("/v1/{call}");
-    let req = request_info(&c, Source::Segment, &route, &headers, peer, false);
+    let req = request_info(&c, Source::Segment, &route, &headers, peer, Writer::Trusted);
     let key = edge::basic_auth_user(&headers);
     let config = c.config.clone();
     match run(&c, &req, body, |b| {

@@ -24,6 +24,22 @@ pub struct RequestInfo {
     pub meta: RequestMeta,
     /// The browser `Origin` header, checked against the site's `allowed_origins`.
     pub origin: Option<String>,
+    /// What a request without `origin` may write (`tailor_core::access`).
+    pub writer: Writer,
+}
+
+/// Which sites a request that carries no `Origin` may write to.
+#[derive(Debug, Clone)]
+pub enum Writer {
+    /// A browser's pixel (image requests carry no `Origin`): public, as the tag is.
+    Browser,
+    /// A server-side request with the `collect` key of one site.
+    Key(tailor_core::access::Grant),
+    /// A server-side request without a key: open sites only.
+    Keyless,
+    /// Authorized already for the sites its events name: a Segment write key (the site comes from
+    /// it), an admin's re-drive (confined to the admin's site).
+    Trusted,
 }
 
 /// What became of a request's events.
@@ -213,8 +229,29 @@ impl Collector {
                     ),
                 ));
             }
+            return Ok(event);
         }
-        Ok(event)
+        match &req.writer {
+            Writer::Browser | Writer::Trusted => Ok(event),
+            Writer::Key(k) if k.site == site.id => Ok(event),
+            Writer::Keyless if site.open => Ok(event),
+            Writer::Key(k) => Err(FieldError::new(
+                ErrorKind::Forbidden,
+                "site_id",
+                format!(
+                    "key {:?} writes to site {:?}, not {:?}",
+                    k.name, k.site, site.id
+                ),
+            )),
+            Writer::Keyless => Err(FieldError::new(
+                ErrorKind::Unauthorized,
+                "site_id",
+                format!(
+                    "site {:?} takes server-side events with a collect key only (Authorization: Bearer <secret>; `tailor keys create`)",
+                    site.id
+                ),
+            )),
+        }
     }
 
     /// Writes events with their wire form.

@@ -7,12 +7,12 @@
 //! because the service gzips the tag for browsers that accept it (`tailor_infra::http::compress_pages`),
 //! and one strong ETag must not name two byte sequences.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
+use tailor_infra::auth::{Access, Routes};
 
 /// The minified tag.
 pub const TAG: &str = include_str!("../tag/dist/tailor.min.js");
@@ -29,8 +29,9 @@ fn etag() -> &'static HeaderValue {
 }
 
 /// Routes serving the tag.
-pub fn router() -> Router {
-    Router::new().route("/tag.js", get(serve))
+/// `/tag.js`, public.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Routes<S> {
+    Routes::new().route(Method::GET, "/tag.js", Access::Public, get(serve))
 }
 
 /// The JS tag (docs/tag.md), gzip-compressed for clients that accept it.
@@ -75,6 +76,10 @@ pub(crate) async fn serve(headers: HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
+    fn router() -> axum::Router {
+        super::routes().into_router(std::sync::Arc::new(Default::default()))
+    }
+
     use super::*;
     use axum::body::Body;
     use axum::http::Request;

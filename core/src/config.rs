@@ -151,7 +151,12 @@ impl Default for ExportConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            sites: vec![SiteConfig::demo()],
+            // No configuration file: the demo site is the only one, and it is open (no keys), so
+            // the README's first commands work as written. A file's sites are always closed.
+            sites: vec![SiteConfig {
+                open: true,
+                ..SiteConfig::demo()
+            }],
             demo_site: true,
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
@@ -222,6 +227,14 @@ pub struct SiteConfig {
     /// `"*"` allows any. Empty: server-side clients only (requests without an `Origin` header).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// API keys (`[[sites.keys]]`: `name`, `scope`, `sha256`); see `crate::access`. A scope with no
+    /// key is closed: `tailor keys create` makes one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::access::KeyConfig>,
+    /// No key needed for any scope. Never read from a file: only the built-in demo site of a
+    /// deployment started without a configuration file (`Config::default()`) is open.
+    #[serde(skip)]
+    pub open: bool,
 }
 
 impl SiteConfig {
@@ -233,6 +246,8 @@ impl SiteConfig {
             snowplow_app_ids: vec!["demo".into()],
             segment_write_keys: vec!["demo".into()],
             allowed_origins: vec!["*".into()],
+            keys: Vec::new(),
+            open: false,
         }
     }
 
@@ -811,6 +826,7 @@ impl Config {
             ));
         }
         self.validate_site_keys()?;
+        self.validate_access_keys()?;
         self.validate_rules()?;
         self.validate_campaigns()?;
         if let Some(u) = &self.redis.url {
@@ -1178,6 +1194,44 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Each API key has a name unique within its site and a well-formed digest that no other key
+    /// shares (a secret must name one key, so a request is never ambiguous).
+    fn validate_access_keys(&self) -> Result<(), ConfigError> {
+        let mut seen: Vec<(String, usize, usize)> = Vec::new();
+        for (i, s) in self.sites.iter().enumerate() {
+            for (j, k) in s.keys.iter().enumerate() {
+                let at = format!("sites[{i}].keys[{j}]");
+                nonempty(&format!("{at}.name"), &k.name)?;
+                if s.keys[..j].iter().any(|o| o.name == k.name) {
+                    return Err(ConfigError::new(
+                        format!("{at}.name"),
+                        format!("key {:?} is named twice on site {:?}", k.name, s.id),
+                    ));
+                }
+                let Some(d) = crate::access::parse_digest(&k.sha256) else {
+                    return Err(ConfigError::new(
+                        format!("{at}.sha256"),
+                        format!(
+                            "expected the hex SHA-256 of the secret (64 hex digits), got {:?}",
+                            k.sha256
+                        ),
+                    ));
+                };
+                let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+                if let Some((_, oi, oj)) = seen.iter().find(|(h, ..)| *h == hex) {
+                    return Err(ConfigError::new(
+                        format!("{at}.sha256"),
+                        format!("the same secret as sites[{oi}].keys[{oj}]: give each key its own"),
+                    ));
+                }
+                seen.push((hex, i, j));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn positive(key: &str, v: i64) -> Result<(), ConfigError> {
     if v > 0 {
         Ok(())
@@ -1249,6 +1303,52 @@ mod tests {
     }
 
     #[test]
+    fn site_keys_are_checked_and_only_the_fileless_demo_site_is_open() {
+        let good = crate::access::digest_hex("tlr_x");
+        let site = |keys: &str| format!("[[sites]]\nid = \"shop\"\n{keys}");
+        let key = |name: &str, scope: &str, sha: &str| {
+            format!("[[sites.keys]]\nname = \"{name}\"\nscope = \"{scope}\"\nsha256 = \"{sha}\"\n")
+        };
+        let c = Config::from_toml(&site(&key("ops", "admin", &good))).unwrap();
+        c.validate().unwrap();
+        assert!(c.sites.iter().all(|s| !s.open), "a file's sites are closed");
+        assert!(
+            Config::default().sites[0].open,
+            "the file-less demo site is open"
+        );
+        let e = Config::from_toml(&site(&key("ops", "root", &good))).unwrap_err();
+        assert_eq!(e.key, "sites[0].keys[0].scope", "{e}");
+        let e = Config::from_toml(&site(&key("ops", "admin", "abc")))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "sites[0].keys[0].sha256", "{e}");
+        assert!(e.reason.contains("64 hex digits"), "{e}");
+        let twice = format!(
+            "{}{}",
+            key("ops", "admin", &good),
+            key("ops", "serve", &crate::access::digest_hex("tlr_y"))
+        );
+        let e = Config::from_toml(&site(&twice))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "sites[0].keys[1].name", "{e}");
+        let shared = format!(
+            "{}{}",
+            key("ops", "admin", &good),
+            key("shop", "serve", &good)
+        );
+        let e = Config::from_toml(&site(&shared))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "sites[0].keys[1].sha256", "{e}");
+        let e = Config::from_toml(&format!("{}open = true\n", site(""))).unwrap_err();
+        assert_eq!(e.key, "sites[0].open", "{e}");
+    }
+
+    #[test]
     fn configured_sites_keep_the_demo_site_unless_turned_off() {
         let c = Config::from_toml("[[sites]]\nid = \"shop\"\n").unwrap();
         let ids: Vec<&str> = c.sites.iter().map(|s| s.id.as_str()).collect();
@@ -1263,10 +1363,13 @@ mod tests {
             c.sites[0].name, "mine",
             "a listed demo site is the file's own"
         );
-        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        // An empty file is the defaults, except that its demo site is closed (needs keys).
+        let mut closed = Config::default();
+        closed.sites[0].open = false;
+        assert_eq!(Config::from_toml("").unwrap(), closed);
         // `tailor config` prints what a file re-reads as the same configuration.
-        let printed = toml::to_string(&Config::default()).unwrap();
-        assert_eq!(Config::from_toml(&printed).unwrap(), Config::default());
+        let printed = toml::to_string(&closed).unwrap();
+        assert_eq!(Config::from_toml(&printed).unwrap(), closed);
         let e = Config::from_toml("demo_site = false\n").unwrap();
         assert_eq!(e.validate().unwrap_err().key, "sites");
     }

@@ -3,10 +3,12 @@
 //! This crate holds plain data and pure functions only, no I/O: the versioned event schema and its
 //! validation at the edge ([`event`]), identifier newtypes ([`ids`]), the profile model served to
 //! storefronts ([`profile`]), the Redis key layout ([`keys`]), the small write-op language in which the
-//! processor expresses a profile update ([`ops`]), the typed configuration ([`config`]), the product
+//! processor expresses a profile update ([`ops`]), the typed configuration ([`config`]) with its
+//! per-site API keys ([`access`]), the product
 //! catalog ([`catalog`]) and the shop's business rules over it ([`rules`]).
 //! The I/O seams (event bus, profile store) live in `tailor-infra` and interpret these types.
 
+pub mod access;
 pub mod campaign;
 pub mod catalog;
 pub mod change;

@@ -9,8 +9,9 @@
 //! error the standard JSON body, also those that axum or tower answer with an empty one (415 from
 //! the decompression layer, 408 from a timeout, 405, 404).
 
+use crate::auth::{Access, Gate, RouteSpec, Routes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -102,12 +103,22 @@ struct Ops {
     checks: Arc<Vec<(&'static str, Check)>>,
 }
 
+fn ops_table() -> Routes<Ops> {
+    Routes::new()
+        .route(Method::GET, "/metrics", Access::Public, get(metrics))
+        .route(Method::GET, "/healthz", Access::Public, get(healthz))
+        .route(Method::GET, "/readyz", Access::Public, get(readyz))
+}
+
+/// The routes of [`ops_router`], all public (probes and scrapers carry no key).
+pub fn ops_routes() -> Vec<RouteSpec> {
+    ops_table().specs().to_vec()
+}
+
 /// `/metrics`, `/healthz` and `/readyz` for a service with the given readiness checks.
 pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    ops_table()
+        .into_router(Arc::new(Gate::default()))
         .with_state(Ops {
             checks: Arc::new(checks),
         })

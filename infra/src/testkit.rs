@@ -90,3 +90,26 @@ pub fn shared_data(relative: &str) -> std::path::PathBuf {
             panic!("shared data {relative} not found: set TAILOR_SHARED_DATA to the shared/data folder")
         })
 }
+
+/// The secret of the test key [`keyed`] gives `site` for `scope`.
+pub fn test_secret(site: &str, scope: tailor_core::access::Scope) -> String {
+    format!("tlr_test_{site}_{scope}")
+}
+
+/// `config` with every site closed and given one key per scope (named after the scope, with the
+/// secret [`test_secret`]): what a deployment with a configuration file looks like.
+pub fn keyed(mut config: tailor_core::config::Config) -> tailor_core::config::Config {
+    use tailor_core::access::{digest_hex, KeyConfig, Scope};
+    for site in &mut config.sites {
+        site.open = false;
+        site.keys = Scope::ALL
+            .into_iter()
+            .map(|scope| KeyConfig {
+                name: scope.to_string(),
+                scope,
+                sha256: digest_hex(&test_secret(&site.id, scope)),
+            })
+            .collect();
+    }
+    config
+}

@@ -41,6 +41,11 @@ struct Args {
     /// Distinct visitors.
     #[arg(long, default_value_t = 20000)]
     visitors: u64,
+    /// A `collect` key of the site (`tailor keys create`), sent as `Authorization: Bearer` with
+    /// the events: a site from a configuration file takes server-side events with it only. The
+    /// recommendations asked are anonymous, which need no key.
+    #[arg(long, env = "TAILOR_KEY", hide_env_values = true)]
+    key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -90,17 +95,20 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                     Scenario::Baseline => client.get(format!("{base}/healthz")),
                     Scenario::Ingest => {
                         let visitor = rng.below(a.visitors);
-                        client
-                            .post(format!("{base}/v1/events"))
-                            .json(&traffic::page_views(
-                                &mut rng,
-                                &catalogue,
-                                &a.site,
-                                visitor,
-                                a.batch,
-                                &format!("load-{w}"),
-                                &mut seq,
-                            ))
+                        let post = client.post(format!("{base}/v1/events"));
+                        match &a.key {
+                            Some(k) => post.bearer_auth(k),
+                            None => post,
+                        }
+                        .json(&traffic::page_views(
+                            &mut rng,
+                            &catalogue,
+                            &a.site,
+                            visitor,
+                            a.batch,
+                            &format!("load-{w}"),
+                            &mut seq,
+                        ))
                     }
                     Scenario::Recommend => client.get(format!(
                         "{base}/v1/recommendations?site={}&anonymous=v{}&limit=10",

@@ -9,6 +9,7 @@
 
 use crate::engine::{Context, Recommendation};
 use axum::extract::{Path, Query, State};
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,6 +24,7 @@ use tailor_core::models::SiteModels;
 use tailor_core::profile::Profile;
 use tailor_core::state::{RecoView, SubjectState};
 use tailor_core::{AnonymousId, ItemId, MemberId, SiteId, Subject};
+use tailor_infra::auth::{Access, Gate, Routes};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
@@ -97,31 +99,89 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The recommender's routes.
-pub fn router(r: Recommender) -> Router {
-    let cors = tailor_infra::http::browser_cors(&r.config);
-    let router = Router::new()
+/// The recommender's route table: who may call each route (`tailor_infra::auth`).
+pub fn routes(config: &Config) -> Routes<Recommender> {
+    use axum::routing::{delete, post, put};
+    use tailor_core::access::Scope;
+    let cors = tailor_infra::http::browser_cors(config);
+    let admin = Access::Site(Scope::Admin);
+    Routes::new()
         .route(
+            Method::GET,
             "/v1/recommendations",
-            get(recommendations).post(recommend_for_page).layer(cors),
+            Access::Recommendations,
+            get(recommendations).layer(cors.clone()),
         )
-        .route("/v1/profiles/{member}", get(profile))
-        .route("/admin/clv/fit", get(crate::clv::fit_handler))
-        .route("/admin/segments", get(crate::insights::list_segments))
         .route(
+            Method::POST,
+            "/v1/recommendations",
+            Access::Recommendations,
+            post(recommend_for_page).layer(cors),
+        )
+        .route(
+            Method::GET,
+            "/v1/profiles/{member}",
+            Access::Site(Scope::Serve),
+            get(profile),
+        )
+        .route(
+            Method::GET,
+            "/admin/clv/fit",
+            admin,
+            get(crate::clv::fit_handler),
+        )
+        .route(
+            Method::GET,
+            "/admin/segments",
+            admin,
+            get(crate::insights::list_segments),
+        )
+        .route(
+            Method::PUT,
             "/admin/segments/{name}",
-            axum::routing::put(crate::insights::put_segment)
-                .delete(crate::insights::delete_segment),
+            admin,
+            put(crate::insights::put_segment),
         )
         .route(
+            Method::DELETE,
+            "/admin/segments/{name}",
+            admin,
+            delete(crate::insights::delete_segment),
+        )
+        .route(
+            Method::GET,
             "/admin/segments/{name}/members",
+            admin,
             get(crate::insights::segment_members),
         )
-        .route("/admin/analytics", get(crate::insights::analytics))
-        .route("/insights", get(crate::insights::page))
-        .route("/admin/erase", axum::routing::post(crate::privacy::erase))
-        .merge(crate::catalog::routes().merge(crate::rules::routes()))
+        .route(
+            Method::GET,
+            "/admin/analytics",
+            admin,
+            get(crate::insights::analytics),
+        )
+        // The page is public; the data it fetches (`/admin/analytics`) needs the admin key.
+        .route(
+            Method::GET,
+            "/insights",
+            Access::Public,
+            get(crate::insights::page),
+        )
+        .route(
+            Method::POST,
+            "/admin/erase",
+            admin,
+            post(crate::privacy::erase),
+        )
+        .merge(crate::catalog::routes())
+        .merge(crate::rules::routes())
         .merge(crate::campaigns::routes())
+}
+
+/// The recommender's routes.
+pub fn router(r: Recommender) -> Router {
+    let router = routes(&r.config)
+        .into_router(Gate::new(&r.config))
         .with_state(r);
     tailor_infra::http::with_metrics(router, "recommender")
 }

@@ -29,13 +29,14 @@ use crate::definitions;
 use crate::engine::Context;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{delete, get, put};
+use axum::Json;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use tailor_core::access::Scope;
 use tailor_core::campaign::{
     self, Campaign, CampaignDef, Counts, Member, OfferToken, Rng, Stats, MAX_CAMPAIGNS_PER_SITE,
 };
@@ -44,6 +45,7 @@ use tailor_core::keys::KeySpace;
 use tailor_core::models::Facts;
 use tailor_core::state::DAY_MS;
 use tailor_core::SiteId;
+use tailor_infra::auth::{Access, Routes};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
@@ -288,15 +290,35 @@ impl Recommender {
 }
 
 /// The campaigns routes, merged into the recommender's router.
-pub(crate) fn routes() -> Router<Recommender> {
-    Router::new()
-        .route("/admin/campaigns", get(list_campaigns))
+pub(crate) fn routes() -> Routes<Recommender> {
+    let admin = Access::Site(Scope::Admin);
+    Routes::new()
+        .route(Method::GET, "/admin/campaigns", admin, get(list_campaigns))
         .route(
+            Method::GET,
             "/admin/campaigns/{id}",
-            get(get_campaign).put(put_campaign).delete(delete_campaign),
+            admin,
+            get(get_campaign),
         )
-        .route("/admin/campaigns/{id}/report", get(campaign_report))
-        .route("/admin/actions/dead", get(dead_actions))
+        .route(
+            Method::PUT,
+            "/admin/campaigns/{id}",
+            admin,
+            put(put_campaign),
+        )
+        .route(
+            Method::DELETE,
+            "/admin/campaigns/{id}",
+            admin,
+            delete(delete_campaign),
+        )
+        .route(
+            Method::GET,
+            "/admin/campaigns/{id}/report",
+            admin,
+            get(campaign_report),
+        )
+        .route(Method::GET, "/admin/actions/dead", admin, get(dead_actions))
 }
 
 /// A campaign as listed: its definition, where it is defined, and its counters per variant.

@@ -21,17 +21,19 @@
 use crate::api::{bad, ApiError, Recommender};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::routing::{delete, get, put};
+use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tailor_core::access::Scope;
 use tailor_core::catalog::{parse_batch, CatalogItem, SiteCatalog};
 use tailor_core::keys::KeySpace;
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::{ItemId, SiteId};
+use tailor_infra::auth::{Access, Routes};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
@@ -166,15 +168,26 @@ fn parse_rev(mut v: Vec<tailor_infra::store::Value>) -> i64 {
 }
 
 /// The catalog routes, merged into the recommender's router.
-pub(crate) fn routes() -> Router<Recommender> {
-    Router::new()
+pub(crate) fn routes() -> Routes<Recommender> {
+    let catalog = Access::Site(Scope::Catalog);
+    Routes::new()
         .route(
+            Method::PUT,
             "/v1/catalog/items",
+            catalog,
             put(put_items).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .route(
+            Method::GET,
             "/v1/catalog/items/{item_id}",
-            get(get_item).delete(delete_item),
+            catalog,
+            get(get_item),
+        )
+        .route(
+            Method::DELETE,
+            "/v1/catalog/items/{item_id}",
+            catalog,
+            delete(delete_item),
         )
 }
 

@@ -20,4 +20,4 @@ pub mod rank;
 pub mod refresh;
 pub mod rules;
 
-pub use api::{router, Recommender};
+pub use api::{router, routes, Recommender};

@@ -16,17 +16,19 @@ use crate::api::{bad, ApiError, Recommender};
 use crate::definitions;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::routing::{delete, get, put};
+use axum::Json;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tailor_core::access::Scope;
 use tailor_core::event::FieldError;
 use tailor_core::keys::KeySpace;
 use tailor_core::rules::{self, Rule, RuleDef, MAX_RULES_PER_SITE};
 use tailor_core::SiteId;
+use tailor_infra::auth::{Access, Routes};
 use tailor_infra::http::error_with;
 use tailor_infra::store::{Store, StoreError};
 
@@ -102,10 +104,17 @@ impl RuleCache {
 }
 
 /// The rules routes, merged into the recommender's router.
-pub(crate) fn routes() -> Router<Recommender> {
-    Router::new()
-        .route("/admin/rules", get(list_rules))
-        .route("/admin/rules/{name}", put(put_rule).delete(delete_rule))
+pub(crate) fn routes() -> Routes<Recommender> {
+    let admin = Access::Site(Scope::Admin);
+    Routes::new()
+        .route(Method::GET, "/admin/rules", admin, get(list_rules))
+        .route(Method::PUT, "/admin/rules/{name}", admin, put(put_rule))
+        .route(
+            Method::DELETE,
+            "/admin/rules/{name}",
+            admin,
+            delete(delete_rule),
+        )
 }
 
 /// A rule as listed.

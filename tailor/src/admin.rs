@@ -25,7 +25,6 @@ async fn answer<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> anyhow:
 
 /// Runs `tailor dead-letters ...`, printing to stdout.
 pub async fn dead_letters(cmd: DeadLetters) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
     match cmd {
         DeadLetters::List {
             remote,
@@ -33,6 +32,7 @@ pub async fn dead_letters(cmd: DeadLetters) -> anyhow::Result<()> {
             limit,
             json,
         } => {
+            let http = remote.client()?;
             let f = filter(f, vec![]);
             let mut q = vec![("limit", MAX_PAGE.to_string())];
             q.extend(f.reason.map(|v| ("reason", v)));
@@ -121,6 +121,7 @@ pub async fn dead_letters(cmd: DeadLetters) -> anyhow::Result<()> {
                 filter: filter(f, ids),
                 all,
             };
+            let http = remote.client()?;
             let url = format!(
                 "{}/admin/dead-letters/redrive",
                 remote.url.trim_end_matches('/')
@@ -158,7 +159,8 @@ pub async fn clv(cmd: Clv) -> anyhow::Result<()> {
     let url = format!("{}/admin/clv/fit", remote.url.trim_end_matches('/'));
     let mut q = vec![("site", site)];
     q.extend(calibration_end.map(|c| ("calibration_end", c)));
-    let r = reqwest::Client::new()
+    let r = remote
+        .client()?
         .get(&url)
         .query(&q)
         .send()
@@ -178,7 +180,9 @@ pub async fn erase(cmd: Erase) -> anyhow::Result<()> {
     let mut q = vec![("site", cmd.site)];
     q.extend(cmd.member.map(|m| ("member", m)));
     q.extend(cmd.anonymous.map(|a| ("anonymous", a)));
-    let r = reqwest::Client::new()
+    let r = cmd
+        .remote
+        .client()?
         .post(&url)
         .query(&q)
         .json(&serde_json::json!({})) // the admin API takes changes as JSON only

@@ -301,6 +301,28 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
     }
 }
 
+/// Every route `start` serves for `roles`, with who may call it: built from the same tables as the
+/// routers (`tailor_infra::auth::Routes`), so the isolation test walks each route there is.
+pub fn routes(config: &Config, roles: Roles) -> Vec<tailor_infra::auth::RouteSpec> {
+    let mut all = Vec::new();
+    if roles.collector {
+        all.extend_from_slice(tailor_collector::routes(config).specs());
+    }
+    if roles.recommender {
+        all.extend_from_slice(tailor_recommender::routes(config).specs());
+    }
+    if roles.demo {
+        all.extend(crate::demo::routes());
+    }
+    if roles.processor {
+        all.extend(crate::changes::routes());
+    }
+    all.extend(crate::openapi::routes());
+    all.extend(tailor_infra::http::ops_routes());
+    all.extend(tailor_infra::ops::routes());
+    all
+}
+
 /// Validates the configuration, connects the backends, binds `listen` and starts the stages.
 pub async fn start(
     config: Config,
@@ -309,6 +331,11 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     config.validate()?;
+    for s in config.sites.iter().filter(|s| s.open) {
+        tracing::warn!(site = %s.id,
+            "site {:?} is OPEN: no configuration file was given, so every route of the built-in demo site answers without a key; give --config with [[sites.keys]] (`tailor keys create`) before exposing this server",
+            s.id);
+    }
     crate::metrics::register(roles, &config);
     let config = Arc::new(config);
     let keys = KeySpace::new(config.redis.namespace.clone());
@@ -396,16 +423,20 @@ pub async fn start(
         }));
     }
     if let Some((_, reader)) = &changes {
-        router = router.merge(crate::changes::router(crate::changes::Changes {
-            reader: reader.clone(),
-            store: store.clone().expect("store exists for the processor"),
-            keys: keys.clone(),
-        }));
+        router = router.merge(crate::changes::router(
+            crate::changes::Changes {
+                reader: reader.clone(),
+                store: store.clone().expect("store exists for the processor"),
+                keys: keys.clone(),
+            },
+            tailor_infra::auth::Gate::new(&config),
+        ));
     }
     router = router
         .merge(crate::openapi::router(crate::openapi::document(
             roles,
             changes.is_some(),
+            &routes(&config, roles),
         )))
         .merge(ops_router(checks))
         .merge(tailor_infra::ops::router())

@@ -44,7 +44,7 @@ pub async fn import(cmd: CatalogImport) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} items {per_sec} eta {eta}")
             .expect("a valid template"),
     );
-    let http = reqwest::Client::new();
+    let http = cmd.remote.client()?;
     let url = reqwest::Url::parse_with_params(
         &format!("{}/v1/catalog/items", cmd.remote.url.trim_end_matches('/')),
         [("site", &cmd.site)],

@@ -7,15 +7,18 @@
 //! (or merging in) an identity whose erasure tombstone is not older than the change is not listed.
 
 use axum::extract::{Query, State};
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tailor_core::access::Scope;
 use tailor_core::change::{Change, ChangeKind};
 use tailor_core::keys::KeySpace;
 use tailor_core::{SiteId, Subject};
+use tailor_infra::auth::{Access, Gate, RouteSpec, Routes};
 use tailor_infra::bus::TopicReader;
 use tailor_infra::http::error_with;
 use tailor_infra::store::Store;
@@ -31,10 +34,22 @@ pub struct Changes {
     pub keys: KeySpace,
 }
 
-pub fn router(changes: Changes) -> Router {
-    Router::new()
-        .route("/admin/changes", get(list))
-        .with_state(changes)
+/// Spans sites: an admin key sees its own site's changes only.
+fn table() -> Routes<Changes> {
+    Routes::new().route(
+        Method::GET,
+        "/admin/changes",
+        Access::OwnSite(Scope::Admin),
+        get(list),
+    )
+}
+
+pub fn routes() -> Vec<RouteSpec> {
+    table().specs().to_vec()
+}
+
+pub fn router(changes: Changes, gate: Arc<Gate>) -> Router {
+    table().into_router(gate).with_state(changes)
 }
 
 /// The tombstone keys of the identities a change is about.

@@ -80,6 +80,38 @@ pub enum Command {
     /// Forget a member (or anonymous visitor) everywhere Tailor keeps them: profile, devices, merged
     /// identities, indexes and segments, with a tombstone so no replay rebuilds them.
     Erase(Erase),
+    /// A site's API keys (`[[sites.keys]]` of the --config file): create one (its secret is printed
+    /// once), list them, revoke one. Restart Tailor for a change to take effect.
+    #[command(subcommand)]
+    Keys(Keys),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Keys {
+    /// Make a key: prints the secret (first line, shown once) and, with --config, adds its hash to
+    /// the site in that file; without, prints the `[[sites.keys]]` stanza to paste.
+    Create {
+        #[arg(long)]
+        site: String,
+        /// `collect`, `serve`, `catalog` or `admin`.
+        #[arg(long)]
+        scope: String,
+        /// A name to list and revoke it by (default: the scope and the hash's first digits).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The site's keys in the --config file: names, scopes and hash prefixes (never secrets).
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Remove a key from the site in the --config file.
+    Revoke {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 /// `tailor run`.
@@ -221,12 +253,38 @@ pub enum Clv {
     },
 }
 
-/// Where a running Tailor's admin API is.
+/// Where a running Tailor's API is, and the key to call it with.
 #[derive(Debug, Args)]
 pub struct Remote {
     /// Base URL of a running Tailor (`tailor run` or `tailor collector`).
     #[arg(long, env = "TAILOR_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// The secret of a key of the site (`tailor keys create`), sent as `Authorization: Bearer`:
+    /// scope `admin` for dead-letters, clv and erase, `collect` for import, `catalog` for catalog
+    /// import. Not needed for the built-in demo site of a `tailor run` without a config file.
+    #[arg(
+        long,
+        env = "TAILOR_KEY",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+}
+
+impl Remote {
+    /// An HTTP client that sends the key, if one is given, with every request.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.key {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| anyhow::anyhow!("--key holds characters a header cannot carry"))?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        Ok(reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?)
+    }
 }
 
 /// Which dead letters to select; every criterion given must match.

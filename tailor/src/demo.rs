@@ -6,6 +6,7 @@
 //! collection API.
 
 use axum::extract::{Query, State};
+use axum::http::Method;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,6 +14,7 @@ use axum::{Json, Router};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use tailor_infra::auth::{Access, Gate, RouteSpec, Routes};
 use tailor_infra::http::error_with;
 use tailor_infra::Shutdown;
 
@@ -29,10 +31,26 @@ pub struct Demo {
     pub shutdown: Shutdown,
 }
 
+/// The demo shop's routes, public: its simulated shoppers write to the demo site as browsers do (by
+/// its allowed origins), and a simulation is bounded (`MAX_SHOPPERS`).
+fn table() -> Routes<Demo> {
+    Routes::new()
+        .route(Method::GET, "/", Access::Public, get(shop))
+        .route(
+            Method::POST,
+            "/demo/simulate",
+            Access::Public,
+            post(simulate),
+        )
+}
+
+pub fn routes() -> Vec<RouteSpec> {
+    table().specs().to_vec()
+}
+
 pub fn router(demo: Demo) -> Router {
-    Router::new()
-        .route("/", get(shop))
-        .route("/demo/simulate", post(simulate))
+    table()
+        .into_router(Arc::new(Gate::default()))
         .with_state(demo)
 }
 

@@ -12,6 +12,7 @@ pub mod connect;
 pub mod demo;
 pub mod evaluate;
 pub mod import;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod replay;

@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Catalog(cli::Catalog::Import(cmd)) => return tailor::catalog::import(cmd).await,
         Command::Clv(cmd) => return tailor::admin::clv(cmd).await,
         Command::Erase(cmd) => return tailor::admin::erase(cmd).await,
+        Command::Keys(cmd) => return tailor::keys::run(cmd, cli.global.config.as_deref()),
         _ => {}
     }
     let mut config = cli.global.config().context("invalid configuration")?;
@@ -42,6 +43,13 @@ async fn main() -> anyhow::Result<()> {
         // often enough that the simulation shows in them within its minute.
         config.processor.models_refresh_secs = SIMULATION_REFRESH_SECS;
     }
+    if !matches!(command, Command::Run(_)) {
+        // Only `tailor run` keeps the file-less demo site open (the README's first command); a
+        // service run on its own is a deployment, and serves no site without keys.
+        for s in &mut config.sites {
+            s.open = false;
+        }
+    }
     let (roles, listen) = match command {
         Command::Run(r) => (Roles::ALL, r.listen.listen),
         Command::Collector(l) => (Roles::COLLECTOR, l.listen),
@@ -57,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Catalog(_)
         | Command::Clv(_)
         | Command::Erase(_)
+        | Command::Keys(_)
         | Command::Replay(_)
         | Command::Evaluate(_) => {
             unreachable!("handled above")

@@ -13,13 +13,14 @@ use tailor_core::config::Config;
 /// Wire formats, the `source` label of collector metrics.
 const SOURCES: [&str; 3] = ["api", "snowplow", "segment"];
 /// Why an event is rejected (`tailor_core::event::ErrorKind`), the `reason` of rejections.
-const REJECT_REASONS: [&str; 7] = [
+const REJECT_REASONS: [&str; 8] = [
     "missing_field",
     "invalid_type",
     "invalid_value",
     "unknown_type",
     "unknown_site",
     "forbidden",
+    "unauthorized",
     "malformed",
 ];
 /// Why a request is answered with an error (`tailor_collector::error::IngestError::reason`).
@@ -65,6 +66,9 @@ pub fn register(roles: Roles, config: &Config) {
         counter!("tailor_http_connections_total", "outcome" => outcome).increment(0);
     }
     counter!("tailor_http_connections_closed_total", "reason" => "idle").increment(0);
+    for reason in tailor_infra::auth::REFUSALS {
+        counter!("tailor_http_auth_refused_total", "reason" => reason).increment(0);
+    }
     if roles.collector {
         for source in SOURCES {
             counter!("tailor_collector_events_total", "outcome" => "accepted", "source" => source)

@@ -6,9 +6,11 @@
 //! it passes an OpenAPI validator.
 
 use crate::app::Roles;
+use axum::http::Method;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use tailor_infra::auth::{Access, Gate, RouteSpec, Routes};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
 
@@ -40,8 +42,9 @@ struct ChangesApi;
 #[openapi(paths(crate::demo::shop, crate::demo::simulate))]
 struct DemoApi;
 
-/// The document for a process running `roles` (`changes`: whether it serves `/admin/changes`).
-pub fn document(roles: Roles, changes: bool) -> Document {
+/// The document for a process running `roles` (`changes`: whether it serves `/admin/changes`),
+/// each operation marked with the key it needs from `routes`, the table the router is built from.
+pub fn document(roles: Roles, changes: bool, routes: &[RouteSpec]) -> Document {
     let mut doc = Base::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc.merge(tailor_infra::http::OpsApi::openapi());
@@ -58,13 +61,83 @@ pub fn document(roles: Roles, changes: bool) -> Document {
     if roles.demo {
         doc.merge(DemoApi::openapi());
     }
+    secure(&mut doc, routes);
     doc
 }
 
+/// Adds the `bearer` scheme and, to each operation that needs a key, its security requirement and
+/// its 401 and 403 answers (docs/security.md). Where a key is needed only sometimes (collection
+/// without a browser `Origin`, recommendations naming a member), the key is optional.
+fn secure(doc: &mut Document, routes: &[RouteSpec]) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    let answer = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for spec in routes {
+        let optional = match spec.access {
+            Access::Public => continue,
+            Access::Collect | Access::Recommendations => true,
+            Access::Site(_) | Access::OwnSite(_) => false,
+        };
+        let Some(item) = doc.paths.paths.get_mut(spec.path) else {
+            continue;
+        };
+        let op = match spec.method {
+            Method::GET => &mut item.get,
+            Method::POST => &mut item.post,
+            Method::PUT => &mut item.put,
+            Method::DELETE => &mut item.delete,
+            _ => continue,
+        };
+        let Some(op) = op.as_mut() else { continue };
+        let mut needs = vec![SecurityRequirement::new("bearer", Vec::<String>::new())];
+        if optional {
+            needs.insert(0, SecurityRequirement::default());
+        }
+        op.security = Some(needs);
+        let responses = &mut op.responses.responses;
+        responses.entry("401".into()).or_insert_with(|| {
+            answer("no key, or an unknown one (`WWW-Authenticate: Bearer`)").into()
+        });
+        responses
+            .entry("403".into())
+            .or_insert_with(|| answer("a key of another site or another scope").into());
+    }
+}
+
 /// Serves `doc` at `/openapi.json`.
+fn table() -> Routes<Arc<Document>> {
+    Routes::new().route(
+        Method::GET,
+        "/openapi.json",
+        Access::Public,
+        get(openapi_json),
+    )
+}
+
+/// Public: the API's description holds nothing of any site.
+pub fn routes() -> Vec<RouteSpec> {
+    table().specs().to_vec()
+}
+
 pub fn router(doc: Document) -> Router {
-    Router::new()
-        .route("/openapi.json", get(openapi_json))
+    table()
+        .into_router(Arc::new(Gate::default()))
         .with_state(Arc::new(doc))
 }
 

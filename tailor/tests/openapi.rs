@@ -11,55 +11,6 @@ use std::path::Path;
 use support::start;
 use tailor_core::config::Config;
 
-const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
-
-/// (path, method) of every `.route("path", method(...)...)` in the Rust sources under `dir`.
-fn routes_in(dir: &Path, out: &mut BTreeSet<(String, String)>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            routes_in(&path, out);
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find(".route(") {
-            rest = &rest[at + ".route(".len()..];
-            // The call's arguments: up to the parenthesis that closes `.route(`.
-            let mut depth = 1;
-            let end = rest
-                .char_indices()
-                .find(|&(_, c)| {
-                    depth += match c {
-                        '(' => 1,
-                        ')' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                })
-                .map(|(i, _)| i)
-                .unwrap();
-            let args = &rest[..end];
-            let Some(route) = args.split('"').nth(1) else {
-                continue;
-            };
-            for m in METHODS {
-                let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
-                    i == 0
-                        || !args.as_bytes()[i - 1].is_ascii_alphanumeric()
-                            && args.as_bytes()[i - 1] != b'_'
-                });
-                if called {
-                    out.insert((route.to_string(), m.to_string()));
-                }
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_is_described_and_the_document_is_valid() {
     let app = start(Config::default()).await;
@@ -68,15 +19,7 @@ async fn every_route_is_described_and_the_document_is_valid() {
     assert_eq!(doc["openapi"], "3.1.0");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut routes = BTreeSet::new();
-    for krate in [
-        "collector/src",
-        "recommender/src",
-        "tailor/src",
-        "infra/src",
-    ] {
-        routes_in(&root.join(krate), &mut routes);
-    }
+    let routes = support::source_routes();
     assert!(routes.len() >= 25, "{routes:?}");
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
@@ -86,7 +29,7 @@ async fn every_route_is_described_and_the_document_is_valid() {
             item.as_object()
                 .unwrap()
                 .keys()
-                .filter(|k| METHODS.contains(&k.as_str()))
+                .filter(|k| support::METHODS.contains(&k.as_str()))
                 .map(move |m| (path.clone(), m.clone()))
         })
         .collect();

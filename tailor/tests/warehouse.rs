@@ -67,6 +67,9 @@ async fn parquet_files_hold_every_event_once_through_crashes() {
         snowplow_app_ids: vec![],
         segment_write_keys: vec![],
         allowed_origins: vec![],
+        // Open like the file-less demo site: this test is not about keys (isolation.rs is).
+        keys: vec![],
+        open: true,
     });
     let dir = testkit::temp_dir("warehouse");
     config.export.dir = dir.join("files");

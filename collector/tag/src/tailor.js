@@ -190,8 +190,10 @@
     d.querySelectorAll("[data-tailor-slot]").forEach(function (el) {
       var a = el.dataset;
       var q = "site=" + encodeURIComponent(site) + "&limit=" + (a.tailorLimit || 4);
-      var m = get("mid");
-      q += m ? "&member=" + encodeURIComponent(m) : "&anonymous=" + encodeURIComponent(anonymousId());
+      // Always the device's id, never the member's: asking by member needs a `serve` key, which a
+      // page cannot keep secret. The device is stitched to the member once they log in, so the
+      // answer is as personal.
+      q += "&anonymous=" + encodeURIComponent(anonymousId());
       if (a.tailorItem) q += "&item=" + encodeURIComponent(a.tailorItem);
       fetch(base + "/v1/recommendations?" + q)
         .then(function (r) {

@@ -1,11 +1,12 @@
 // The marketers' insights page in headless Chromium: loads /insights for a site, waits until the
 // analytics are drawn, and reports what the pictures contain (and any script error) as JSON; with a
-// third argument, saves a screenshot there. tailor/tests/mining.rs checks the report.
+// third argument, saves a screenshot there; with a fourth, opens the page with that admin key
+// (`#key=`, as docs/security.md says). tailor/tests/mining.rs and isolation.rs check the report.
 //
-// Usage: node collector/tag/test/insights.mjs BASE_URL SITE [SCREENSHOT.png]
+// Usage: node collector/tag/test/insights.mjs BASE_URL SITE [SCREENSHOT.png|""] [KEY]
 import { chromium } from "playwright-core";
 
-const [base, site, screenshot] = process.argv.slice(2);
+const [base, site, screenshot, key] = process.argv.slice(2);
 if (!base || !site) {
   console.error("usage: insights.mjs BASE_URL SITE [SCREENSHOT.png]");
   process.exit(2);
@@ -19,7 +20,8 @@ try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  await page.goto(`${base}/insights?site=${encodeURIComponent(site)}`);
+  const fragment = key ? `#key=${encodeURIComponent(key)}` : "";
+  await page.goto(`${base}/insights?site=${encodeURIComponent(site)}${fragment}`);
   await page.waitForSelector("body[data-ready=true]", { timeout: 15000 });
   const count = (sel) => page.$$eval(sel, (els) => els.length);
   const report = {

@@ -13,6 +13,8 @@ pub enum ErrorKind {
     UnknownSite,
     /// The request names a site it may not write to (CORS origin, Snowplow app id, Segment write key).
     Forbidden,
+    /// A server-side request without the `collect` key a closed site needs (`crate::access`).
+    Unauthorized,
     /// The payload is not in the wire format at all (bad JSON, bad base64, bad protocol envelope).
     Malformed,
 }
@@ -26,6 +28,7 @@ impl ErrorKind {
             ErrorKind::UnknownType => "unknown_type",
             ErrorKind::UnknownSite => "unknown_site",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Malformed => "malformed",
         }
     }

@@ -10,11 +10,14 @@
 pub mod tee;
 pub mod windows;
 
+use crate::auth::{Access, Gate, RouteSpec, Routes};
+use axum::http::Method;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use windows::{Kind, Registry, Ring, Window, RETENTION_WINDOWS, WINDOW_SECONDS};
 
 /// Windows summed into `last_minute`.
@@ -22,9 +25,24 @@ const MINUTE_WINDOWS: u64 = 60 / WINDOW_SECONDS;
 
 /// `/ops` and `/ops/latency` for this process.
 pub fn router() -> Router {
-    Router::new()
-        .route("/ops", get(ops_page))
-        .route("/ops/latency", get(ops_latency))
+    table().into_router(Arc::new(Gate::default()))
+}
+
+fn table() -> Routes<()> {
+    Routes::new()
+        .route(Method::GET, "/ops", Access::Public, get(ops_page))
+        .route(
+            Method::GET,
+            "/ops/latency",
+            Access::Public,
+            get(ops_latency),
+        )
+}
+
+/// The routes of [`router`], all public: the ops pages show process-wide figures, nothing of a
+/// site's members.
+pub fn routes() -> Vec<RouteSpec> {
+    table().specs().to_vec()
 }
 
 /// The OpenAPI description of [`router`].

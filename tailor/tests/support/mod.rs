@@ -263,3 +263,68 @@ pub async fn browser_script(script: &str, args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("the script prints JSON")
 }
+
+pub const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+/// (path, method) of every `.route("path", method(...)...)` in the Rust sources under `dir`.
+pub fn routes_in(dir: &std::path::Path, out: &mut std::collections::BTreeSet<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            routes_in(&path, out);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            // The call's arguments: up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap();
+            let args = &rest[..end];
+            let Some(route) = args.split('"').nth(1) else {
+                continue;
+            };
+            for m in METHODS {
+                let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
+                    i == 0
+                        || !args.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && args.as_bytes()[i - 1] != b'_'
+                });
+                if called {
+                    out.insert((route.to_string(), m.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// (path, method) of every route the crates' sources declare (`.route(...)` calls), read from the
+/// files themselves: what a test that must cover every route compares its list with.
+pub fn source_routes() -> std::collections::BTreeSet<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut routes = std::collections::BTreeSet::new();
+    for krate in [
+        "collector/src",
+        "recommender/src",
+        "tailor/src",
+        "infra/src",
+    ] {
+        routes_in(&root.join(krate), &mut routes);
+    }
+    routes
+}
