@@ -557,7 +557,7 @@ mod tests {
         assert_eq!(err(without("item_id")), "item_id: is required");
         assert_eq!(
             err(with("item_id", json!("a b"))),
-            "item_id: must not contain whitespace, control characters, '{' or '}'"
+            "item_id: must not contain whitespace, control or invisible (bidi, zero-width) characters, '{' or '}'"
         );
         assert_eq!(err(without("title")), "title: is required");
         assert_eq!(

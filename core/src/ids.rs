@@ -18,7 +18,7 @@ pub enum IdError {
     Empty,
     #[error("must be at most {MAX_ID_LEN} bytes, got {0}")]
     TooLong(usize),
-    #[error("must not contain whitespace, control characters, '{{' or '}}'")]
+    #[error("must not contain whitespace, control or invisible (bidi, zero-width) characters, '{{' or '}}'")]
     BadChar,
 }
 
@@ -30,11 +30,25 @@ pub(crate) fn check_id(s: &str) -> Result<(), IdError> {
         return Err(IdError::TooLong(s.len()));
     }
     if s.chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
+        .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}' || invisible(c))
     {
         return Err(IdError::BadChar);
     }
     Ok(())
+}
+
+/// Characters that change how text around them is shown without being seen themselves: the bidi
+/// controls (an id with U+202E reads backwards in a dashboard), zero-width characters and the byte
+/// order mark (two ids that look the same and differ), and the other format characters of note.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
 }
 
 macro_rules! string_id {
@@ -170,6 +184,19 @@ mod tests {
         assert_eq!(SiteId::parse(""), Err(IdError::Empty));
         assert_eq!(ItemId::parse("a b"), Err(IdError::BadChar));
         assert_eq!(ItemId::parse("a{b}"), Err(IdError::BadChar));
+        for sneaky in [
+            "abc\u{202e}gnp.exe",
+            "a\u{200b}b",
+            "\u{feff}a",
+            "a\u{2066}b",
+            "a\u{00ad}b",
+        ] {
+            assert_eq!(ItemId::parse(sneaky), Err(IdError::BadChar), "{sneaky:?}");
+        }
+        assert!(
+            ItemId::parse("Zelt-2P_ä").is_ok(),
+            "letters of any script are fine"
+        );
         assert_eq!(ItemId::parse("x".repeat(129)), Err(IdError::TooLong(129)));
     }
 

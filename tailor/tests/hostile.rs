@@ -414,3 +414,218 @@ async fn a_slow_header_client_is_cut_off_by_the_configured_timeout() {
     assert_eq!(app.get("/healthz").await.0, 200);
     app.stop().await;
 }
+
+/// One hostile request of the corpus.
+struct Case {
+    what: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    /// The status and error code expected, and for an invalid event the kind of its first error
+    /// (`error.details[0].kind`).
+    status: u16,
+    code: &'static str,
+    /// Whether the refusal is kept as a dead letter (a body that was, or claimed to be, events).
+    dead_letter: bool,
+}
+
+fn case(what: &'static str, body: impl Into<Vec<u8>>, status: u16, code: &'static str) -> Case {
+    Case {
+        what,
+        path: "/v1/events",
+        headers: vec![("content-type", "application/json".into())],
+        body: body.into(),
+        status,
+        code,
+        dead_letter: true,
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// The corpus: what an attacker (or a broken tracker) sends. Each gets its precise 4xx, every body
+/// of events is dead-lettered, and afterwards (the corpus sent many times over) the service still
+/// takes a good event, and its memory has not grown with the repetitions.
+fn corpus() -> Vec<Case> {
+    let ok = r#"{"type":"page_view","site_id":"demo","anonymous_id":"h","event_id":"h-1"}"#;
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let huge_id = format!(
+        r#"{{"type":"page_view","site_id":"demo","anonymous_id":"{}"}}"#,
+        "a".repeat(300_000)
+    );
+    let mut bomb = case(
+        "a gzip bomb (a few KiB expanding past the body limit)",
+        gzip(&vec![b' '; 64 * 1024 * 1024]),
+        413,
+        "body_too_large",
+    );
+    bomb.headers.push(("content-encoding", "gzip".into()));
+    // Never read whole (that is what the limit prevents), so counted but not kept (docs/events.md).
+    bomb.dead_letter = false;
+    let mut bad_gzip = case("a body that claims gzip and is not", ok, 400, "bad_body");
+    bad_gzip.headers.push(("content-encoding", "gzip".into()));
+    bad_gzip.dead_letter = false;
+    let mut forged_key = case(
+        "a Segment call with a write key no site has",
+        r#"{"type":"track","event":"x","anonymousId":"a","writeKey":"stolen"}"#,
+        401,
+        "unauthorized",
+    );
+    forged_key.path = "/v1/track";
+    let mut tp2 = case(
+        "a Snowplow envelope that is not one",
+        r#"{"schema":"iglu:x","data":"nope"}"#,
+        400,
+        "malformed",
+    );
+    tp2.path = "/com.snowplowanalytics.snowplow/tp2";
+    let mut text = case("text instead of JSON", "page_view please", 400, "malformed");
+    text.headers = vec![("content-type", "text/plain".into())];
+    vec![
+        case("truncated JSON", &ok[..30], 400, "malformed"),
+        case(
+            "a truncated batch",
+            format!("[{ok},{{\"type\":"),
+            400,
+            "malformed",
+        ),
+        case(
+            "invalid UTF-8",
+            b"{\"type\":\"page_view\",\"site_id\":\"\xff\xfe\"}".to_vec(),
+            400,
+            "malformed",
+        ),
+        case("nesting 5,000 deep", deep, 400, "malformed"),
+        case(
+            "wrong types",
+            r#"{"type":"page_view","site_id":"demo","anonymous_id":5,"timestamp":true}"#,
+            400,
+            "invalid_event/invalid_type",
+        ),
+        case(
+            "a NUL in an id",
+            r#"{"type":"page_view","site_id":"demo","anonymous_id":"a\u0000b"}"#,
+            400,
+            "invalid_event/invalid_value",
+        ),
+        case(
+            "a right-to-left override in an id",
+            "{\"type\":\"page_view\",\"site_id\":\"demo\",\"anonymous_id\":\"abc\u{202e}gnp.exe\"}",
+            400,
+            "invalid_event/invalid_value",
+        ),
+        case("a 300 KB id", huge_id, 400, "invalid_event/invalid_value"),
+        case(
+            "a site nobody configured",
+            r#"{"type":"page_view","site_id":"forged","anonymous_id":"a"}"#,
+            400,
+            "invalid_event/unknown_site",
+        ),
+        case("an empty batch", "[]", 400, "empty_batch"),
+        case(
+            "an unknown event type",
+            r#"{"type":"launch_missiles","site_id":"demo","anonymous_id":"a"}"#,
+            400,
+            "invalid_event/unknown_type",
+        ),
+        bomb,
+        bad_gzip,
+        forged_key,
+        tp2,
+        text,
+    ]
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hostile_corpus_gets_precise_refusals_and_leaves_the_service_whole() {
+    let mut config = Config::default();
+    // The corpus is sent many times from one address.
+    config.collector.rate_limit_per_sec = 1_000_000;
+    config.collector.rate_limit_burst = 1_000_000;
+    config.collector.max_body_bytes = 1024 * 1024;
+    let app = start(config).await;
+    let send = |c: &Case| {
+        let mut r = app
+            .http
+            .post(format!("{}{}", app.base, c.path))
+            .body(c.body.clone());
+        for (k, v) in &c.headers {
+            r = r.header(*k, v);
+        }
+        r.send()
+    };
+    let mut wrong = Vec::new();
+    let mut letters = 0;
+    for c in corpus() {
+        let r = send(&c).await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        let code = body["error"]["code"].as_str().unwrap_or("-");
+        let got = match body["error"]["details"][0]["kind"].as_str() {
+            Some(kind) if code == "invalid_event" => format!("{code}/{kind}"),
+            _ => code.to_string(),
+        };
+        if (status, got.as_str()) != (c.status, c.code) {
+            wrong.push(format!(
+                "{}: got {status} {got}, want {} {}: {body}",
+                c.what, c.status, c.code
+            ));
+        }
+        letters += usize::from(c.dead_letter);
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let (records, _) = all_dead_letters(&app, 100).await;
+    let text = app.metrics().await;
+    for reason in ["body_too_large", "bad_body"] {
+        let line = format!("tailor_collector_requests_rejected_total{{reason=\"{reason}\"}} ");
+        assert!(text.contains(&line), "{reason} is counted: {text}");
+    }
+    let kept: Vec<String> = records
+        .iter()
+        .map(|r| format!("{} {}", r["source"], r["errors"][0]["reason"]))
+        .collect();
+    assert_eq!(
+        records.len(),
+        letters,
+        "every refused body of events is kept once: {kept:#?}"
+    );
+
+    // Many times over: nothing accumulates (dead letters are bounded by bytes, and nothing else may
+    // grow), and a good event still goes through.
+    let before = rss_kib();
+    for _ in 0..15 {
+        for c in corpus() {
+            send(&c).await.unwrap();
+        }
+    }
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 96 * 1024,
+        "memory grew by {grown} KiB over 15 rounds of the corpus"
+    );
+    let (status, body) = app
+        .post(&json!({"type": "page_view", "site_id": "demo", "anonymous_id": "after", "event_id": "after-1"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    app.until("/v1/profiles/after?site=demo&as=anonymous", |p| {
+        p["event_counts"]["page_view"] == 1
+    })
+    .await;
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
