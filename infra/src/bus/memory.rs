@@ -309,6 +309,7 @@ impl Consumer for MemoryConsumer {
                 PartitionLag {
                     partition: p as i32,
                     lag: l.end() - l.committed,
+                    assigned: true,
                 }
             })
             .collect())

@@ -7,6 +7,11 @@
 //! restarted or flushed Redis) reloads the script and retries, which is safe because updates are
 //! idempotent.
 //!
+//! Recovery is bounded: reconnection attempts are at most [`RECONNECT_DELAY_MAX`] apart (the
+//! `redis` crate's default backoff multiplies each delay by 100, so a processor that met a dead Redis
+//! once waited minutes on its reconnection, silently, after Redis was back), and no call waits
+//! longer than [`CALL_TIMEOUT`], so a caller always gets an answer or an error to log and retry.
+//!
 //! Redis Cluster: every [`Update`] keeps its keys in one hash slot (the processor plans a subject's
 //! document and the site's shared keys as separate updates, each with its own watermark), so each
 //! script runs on one node. Reads are single-key commands.
@@ -20,6 +25,24 @@ use std::time::Duration;
 use tailor_core::ops::{Applied, Update, WriteOp};
 
 const APPLY_LUA: &str = include_str!("apply.lua");
+
+/// Longest pause between two reconnection attempts.
+const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(1);
+/// Longest any one call (a pipeline, a command, a reconnection it waits for) may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one call against Redis within [`CALL_TIMEOUT`].
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(r) => r,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from Redis within {} s", CALL_TIMEOUT.as_secs()),
+        ))),
+    }
+}
 
 /// See the module docs.
 #[derive(Clone)]
@@ -39,7 +62,10 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(3))
             .set_response_timeout(Duration::from_secs(5))
-            .set_number_of_retries(3);
+            .set_number_of_retries(3)
+            // Delays of 1 s, 2 s, ... (with jitter), none longer than RECONNECT_DELAY_MAX.
+            .set_factor(2)
+            .set_max_delay(RECONNECT_DELAY_MAX.as_millis() as u64);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(unavailable)?;
@@ -53,12 +79,14 @@ impl RedisStore {
 
     async fn load_script(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let _: String = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(APPLY_LUA)
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let _: String = bounded(
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(APPLY_LUA)
+                .query_async(&mut c),
+        )
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 
@@ -227,11 +255,13 @@ impl Store for RedisStore {
             return Ok(vec![Applied::Applied; updates.len()]);
         }
         let mut c = self.conn.clone();
-        let codes: Vec<redis::Value> = match pipe.query_async(&mut c).await {
+        let codes: Vec<redis::Value> = match bounded(pipe.query_async(&mut c)).await {
             Ok(codes) => codes,
             Err(e) if is_noscript(&e) => {
                 self.load_script().await?;
-                pipe.query_async(&mut c).await.map_err(unavailable)?
+                bounded(pipe.query_async(&mut c))
+                    .await
+                    .map_err(unavailable)?
             }
             Err(e) if e.kind() == ErrorKind::ResponseError || e.kind() == ErrorKind::TypeError => {
                 return Err(StoreError::Rejected(e.to_string()))
@@ -275,7 +305,9 @@ impl Store for RedisStore {
             };
         }
         let mut c = self.conn.clone();
-        let raw: Vec<redis::Value> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+        let raw: Vec<redis::Value> = bounded(pipe.query_async(&mut c))
+            .await
+            .map_err(unavailable)?;
         reads
             .iter()
             .zip(raw)
@@ -313,15 +345,17 @@ impl Store for RedisStore {
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await
-                .map_err(unavailable)?;
+            let (next, batch): (u64, Vec<String>) = bounded(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut c),
+            )
+            .await
+            .map_err(unavailable)?;
             keys.extend(batch);
             if next == 0 {
                 break;
@@ -335,8 +369,7 @@ impl Store for RedisStore {
 
     async fn check(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut c)
+        let _: String = bounded(redis::cmd("PING").query_async(&mut c))
             .await
             .map_err(unavailable)?;
         Ok(())

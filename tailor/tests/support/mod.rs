@@ -2,6 +2,8 @@
 //! loopback port, an HTTP client, and polling until the asynchronous pipeline has caught up.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod servers;
+
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -106,6 +108,36 @@ impl App {
     pub async fn profile_until(&self, member: &str, done: impl Fn(&Value) -> bool) -> Value {
         self.until(&format!("/v1/profiles/{member}?site=demo"), done)
             .await
+    }
+
+    /// Page views counted in a `demo` member's profile (0 while it cannot be read).
+    pub async fn page_views(&self, member: &str) -> i64 {
+        let (status, p) = self.get(&format!("/v1/profiles/{member}?site=demo")).await;
+        if status != 200 {
+            return 0;
+        }
+        p["event_counts"]["page_view"].as_i64().unwrap_or(0)
+    }
+
+    /// Waits until exactly `want` page views are counted for `member`, failing at once if more are
+    /// (counted twice) and after `within` if fewer are (lost or stuck).
+    pub async fn until_page_views(&self, member: &str, want: i64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.page_views(member).await;
+            if got == want {
+                return;
+            }
+            assert!(
+                got < want,
+                "{member}: {got} page views counted, only {want} acknowledged"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{member}: {got} of {want} acknowledged page views after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Text of `/metrics`.
