@@ -208,6 +208,41 @@ impl Drop for Reaped {
     }
 }
 
+/// A `tailor <command>` process (`processor`, `collector`, ...) listening on `listen`, on the
+/// configuration file given, its logs (stderr) in `log`, with `failpoint` armed (empty: none).
+pub fn stage(
+    command: &str,
+    listen: &str,
+    config_file: &std::path::Path,
+    log: &std::path::Path,
+    failpoint: &str,
+) -> Reaped {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args([command, "--listen", listen, "--config"])
+        .arg(config_file)
+        .env("RUST_LOG", "info")
+        .env("TAILOR_FAILPOINT", failpoint)
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .map(Reaped)
+        .unwrap_or_else(|e| panic!("start tailor {command}: {e}"))
+}
+
+/// The port a [`stage`] process listens on, from its log (`None` until it says).
+pub fn listening_port(log: &std::path::Path) -> Option<u16> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text.lines().find(|l| l.contains("listening"))?;
+    let at = line.find("127.0.0.1:")? + "127.0.0.1:".len();
+    line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
 /// A `tailor run` process on an ephemeral loopback port, with its logs (stderr) collected.
 pub struct TailorRun {
     pub child: Reaped,
