@@ -352,3 +352,38 @@ pub async fn json_error_bodies(resp: Response) -> Response {
     }
     fresh
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn healthz_of(live: Vec<(&'static str, Live)>) -> (StatusCode, serde_json::Value) {
+        let r = ops_router(vec![], live)
+            .oneshot(
+                axum::http::Request::get("/healthz")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_fails_naming_a_stuck_loop() {
+        let fine: Live = Arc::new(|| Ok(()));
+        let stuck: Live = Arc::new(|| Err("no progress for 130 s".into()));
+        let (status, body) = healthz_of(vec![("store", fine.clone())]).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("ok"))
+        );
+        let (status, body) = healthz_of(vec![("store", fine), ("processor", stuck)]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["checks"]["processor"], "no progress for 130 s");
+        assert!(body["checks"].get("store").is_none(), "{body}");
+    }
+}
