@@ -39,7 +39,7 @@ const SKIP_MARKERS: [&str; 3] = [
 ];
 
 /// Every docs file with ```sh blocks, and how many of its commands are skipped for which marker.
-const DOCS_SKIPS: [(&str, &[(&str, usize)]); 6] = [
+const DOCS_SKIPS: [(&str, &[(&str, usize)]); 7] = [
     ("api.md", &[]),
     (
         "benchmarks.md",
@@ -58,6 +58,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 6] = [
             ("(release build: minutes)", 1),
         ],
     ),
+    ("reliability.md", &[("(needs Kafka and Redis)", 1)]),
 ];
 
 /// What a block not labelled `sh` must not start with: a command a user would type in a shell.
