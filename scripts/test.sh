@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine.
 #
-# Installs what is missing (redis-server, Chromium and promtool from Debian packages; the Kafka-protocol broker
+# Installs what is missing (redis-server, also run as a three-node Redis Cluster; Chromium and promtool from Debian packages; the Kafka-protocol broker
 # Tansu with cargo, about 9 minutes on 2 cores, reused when already installed; the JS tag's build tools
 # and the official Snowplow/Segment clients from npm and PyPI, pinned by lockfiles), starts one
 # redis-server and one
@@ -79,6 +79,20 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save ""
   --logfile "$work/redis.log" &
 pids+=($!)
 
+# A three-node Redis Cluster (Debian's redis-server), for the cluster store's tests. Each node's
+# cluster bus gets its own free port (the default, port + 10000, can fall outside the port range).
+cluster_nodes=()
+for i in 1 2 3; do
+  port=$(free_port)
+  bus=$(free_port)
+  mkdir -p "$work/cluster-$i"
+  redis-server --bind 127.0.0.1 --port "$port" --cluster-port "$bus" --dir "$work/cluster-$i" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --save "" --appendonly no \
+    --logfile "$work/cluster-$i.log" &
+  pids+=($!)
+  cluster_nodes+=("127.0.0.1:$port")
+done
+
 kafka_port=$(free_port)
 (cd "$work" && exec tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
   --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine "sqlite://tansu.db" \
@@ -96,9 +110,24 @@ wait_port() {
 }
 wait_port "$redis_port" redis-server "$work/redis.log"
 wait_port "$kafka_port" tansu "$work/tansu.log"
+for node in "${cluster_nodes[@]}"; do
+  wait_port "${node#*:}" "redis-server (cluster)" "$work/cluster-1.log"
+done
+redis-cli --cluster create "${cluster_nodes[@]}" --cluster-replicas 0 --cluster-yes >"$work/cluster.log" 2>&1 \
+  || { cat "$work/cluster.log" >&2; exit 1; }
+for _ in $(seq 1 100); do
+  ok=1
+  for node in "${cluster_nodes[@]}"; do
+    redis-cli -h 127.0.0.1 -p "${node#*:}" cluster info | grep -q '^cluster_state:ok' || ok=0
+  done
+  [ "$ok" = 1 ] && break
+  sleep 0.1
+done
+[ "$ok" = 1 ] || { echo "the Redis Cluster did not come up; see $work/cluster.log" >&2; exit 1; }
+export TAILOR_TEST_REDIS_CLUSTER=$(printf 'redis://%s,' "${cluster_nodes[@]}" | sed 's/,$//')
 export TAILOR_TEST_REDIS="redis://127.0.0.1:$redis_port"
 export TAILOR_TEST_KAFKA="127.0.0.1:$kafka_port"
-log "redis-server at $TAILOR_TEST_REDIS, broker at $TAILOR_TEST_KAFKA"
+log "redis-server at $TAILOR_TEST_REDIS, Redis Cluster at $TAILOR_TEST_REDIS_CLUSTER, broker at $TAILOR_TEST_KAFKA"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -265,6 +265,8 @@ pub struct KafkaConfig {
     /// Topic of profile change events (life-cycle transitions, segment entry and exit, behaviour
     /// changes, identity merges) for the recommender and outside systems.
     pub changes_topic: String,
+    /// Topic of campaigns' outbound actions (docs/marketing.md), for e-mail and SMS systems.
+    pub actions_topic: String,
 }
 
 impl Default for KafkaConfig {
@@ -278,6 +280,7 @@ impl Default for KafkaConfig {
             delivery_timeout_ms: 5_000,
             dead_letter_topic: "tailor.dead-letters".into(),
             changes_topic: "tailor.changes".into(),
+            actions_topic: "tailor.actions".into(),
         }
     }
 }
@@ -290,6 +293,8 @@ pub struct RedisConfig {
     pub url: Option<String>,
     /// Prefix of every key, so deployments can share a Redis.
     pub namespace: String,
+    /// `url` names nodes of a Redis Cluster (any of them, comma-separated), not one Redis.
+    pub cluster: bool,
 }
 
 impl Default for RedisConfig {
@@ -297,6 +302,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             namespace: "tailor".into(),
+            cluster: false,
         }
     }
 }
@@ -475,6 +481,9 @@ pub struct RecommenderConfig {
     /// Session neighbours are weighted by exp(-their age / this many days) at the time of the
     /// request (STAN's recency factor); absent: every sampled neighbour alike.
     pub session_recency_decay_days: Option<f64>,
+    /// The session's own clicks weigh exp(-clicks before the last / this) when neighbours are
+    /// compared (STAN's first factor); absent: V-SKNN's linear j / n.
+    pub session_click_decay: Option<f64>,
     /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
     pub weights: SourceWeights,
     /// At most this many items of one category per answer (0: no limit).
@@ -510,6 +519,7 @@ impl Default for RecommenderConfig {
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
             session_recency_decay_days: Some(20.0),
+            session_click_decay: None,
             weights: SourceWeights::default(),
             max_per_category: 0,
             exclude_current_item: false,
@@ -657,10 +667,13 @@ impl RecommenderConfig {
                 ));
             }
         }
-        if let Some(l) = self.session_position_decay {
-            if !l.is_finite() || l <= 0.0 {
+        for (key, l) in [
+            ("session_position_decay", self.session_position_decay),
+            ("session_click_decay", self.session_click_decay),
+        ] {
+            if let Some(l) = l.filter(|l| !l.is_finite() || *l <= 0.0) {
                 return Err(ConfigError::new(
-                    "recommender.session_position_decay",
+                    format!("recommender.{key}"),
                     format!("must be a number of clicks > 0, got {l}"),
                 ));
             }
@@ -753,6 +766,7 @@ impl Config {
         nonempty("kafka.group", &self.kafka.group)?;
         nonempty("kafka.dead_letter_topic", &self.kafka.dead_letter_topic)?;
         nonempty("kafka.changes_topic", &self.kafka.changes_topic)?;
+        nonempty("kafka.actions_topic", &self.kafka.actions_topic)?;
         nonempty("export.group", &self.export.group)?;
         if self.export.group == self.kafka.group {
             return Err(ConfigError::new(
@@ -772,6 +786,18 @@ impl Config {
             return Err(ConfigError::new(
                 "kafka.changes_topic",
                 "must differ from kafka.topic and kafka.dead_letter_topic",
+            ));
+        }
+        if [
+            &self.kafka.topic,
+            &self.kafka.dead_letter_topic,
+            &self.kafka.changes_topic,
+        ]
+        .contains(&&self.kafka.actions_topic)
+        {
+            return Err(ConfigError::new(
+                "kafka.actions_topic",
+                "must differ from kafka.topic, kafka.dead_letter_topic and kafka.changes_topic",
             ));
         }
         self.validate_mining()?;
@@ -804,6 +830,12 @@ impl Config {
             }
         }
         nonempty("redis.namespace", &self.redis.namespace)?;
+        if self.redis.cluster && self.redis.url.is_none() {
+            return Err(ConfigError::new(
+                "redis.cluster",
+                "needs redis.url (or --redis): the cluster's nodes, comma-separated",
+            ));
+        }
         if self.redis.namespace.contains(['{', '}']) {
             return Err(ConfigError::new(
                 "redis.namespace",

@@ -14,6 +14,8 @@
 //! | `NS:{site:subj}:pdays` | zset | purchase day → spend (the lifetime-value fit's input) |
 //! | `NS:{site:a:dev}:ev:<event_id>` | string | dedupe marker of an event from device `dev` (expires) |
 //! | `NS:{site:subj}:erased` | string | when the subject was erased (ms); older events are dropped |
+//! | `NS:{site:subj}:act:<action id>` | string | an outbound action was sent (expires) |
+//! | `NS:{site}:actions:dead` | list | outbound actions whose webhook kept failing (JSON, newest first) |
 //! | `NS:{site}:wm` | hash | `<topic>/<partition>` → last offset applied to the site's keys |
 //! | `NS:{site}:covis:<item>` | zset | items co-visited with `item` → sessions |
 //! | `NS:{site}:popular` | zset | item → weighted interactions |
@@ -88,6 +90,16 @@ impl KeySpace {
     /// The dedupe marker of an event, in the slot of the device that sent it.
     pub fn applied_marker(&self, site: &SiteId, device: &Subject, event: &EventId) -> String {
         self.subject(site, device, &format!("ev:{event}"))
+    }
+
+    /// Marks an outbound action as sent (topic and webhook), in the member's slot (expires).
+    pub fn action_sent(&self, site: &SiteId, s: &Subject, action_id: &str) -> String {
+        self.subject(site, s, &format!("act:{action_id}"))
+    }
+
+    /// Outbound actions whose webhook kept failing (newest first, bounded), as JSON.
+    pub fn actions_dead(&self, site: &SiteId) -> String {
+        self.site_key(site, "actions:dead")
     }
 
     /// The erasure tombstone of a subject.

@@ -270,6 +270,10 @@ pub struct SubjectState {
     /// (`crate::campaign::record_impression` keeps them bounded).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub offers: BTreeMap<String, Vec<i64>>,
+    /// The member's latest encounter with each campaign (arm, last shown, last clicked), which
+    /// purchases are attributed to (`crate::campaign::attribute`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposures: BTreeMap<String, crate::campaign::Exposure>,
     /// Last applied offset per `topic/partition`: a redelivered event at or below it is skipped.
     pub wm: BTreeMap<String, i64>,
 }
@@ -494,10 +498,20 @@ impl SubjectState {
         }
         p.order_values.merge(&q.order_values);
         p.order_ids.extend(q.order_ids.iter().cloned());
-        // Offers seen before logging in count toward the member's frequency caps.
+        // Offers seen before logging in count toward the member's frequency caps, and their
+        // exposures toward attribution (the later encounter wins).
         for (campaign, times) in &o.offers {
             for t in times {
                 crate::campaign::record_impression(&mut self.offers, campaign, *t);
+            }
+        }
+        for (campaign, e) in &o.exposures {
+            let newer = self
+                .exposures
+                .get(campaign)
+                .is_none_or(|mine| e.seen_ms > mine.seen_ms);
+            if newer {
+                self.exposures.insert(campaign.clone(), e.clone());
             }
         }
     }

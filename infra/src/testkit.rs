@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Environment variable holding the test Redis URL.
 pub const REDIS_ENV: &str = "TAILOR_TEST_REDIS";
+/// Environment variable holding the test Redis Cluster's nodes (`redis://host:port`, comma-separated).
+pub const REDIS_CLUSTER_ENV: &str = "TAILOR_TEST_REDIS_CLUSTER";
 /// Environment variable holding the test broker's bootstrap address.
 pub const KAFKA_ENV: &str = "TAILOR_TEST_KAFKA";
 
@@ -21,6 +23,11 @@ fn required(var: &str) -> String {
 /// The suite's Redis, e.g. `redis://127.0.0.1:40123`.
 pub fn redis_url() -> String {
     required(REDIS_ENV)
+}
+
+/// The suite's three-node Redis Cluster, e.g. `redis://127.0.0.1:40125,redis://127.0.0.1:40126,...`.
+pub fn redis_cluster_urls() -> String {
+    required(REDIS_CLUSTER_ENV)
 }
 
 /// The suite's Kafka-protocol broker, e.g. `127.0.0.1:40124`.
@@ -57,6 +64,7 @@ pub fn real_config() -> tailor_core::config::Config {
     c.kafka.topic = unique("events");
     c.kafka.dead_letter_topic = unique("dead-letters");
     c.kafka.changes_topic = unique("changes");
+    c.kafka.actions_topic = unique("actions");
     c.kafka.group = unique("group");
     c.kafka.partitions = 3;
     c.redis.url = Some(redis_url());

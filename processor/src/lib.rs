@@ -7,6 +7,7 @@
 //! lifetime-value fit) and sweeps idle customers through the time-driven stages; [`health`] is what
 //! the loop reports to `/healthz` (not stuck) and `/readyz` (consuming).
 
+pub mod actions;
 pub mod erasure;
 pub mod export;
 pub mod fold;

@@ -139,6 +139,10 @@ pub struct Recommendations {
     /// Campaign offers for the request's slot (at most `recommender.offers_per_slot`; none without
     /// a slot or a visitor id), best first.
     pub offers: Vec<crate::campaigns::Offer>,
+    /// Offers held back because the member is in a campaign's holdout: the tag sends each token in
+    /// an `offer_impression`, shows nothing (the control group of the campaign's lift).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<crate::campaigns::HeldBack>,
 }
 
 /// The body of `POST /v1/recommendations`: the whole page context.
@@ -298,7 +302,8 @@ impl Recommender {
             subject: ctx.subject.map(|s| s.to_string()),
             strategy: ranked.strategy,
             items: ranked.items,
-            offers,
+            offers: offers.offers,
+            held_back: offers.held_back,
         })
     }
 

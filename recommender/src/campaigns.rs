@@ -157,10 +157,26 @@ pub struct Offer {
     pub token: String,
 }
 
+/// An offer held back because the member is in the campaign's holdout: nothing to show, only a token
+/// the tag reports as an `offer_impression` so the control group's exposures and purchases are
+/// counted like the treated members' (the lift in the campaign's report).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HeldBack {
+    pub campaign: String,
+    pub token: String,
+}
+
+/// A request's offers and held-back offers.
+#[derive(Debug, Default)]
+pub struct SlotOffers {
+    pub offers: Vec<Offer>,
+    pub held_back: Vec<HeldBack>,
+}
+
 impl Recommender {
     /// The offers for a request, within `recommender.timeout_ms`; none (logged and counted) when
     /// they cannot be decided in time or the store fails, so offers never break the items.
-    pub async fn offers_in_time(&self, site: &SiteId, ctx: &Context) -> Vec<Offer> {
+    pub async fn offers_in_time(&self, site: &SiteId, ctx: &Context) -> SlotOffers {
         let budget = std::time::Duration::from_millis(self.config.recommender.timeout_ms);
         let outcome = match tokio::time::timeout(budget, self.offers(site, ctx)).await {
             Ok(Ok(offers)) => return offers,
@@ -172,19 +188,19 @@ impl Recommender {
         };
         metrics::counter!("tailor_recommender_offers_skipped_total", "reason" => outcome)
             .increment(1);
-        Vec::new()
+        SlotOffers::default()
     }
 
     /// The eligible campaigns' offers for the request's slot (see the module docs).
-    pub async fn offers(&self, site: &SiteId, ctx: &Context) -> Result<Vec<Offer>, ApiError> {
+    pub async fn offers(&self, site: &SiteId, ctx: &Context) -> Result<SlotOffers, ApiError> {
         let max = self.config.recommender.offers_per_slot;
         let (Some(slot), Some(subject)) = (ctx.slot.as_deref(), ctx.subject.as_ref()) else {
-            return Ok(Vec::new());
+            return Ok(SlotOffers::default());
         };
         let (campaigns, stats) = self.campaigns.for_site(site);
         let here: Vec<&Campaign> = campaigns.iter().filter(|c| c.fills(slot)).collect();
         if max == 0 || here.is_empty() {
-            return Ok(Vec::new());
+            return Ok(SlotOffers::default());
         }
         // Assignment keys on the member an anonymous id was stitched to, so it holds across devices.
         let (who, state) = match self.state_of(site, subject).await? {
@@ -211,7 +227,22 @@ impl Recommender {
             half_life_ms: (self.config.processor.interest_half_life_days * DAY_MS as f64) as i64,
         };
         let mut rng = Rng::for_request(&who, ctx.now_ms);
+        let secret = &self.config.recommender.offer_secret;
+        let sign = |c: &Campaign, variant: &str| {
+            campaign::token(
+                secret,
+                &OfferToken {
+                    site: site.to_string(),
+                    campaign: c.def.id.clone(),
+                    variant: variant.to_string(),
+                    subject: who.clone(),
+                    issued_ms: ctx.now_ms,
+                    windows: c.def.attribution,
+                },
+            )
+        };
         let mut picked: Vec<(i32, f64, &Campaign, usize, String)> = Vec::new();
+        let mut held_back = Vec::new();
         for c in here {
             match c.eligible(&member, &stats) {
                 Ok(reason) => {
@@ -220,13 +251,18 @@ impl Recommender {
                     picked.push((c.def.priority, draw, c, variant, reason));
                 }
                 Err(why) => {
+                    if why == campaign::Ineligible::Holdout {
+                        held_back.push(HeldBack {
+                            campaign: c.def.id.clone(),
+                            token: sign(c, campaign::HOLDOUT),
+                        });
+                    }
                     metrics::counter!("tailor_recommender_offers_ineligible_total", "reason" => why.as_str())
                         .increment(1);
                 }
             }
         }
         picked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
-        let secret = &self.config.recommender.offer_secret;
         let offers: Vec<Offer> = picked
             .into_iter()
             .take(max)
@@ -242,21 +278,12 @@ impl Recommender {
                     coupon: v.coupon.clone(),
                     items: v.items.clone(),
                     reason,
-                    token: campaign::token(
-                        secret,
-                        &OfferToken {
-                            site: site.to_string(),
-                            campaign: c.def.id.clone(),
-                            variant: v.name.clone(),
-                            subject: who.clone(),
-                            issued_ms: ctx.now_ms,
-                        },
-                    ),
+                    token: sign(c, &v.name),
                 }
             })
             .collect();
         metrics::counter!("tailor_recommender_offers_total").increment(offers.len() as u64);
-        Ok(offers)
+        Ok(SlotOffers { offers, held_back })
     }
 }
 
@@ -268,6 +295,8 @@ pub(crate) fn routes() -> Router<Recommender> {
             "/admin/campaigns/{id}",
             get(get_campaign).put(put_campaign).delete(delete_campaign),
         )
+        .route("/admin/campaigns/{id}/report", get(campaign_report))
+        .route("/admin/actions/dead", get(dead_actions))
 }
 
 /// A campaign as listed: its definition, where it is defined, and its counters per variant.
@@ -354,6 +383,65 @@ async fn get_campaign(
         .find(|i| i.campaign.id == id)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("campaign {id}")))
+}
+
+/// A campaign's results: per variant and for all treated members, impressions, clicks, CTR,
+/// conversions, revenue, and the lift of the conversion rate over the holdout with a 95 % interval
+/// (docs/marketing.md, "Reports").
+#[utoipa::path(get, path = "/admin/campaigns/{id}/report", tag = "campaigns",
+    params(("id" = String, Path, description = "the campaign's id"), ("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 200, description = "the report", body = Object),
+        (status = 404, description = "no such campaign", body = tailor_infra::http::ErrorBody)))]
+async fn campaign_report(
+    State(r): State<Recommender>,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Result<Json<campaign::Report>, ApiError> {
+    let site = r.site(&q)?;
+    let (stored, stats) = read_stored(&*r.store, &r.keys, &site).await?;
+    let def = match r.campaigns.configured_for(&site).find(|d| d.id == id) {
+        Some(d) => d.clone(),
+        None => stored
+            .get(&id)
+            .and_then(|raw| serde_json::from_str::<CampaignDef>(raw).ok())
+            .ok_or_else(|| ApiError::NotFound(format!("campaign {id}")))?,
+    };
+    Ok(Json(campaign::report(&def, site.as_str(), &stats)))
+}
+
+/// Outbound actions whose webhook kept failing, newest first: each with the action and the last error.
+#[utoipa::path(get, path = "/admin/actions/dead", tag = "campaigns",
+    params(("site" = String, Query, description = "the site id"),
+           ("limit" = Option<usize>, Query, description = "at most this many (default 100, at most 1000)")),
+    responses(
+        (status = 200, description = "the dead actions", body = Vec<Object>),
+        (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody)))]
+async fn dead_actions(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let site = r.site(&q)?;
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| crate::api::bad("limit", "must be a number from 1 to 1000"))?,
+    };
+    let list = r
+        .store
+        .read(&[Read::List(r.keys.actions_dead(&site), limit)])
+        .await?
+        .pop()
+        .map(|v| v.into_list())
+        .unwrap_or_default();
+    Ok(Json(
+        list.iter()
+            .filter_map(|raw| serde_json::from_str(raw).ok())
+            .collect(),
+    ))
 }
 
 /// Adds or replaces a campaign (docs/marketing.md).
@@ -475,7 +563,8 @@ mod tests {
         let got = r
             .offers(&site, &ctx(Some("home"), Some("dev")))
             .await
-            .unwrap();
+            .unwrap()
+            .offers;
         let ids: Vec<&str> = got.iter().map(|o| o.campaign.as_str()).collect();
         assert_eq!(
             ids,
@@ -498,7 +587,8 @@ mod tests {
         let got = one
             .offers(&site, &ctx(Some("home"), Some("dev")))
             .await
-            .unwrap();
+            .unwrap()
+            .offers;
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].campaign, "high");
         for (slot, who) in [
@@ -506,12 +596,70 @@ mod tests {
             (Some("home"), None),
             (Some("nowhere"), Some("dev")),
         ] {
-            assert!(r.offers(&site, &ctx(slot, who)).await.unwrap().is_empty());
+            assert!(r
+                .offers(&site, &ctx(slot, who))
+                .await
+                .unwrap()
+                .offers
+                .is_empty());
         }
         assert!(recommender(0)
             .offers(&site, &ctx(Some("home"), Some("dev")))
             .await
             .unwrap()
+            .offers
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_holdout_member_gets_a_held_back_token_instead_of_the_offer() {
+        let config = Config {
+            campaigns: serde_json::from_value(json!([
+                {"id": "half", "slots": ["home"], "holdout": 0.5,
+                 "variants": [{"name": "a", "title": "An offer"}],
+                 "attribution": {"click_days": 3, "view_days": 0}}]))
+            .unwrap(),
+            ..Default::default()
+        };
+        let r = Recommender::new(
+            Arc::new(MemoryStore::new()),
+            KeySpace::default(),
+            Arc::new(config),
+        );
+        let site = SiteId::parse("demo").unwrap();
+        let (mut shown, mut held) = (0, 0);
+        for i in 0..40 {
+            let got = r
+                .offers(&site, &ctx(Some("home"), Some(&format!("dev{i}"))))
+                .await
+                .unwrap();
+            assert_eq!(
+                got.offers.len() + got.held_back.len(),
+                1,
+                "one or the other"
+            );
+            if let Some(h) = got.held_back.first() {
+                held += 1;
+                let t = campaign::verify(&r.config.recommender.offer_secret, &h.token).unwrap();
+                assert_eq!(
+                    (t.campaign.as_str(), t.variant.as_str()),
+                    ("half", campaign::HOLDOUT)
+                );
+                assert_eq!(t.subject, format!("a:dev{i}"));
+            } else {
+                shown += 1;
+                let t = campaign::verify(&r.config.recommender.offer_secret, &got.offers[0].token)
+                    .unwrap();
+                assert_eq!(
+                    t.windows.click_days, 3,
+                    "the campaign's windows travel in the token"
+                );
+                assert_eq!(t.windows.view_days, 0);
+            }
+        }
+        assert!(
+            shown > 5 && held > 5,
+            "about half each: {shown} shown, {held} held back"
+        );
     }
 }

@@ -334,6 +334,7 @@ impl Recommender {
                         now_ms: ctx.now_ms as f64,
                         ..ctx.knn.unwrap_or(Tuning {
                             position_decay: cfg.session_position_decay,
+                            click_decay: cfg.session_click_decay,
                             recency_decay_ms: cfg
                                 .session_recency_decay_days
                                 .map(|d| d * DAY_MS as f64),

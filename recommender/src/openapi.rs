@@ -19,6 +19,8 @@ use utoipa::OpenApi;
         crate::rules::delete_rule,
         crate::campaigns::list_campaigns,
         crate::campaigns::get_campaign,
+        crate::campaigns::campaign_report,
+        crate::campaigns::dead_actions,
         crate::campaigns::put_campaign,
         crate::campaigns::delete_campaign,
         crate::clv::fit_handler,

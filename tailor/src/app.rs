@@ -142,6 +142,9 @@ struct Bus {
     consumer: Option<Box<dyn Consumer>>,
     /// The processor's change events (producer) and a reader for `/admin/changes`.
     changes: Option<(Arc<dyn Producer>, Arc<dyn TopicReader>)>,
+    /// The actions stage's input (the change events, in its own group) and output (the actions
+    /// topic).
+    actions: Option<(Box<dyn Consumer>, Arc<dyn Producer>)>,
 }
 
 async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyhow::Result<Bus> {
@@ -154,6 +157,10 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
             };
             let changes_topic = KafkaSettings {
                 topic: config.kafka.changes_topic.clone(),
+                ..settings.clone()
+            };
+            let actions_topic = KafkaSettings {
+                topic: config.kafka.actions_topic.clone(),
                 ..settings.clone()
             };
             if roles.collector || roles.processor {
@@ -173,6 +180,7 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                 }
                 if roles.processor {
                     topics.push((&changes_topic, config.kafka.partitions, vec![]));
+                    topics.push((&actions_topic, config.kafka.partitions, vec![]));
                 }
                 for (t, partitions, configs) in topics {
                     if let Err(e) =
@@ -239,11 +247,20 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
             } else {
                 None
             };
+            let actions = if roles.processor {
+                let group = format!("{}.actions", config.kafka.group);
+                let c: Box<dyn Consumer> = Box::new(KafkaConsumer::new(&changes_topic, &group)?);
+                let p: Arc<dyn Producer> = Arc::new(KafkaProducer::new(&actions_topic)?);
+                Some((c, p))
+            } else {
+                None
+            };
             Ok(Bus {
                 producer,
                 dead_letters,
                 consumer,
                 changes,
+                actions,
             })
         }
         None => {
@@ -264,10 +281,12 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     (config.collector.dead_letter_max_bytes / 2) as usize,
                 );
                 let changes = MemoryBus::retaining(&config.kafka.changes_topic, 1, MEMORY_CHANGES);
+                let actions = MemoryBus::retaining(&config.kafka.actions_topic, 1, MEMORY_CHANGES);
                 Ok(Bus {
                     producer: Some(Arc::new(bus.clone())),
                     dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),
                     consumer: Some(Box::new(bus.consumer())),
+                    actions: Some((Box::new(changes.follower()), Arc::new(actions))),
                     changes: Some((Arc::new(changes.clone()), Arc::new(changes))),
                 })
             } else {
@@ -276,6 +295,7 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     dead_letters: None,
                     consumer: None,
                     changes: None,
+                    actions: None,
                 })
             }
         }
@@ -302,10 +322,13 @@ pub async fn start(
     let store: Option<Arc<dyn Store>> = if roles.processor || roles.recommender || roles.export {
         Some(tailor_infra::store::timed::timed(match &config.redis.url {
             Some(url) => {
-                let s =
-                    crate::connect::redis(url, crate::connect::Patience::Service(shutdown.clone()))
-                        .await?;
-                tracing::info!(%url, "profile store: Redis");
+                let s = crate::connect::redis(
+                    url,
+                    config.redis.cluster,
+                    crate::connect::Patience::Service(shutdown.clone()),
+                )
+                .await?;
+                tracing::info!(url = %crate::connect::redacted(url), cluster = config.redis.cluster, "profile store: Redis");
                 Arc::new(s)
             }
             None => {
@@ -337,6 +360,7 @@ pub async fn start(
         dead_letters,
         consumer,
         changes,
+        actions,
     } = connect_bus(&config, roles, &shutdown).await?;
     if let Some(p) = &producer {
         let p = p.clone();
@@ -475,6 +499,21 @@ pub async fn start(
                 s,
                 health.clone().expect("health exists for the processor"),
             )),
+        ));
+    }
+    if let Some((changes_in, actions_out)) = actions {
+        let stage = tailor_processor::actions::ActionStage {
+            store: store.clone().expect("store exists for the processor"),
+            keys: keys.clone(),
+            campaigns: config.campaigns.clone(),
+            config: config.processor.clone(),
+            actions: actions_out,
+            http: reqwest::Client::new(),
+        };
+        let s = shutdown.clone();
+        tasks.push((
+            "actions",
+            tokio::spawn(tailor_processor::actions::run(stage, changes_in, s)),
         ));
     }
     if roles.export {

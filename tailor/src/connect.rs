@@ -26,11 +26,53 @@ pub enum Patience {
     Operator(Duration),
 }
 
-/// Connects to Redis at `url`; see the module docs.
-pub async fn redis(url: &str, patience: Patience) -> anyhow::Result<RedisStore> {
+/// `url` (or a comma-separated list of them, a cluster's nodes) with passwords replaced by `***`, for
+/// logs and messages (`redis://:secret@host` is how a password-protected Redis is given).
+pub fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(redacted_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redacted_one(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find('/')
+        .map_or(url.len(), |i| scheme_end + i);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &url[scheme_end..scheme_end + at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end],
+                    &userinfo[..colon],
+                    &url[scheme_end + at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Connects to Redis at `url` (the nodes of a Redis Cluster when `cluster`); see the module docs.
+pub async fn redis(url: &str, cluster: bool, patience: Patience) -> anyhow::Result<RedisStore> {
     let started = Instant::now();
+    let connect_to = url;
+    let url = redacted(url);
     loop {
-        let err = match tokio::time::timeout(ATTEMPT, RedisStore::connect(url)).await {
+        let attempt = async {
+            if cluster {
+                RedisStore::connect_cluster(connect_to).await
+            } else {
+                RedisStore::connect(connect_to).await
+            }
+        };
+        let err = match tokio::time::timeout(ATTEMPT, attempt).await {
             Ok(Ok(store)) => return Ok(store),
             Ok(Err(StoreError::Rejected(e))) => {
                 bail!("Redis at {url} (redis.url / --redis) refused the connection: {e}")
@@ -56,5 +98,29 @@ pub async fn redis(url: &str, patience: Patience) -> anyhow::Result<RedisStore> 
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_a_log() {
+        assert_eq!(
+            redacted("redis://:s3cret@redis.svc:6379/0"),
+            "redis://:***@redis.svc:6379/0"
+        );
+        assert_eq!(
+            redacted("rediss://app:p@ss:w@host:6380"),
+            "rediss://app:***@host:6380"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("redis://user@host/2"), "redis://user@host/2");
+        assert_eq!(redacted("not a url"), "not a url");
+        assert_eq!(
+            redacted("redis://:a@n1:7000,redis://:b@n2:7001"),
+            "redis://:***@n1:7000,redis://:***@n2:7001"
+        );
     }
 }

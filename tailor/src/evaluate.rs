@@ -62,8 +62,9 @@ pub struct Evaluate {
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
     /// Also evaluate the blend with these weights (`session_knn=1,sequence=0.5`; sources not named
-    /// keep the configured weight; `decay=2` sets recommender.session_position_decay and
-    /// `recency=7` recommender.session_recency_decay_days, 0 turns either off), as ranker
+    /// keep the configured weight; `decay=2` sets recommender.session_position_decay,
+    /// `recency=7` recommender.session_recency_decay_days and `click=3`
+    /// recommender.session_click_decay, 0 turns each off), as ranker
     /// `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
@@ -218,6 +219,7 @@ pub struct Variant {
     pub weights: SourceWeights,
     pub position_decay: Option<f64>,
     pub recency_days: Option<f64>,
+    pub click_decay: Option<f64>,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
@@ -236,6 +238,7 @@ pub fn parse_weights(spec: &str, base: Variant) -> anyhow::Result<Variant> {
         match name.trim() {
             "decay" => v.position_decay = (x > 0.0).then_some(x),
             "recency" => v.recency_days = (x > 0.0).then_some(x),
+            "click" => v.click_decay = (x > 0.0).then_some(x),
             source => {
                 *v.weights
                     .get_mut(source)
@@ -329,6 +332,7 @@ pub async fn score(
             weights: Some(variant.weights),
             knn: Some(Tuning {
                 position_decay: variant.position_decay,
+                click_decay: variant.click_decay,
                 recency_decay_ms: variant.recency_days.map(|d| d * 86_400_000.0),
                 now_ms: 0.0,
             }),
@@ -419,6 +423,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
         weights: config.recommender.weights,
         position_decay: config.recommender.session_position_decay,
         recency_days: config.recommender.session_recency_decay_days,
+        click_decay: config.recommender.session_click_decay,
     };
     // The single generators as the literature defines them: session_knn is plain V-SKNN.
     let mut rankers: Vec<(String, Variant)> = ["popular", "covisitation", "session_knn"]
@@ -431,6 +436,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                     weights,
                     position_decay: None,
                     recency_days: None,
+                    click_decay: None,
                 },
             )
         })
@@ -546,6 +552,7 @@ mod tests {
             weights: SourceWeights::default(),
             position_decay: None,
             recency_days: None,
+            click_decay: None,
         };
         let v = parse_weights("sequence=0.25, popular=0,decay=2", base).unwrap();
         assert_eq!(v.weights.sequence, 0.25);

@@ -85,6 +85,7 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
         bail!(
             "replay deletes every profile in namespace {:?} of {url} and rebuilds it from {source}; stop the processors, then run again with --yes",
             config.redis.namespace,
+            url = crate::connect::redacted(url),
         );
     }
     let started = Instant::now();
@@ -92,6 +93,7 @@ pub async fn run(config: Config, args: Replay) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(
         crate::connect::redis(
             url,
+            config.redis.cluster,
             crate::connect::Patience::Operator(Duration::from_secs(args.wait)),
         )
         .await?,

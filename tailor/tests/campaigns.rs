@@ -2,7 +2,8 @@
 //! on the embedded defaults: a campaign whose audience is a segment reaches a member who entered it
 //! and not one who did not; a held-out member of the segment never gets it; the frequency cap holds
 //! once the tag reports the offer's impressions, and so does a budget; a forged token is not
-//! counted.
+//! counted; clicks and attributed purchases of the treated and of the held-back member appear in the
+//! campaign's report with the lift.
 
 mod support;
 
@@ -175,6 +176,64 @@ async fn scenario(app: &App, tag: &str) {
     assert_eq!(c["counts"]["a"]["clicks"], 1, "{c}");
     assert_eq!(counts(app).await["impressions"], 2);
 
+    // Hal is held back: the answer carries a held-back token (nothing to show) that the tag reports
+    // like an impression, so the control group's exposures count.
+    let (_, held) = app.get(&home(&hal)).await;
+    let held_back = held["held_back"].as_array().expect("held_back");
+    assert_eq!(held_back[0]["campaign"], "tents", "{held}");
+    let hal_token = held_back[0]["token"].as_str().unwrap().to_string();
+    // Ann (who clicked) and Hal buy: each purchase converts for their arm, once per order.
+    let buy = |who: &str, n: usize| {
+        json!({"type": "purchase", "event_id": format!("{tag}-{who}-buy-{n}"), "site_id": "demo",
+            "anonymous_id": format!("{who}-dev"), "member_id": who,
+            "order": {"id": format!("{tag}-{who}-order"), "currency": "EUR",
+                      "lines": [{"item_id": "t1", "price": 120.0, "quantity": 1}]}})
+    };
+    let (status, body) = app
+        .post(&json!([
+            offer_event(tag, 8, "offer_impression", &hal, &hal_token),
+            buy(&ann, 1),
+            buy(&hal, 1),
+            buy(&ann, 2),
+        ]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let report = app
+        .until("/admin/campaigns/tents/report?site=demo", |r| {
+            r["holdout"]["conversions"] == 1 && r["variants"][0]["conversions"] == 1
+        })
+        .await;
+    let a = &report["variants"][0];
+    assert_eq!(a["variant"], "a", "{report}");
+    assert_eq!(
+        (a["impressions"].as_u64(), a["clicks"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(a["ctr"], 0.5);
+    assert_eq!(
+        a["revenue"], 120.0,
+        "the second report of the same order converts nothing"
+    );
+    assert_eq!(report["holdout"]["impressions"], 1, "{report}");
+    assert_eq!(report["holdout"]["revenue"], 120.0);
+    assert_eq!(report["treated"]["conversions"], 1);
+    // Both arms converted once: rate 1/2 against 1/1, with an interval around it.
+    let lift = &report["treated"]["lift"];
+    assert_eq!(lift["absolute"], -0.5, "{report}");
+    assert!(lift["absolute_ci95"][0].as_f64().unwrap() < -0.5);
+    let (status, _) = app.get("/admin/campaigns/nope/report?site=demo").await;
+    assert_eq!(status, 404);
+    // The insights page shows the report: a row per arm, the lift's interval drawn.
+    let page = support::browser_script("insights.mjs", &[&app.base, "demo"]).await;
+    assert_eq!(page["errors"], json!([]), "{page}");
+    let rows = page["campaign_rows"].as_array().unwrap();
+    let arms: Vec<&str> = rows.iter().filter_map(|r| r[1].as_str()).collect();
+    assert!(
+        arms.contains(&"a") && arms.iter().any(|a| a.starts_with("holdout")),
+        "{page}"
+    );
+    assert!(page["campaign_intervals"].as_u64() >= Some(1), "{page}");
+
     // A budget of one impression: once that impression is counted, nobody gets the offer.
     let (status, body) = app
         .send(
@@ -236,5 +295,216 @@ async fn embedded_default() {
 async fn kafka_and_redis() {
     let app = start(with_segment(testkit::real_config())).await;
     scenario(&app, "real").await;
+    app.stop().await;
+}
+
+/// A webhook receiver: records each request's `Idempotency-Key` and body; answers 503 to the first
+/// request for each key listed in `fail_once`, and 500 always to `always_fails` (a receiver that is
+/// down for good).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    refused: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+async fn receiver() -> (String, Receiver) {
+    use axum::http::{HeaderMap, StatusCode};
+    let r = Receiver::default();
+    let state = r.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hooks/{name}",
+            axum::routing::post(
+                |axum::extract::Path(name): axum::extract::Path<String>,
+                 axum::extract::State(s): axum::extract::State<Receiver>,
+                 headers: HeaderMap,
+                 body: axum::Json<Value>| async move {
+                    let key = headers["idempotency-key"].to_str().unwrap().to_string();
+                    if name == "down" {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    // The first delivery of each action fails once: the stage must retry.
+                    if s.refused.lock().unwrap().insert(key.clone()) {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    s.got.lock().unwrap().push((key, body.0));
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, r)
+}
+
+/// Outbound actions on the real broker and Redis: members who enter a segment get exactly one action
+/// each on the actions topic and at their campaign's webhook (after a retry), a held-out member gets
+/// none, a webhook that stays down fills the dead-action list, and the same changes read again (a
+/// second reading of the change topic, as after a crash) send nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_actions_reach_each_member_once() {
+    use tailor_infra::bus::kafka::{KafkaConsumer, KafkaSettings, KafkaTopicReader};
+    use tailor_infra::bus::{Consumer, TopicReader};
+    let (hooks, got) = receiver().await;
+    let mut config = with_segment(testkit::real_config());
+    config.campaigns = serde_json::from_value(json!([
+        {"id": "fans", "segment": "tent_fans", "holdout": 0.5, "slots": ["home"],
+         "trigger": {"on": "segment_entered", "segment": "tent_fans", "within_days": 3},
+         "webhook": format!("{hooks}/hooks/crm"),
+         "variants": [{"name": "a", "title": "Tent week", "coupon": "TENT5"}]},
+        {"id": "doomed", "segment": "tent_fans", "slots": ["cart"],
+         "trigger": {"on": "segment_entered", "segment": "tent_fans", "within_days": 3},
+         "webhook": format!("{hooks}/hooks/down"),
+         "variants": [{"name": "a", "title": "Never arrives"}]}]))
+    .unwrap();
+    let fans = campaign::check(&config.campaigns[0]).unwrap();
+    let pick = |prefix: &str, held: bool| {
+        (0..)
+            .map(|i| format!("{prefix}-{i}"))
+            .find(|m| (fans.assign(&format!("m:{m}")) == Assignment::Holdout) == held)
+            .unwrap()
+    };
+    let (ann, cat, hal) = (
+        pick("act-ann", false),
+        pick("act-cat", false),
+        pick("act-hal", true),
+    );
+    let app = start(config.clone()).await;
+    let mut events = Vec::new();
+    for who in [&ann, &cat, &hal] {
+        let identify = json!({"type": "identify", "event_id": format!("act-{who}-id"), "site_id": "demo",
+            "anonymous_id": format!("{who}-dev"), "member_id": who,
+            "traits": {"email": format!("{who}@example.com"), "shoe_size": 42}});
+        events.push(identify);
+        events.push(view("act", 1, who, "t1", "outdoor/tents"));
+        events.push(view("act", 2, who, "t2", "outdoor/tents"));
+    }
+    let (status, body) = app.post(&json!(events)).await;
+    assert_eq!(status, 202, "{body}");
+
+    // The webhook receives one action per treated member, after one refused attempt each.
+    let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN;
+    while got.got.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhooks: {:?}",
+            got.got.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let dead = app
+        .until("/admin/actions/dead?site=demo", |d| {
+            d.as_array().is_some_and(|d| d.len() == 3)
+        })
+        .await;
+    assert!(dead[0]["error"].as_str().unwrap().contains("500"), "{dead}");
+    assert_eq!(dead[0]["action"]["campaign"], "doomed");
+
+    let settings = KafkaSettings {
+        brokers: config.kafka.brokers.clone().unwrap(),
+        topic: config.kafka.actions_topic.clone(),
+        delivery_timeout: std::time::Duration::from_secs(5),
+    };
+    let read_actions = || async {
+        let records = KafkaTopicReader::new(&settings)
+            .read_all(1000)
+            .await
+            .unwrap();
+        records
+            .iter()
+            .map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let actions = read_actions().await;
+    let fans_actions: Vec<&Value> = actions.iter().filter(|a| a["campaign"] == "fans").collect();
+    let mut to: Vec<&str> = fans_actions
+        .iter()
+        .map(|a| a["subject"].as_str().unwrap())
+        .collect();
+    to.sort();
+    let mut want = vec![format!("m:{ann}"), format!("m:{cat}")];
+    want.sort();
+    assert_eq!(
+        to, want,
+        "one action per treated member, none for {hal}: {actions:?}"
+    );
+    for a in &fans_actions {
+        assert_eq!(a["coupon"], "TENT5");
+        assert_eq!(a["reason"], "picked for tent fans members");
+        let who = a["subject"].as_str().unwrap().trim_start_matches("m:");
+        assert_eq!(
+            a["contact"],
+            json!({"email": format!("{who}@example.com")}),
+            "contact traits only"
+        );
+    }
+    let hooked = got.got.lock().unwrap().clone();
+    let mut keys: Vec<&str> = hooked.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    let mut ids: Vec<&str> = fans_actions
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        keys, ids,
+        "the webhook's Idempotency-Key is the action's id"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| a["campaign"] == "doomed").count(),
+        3,
+        "a dead webhook still leaves the action on the topic"
+    );
+
+    // The same changes read again (a fresh reading of the change topic, as after a crash before the
+    // commit) make the same actions, which are recognised and not sent again.
+    let changes = KafkaSettings {
+        topic: config.kafka.changes_topic.clone(),
+        ..settings.clone()
+    };
+    let mut again = KafkaConsumer::new(&changes, &testkit::unique("again")).unwrap();
+    let stage = tailor_processor::actions::ActionStage {
+        store: std::sync::Arc::new(
+            tailor_infra::store::redis::RedisStore::connect(&testkit::redis_url())
+                .await
+                .unwrap(),
+        ),
+        keys: tailor_core::keys::KeySpace::new(config.redis.namespace.clone()),
+        campaigns: config.campaigns.clone(),
+        config: config.processor.clone(),
+        actions: std::sync::Arc::new(
+            tailor_infra::bus::kafka::KafkaProducer::new(&settings).unwrap(),
+        ),
+        http: reqwest::Client::new(),
+    };
+    let mut seen = 0;
+    let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN;
+    loop {
+        let batch = again
+            .poll(500, std::time::Duration::from_millis(500))
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            if seen > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the change topic was never read"
+            );
+            continue;
+        }
+        seen += batch.len();
+        stage.handle(&batch).await.unwrap();
+    }
+    assert!(seen >= 3, "{seen} changes read again");
+    assert_eq!(
+        read_actions().await.len(),
+        actions.len(),
+        "nothing written twice"
+    );
+    assert_eq!(got.got.lock().unwrap().len(), 2, "nothing POSTed twice");
     app.stop().await;
 }

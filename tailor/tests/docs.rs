@@ -39,7 +39,7 @@ const SKIP_MARKERS: [&str; 3] = [
 ];
 
 /// Every docs file with ```sh blocks, and how many of its commands are skipped for which marker.
-const DOCS_SKIPS: [(&str, &[(&str, usize)]); 7] = [
+const DOCS_SKIPS: [(&str, &[(&str, usize)]); 8] = [
     ("api.md", &[]),
     (
         "benchmarks.md",
@@ -59,6 +59,13 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 7] = [
         ],
     ),
     ("reliability.md", &[("(needs Kafka and Redis)", 1)]),
+    (
+        "scaling.md",
+        &[
+            ("(needs Kafka and Redis)", 3),
+            ("(release build: minutes)", 1),
+        ],
+    ),
 ];
 
 /// What a block not labelled `sh` must not start with: a command a user would type in a shell.

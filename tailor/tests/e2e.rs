@@ -180,6 +180,36 @@ async fn embedded_default() {
     app.stop().await;
 }
 
+/// The same loop with the profiles in a three-node Redis Cluster (`redis.cluster`), which scripts
+/// and pipelines that crossed hash slots would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_and_redis_cluster() {
+    let mut config = testkit::real_config();
+    config.redis.url = Some(testkit::redis_cluster_urls());
+    config.redis.cluster = true;
+    let app = start(config).await;
+    the_loop(&app, "cluster").await;
+    the_edge(&app).await;
+    // Erasure scans every node and deletes in the member's and the site's slots.
+    let erased: Value = app
+        .http
+        .post(format!("{}/admin/erase?site=demo&member=alice", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        erased["keys_deleted"].as_u64().is_some_and(|n| n > 0),
+        "{erased}"
+    );
+    let (status, _) = app.get("/v1/profiles/alice?site=demo").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_and_redis() {
     let config = testkit::real_config();

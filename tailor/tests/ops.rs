@@ -498,3 +498,183 @@ async fn on_kafka_and_redis_the_stages_and_the_lag_are_windowed() {
     assert_eq!(events["last_minute"]["error_rate"], 0.0, "{events}");
     app.stop().await;
 }
+
+/// deploy/k8s/*.yaml as JSON documents, read with the test venv's PyYAML.
+fn manifests(root: &std::path::Path) -> Vec<(String, Value)> {
+    let python = root.join("tests/clients/.venv/bin/python");
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("deploy/k8s"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let json = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+            ])
+            .arg(&f)
+            .output()
+            .expect("the test venv is missing: run scripts/test.sh");
+        assert!(
+            json.status.success(),
+            "{f:?}: {}",
+            String::from_utf8_lossy(&json.stderr)
+        );
+        let docs: Vec<Value> = serde_json::from_slice(&json.stdout).unwrap();
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        out.extend(docs.into_iter().map(|d| (name.clone(), d)));
+    }
+    out
+}
+
+fn kubernetes_validate(
+    root: &std::path::Path,
+    files: &[std::path::PathBuf],
+) -> std::process::Output {
+    std::process::Command::new(root.join("tests/clients/.venv/bin/kubernetes-validate"))
+        .args(["--strict", "--quiet", "--kubernetes-version", "1.33.0"])
+        .args(files)
+        .output()
+        .expect(
+            "kubernetes-validate is missing: run scripts/test.sh (tests/clients/requirements.txt)",
+        )
+}
+
+#[test]
+fn the_kubernetes_manifests_validate_and_run_what_the_binary_has() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("deploy/k8s");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    // The schemas of the Kubernetes API, strict: an unknown or misplaced field fails.
+    let checked = kubernetes_validate(&root, &files);
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // The check can fail: one misspelt field is refused.
+    let tmp = std::env::temp_dir().join(format!("tailor-k8s-{}.yaml", std::process::id()));
+    let broken = std::fs::read_to_string(dir.join("recommender.yaml"))
+        .unwrap()
+        .replacen("  replicas: 2", "  replica: 2", 1);
+    std::fs::write(&tmp, broken).unwrap();
+    let refused = kubernetes_validate(&root, std::slice::from_ref(&tmp));
+    std::fs::remove_file(&tmp).ok();
+    assert!(!refused.status.success(), "a misspelt field passed");
+
+    let docs = manifests(&root);
+    let kinds: Vec<String> = docs
+        .iter()
+        .map(|(_, d)| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "StatefulSet/tailor-collector",
+        "HorizontalPodAutoscaler/tailor-collector",
+        "PodDisruptionBudget/tailor-collector",
+        "Deployment/tailor-processor",
+        "PodDisruptionBudget/tailor-processor",
+        "Deployment/tailor-recommender",
+        "HorizontalPodAutoscaler/tailor-recommender",
+        "PodDisruptionBudget/tailor-recommender",
+        "ConfigMap/tailor-config",
+        "Secret/tailor-secrets",
+    ] {
+        assert!(kinds.iter().any(|k| k == want), "{want} missing: {kinds:?}");
+    }
+
+    // The configuration the pods mount is one Tailor accepts.
+    let toml = docs
+        .iter()
+        .find(|(_, d)| d["kind"] == "ConfigMap")
+        .map(|(_, d)| d["data"]["tailor.toml"].as_str().unwrap().to_string())
+        .unwrap();
+    let config =
+        tailor_core::config::Config::from_toml(&toml).expect("the ConfigMap's tailor.toml");
+    config.validate().expect("the ConfigMap's tailor.toml");
+
+    for (file, d) in docs
+        .iter()
+        .filter(|(_, d)| d["spec"]["template"].is_object())
+    {
+        let pod = &d["spec"]["template"]["spec"];
+        for c in pod["containers"].as_array().unwrap() {
+            // The command is one the binary takes (clap refuses an unknown command or option before
+            // it prints the help).
+            let command: Vec<&str> = c["command"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(command[0], "tailor", "{file}");
+            let help = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+                .args(&command[1..])
+                .arg("--help")
+                .output()
+                .unwrap();
+            assert!(
+                help.status.success(),
+                "{file}: {command:?}: {}",
+                String::from_utf8_lossy(&help.stderr)
+            );
+            // Probes reach the port the service listens on, at the health routes every service has.
+            let listen = command.iter().position(|a| *a == "--listen").unwrap();
+            let port: u64 = command[listen + 1]
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(c["ports"][0]["containerPort"], port, "{file}");
+            assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{file}");
+            assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{file}");
+            assert!(
+                c["resources"]["requests"]["cpu"].is_string(),
+                "{file}: no CPU request"
+            );
+        }
+    }
+
+    // The collector's spool is on its per-pod volume, where the config puts it.
+    let collector = docs
+        .iter()
+        .find(|(_, d)| d["kind"] == "StatefulSet")
+        .map(|(_, d)| d)
+        .unwrap();
+    let mounts = &collector["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+    let spool = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "spool")
+        .expect("the collector mounts its spool volume");
+    assert_eq!(
+        spool["mountPath"].as_str().unwrap(),
+        config.collector.spool_dir.to_str().unwrap()
+    );
+    assert_eq!(
+        collector["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        "spool"
+    );
+    // Processors beyond the partition count would idle.
+    let processors = docs
+        .iter()
+        .find(|(_, d)| d["metadata"]["name"] == "tailor-processor" && d["kind"] == "Deployment")
+        .map(|(_, d)| d["spec"]["replicas"].as_u64().unwrap())
+        .unwrap();
+    assert!(processors <= config.kafka.partitions as u64);
+}

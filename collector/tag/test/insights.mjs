@@ -31,6 +31,8 @@ try {
     stage_bars: await count("#stages rect"),
     segment_bars: await count("#segments rect"),
     page_rows: await count("#pages tr"),
+    campaign_rows: await page.$$eval("#campaigns tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))),
+    campaign_intervals: await count("#campaigns svg circle"),
     errors,
   };
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });

@@ -2,6 +2,7 @@ use super::*;
 use crate::models::{LifecycleRules, SiteModels};
 use crate::state::StageRecord;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -376,6 +377,10 @@ fn tokens_verify_only_untouched_and_under_the_secret() {
         variant: "coupon10".into(),
         subject: "m:m-42".into(),
         issued_ms: NOW,
+        windows: Attribution {
+            click_days: 3,
+            view_days: 0,
+        },
     };
     let tok = token("s3cret", &t);
     assert_eq!(verify("s3cret", &tok), Some(t.clone()));
@@ -395,6 +400,115 @@ fn tokens_verify_only_untouched_and_under_the_secret() {
     );
     assert_eq!(verify("s3cret", p), None);
     assert_eq!(verify("s3cret", "garbage.garbage"), None);
+
+    // A token issued before attribution windows existed (five fields) still verifies, with the
+    // default windows.
+    use base64::Engine;
+    use hmac::Mac;
+    let old = serde_json::json!(["demo", "winback", "coupon10", "m:m-42", NOW]).to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(old.as_bytes());
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let old_token = format!(
+        "{}.{}",
+        b64.encode(&old),
+        b64.encode(mac.finalize().into_bytes())
+    );
+    let got = verify("s3cret", &old_token).unwrap();
+    assert_eq!(got.windows, Attribution::default());
+    assert_eq!(got.variant, "coupon10");
+}
+
+fn offer(campaign: &str, variant: &str, windows: Attribution) -> OfferToken {
+    OfferToken {
+        site: "demo".into(),
+        campaign: campaign.into(),
+        variant: variant.into(),
+        subject: "m:m".into(),
+        issued_ms: 0,
+        windows,
+    }
+}
+
+#[test]
+fn purchases_convert_after_a_click_or_a_view_within_the_windows() {
+    let day = DAY_MS;
+    let w = Attribution {
+        click_days: 7,
+        view_days: 1,
+    };
+    let mut ex = BTreeMap::new();
+    record_exposure(&mut ex, &offer("clicked", "a", w), 0, false);
+    record_exposure(&mut ex, &offer("clicked", "a", w), day, true);
+    record_exposure(&mut ex, &offer("seen", "b", w), 5 * day, false);
+    record_exposure(&mut ex, &offer("control", HOLDOUT, w), 5 * day, false);
+    record_exposure(
+        &mut ex,
+        &offer(
+            "no_views",
+            "c",
+            Attribution {
+                click_days: 7,
+                view_days: 0,
+            },
+        ),
+        5 * day,
+        false,
+    );
+    // Half a day after the views: the click (4.5 days back) and the views (within 1 day) convert;
+    // a campaign without view-through does not.
+    let got = attribute(&ex, 5 * day + day / 2);
+    assert_eq!(
+        got,
+        vec![
+            ("clicked", "a", Via::Click),
+            ("control", HOLDOUT, Via::View),
+            ("seen", "b", Via::View)
+        ]
+    );
+    // Three days later only the click's window is still open; nine days after the click, nothing.
+    assert_eq!(attribute(&ex, 8 * day), vec![("clicked", "a", Via::Click)]);
+    assert!(attribute(&ex, 9 * day).is_empty());
+    // A purchase before an exposure is not its conversion.
+    assert!(attribute(&ex, 0).is_empty());
+    // The latest encounter decides the arm.
+    record_exposure(&mut ex, &offer("seen", "b2", w), 6 * day, false);
+    assert_eq!(ex["seen"].variant, "b2");
+    record_exposure(&mut ex, &offer("seen", "b", w), 2 * day, false);
+    assert_eq!(
+        ex["seen"].variant, "b2",
+        "an older impression does not move it back"
+    );
+    // Bounded like the impressions.
+    for i in 0..(KEPT_CAMPAIGNS + 3) {
+        record_exposure(
+            &mut ex,
+            &offer(&format!("c{i}"), "a", w),
+            10 * day + i as i64,
+            false,
+        );
+    }
+    assert_eq!(ex.len(), KEPT_CAMPAIGNS);
+}
+
+#[test]
+fn holdout_is_no_variant_name_and_windows_are_bounded() {
+    let bad = |v: serde_json::Value| {
+        check(&serde_json::from_value::<CampaignDef>(v).unwrap())
+            .unwrap_err()
+            .field
+    };
+    assert_eq!(
+        bad(json!({"id": "x", "slots": ["home"], "variants": [{"name": "holdout", "title": "t"}]})),
+        "variants[0].name"
+    );
+    assert_eq!(
+        bad(
+            json!({"id": "x", "slots": ["home"], "variants": [{"name": "a", "title": "t"}],
+                   "attribution": {"click_days": 91}})
+        ),
+        "attribution.click_days"
+    );
 }
 
 #[test]
@@ -423,8 +537,136 @@ fn impressions_and_stats_stay_bounded_and_parse() {
         Counts {
             impressions: 10,
             clicks: 3,
-            conversions: 0
+            conversions: 0,
+            revenue: 0.0
         }
     );
     assert_eq!(st.total("w").impressions, 15);
+    // The holdout's exposures are not spent from the budget.
+    let mut h = h;
+    h.insert("w|holdout|impressions".into(), "99".into());
+    h.insert("w|a|revenue".into(), "12.5".into());
+    let st = Stats::from_hash(&h);
+    assert_eq!(st.total("w").impressions, 15);
+    assert_eq!(st.of("w", "holdout").impressions, 99);
+    assert_eq!(st.of("w", "a").revenue, 12.5);
+}
+
+fn change(kind: crate::change::ChangeKind) -> crate::change::Change {
+    crate::change::Change {
+        id: "e-9:stage_changed".into(),
+        site_id: "demo".into(),
+        subject: "m:m-1".into(),
+        at: chrono::DateTime::from_timestamp_millis(NOW).unwrap(),
+        source_event_id: "e-9".into(),
+        kind,
+    }
+}
+
+#[test]
+fn a_trigger_makes_one_stable_action_for_a_member_the_campaign_reaches() {
+    use crate::change::ChangeKind;
+    let mut d = winback();
+    d.webhook = Some("https://crm.example/hooks/tailor".into());
+    let c = check(&d).unwrap();
+    let lapsing = change(ChangeKind::StageChanged {
+        from: Some("repeat".into()),
+        to: "lapsing".into(),
+    });
+    let other = change(ChangeKind::StageChanged {
+        from: None,
+        to: "repeat".into(),
+    });
+    assert!(c.triggered_by(&lapsing));
+    assert!(!c.triggered_by(&other), "the trigger's `to` filters");
+    let mut s = lapsing_member(0);
+    s.traits.insert("email".into(), json!("ann@example.com"));
+    s.traits.insert("favourite_colour".into(), json!("green"));
+    let facts = Facts::of(&s, &SiteModels::default(), &LifecycleRules::default(), NOW);
+    let who = treated(&c);
+    let m = Member {
+        subject: &who,
+        state: Some(&s),
+        facts: Some(&facts),
+        now_ms: NOW,
+        half_life_ms: 30 * DAY_MS,
+    };
+    let a = c.action(&lapsing, &m).unwrap();
+    assert_eq!(a.id, "e-9:stage_changed|winback");
+    assert_eq!(
+        (a.variant.as_str(), a.coupon.as_deref()),
+        ("coupon10", Some("BACK10"))
+    );
+    assert_eq!(a.reason, "you have not ordered for 4 months");
+    assert_eq!(
+        a.webhook.as_deref(),
+        Some("https://crm.example/hooks/tailor")
+    );
+    assert_eq!(
+        a.contact.keys().collect::<Vec<_>>(),
+        ["email"],
+        "contact traits only"
+    );
+    assert_eq!(
+        c.action(&lapsing, &m).unwrap(),
+        a,
+        "the same change, the same action"
+    );
+    assert_eq!(c.action(&other, &m), Err(Ineligible::Trigger));
+    // Outside the audience (one order only), or held out: no action.
+    let mut one_order = s.clone();
+    one_order.purchases.orders = 1;
+    let f1 = Facts::of(
+        &one_order,
+        &SiteModels::default(),
+        &LifecycleRules::default(),
+        NOW,
+    );
+    let outside = Member {
+        state: Some(&one_order),
+        facts: Some(&f1),
+        ..m
+    };
+    assert_eq!(c.action(&lapsing, &outside), Err(Ineligible::Audience));
+    let held = (0..)
+        .map(|i| format!("m:{i}"))
+        .find(|x| c.assign(x) == Assignment::Holdout)
+        .unwrap();
+    let held_member = Member {
+        subject: &held,
+        ..m
+    };
+    assert_eq!(c.action(&lapsing, &held_member), Err(Ineligible::Holdout));
+    // A later window has no change to fire on.
+    let mut later = winback();
+    later.trigger.as_mut().unwrap().after_days = 7;
+    assert!(!check(&later).unwrap().triggered_by(&lapsing));
+    // A bad webhook is refused.
+    let mut bad = winback();
+    bad.webhook = Some("ftp://x".into());
+    assert_eq!(check(&bad).unwrap_err().field, "webhook");
+}
+
+#[test]
+fn a_segment_entered_change_counts_as_membership_before_the_document_shows_it() {
+    use crate::change::ChangeKind;
+    let c = check(&def(json!({"id": "fans", "segment": "tent_fans",
+        "trigger": {"on": "segment_entered", "segment": "tent_fans", "within_days": 3},
+        "slots": ["home"], "variants": [{"name": "a", "title": "Tents"}]})))
+    .unwrap();
+    let s = SubjectState::default();
+    let facts = Facts::of(&s, &SiteModels::default(), &LifecycleRules::default(), NOW);
+    let who = treated(&c);
+    let m = Member {
+        subject: &who,
+        state: Some(&s),
+        facts: Some(&facts),
+        now_ms: NOW,
+        half_life_ms: DAY_MS,
+    };
+    let entered = change(ChangeKind::SegmentEntered {
+        segment: "tent_fans".into(),
+    });
+    assert!(c.action(&entered, &m).is_ok());
+    assert_eq!(c.eligible(&m, &Stats::default()), Err(Ineligible::Audience));
 }

@@ -109,6 +109,18 @@ impl MemoryBus {
         MemoryConsumer {
             bus: self.inner.clone(),
             positions,
+            releases: true,
+        }
+    }
+
+    /// A consumer of a retaining topic (such as the change events) that reads from the oldest
+    /// retained record and whose commits release nothing: readers of the topic still see every
+    /// retained record.
+    pub fn follower(&self) -> MemoryConsumer {
+        MemoryConsumer {
+            bus: self.inner.clone(),
+            positions: vec![0; self.inner.logs.len()],
+            releases: false,
         }
     }
 
@@ -239,6 +251,9 @@ pub struct MemoryConsumer {
     bus: Arc<Inner>,
     /// Next offset to read, per partition.
     positions: Vec<i64>,
+    /// Whether commits release records (the one group of the topic) or only move this consumer
+    /// (a second reader of a retaining topic, whose records others still read).
+    releases: bool,
 }
 
 impl MemoryConsumer {
@@ -284,6 +299,9 @@ impl Consumer for MemoryConsumer {
     }
 
     async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError> {
+        if !self.releases {
+            return Ok(());
+        }
         for (&p, &next) in &offsets.0 {
             let Some(log) = self.bus.logs.get(p as usize) else {
                 return Err(BusError::Other(format!("no partition {p}")));

@@ -395,3 +395,69 @@ async fn redis_store_recovers_from_a_flushed_script_cache() {
         .unwrap();
     assert_eq!(out, vec![Applied::Applied]);
 }
+
+#[tokio::test]
+async fn redis_cluster_store_conforms() {
+    let store = RedisStore::connect_cluster(&testkit::redis_cluster_urls())
+        .await
+        .unwrap();
+    // The suites' updates each keep their keys in one slot, as Tailor's do: a hash tag.
+    suite(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
+    documents_and_sets(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
+}
+
+/// What only a cluster can get wrong: a batch and a read spanning many hash slots (so every node),
+/// answered in order, and a scan that finds keys on every node.
+#[tokio::test]
+async fn redis_cluster_batches_span_slots_and_scans_see_every_node() {
+    let store = RedisStore::connect_cluster(&testkit::redis_cluster_urls())
+        .await
+        .unwrap();
+    let ns = testkit::unique("slots");
+    let tags: Vec<String> = (0..60).map(|i| format!("{{{ns}:{i}}}")).collect();
+    let slots: std::collections::HashSet<u16> =
+        tags.iter().map(|t| super::redis::hash_slot(t)).collect();
+    assert!(slots.len() > 50, "the tags spread over many slots");
+    let updates: Vec<Update> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Update {
+            guard: None,
+            marker: Some(Marker {
+                key: format!("{t}:ev"),
+                ttl_secs: 60,
+            }),
+            position: None,
+            ops: vec![WriteOp::HashIncr {
+                key: format!("{t}:h"),
+                field: "n".into(),
+                by: i as i64,
+            }],
+        })
+        .collect();
+    assert_eq!(
+        store.apply(&updates).await.unwrap(),
+        vec![Applied::Applied; tags.len()]
+    );
+    assert_eq!(
+        store.apply(&updates).await.unwrap(),
+        vec![Applied::DuplicateEvent; tags.len()],
+        "markers are found on whichever node holds them"
+    );
+    let reads: Vec<Read> = tags
+        .iter()
+        .map(|t| Read::Field(format!("{t}:h"), "n".into()))
+        .collect();
+    let got = store.read(&reads).await.unwrap();
+    for (i, v) in got.into_iter().enumerate() {
+        assert_eq!(
+            v,
+            Value::Text(Some(i.to_string())),
+            "read {i} answered in order"
+        );
+    }
+    let mut found = store.scan(&format!("{{{ns}:")).await.unwrap();
+    found.retain(|k| k.ends_with(":h"));
+    assert_eq!(found.len(), tags.len(), "{found:?}");
+    store.check().await.unwrap();
+}

@@ -12,14 +12,19 @@
 //! once waited minutes on its reconnection, silently, after Redis was back), and no call waits
 //! longer than [`CALL_TIMEOUT`], so a caller always gets an answer or an error to log and retry.
 //!
-//! Redis Cluster: every [`Update`] keeps its keys in one hash slot (the processor plans a subject's
-//! document and the site's shared keys as separate updates, each with its own watermark), so each
-//! script runs on one node. Reads are single-key commands.
+//! Redis Cluster (`redis.cluster = true`, [`RedisStore::connect_cluster`]): every [`Update`] keeps
+//! its keys in one hash slot (the processor plans a subject's document and the site's shared keys as
+//! separate updates, each with its own watermark), so each script runs on one node, and reads are
+//! single-key commands. A batch becomes one pipeline per hash slot, all sent at once over the
+//! cluster connection (which follows `MOVED` and `ASK` redirections and reconnects); `scan` walks
+//! every primary.
 
 use super::{Read, Store, StoreError, Value};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, ErrorKind, RedisError, RedisResult};
 use std::collections::HashMap;
 use std::time::Duration;
 use tailor_core::ops::{Applied, Update, WriteOp};
@@ -32,9 +37,7 @@ const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(1);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs one call against Redis within [`CALL_TIMEOUT`].
-async fn bounded<T>(
-    call: impl std::future::Future<Output = Result<T, RedisError>>,
-) -> Result<T, RedisError> {
+async fn bounded<T>(call: impl std::future::Future<Output = RedisResult<T>>) -> RedisResult<T> {
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(r) => r,
         Err(_) => Err(RedisError::from(std::io::Error::new(
@@ -47,8 +50,98 @@ async fn bounded<T>(
 /// See the module docs.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     script: redis::Script,
+}
+
+/// A command and the key that places it in a hash slot.
+type Placed<'a> = (&'a str, Cmd);
+
+/// One Redis (reconnecting) or a Redis Cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the part between the first
+/// `{` and the next `}`, when not empty) or of the whole key, modulo 16384.
+pub fn hash_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = bytes.iter().position(|b| *b == b'{').and_then(|open| {
+        let rest = &bytes[open + 1..];
+        let close = rest.iter().position(|b| *b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    let mut crc: u16 = 0;
+    for b in tagged.unwrap_or(bytes) {
+        crc ^= (*b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+impl Conn {
+    /// Runs `cmds` (each with the key that places it) and answers in order: one pipeline on a single
+    /// Redis, one pipeline per hash slot (all at once) on a cluster; within [`CALL_TIMEOUT`].
+    async fn run(&self, cmds: Vec<Placed<'_>>) -> RedisResult<Vec<redis::Value>> {
+        bounded(self.run_unbounded(cmds)).await
+    }
+
+    async fn run_unbounded(&self, cmds: Vec<Placed<'_>>) -> RedisResult<Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => {
+                let mut pipe = redis::pipe();
+                for (_, cmd) in cmds {
+                    pipe.add_command(cmd);
+                }
+                pipe.query_async(&mut c.clone()).await
+            }
+            Conn::Cluster(c) => {
+                let mut by_slot: HashMap<u16, (Vec<usize>, redis::Pipeline)> = HashMap::new();
+                let n = cmds.len();
+                for (i, (key, cmd)) in cmds.into_iter().enumerate() {
+                    let e = by_slot
+                        .entry(hash_slot(key))
+                        .or_insert_with(|| (Vec::new(), redis::pipe()));
+                    e.0.push(i);
+                    e.1.add_command(cmd);
+                }
+                let groups: Vec<(Vec<usize>, redis::Pipeline)> = by_slot.into_values().collect();
+                let replies =
+                    futures::future::try_join_all(groups.iter().map(|(_, pipe)| async move {
+                        let replies: Vec<redis::Value> = pipe.query_async(&mut c.clone()).await?;
+                        Ok::<_, RedisError>(replies)
+                    }))
+                    .await?;
+                let mut out = vec![redis::Value::Nil; n];
+                for ((positions, _), replies) in groups.iter().zip(replies) {
+                    for (i, v) in positions.iter().zip(replies) {
+                        out[*i] = v;
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// One command; on a cluster, routed as the command itself says (`SCRIPT LOAD` and `PING` go to
+    /// every node).
+    async fn query(&self, cmd: &Cmd) -> RedisResult<redis::Value> {
+        bounded(async {
+            match self {
+                Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+                Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+            }
+        })
+        .await
+    }
 }
 
 fn unavailable(e: RedisError) -> StoreError {
@@ -63,12 +156,34 @@ impl RedisStore {
             .set_connection_timeout(Duration::from_secs(3))
             .set_response_timeout(Duration::from_secs(5))
             .set_number_of_retries(3)
-            // Delays of 1 s, 2 s, ... (with jitter), none longer than RECONNECT_DELAY_MAX.
+            // No delay grows past RECONNECT_DELAY_MAX (plus the crate's jitter).
             .set_factor(2)
             .set_max_delay(RECONNECT_DELAY_MAX.as_millis() as u64);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(unavailable)?;
+        RedisStore::with(Conn::Single(conn)).await
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`redis://host:port`, comma-separated) and
+    /// loads the apply script on every node.
+    pub async fn connect_cluster(urls: &str) -> Result<Self, StoreError> {
+        let nodes: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        let client = redis::cluster::ClusterClientBuilder::new(nodes)
+            .connection_timeout(Duration::from_secs(3))
+            .response_timeout(Duration::from_secs(5))
+            .retries(3)
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let conn = client.get_async_connection().await.map_err(unavailable)?;
+        RedisStore::with(Conn::Cluster(conn)).await
+    }
+
+    async fn with(conn: Conn) -> Result<Self, StoreError> {
         let store = RedisStore {
             conn,
             script: redis::Script::new(APPLY_LUA),
@@ -78,22 +193,18 @@ impl RedisStore {
     }
 
     async fn load_script(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: String = bounded(
-            redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(APPLY_LUA)
-                .query_async(&mut c),
-        )
-        .await
-        .map_err(unavailable)?;
+        self.conn
+            .query(redis::cmd("SCRIPT").arg("LOAD").arg(APPLY_LUA))
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
     /// One command per update that touches a key (an unconditional single `SET` or `DEL` as itself,
-    /// everything else as an `EVALSHA` of the script), and the positions of those updates.
-    fn pipeline(&self, updates: &[Update]) -> (redis::Pipeline, Vec<(usize, bool)>) {
-        let mut pipe = redis::pipe();
+    /// everything else as an `EVALSHA` of the script), each with the key that places it, and the
+    /// positions of those updates.
+    fn commands<'a>(&self, updates: &'a [Update]) -> (Vec<Placed<'a>>, Vec<(usize, bool)>) {
+        let mut cmds = Vec::with_capacity(updates.len());
         let mut sent = Vec::with_capacity(updates.len());
         for (i, u) in updates.iter().enumerate() {
             let plain = u.guard.is_none() && u.marker.is_none() && u.position.is_none();
@@ -103,29 +214,34 @@ impl RedisStore {
                     value,
                     ttl_secs,
                 }] if plain => {
-                    let cmd = pipe.cmd("SET").arg(key).arg(value);
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(key).arg(value);
                     if let Some(t) = ttl_secs {
                         cmd.arg("EX").arg(*t);
                     }
+                    cmds.push((key.as_str(), cmd));
                     sent.push((i, true));
                 }
                 [WriteOp::Delete { key }] if plain => {
-                    pipe.cmd("DEL").arg(key);
+                    let mut cmd = redis::cmd("DEL");
+                    cmd.arg(key);
+                    cmds.push((key.as_str(), cmd));
                     sent.push((i, true));
                 }
                 _ => {
                     if let Some((keys, args)) = encode(u) {
-                        pipe.cmd("EVALSHA")
-                            .arg(self.script.get_hash())
+                        let mut cmd = redis::cmd("EVALSHA");
+                        cmd.arg(self.script.get_hash())
                             .arg(keys.len())
-                            .arg(keys)
+                            .arg(&keys)
                             .arg(args);
+                        cmds.push((keys[0], cmd));
                         sent.push((i, false));
                     }
                 }
             }
         }
-        (pipe, sent)
+        (cmds, sent)
     }
 }
 
@@ -244,24 +360,49 @@ fn is_noscript(e: &RedisError) -> bool {
     e.kind() == ErrorKind::NoScriptError
 }
 
+impl RedisStore {
+    /// The cluster's primaries (host, port), from `CLUSTER NODES`.
+    async fn primaries(&self) -> Result<Vec<(String, u16)>, StoreError> {
+        let reply = self
+            .conn
+            .query(redis::cmd("CLUSTER").arg("NODES"))
+            .await
+            .map_err(unavailable)?;
+        let text: String =
+            redis::from_redis_value(&reply).map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let flags = fields.get(2)?;
+                if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                    return None;
+                }
+                // ip:port@cport[,hostname]
+                let addr = fields.get(1)?.split(['@', ',']).next()?;
+                let (host, port) = addr.rsplit_once(':')?;
+                Some((host.to_string(), port.parse().ok()?))
+            })
+            .collect())
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn apply(&self, updates: &[Update]) -> Result<Vec<Applied>, StoreError> {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        let (pipe, sent) = self.pipeline(updates);
+        let (cmds, sent) = self.commands(updates);
         if sent.is_empty() {
             return Ok(vec![Applied::Applied; updates.len()]);
         }
-        let mut c = self.conn.clone();
-        let codes: Vec<redis::Value> = match bounded(pipe.query_async(&mut c)).await {
+        let codes: Vec<redis::Value> = match self.conn.run(cmds).await {
             Ok(codes) => codes,
             Err(e) if is_noscript(&e) => {
                 self.load_script().await?;
-                bounded(pipe.query_async(&mut c))
-                    .await
-                    .map_err(unavailable)?
+                let (cmds, _) = self.commands(updates);
+                self.conn.run(cmds).await.map_err(unavailable)?
             }
             Err(e) if e.kind() == ErrorKind::ResponseError || e.kind() == ErrorKind::TypeError => {
                 return Err(StoreError::Rejected(e.to_string()))
@@ -279,35 +420,37 @@ impl Store for RedisStore {
         if reads.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for r in reads {
-            match r {
-                Read::Hash(k) => pipe.cmd("HGETALL").arg(k),
-                Read::List(k, n) => pipe.cmd("LRANGE").arg(k).arg(0).arg(*n as i64 - 1),
-                Read::Top(k, n) => pipe
-                    .cmd("ZREVRANGE")
-                    .arg(k)
-                    .arg(0)
-                    .arg(*n as i64 - 1)
-                    .arg("WITHSCORES"),
-                Read::Range(k, start, stop) => pipe
-                    .cmd("ZRANGE")
-                    .arg(k)
-                    .arg(*start as i64)
-                    .arg(*stop as i64)
-                    .arg("WITHSCORES"),
-                Read::Get(k) => pipe.cmd("GET").arg(k),
-                Read::Field(k, f) => pipe.cmd("HGET").arg(k).arg(f),
-                Read::ZCard(k) => pipe.cmd("ZCARD").arg(k),
-                Read::SCard(k) => pipe.cmd("SCARD").arg(k),
-                Read::Members(k) => pipe.cmd("SMEMBERS").arg(k),
-                Read::IsMember(k, m) => pipe.cmd("SISMEMBER").arg(k).arg(m),
-            };
-        }
-        let mut c = self.conn.clone();
-        let raw: Vec<redis::Value> = bounded(pipe.query_async(&mut c))
-            .await
-            .map_err(unavailable)?;
+        let cmds = reads
+            .iter()
+            .map(|r| {
+                let (name, key) = match r {
+                    Read::Hash(k) => ("HGETALL", k),
+                    Read::List(k, _) => ("LRANGE", k),
+                    Read::Top(k, _) => ("ZREVRANGE", k),
+                    Read::Range(k, ..) => ("ZRANGE", k),
+                    Read::Get(k) => ("GET", k),
+                    Read::Field(k, _) => ("HGET", k),
+                    Read::ZCard(k) => ("ZCARD", k),
+                    Read::SCard(k) => ("SCARD", k),
+                    Read::Members(k) => ("SMEMBERS", k),
+                    Read::IsMember(k, _) => ("SISMEMBER", k),
+                };
+                let mut cmd = redis::cmd(name);
+                cmd.arg(key);
+                match r {
+                    Read::List(_, n) => cmd.arg(0).arg(*n as i64 - 1),
+                    Read::Top(_, n) => cmd.arg(0).arg(*n as i64 - 1).arg("WITHSCORES"),
+                    Read::Range(_, start, stop) => {
+                        cmd.arg(*start as i64).arg(*stop as i64).arg("WITHSCORES")
+                    }
+                    Read::Field(_, f) => cmd.arg(f),
+                    Read::IsMember(_, m) => cmd.arg(m),
+                    _ => &mut cmd,
+                };
+                (key.as_str(), cmd)
+            })
+            .collect();
+        let raw: Vec<redis::Value> = self.conn.run(cmds).await.map_err(unavailable)?;
         reads
             .iter()
             .zip(raw)
@@ -341,26 +484,42 @@ impl Store for RedisStore {
             pattern.push(c);
         }
         pattern.push('*');
-        let mut c = self.conn.clone();
-        let mut cursor: u64 = 0;
+        // Every node holding keys: the one Redis, or each primary of the cluster.
+        let nodes: Vec<Option<(String, u16)>> = match &self.conn {
+            Conn::Single(_) => vec![None],
+            Conn::Cluster(_) => self.primaries().await?.into_iter().map(Some).collect(),
+        };
         let mut keys = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = bounded(
-                redis::cmd("SCAN")
-                    .arg(cursor)
+        for node in nodes {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
                     .arg("MATCH")
                     .arg(&pattern)
                     .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut c),
-            )
-            .await
-            .map_err(unavailable)?;
-            keys.extend(batch);
-            if next == 0 {
-                break;
+                    .arg(1000);
+                let reply = match (&self.conn, &node) {
+                    (Conn::Cluster(c), Some((host, port))) => {
+                        let at = SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port: *port,
+                        };
+                        c.clone()
+                            .route_command(&scan, RoutingInfo::SingleNode(at))
+                            .await
+                    }
+                    _ => self.conn.query(&scan).await,
+                };
+                let (next, batch): (u64, Vec<String>) =
+                    redis::from_redis_value(&reply.map_err(unavailable)?)
+                        .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
         keys.sort();
         keys.dedup();
@@ -368,10 +527,34 @@ impl Store for RedisStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: String = bounded(redis::cmd("PING").query_async(&mut c))
+        self.conn
+            .query(&redis::cmd("PING"))
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_slot;
+
+    #[test]
+    fn hash_slots_follow_the_cluster_specification() {
+        // The specification's CRC16 check value, and its hash tag examples.
+        assert_eq!(hash_slot("123456789"), 0x31C3);
+        assert_eq!(hash_slot("foo"), 12182);
+        assert_eq!(hash_slot("{user1000}.following"), hash_slot("user1000"));
+        assert_eq!(hash_slot("{user1000}.followers"), hash_slot("user1000"));
+        assert_ne!(
+            hash_slot("foo{}{bar}"),
+            hash_slot("bar"),
+            "an empty tag hashes the whole key"
+        );
+        assert_eq!(hash_slot("foo{{bar}}zap"), hash_slot("{bar"));
+        assert_eq!(
+            hash_slot("tailor:{shop:m:ann}:state"),
+            hash_slot("shop:m:ann")
+        );
     }
 }

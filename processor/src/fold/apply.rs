@@ -183,13 +183,19 @@ impl Folder<'_> {
                 fx.hincr(&stats, format!("{slot}:impressions"), 1);
                 fx.hincr(&stats, format!("{slot}:items_shown"), item_ids.len() as i64);
                 if let Some(offer) = self.offer(&site, token.as_deref()) {
-                    campaign::record_impression(&mut doc.state.offers, &offer.campaign, t);
+                    // A held-back offer is an exposure of the control group, not an impression
+                    // the cap counts.
+                    if offer.variant != campaign::HOLDOUT {
+                        campaign::record_impression(&mut doc.state.offers, &offer.campaign, t);
+                    }
+                    campaign::record_exposure(&mut doc.state.exposures, &offer, t, false);
                     self.count_offer(fx, &site, &offer, "impressions");
                 }
             }
             EventBody::OfferClick { slot, token, .. } => {
                 fx.hincr(&k.offer_stats(&site), format!("{slot}:clicks"), 1);
                 if let Some(offer) = self.offer(&site, token.as_deref()) {
+                    campaign::record_exposure(&mut doc.state.exposures, &offer, t, true);
                     self.count_offer(fx, &site, &offer, "clicks");
                 }
             }

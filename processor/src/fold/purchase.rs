@@ -28,6 +28,21 @@ impl Folder<'_> {
             .filter_map(|l| l.category.as_ref().map(|c| c.to_string()))
             .filter(|c| !p.categories.contains_key(c))
             .collect();
+        // The campaigns this order converts for (once per order: a repeated order returned above).
+        let stats = k.campaign_stats(&site);
+        for (campaign, variant, _) in campaign::attribute(&doc.state.exposures, t) {
+            fx.hincr(
+                &stats,
+                campaign::Stats::field(campaign, variant, "conversions"),
+                1,
+            );
+            fx.ops.push(WriteOp::HashIncrFloat {
+                key: stats.clone(),
+                field: campaign::Stats::field(campaign, variant, "revenue"),
+                by: order.revenue,
+            });
+        }
+        let p = &mut doc.state.purchases;
         let usual = p.order_values;
         let orders_before = p.orders;
         p.order_ids.push(order.id.clone());

@@ -147,6 +147,7 @@ fn offer_tokens_count_impressions_and_clicks_once_and_forged_ones_not_at_all() {
                 variant: "a".into(),
                 subject: "m:m".into(),
                 issued_ms: 0,
+                windows: Default::default(),
             },
         )
     };
@@ -190,4 +191,79 @@ fn offer_tokens_count_impressions_and_clicks_once_and_forged_ones_not_at_all() {
         1,
         "one impression for the cap"
     );
+}
+
+#[test]
+fn purchases_convert_for_the_offers_clicked_or_seen_and_the_holdout_alike() {
+    use tailor_core::campaign::{token, OfferToken, HOLDOUT};
+    let mut w = World::new();
+    let tok = |variant: &str, subject: &str| {
+        token(
+            tailor_core::config::DEV_OFFER_SECRET,
+            &OfferToken {
+                site: "demo".into(),
+                campaign: "winback".into(),
+                variant: variant.into(),
+                subject: subject.into(),
+                issued_ms: 0,
+                windows: Default::default(),
+            },
+        )
+    };
+    let offer = |kind: &str, member: &str, tok: String| {
+        event(
+            json!({"type": kind, "site_id":"demo","anonymous_id":format!("d-{member}"),
+            "member_id":member, "slot":"home","token": tok}),
+        )
+    };
+    let order = |member: &str, event_id: &str, order_id: &str| {
+        event(
+            json!({"type":"purchase","site_id":"demo","anonymous_id":format!("d-{member}"),
+            "member_id":member,"event_id":event_id,
+            "order":{"id":order_id,"currency":"EUR","lines":[{"item_id":"x","price":5.0,"quantity":2}]}}),
+        )
+    };
+    let out = w.fold(&[
+        offer("offer_impression", "treated", tok("a", "m:treated")),
+        offer("offer_click", "treated", tok("a", "m:treated")),
+        offer("offer_impression", "control", tok(HOLDOUT, "m:control")),
+        order("treated", "p1", "o1"),
+        // The same order again under another event id converts nothing more.
+        order("treated", "p2", "o1"),
+        order("control", "p3", "o9"),
+        order("never-shown", "p4", "o5"),
+    ]);
+    let mut counted: Vec<(String, f64)> = out
+        .site_updates
+        .iter()
+        .flat_map(|u| &u.ops)
+        .filter_map(|o| match o {
+            WriteOp::HashIncr { key, field, by } if key.ends_with(":campaigns:stats") => {
+                Some((field.clone(), *by as f64))
+            }
+            WriteOp::HashIncrFloat { key, field, by } if key.ends_with(":campaigns:stats") => {
+                Some((field.clone(), *by))
+            }
+            _ => None,
+        })
+        .collect();
+    counted.sort_by(|a, b| a.0.cmp(&b.0));
+    let want: Vec<(String, f64)> = [
+        ("winback|a|clicks", 1.0),
+        ("winback|a|conversions", 1.0),
+        ("winback|a|impressions", 1.0),
+        ("winback|a|revenue", 10.0),
+        ("winback|holdout|conversions", 1.0),
+        ("winback|holdout|impressions", 1.0),
+        ("winback|holdout|revenue", 10.0),
+    ]
+    .iter()
+    .map(|(f, n)| (f.to_string(), *n))
+    .collect();
+    assert_eq!(counted, want);
+    assert!(
+        !w.state("m:control").offers.contains_key("winback"),
+        "a held-back offer is not an impression the cap counts"
+    );
+    assert_eq!(w.state("m:control").exposures["winback"].variant, HOLDOUT);
 }

@@ -20,7 +20,8 @@
 //! more about the next click than what they viewed much earlier or later. With a `recency_decay_ms`
 //! λ₂, a neighbour's similarity is also weighted by exp(-(now − its last click) / λ₂) (STAN's second
 //! factor: recent sessions say more about today's catalogue and tastes). [`Tuning::default`] is plain
-//! V-SKNN.
+//! V-SKNN. With a `click_decay` λ₁, the session's own clicks weigh exp(-clicks before the last / λ₁)
+//! in the similarity instead of j / n (STAN's first factor: the last clicks say most about intent).
 
 use super::{Because, Candidate, Tally};
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ use std::collections::HashMap;
 /// Refinements over plain V-SKNN (all off by default).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tuning {
+    /// λ₁ in clicks: the session's own clicks weighted exp(-clicks before the last / λ₁) in the
+    /// similarity, instead of V-SKNN's linear j / n.
+    pub click_decay: Option<f64>,
     /// λ₃ in clicks: weight of a neighbour's item by its distance to the shared item.
     pub position_decay: Option<f64>,
     /// λ₂ in ms: weight of a neighbour by its age at `now_ms`.
@@ -82,10 +86,14 @@ pub fn generate(
     if n == 0 || k == 0 {
         return Vec::new();
     }
-    // Position weight of each distinct item: its last click's j / n.
+    // Position weight of each distinct item: its last click's j / n (or STAN's exp(-(n - j) / λ₁)).
     let mut pos: HashMap<&str, f64> = HashMap::new();
     for (j, item) in session.iter().enumerate() {
-        pos.insert(item, (j + 1) as f64 / n as f64);
+        let w = match tuning.click_decay {
+            Some(l) if l > 0.0 => (-((n - 1 - j) as f64) / l).exp(),
+            _ => (j + 1) as f64 / n as f64,
+        };
+        pos.insert(item, w);
     }
     let distinct = pos.len() as f64;
     let mut neighbours: Vec<(&PastSession, f64)> = past
@@ -232,6 +240,27 @@ mod tests {
         let z = out.iter().find(|c| c.item_id == "z").unwrap();
         // sim = (2/3)/2 = 1/3; the newest shared click (b) is 2 clicks back → 1/2.
         assert!((z.score - 1.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn click_decay_weighs_the_sessions_clicks_exponentially() {
+        // a, b, c: with λ₁ = 1, b (one click before the last) weighs e^-1 instead of 2/3.
+        let t = Tuning {
+            click_decay: Some(1.0),
+            ..Default::default()
+        };
+        let out = generate(&s(&["a", "b", "c"]), &[past("p", 1.0, &["b", "z"])], 5, t);
+        let z = out.iter().find(|c| c.item_id == "z").unwrap();
+        // sim = e^-1 / 3 distinct items; the shared b is 2 clicks back → 1/2.
+        assert!((z.score - (-1.0f64).exp() / 3.0 / 2.0).abs() < 1e-12);
+        let plain = generate(
+            &s(&["a", "b", "c"]),
+            &[past("p", 1.0, &["b", "z"])],
+            5,
+            Tuning::default(),
+        );
+        let z = plain.iter().find(|c| c.item_id == "z").unwrap();
+        assert!((z.score - (2.0 / 3.0) / 3.0 / 2.0).abs() < 1e-12);
     }
 
     #[test]

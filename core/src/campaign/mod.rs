@@ -9,7 +9,9 @@
 //! Invariants:
 //! * Assignment is a pure function of (campaign id, subject): [`Campaign::assign`] puts a member in
 //!   the holdout, or (fixed split) in a variant, the same way on every request and every process.
-//!   A holdout member is never eligible.
+//!   A holdout member is never eligible; [`Campaign::eligible`] says `Holdout` only when every other
+//!   condition holds, so the recommender can report the held-back offer as the control group's
+//!   exposure.
 //! * Thompson sampling ([`choose`]) takes its randomness from a [`Rng`] passed in, so a seeded run
 //!   is reproducible; with probability `exploration` it picks uniformly (the exploration floor: each
 //!   variant gets at least `exploration / variants` of the draws).
@@ -23,13 +25,9 @@ use crate::models::Facts;
 use crate::rules::MAX_SLOTS;
 use crate::segment;
 use crate::state::{SubjectState, DAY_MS};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Longest campaign id or variant name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
@@ -197,6 +195,13 @@ pub struct CampaignDef {
     /// The reason shown with the offer, replacing the one derived from the trigger or audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which purchases count as the campaign's conversions (7 days after a click, 1 after a view).
+    #[serde(default)]
+    pub attribution: Attribution,
+    /// Where each outbound action of the campaign's trigger is POSTed (http or https), besides the
+    /// actions topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 /// A checked campaign.
@@ -293,6 +298,9 @@ fn trigger(t: &TriggerDef) -> Result<(), FieldError> {
 fn variant(v: &VariantDef, i: usize, split: Split) -> Result<(), FieldError> {
     let f = |field: &str| format!("variants[{i}].{field}");
     name(&v.name, &f("name"))?;
+    if v.name == HOLDOUT {
+        return Err(invalid(f("name"), "\"holdout\" names the control group"));
+    }
     text(Some(&v.title), &f("title"), MAX_TEXT_LEN)?;
     text(v.body.as_deref(), &f("body"), MAX_TEXT_LEN)?;
     text(v.coupon.as_deref(), &f("coupon"), MAX_NAME_LEN)?;
@@ -384,6 +392,26 @@ pub fn check(d: &CampaignDef) -> Result<Campaign, FieldError> {
             }
         }
     }
+    if let Some(w) = &d.webhook {
+        let scheme_ok = w.starts_with("http://") || w.starts_with("https://");
+        if !scheme_ok || w.len() > MAX_URL_LEN || w.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "webhook",
+                format!("must be an http:// or https:// URL of at most {MAX_URL_LEN} bytes"),
+            ));
+        }
+    }
+    for (field, days) in [
+        ("attribution.click_days", d.attribution.click_days),
+        ("attribution.view_days", d.attribution.view_days),
+    ] {
+        if days > MAX_ATTRIBUTION_DAYS {
+            return Err(invalid(
+                field,
+                format!("must be from 0 to {MAX_ATTRIBUTION_DAYS}"),
+            ));
+        }
+    }
     if !(d.holdout.is_finite() && (0.0..=MAX_HOLDOUT).contains(&d.holdout)) {
         return Err(invalid(
             "holdout",
@@ -437,103 +465,6 @@ pub fn site_campaigns(
     }
     out.sort_by(|a, b| a.def.id.cmp(&b.def.id));
     (out, problems)
-}
-
-/// FNV-1a, 64 bits: stable across processes and versions (unlike the std hasher), so assignment
-/// never moves.
-fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            h ^= u64::from(b'|');
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        for b in p.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    // A final mix spreads the low bits FNV leaves clustered on short inputs.
-    let mut z = h;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A uniform number in [0, 1) from a hash.
-fn unit(h: u64) -> f64 {
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Where a subject stands in a campaign's experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Assignment {
-    /// Never shown the campaign.
-    Holdout,
-    /// Treated: in a fixed split, the variant's index; with Thompson sampling, `None` (chosen per
-    /// request).
-    Treated(Option<usize>),
-}
-
-/// Impressions, clicks and conversions of one variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Counts {
-    pub impressions: u64,
-    pub clicks: u64,
-    pub conversions: u64,
-}
-
-/// A site's campaign counters, as stored (field `<campaign>|<variant>|<counter>` → count).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    pub by: HashMap<(String, String), Counts>,
-}
-
-impl Stats {
-    /// The hash field of one counter.
-    pub fn field(campaign: &str, variant: &str, counter: &str) -> String {
-        format!("{campaign}|{variant}|{counter}")
-    }
-
-    /// Parses the stored hash; unknown fields are ignored.
-    pub fn from_hash(h: &HashMap<String, String>) -> Stats {
-        let mut by: HashMap<(String, String), Counts> = HashMap::new();
-        for (k, v) in h {
-            let mut parts = k.splitn(3, '|');
-            let (Some(c), Some(var), Some(counter)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let n: u64 = v.parse().unwrap_or(0);
-            let e = by.entry((c.to_string(), var.to_string())).or_default();
-            match counter {
-                "impressions" => e.impressions = n,
-                "clicks" => e.clicks = n,
-                "conversions" => e.conversions = n,
-                _ => {}
-            }
-        }
-        Stats { by }
-    }
-
-    pub fn of(&self, campaign: &str, variant: &str) -> Counts {
-        self.by
-            .get(&(campaign.to_string(), variant.to_string()))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// A campaign's counters summed over its variants.
-    pub fn total(&self, campaign: &str) -> Counts {
-        self.by
-            .iter()
-            .filter(|((c, _), _)| c == campaign)
-            .fold(Counts::default(), |a, (_, n)| Counts {
-                impressions: a.impressions + n.impressions,
-                clicks: a.clicks + n.clicks,
-                conversions: a.conversions + n.conversions,
-            })
-    }
 }
 
 /// What eligibility reads of a member.
@@ -656,14 +587,57 @@ impl Campaign {
         }
     }
 
+    /// Whether `now_ms` is within the campaign's schedule.
+    pub fn running(&self, now_ms: i64) -> bool {
+        let d = &self.def;
+        !(d.start.is_some_and(|s| now_ms < s.timestamp_millis())
+            || d.end.is_some_and(|e| now_ms >= e.timestamp_millis()))
+    }
+
+    /// Whether the member is in the campaign's segment and audience. `known_segment` is a segment
+    /// the caller knows the member just entered (a trigger's change), which the document may not
+    /// show yet.
+    pub fn in_audience(
+        &self,
+        m: &Member<'_>,
+        known_segment: Option<&str>,
+    ) -> Result<(), Ineligible> {
+        let d = &self.def;
+        let state = m.state;
+        if state.is_none() && (self.audience.is_some() || d.segment.is_some()) {
+            // A visitor never seen is in no audience.
+            return Err(Ineligible::Audience);
+        }
+        if let Some(seg) = &d.segment {
+            if known_segment != Some(seg.as_str())
+                && !state.is_some_and(|s| s.segments.contains(seg))
+            {
+                return Err(Ineligible::Audience);
+            }
+        }
+        if let Some(rule) = &self.audience {
+            let held = match (state, m.facts) {
+                (Some(state), Some(facts)) => rule.matches(&segment::Subject {
+                    facts,
+                    state,
+                    now_ms: m.now_ms,
+                    half_life_ms: m.half_life_ms,
+                }),
+                _ => false,
+            };
+            if !held {
+                return Err(Ineligible::Audience);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the campaign may be shown to the member now, given the site's counters; on success
     /// the reason a person reads.
     pub fn eligible(&self, m: &Member<'_>, stats: &Stats) -> Result<String, Ineligible> {
         let d = &self.def;
         let now = m.now_ms;
-        if d.start.is_some_and(|s| now < s.timestamp_millis())
-            || d.end.is_some_and(|e| now >= e.timestamp_millis())
-        {
+        if !self.running(now) {
             return Err(Ineligible::Schedule);
         }
         if let Some(b) = d.budget {
@@ -674,35 +648,12 @@ impl Campaign {
                 return Err(Ineligible::Budget);
             }
         }
-        if self.assign(m.subject) == Assignment::Holdout {
-            return Err(Ineligible::Holdout);
-        }
         let state = m.state;
-        if state.is_none()
-            && (self.audience.is_some() || d.segment.is_some() || d.trigger.is_some())
-        {
-            // A visitor never seen is in no audience and has had no change.
+        if state.is_none() && d.trigger.is_some() {
+            // A visitor never seen has had no change.
             return Err(Ineligible::Audience);
         }
-        if let Some(seg) = &d.segment {
-            if !state.is_some_and(|s| s.segments.contains(seg)) {
-                return Err(Ineligible::Audience);
-            }
-        }
-        if let Some(rule) = &self.audience {
-            let held = match (state, m.facts) {
-                (Some(state), Some(facts)) => rule.matches(&segment::Subject {
-                    facts,
-                    state,
-                    now_ms: now,
-                    half_life_ms: m.half_life_ms,
-                }),
-                _ => false,
-            };
-            if !held {
-                return Err(Ineligible::Audience);
-            }
-        }
+        self.in_audience(m, None)?;
         if let Some(t) = &d.trigger {
             let at = state
                 .and_then(|s| self.triggered_at(t, s))
@@ -712,6 +663,11 @@ impl Campaign {
             if !(from..to).contains(&now) {
                 return Err(Ineligible::Trigger);
             }
+        }
+        // Last: a holdout member is one who would have seen the offer (the control group's
+        // exposures are counted from this answer).
+        if self.assign(m.subject) == Assignment::Holdout {
+            return Err(Ineligible::Holdout);
         }
         if let (Some(c), Some(s)) = (d.cap, state) {
             let since = now - i64::from(c.per_days) * DAY_MS;
@@ -781,188 +737,17 @@ pub fn segment_entered_signal(segment: &str) -> String {
     format!("segment_entered:{segment}")
 }
 
-/// Records an impression of a campaign in a member's document (for the frequency cap): keeps the
-/// newest [`KEPT_IMPRESSIONS`] times per campaign and the [`KEPT_CAMPAIGNS`] most recently shown.
-pub fn record_impression(offers: &mut BTreeMap<String, Vec<i64>>, campaign: &str, t_ms: i64) {
-    let times = offers.entry(campaign.to_string()).or_default();
-    times.push(t_ms);
-    times.sort_unstable();
-    let excess = times.len().saturating_sub(KEPT_IMPRESSIONS);
-    times.drain(..excess);
-    while offers.len() > KEPT_CAMPAIGNS {
-        let stalest = offers
-            .iter()
-            .min_by_key(|(_, t)| t.last().copied().unwrap_or_default())
-            .map(|(k, _)| k.clone())
-            .expect("non-empty");
-        offers.remove(&stalest);
-    }
-}
+mod action;
+mod attribution;
+mod experiment;
+mod report;
+mod token;
 
-/// A small seeded random source (SplitMix64): the sampling takes it as a parameter so a seeded run
-/// is reproducible.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn seeded(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// A seed from a request's subject and time.
-    pub fn for_request(subject: &str, now_ms: i64) -> Rng {
-        Rng(fnv(&[subject, &now_ms.to_string()]))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        unit(self.next_u64())
-    }
-
-    /// Uniform in (0, 1).
-    fn open(&mut self) -> f64 {
-        loop {
-            let u = self.uniform();
-            if u > 0.0 {
-                return u;
-            }
-        }
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.open(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-
-    /// Gamma(shape, 1), Marsaglia and Tsang (shape >= 1 here: posteriors start at Beta(1, 1)).
-    fn gamma(&mut self, shape: f64) -> f64 {
-        if shape < 1.0 {
-            return self.gamma(shape + 1.0) * self.open().powf(1.0 / shape);
-        }
-        let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
-        loop {
-            let x = self.normal();
-            let v = (1.0 + c * x).powi(3);
-            if v <= 0.0 {
-                continue;
-            }
-            let u = self.open();
-            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-                return d * v;
-            }
-        }
-    }
-
-    /// A draw from Beta(a, b).
-    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
-        let x = self.gamma(a);
-        let y = self.gamma(b);
-        x / (x + y)
-    }
-}
-
-/// A draw from the posterior of a variant's rate: Beta(1 + successes, 1 + failures).
-pub fn posterior_draw(c: &Counts, optimize: Optimize, rng: &mut Rng) -> f64 {
-    let wins = match optimize {
-        Optimize::Conversions => c.conversions,
-        Optimize::Clicks => c.clicks,
-    }
-    .min(c.impressions);
-    rng.beta(1.0 + wins as f64, 1.0 + (c.impressions - wins) as f64)
-}
-
-/// Thompson sampling with an exploration floor: with probability `exploration` a uniform pick,
-/// else the variant whose posterior draw is highest. Returns (index, the winning draw).
-pub fn choose(
-    counts: &[Counts],
-    optimize: Optimize,
-    exploration: f64,
-    rng: &mut Rng,
-) -> (usize, f64) {
-    assert!(!counts.is_empty(), "a campaign has variants");
-    let explore = rng.uniform() < exploration;
-    let draws: Vec<f64> = counts
-        .iter()
-        .map(|c| posterior_draw(c, optimize, rng))
-        .collect();
-    if explore {
-        let i = ((rng.uniform() * counts.len() as f64) as usize).min(counts.len() - 1);
-        return (i, draws[i]);
-    }
-    draws
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, d)| (i, *d))
-        .expect("non-empty")
-}
-
-/// The variant a treated member is shown, and the draw that ranks the campaign among others
-/// competing for the slot.
-pub fn pick_variant(c: &Campaign, a: Assignment, stats: &Stats, rng: &mut Rng) -> (usize, f64) {
-    let counts: Vec<Counts> = c
-        .def
-        .variants
-        .iter()
-        .map(|v| stats.of(&c.def.id, &v.name))
-        .collect();
-    match a {
-        Assignment::Treated(Some(i)) => (i, posterior_draw(&counts[i], c.def.optimize, rng)),
-        _ => choose(&counts, c.def.optimize, c.def.exploration, rng),
-    }
-}
-
-/// What an offer's token carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfferToken {
-    pub site: String,
-    pub campaign: String,
-    pub variant: String,
-    pub subject: String,
-    pub issued_ms: i64,
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-fn mac(secret: &str, payload: &[u8]) -> HmacSha256 {
-    let mut m = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    m.update(payload);
-    m
-}
-
-/// Signs an offer: `base64url(payload).base64url(HMAC-SHA256(secret, payload))`.
-pub fn token(secret: &str, t: &OfferToken) -> String {
-    let payload =
-        serde_json::json!([t.site, t.campaign, t.variant, t.subject, t.issued_ms]).to_string();
-    let sig = mac(secret, payload.as_bytes()).finalize().into_bytes();
-    format!("{}.{}", B64.encode(payload), B64.encode(sig))
-}
-
-/// The token's fields if its signature holds under `secret`; `None` for anything forged or damaged.
-pub fn verify(secret: &str, token: &str) -> Option<OfferToken> {
-    let (p, s) = token.split_once('.')?;
-    let payload = B64.decode(p).ok()?;
-    let sig = B64.decode(s).ok()?;
-    mac(secret, &payload).verify_slice(&sig).ok()?;
-    let (site, campaign, variant, subject, issued_ms): (String, String, String, String, i64) =
-        serde_json::from_slice(&payload).ok()?;
-    Some(OfferToken {
-        site,
-        campaign,
-        variant,
-        subject,
-        issued_ms,
-    })
-}
+pub use action::*;
+pub use attribution::*;
+pub use experiment::*;
+pub use report::*;
+pub use token::*;
 
 #[cfg(test)]
 mod tests;

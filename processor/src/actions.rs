@@ -1,0 +1,289 @@
+//! The actions stage: reaches members outside the site when mining finds a change a campaign's
+//! trigger waits for (`docs/marketing.md`, "Outbound actions").
+//!
+//! It reads the change events (`kafka.changes_topic`) in its own consumer group (`<group>.actions`),
+//! so neither the processor's batches nor the background sweep wait for a webhook. For each change,
+//! each campaign of the site whose trigger it fires decides with the member's document and facts as
+//! stored ([`tailor_core::campaign::Campaign::action`]); each action is written to the actions topic
+//! (`kafka.actions_topic`) and, when the campaign names a webhook, POSTed to it with an
+//! `Idempotency-Key` (the action's id) and retries; one that keeps failing goes to the site's
+//! dead-action list (`NS:{site}:actions:dead`, `GET /admin/actions/dead`). Only then is the action
+//! marked sent (`NS:{site:subj}:act:<id>`, 30 days), and the offsets committed after the batch.
+//!
+//! Invariant: one action per trigger. A change delivered again (a processor killed mid-batch
+//! re-emits its changes with the same ids; this stage itself restarts from its last commit) makes the
+//! same action with the same id, and its mark stops a second send. Only a crash between the send
+//! and the mark sends it again, with the same id, which the receiver can drop by its
+//! `Idempotency-Key`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tailor_core::campaign::{self, Action, CampaignDef, Member};
+use tailor_core::change::Change;
+use tailor_core::config::ProcessorConfig;
+use tailor_core::keys::KeySpace;
+use tailor_core::models::{Facts, SiteModels};
+use tailor_core::ops::{Update, WriteOp};
+use tailor_core::state::{SubjectState, DAY_MS};
+use tailor_core::{SiteId, Subject};
+use tailor_infra::bus::{Consumer, Message, Offsets, Producer};
+use tailor_infra::store::{Read, Store};
+use tailor_infra::Shutdown;
+
+/// How long a sent action is remembered (a change older than this is never delivered again).
+const SENT_TTL_SECS: u64 = 30 * 24 * 3600;
+/// Dead actions kept per site.
+const DEAD_KEPT: u32 = 1000;
+/// Attempts per webhook delivery, and the pause before the first retry (doubling).
+const ATTEMPTS: u32 = 4;
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// Changes read per batch.
+const BATCH: usize = 200;
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct ActionStage {
+    pub store: Arc<dyn Store>,
+    pub keys: KeySpace,
+    /// The configured campaigns (`[[campaigns]]`); those added through the admin API are read from
+    /// the store per batch.
+    pub campaigns: Vec<CampaignDef>,
+    pub config: ProcessorConfig,
+    /// The actions topic.
+    pub actions: Arc<dyn Producer>,
+    pub http: reqwest::Client,
+}
+
+/// Reads changes until shutdown; see the module docs.
+pub async fn run(
+    stage: ActionStage,
+    mut consumer: Box<dyn Consumer>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            b = consumer.poll(BATCH, Duration::from_millis(500)) => b,
+        };
+        let outcome = match batch {
+            Ok(messages) if messages.is_empty() => continue,
+            Ok(messages) => match stage.handle(&messages).await {
+                Ok(()) => consumer
+                    .commit(&Offsets::after(&messages))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "actions: batch not done; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ActionStage {
+    /// One batch of change messages: every action they make, sent once (see the module docs). An
+    /// error leaves the batch to be read again.
+    pub async fn handle(&self, messages: &[Message]) -> Result<(), String> {
+        let changes: Vec<Change> = messages
+            .iter()
+            .filter_map(|m| match serde_json::from_slice::<Change>(&m.payload) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "actions: a change that does not parse is skipped");
+                    None
+                }
+            })
+            .collect();
+        let mut sites: HashMap<String, (Vec<campaign::Campaign>, SiteModels)> = HashMap::new();
+        for change in &changes {
+            let Ok(site) = SiteId::parse(change.site_id.clone()) else {
+                continue;
+            };
+            if !sites.contains_key(site.as_str()) {
+                let loaded = self.site(&site).await?;
+                sites.insert(site.to_string(), loaded);
+            }
+            let (campaigns, models) = &sites[site.as_str()];
+            let fired: Vec<&campaign::Campaign> = campaigns
+                .iter()
+                .filter(|c| c.triggered_by(change))
+                .collect();
+            if fired.is_empty() {
+                continue;
+            }
+            let Ok(subject) = Subject::parse(&change.subject) else {
+                continue;
+            };
+            let state = self.state(&site, &subject).await?;
+            let now = change.at.timestamp_millis();
+            let facts = state
+                .as_ref()
+                .map(|s| Facts::of(s, models, &self.config.lifecycle, now));
+            let member = Member {
+                subject: &change.subject,
+                state: state.as_ref(),
+                facts: facts.as_ref(),
+                now_ms: now,
+                half_life_ms: (self.config.interest_half_life_days * DAY_MS as f64) as i64,
+            };
+            for c in fired {
+                match c.action(change, &member) {
+                    Ok(action) => self.send(&site, &subject, action).await?,
+                    Err(why) => {
+                        metrics::counter!("tailor_actions_skipped_total", "reason" => why.as_str())
+                            .increment(1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The site's campaigns with triggers (configured and stored) and its models.
+    async fn site(&self, site: &SiteId) -> Result<(Vec<campaign::Campaign>, SiteModels), String> {
+        let mut v = self
+            .store
+            .read(&[
+                Read::Hash(self.keys.campaigns(site)),
+                Read::Hash(self.keys.models(site)),
+            ])
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter();
+        let stored = v.next().map(|v| v.into_hash()).unwrap_or_default();
+        let models = SiteModels::from_hash(&v.next().map(|v| v.into_hash()).unwrap_or_default());
+        let (campaigns, problems) = campaign::site_campaigns(&self.campaigns, &stored, site);
+        for p in problems {
+            tracing::warn!(%site, problem = %p, "actions: a campaign is skipped");
+        }
+        let with_triggers = campaigns
+            .into_iter()
+            .filter(|c| c.def.trigger.is_some())
+            .collect();
+        Ok((with_triggers, models))
+    }
+
+    /// The subject's document, if it has one that parses.
+    async fn state(&self, site: &SiteId, s: &Subject) -> Result<Option<SubjectState>, String> {
+        let raw = self
+            .store
+            .read(&[Read::Field(self.keys.state(site, s), "doc".into())])
+            .await
+            .map_err(|e| e.to_string())?
+            .pop()
+            .and_then(|v| v.into_text());
+        Ok(raw.and_then(|r| SubjectState::from_json(&r).ok()))
+    }
+
+    /// Sends one action unless it was sent before: the topic, the webhook (or the dead list), then
+    /// the mark.
+    async fn send(&self, site: &SiteId, subject: &Subject, action: Action) -> Result<(), String> {
+        let mark = self.keys.action_sent(site, subject, &action.id);
+        let sent = self
+            .store
+            .read(&[Read::Get(mark.clone())])
+            .await
+            .map_err(|e| e.to_string())?
+            .pop()
+            .and_then(|v| v.into_text())
+            .is_some();
+        if sent {
+            metrics::counter!("tailor_actions_duplicates_total").increment(1);
+            return Ok(());
+        }
+        let payload = serde_json::to_vec(&action).expect("an action serialises");
+        self.actions
+            .send(&format!("{site}/{subject}"), payload.clone())
+            .await
+            .map_err(|e| format!("action not written to the actions topic: {e}"))?;
+        let mut ops = Vec::new();
+        let outcome = match &action.webhook {
+            None => "topic",
+            Some(url) => match self.post(url, &action.id, payload).await {
+                Ok(()) => "delivered",
+                Err(error) => {
+                    tracing::warn!(%site, action = %action.id, %error, "actions: webhook failed; dead-lettered");
+                    let dead = serde_json::json!({
+                        "action": action,
+                        "error": error,
+                        "at": chrono::Utc::now(),
+                    });
+                    ops.push(WriteOp::ListPushDistinct {
+                        key: self.keys.actions_dead(site),
+                        value: dead.to_string(),
+                        cap: DEAD_KEPT,
+                    });
+                    "dead"
+                }
+            },
+        };
+        let mut updates = vec![Update {
+            ops: vec![WriteOp::Put {
+                key: mark,
+                value: "1".into(),
+                ttl_secs: Some(SENT_TTL_SECS),
+            }],
+            ..Default::default()
+        }];
+        if !ops.is_empty() {
+            updates.push(Update {
+                ops,
+                ..Default::default()
+            });
+        }
+        self.store
+            .apply(&updates)
+            .await
+            .map_err(|e| e.to_string())?;
+        metrics::counter!("tailor_actions_total", "outcome" => outcome).increment(1);
+        Ok(())
+    }
+
+    /// POSTs an action, retrying timeouts, 5xx, 408 and 429 with a doubling pause.
+    async fn post(&self, url: &str, id: &str, body: Vec<u8>) -> Result<(), String> {
+        let mut pause = FIRST_RETRY;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let sent = self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("idempotency-key", id)
+                .timeout(Duration::from_secs(5))
+                .body(body.clone())
+                .send()
+                .await;
+            let retry = match sent {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => {
+                    last = format!("{url} answered {}", r.status());
+                    r.status().is_server_error() || matches!(r.status().as_u16(), 408 | 429)
+                }
+                Err(e) => {
+                    last = format!("{url}: {e}");
+                    true
+                }
+            };
+            metrics::counter!("tailor_actions_webhook_failures_total").increment(1);
+            if !retry || attempt == ATTEMPTS {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        Err(last)
+    }
+}
