@@ -346,6 +346,10 @@ pub struct CollectorConfig {
     pub spool_dir: std::path::PathBuf,
     /// Largest spool size in bytes; only beyond it does the collector answer 503.
     pub spool_max_bytes: u64,
+    /// Seconds the spool may hold records without the bus confirming any before the collector turns
+    /// unready (`/readyz` 503, `tailor_spool_unconfirmed_seconds`): a broker that is down, or up
+    /// but failing every request.
+    pub spool_stall_secs: u64,
     /// Bytes the dead-letter store keeps, half for small records (up to 16 KiB: nearly every
     /// rejected event) and half for big ones (whole refused bodies), the oldest of each half
     /// dropped first. Kafka: the dead-letter topic's `retention.bytes` per partition, set when
@@ -366,6 +370,7 @@ impl Default for CollectorConfig {
             request_timeout_ms: 10_000,
             spool_dir: "tailor-spool".into(),
             spool_max_bytes: 1024 * 1024 * 1024,
+            spool_stall_secs: 60,
             dead_letter_max_bytes: 256 * 1024 * 1024,
         }
     }
@@ -874,6 +879,10 @@ impl Config {
             (
                 "collector.spool_max_bytes",
                 self.collector.spool_max_bytes as i64,
+            ),
+            (
+                "collector.spool_stall_secs",
+                self.collector.spool_stall_secs as i64,
             ),
             ("kafka.partitions", self.kafka.partitions as i64),
             (

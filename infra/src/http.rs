@@ -1,8 +1,10 @@
 //! HTTP plumbing every service shares: `/metrics`, `/healthz`, `/readyz`, request metrics, the JSON
 //! error body, and gzip for the pages browsers load.
 //!
-//! `/healthz` answers as long as the process serves requests (liveness); `/readyz` also checks each
-//! backend the service depends on, and answers 503 naming the failing one (readiness).
+//! `/healthz` answers 200 as long as the process serves requests and every loop it runs makes progress
+//! (liveness: 503 names a loop stuck beyond its limit, so an orchestrator restarts the process);
+//! `/readyz` also checks each backend the service depends on, and answers 503 naming the failing one
+//! (readiness).
 //!
 //! Two layers apply to every service's routes: [`admin_guard`] keeps the operator routes
 //! (`/admin/*`) out of a browser's reach from other sites, and [`json_error_bodies`] gives every
@@ -23,6 +25,10 @@ use std::time::Instant;
 
 /// A readiness check: a name for the report and a future that fails with a reason.
 pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A liveness check: fails with a reason when a loop of the process is stuck (it must be cheap and
+/// never wait: `/healthz` must answer even when every backend hangs).
+pub type Live = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// The JSON body of every error response: `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -101,6 +107,7 @@ pub fn compress_pages(
 #[derive(Clone)]
 struct Ops {
     checks: Arc<Vec<(&'static str, Check)>>,
+    live: Arc<Vec<(&'static str, Live)>>,
 }
 
 fn ops_table() -> Routes<Ops> {
@@ -115,12 +122,13 @@ pub fn ops_routes() -> Vec<RouteSpec> {
     ops_table().specs().to_vec()
 }
 
-/// `/metrics`, `/healthz` and `/readyz` for a service with the given readiness checks.
-pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
+/// `/metrics`, `/healthz` and `/readyz` for a service with the given readiness and liveness checks.
+pub fn ops_router(checks: Vec<(&'static str, Check)>, live: Vec<(&'static str, Live)>) -> Router {
     ops_table()
         .into_router(Arc::new(Gate::default()))
         .with_state(Ops {
             checks: Arc::new(checks),
+            live: Arc::new(live),
         })
 }
 
@@ -132,13 +140,21 @@ pub fn ops_router(checks: Vec<(&'static str, Check)>) -> Router {
 )]
 pub struct OpsApi;
 
-/// Prometheus text of every metric (docs/metrics.md). Each scrape runs the readiness checks first,
-/// so `tailor_backend_ready{check}` says what `/readyz` would (alerts cannot read `/readyz`).
+/// Prometheus text of every metric (docs/metrics.md). Each scrape runs the readiness and liveness
+/// checks first, so `tailor_backend_ready{check}` and `tailor_live{check}` say what `/readyz` and
+/// `/healthz` would (alerts cannot read them).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain")))]
 async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
     for (name, r) in run_checks(&ops).await {
         metrics::gauge!("tailor_backend_ready", "check" => name).set(if r.is_ok() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    for (name, live) in ops.live.iter() {
+        metrics::gauge!("tailor_live", "check" => *name).set(if live().is_ok() {
             1.0
         } else {
             0.0
@@ -163,11 +179,25 @@ async fn run_checks(ops: &Ops) -> Vec<(&'static str, Result<(), String>)> {
     .await
 }
 
-/// Liveness: answers as long as the process serves requests.
+/// Liveness: answers as long as the process serves requests and none of its loops is stuck.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}`", body = Object),
+        (status = 503, description = "a loop is stuck: `{\"status\": \"stuck\", \"checks\": {name: reason}}`; restart the process", body = Object)))]
+async fn healthz(State(ops): State<Ops>) -> Response {
+    let stuck: serde_json::Map<String, serde_json::Value> = ops
+        .live
+        .iter()
+        .filter_map(|(name, live)| Some((name.to_string(), live().err()?.into())))
+        .collect();
+    if stuck.is_empty() {
+        return Json(serde_json::json!({"status": "ok"})).into_response();
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"status": "stuck", "checks": stuck})),
+    )
+        .into_response()
 }
 
 /// Readiness: checks each backend the service depends on.
@@ -332,4 +362,39 @@ pub async fn json_error_bodies(resp: Response) -> Response {
         }
     }
     fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn healthz_of(live: Vec<(&'static str, Live)>) -> (StatusCode, serde_json::Value) {
+        let r = ops_router(vec![], live)
+            .oneshot(
+                axum::http::Request::get("/healthz")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_fails_naming_a_stuck_loop() {
+        let fine: Live = Arc::new(|| Ok(()));
+        let stuck: Live = Arc::new(|| Err("no progress for 130 s".into()));
+        let (status, body) = healthz_of(vec![("store", fine.clone())]).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("ok"))
+        );
+        let (status, body) = healthz_of(vec![("store", fine), ("processor", stuck)]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["checks"]["processor"], "no progress for 130 s");
+        assert!(body["checks"].get("store").is_none(), "{body}");
+    }
 }

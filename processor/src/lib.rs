@@ -4,13 +4,16 @@
 //! shared keys, as pure data; [`worker`] runs the consumer loop (poll, load the documents, fold, emit
 //! change events, write the site updates, then the documents under their guards, then commit the
 //! offsets); [`models`] refreshes the site models in the background (RFM cut points, the
-//! lifetime-value fit) and sweeps idle customers through the time-driven stages.
+//! lifetime-value fit) and sweeps idle customers through the time-driven stages; [`health`] is what
+//! the loop reports to `/healthz` (not stuck) and `/readyz` (consuming).
 
 pub mod actions;
 pub mod erasure;
 pub mod export;
 pub mod fold;
+pub mod health;
 pub mod models;
 pub mod worker;
 
+pub use health::Health;
 pub use worker::{run, Processor};

@@ -467,14 +467,17 @@ impl Processor {
 }
 
 /// Runs the loop until `shutdown`; on shutdown the batch in hand is finished and committed first.
+/// Every turn beats `health`, and the partitions' lag is reported to it (see [`crate::health`]).
 pub async fn run(
     processor: Processor,
     mut consumer: Box<dyn Consumer>,
     shutdown: Shutdown,
+    health: crate::Health,
 ) -> anyhow::Result<()> {
     tracing::info!(topic = consumer.topic(), group = %processor.group, "processor started");
     let mut last_lag = Instant::now() - LAG_EVERY;
     while !shutdown.is_cancelled() {
+        health.beat();
         let batch = match consumer.poll(processor.config.batch_size, IDLE_POLL).await {
             Ok(b) => b,
             Err(e) => {
@@ -497,12 +500,7 @@ pub async fn run(
         if last_lag.elapsed() >= LAG_EVERY {
             last_lag = Instant::now();
             match consumer.lag().await {
-                Ok(lags) => {
-                    for l in lags {
-                        metrics::gauge!("tailor_processor_consumer_lag", "partition" => l.partition.to_string())
-                            .set(l.lag as f64);
-                    }
-                }
+                Ok(lags) => health.observe(&lags),
                 Err(e) => tracing::debug!(error = %e, "could not read consumer lag"),
             }
         }

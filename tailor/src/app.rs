@@ -17,7 +17,7 @@ use tailor_infra::bus::kafka::{
 use tailor_infra::bus::memory::MemoryBus;
 use tailor_infra::bus::spool::SpoolingProducer;
 use tailor_infra::bus::{Consumer, Producer, TopicReader};
-use tailor_infra::http::{ops_router, Check};
+use tailor_infra::http::{ops_router, Check, Live};
 use tailor_infra::store::memory::MemoryStore;
 use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
@@ -214,7 +214,8 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                         wait,
                         shutdown.clone(),
                     )
-                    .context("opening the spool (collector.spool_dir)")?,
+                    .context("opening the spool (collector.spool_dir)")?
+                    .stall_after(Duration::from_secs(config.collector.spool_stall_secs)),
                 );
                 let letters: Arc<dyn Producer> = Arc::new(
                     SpoolingProducer::open(
@@ -340,6 +341,7 @@ pub async fn start(
     let config = Arc::new(config);
     let keys = KeySpace::new(config.redis.namespace.clone());
     let mut checks: Vec<(&'static str, Check)> = Vec::new();
+    let mut live: Vec<(&'static str, Live)> = Vec::new();
 
     if roles.export && (config.kafka.brokers.is_none() || config.redis.url.is_none()) {
         bail!("the warehouse export reads the Kafka topic and checks erasures in Redis: give --kafka and --redis");
@@ -398,6 +400,23 @@ pub async fn start(
         ));
     }
 
+    // The processor's loop: stuck beyond its limit fails liveness; not consuming fails readiness.
+    let health = consumer
+        .as_ref()
+        .map(|_| tailor_processor::Health::new(tailor_processor::health::STALL_LIMIT));
+    if let Some(h) = &health {
+        let r = h.clone();
+        checks.push((
+            "consuming",
+            check(move || {
+                let r = r.clone();
+                Box::pin(async move { r.consuming() })
+            }),
+        ));
+        let l = h.clone();
+        live.push(("processor", Arc::new(move || l.live())));
+    }
+
     let mut router = Router::new();
     // Where this process listens, for the demo shop's simulation button (known once bound).
     let demo_addr = Arc::new(std::sync::OnceLock::new());
@@ -438,7 +457,7 @@ pub async fn start(
             changes.is_some(),
             &routes(&config, roles),
         )))
-        .merge(ops_router(checks))
+        .merge(ops_router(checks, live))
         .merge(tailor_infra::ops::router())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -505,7 +524,12 @@ pub async fn start(
         let s = shutdown.clone();
         tasks.push((
             "processor",
-            tokio::spawn(tailor_processor::run(processor, consumer, s)),
+            tokio::spawn(tailor_processor::run(
+                processor,
+                consumer,
+                s,
+                health.clone().expect("health exists for the processor"),
+            )),
         ));
     }
     if let Some((changes_in, actions_out)) = actions {

@@ -97,6 +97,7 @@ pub fn register(roles: Roles, config: &Config) {
         }
         for spool in SPOOLS {
             gauge!("tailor_spool_bytes", "spool" => spool).increment(0.0);
+            gauge!("tailor_spool_unconfirmed_seconds", "spool" => spool).increment(0.0);
             for outcome in ["spooled", "drained", "full"] {
                 counter!("tailor_spool_records_total", "spool" => spool, "outcome" => outcome)
                     .increment(0);
@@ -122,6 +123,10 @@ pub fn register(roles: Roles, config: &Config) {
             counter!(name).increment(0);
         }
         counter!("tailor_processor_sweep_skipped_total", "reason" => "unparsable").increment(0);
+        // `tailor_processor::health`: no partition and no backlog until the loop has looked.
+        gauge!("tailor_processor_assigned_partitions").increment(0.0);
+        gauge!("tailor_processor_backlog").increment(0.0);
+        gauge!("tailor_live", "check" => "processor").set(1.0);
         counter!("tailor_processor_sweep_repaired_total").increment(0);
         for site in &config.sites {
             gauge!("tailor_processor_segments_set_aside", "site" => site.id.clone()).increment(0.0);

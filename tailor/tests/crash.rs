@@ -6,7 +6,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::Duration;
 use tailor::app::{self, Roles};
 use tailor_infra::{testkit, Shutdown};
@@ -14,19 +13,6 @@ use tailor_infra::{testkit, Shutdown};
 const MEMBERS: usize = 60;
 const VIEWS_PER_MEMBER: usize = 50;
 const KILLS: usize = 4;
-
-/// The port a child processor listens on, from its log.
-fn listening_port(log: &std::path::Path) -> Option<u16> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let line = text.lines().find(|l| l.contains("listening"))?;
-    let at = line.find("127.0.0.1:")? + "127.0.0.1:".len();
-    line[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
-}
 
 /// Events the child has applied so far (from its /metrics; 0 while unreachable).
 async fn applied_events(http: &reqwest::Client, port: u16) -> f64 {
@@ -55,17 +41,7 @@ fn processor_with(
     log: &std::path::Path,
     failpoint: &str,
 ) -> support::Reaped {
-    Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args(["processor", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config_file)
-        .env("RUST_LOG", "info")
-        .env("TAILOR_FAILPOINT", failpoint)
-        .env("NO_COLOR", "1")
-        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .map(support::Reaped)
-        .expect("start tailor processor")
+    support::stage("processor", "127.0.0.1:0", config_file, log, failpoint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +118,7 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
         let mut child = processor(&config_file, &log);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         let port = loop {
-            if let Some(p) = listening_port(&log) {
+            if let Some(p) = support::listening_port(&log) {
                 break p;
             }
             assert!(

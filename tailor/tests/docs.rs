@@ -39,7 +39,7 @@ const SKIP_MARKERS: [&str; 3] = [
 ];
 
 /// Every docs file with ```sh blocks, and how many of its commands are skipped for which marker.
-const DOCS_SKIPS: [(&str, &[(&str, usize)]); 8] = [
+const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     ("api.md", &[]),
     (
         "benchmarks.md",
@@ -58,6 +58,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 8] = [
             ("(release build: minutes)", 1),
         ],
     ),
+    ("reliability.md", &[("(needs Kafka and Redis)", 1)]),
     (
         "scaling.md",
         &[

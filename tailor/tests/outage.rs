@@ -6,81 +6,13 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::servers::Broker;
 use support::{start, App};
 use tailor_infra::testkit;
 
 /// The spool drains with backoff after the broker returns, so allow more than the usual convergence.
 const OUTAGE_CONVERGE_WITHIN: Duration = Duration::from_secs(90);
-
-/// A tansu broker on a fixed port with its own storage, which can be stopped and started again.
-struct Broker {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut b = Broker {
-            dir: dir.to_path_buf(),
-            port,
-            child: None,
-        };
-        b.restart();
-        b
-    }
-
-    fn restart(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
-        let child = Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start tansu (scripts/test.sh installs it: cargo install tansu)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "tansu did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// POSTs one event and returns the status, the `Retry-After` header and the body.
 async fn post(app: &App, body: &Value) -> (u16, Option<String>, Value) {
@@ -99,34 +31,6 @@ async fn post(app: &App, body: &Value) -> (u16, Option<String>, Value) {
     (status, retry, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn page_views(app: &App, member: &str) -> i64 {
-    let (status, p) = app.get(&format!("/v1/profiles/{member}?site=demo")).await;
-    if status != 200 {
-        return 0;
-    }
-    p["event_counts"]["page_view"].as_i64().unwrap_or(0)
-}
-
-/// Waits until exactly `want` page views are counted, failing at once if more are.
-async fn until_page_views(app: &App, member: &str, want: i64) {
-    let deadline = tokio::time::Instant::now() + OUTAGE_CONVERGE_WITHIN;
-    loop {
-        let got = page_views(app, member).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            got < want,
-            "{member}: {got} page views counted, only {want} acknowledged"
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{member}: {got} of {want} acknowledged page views after {OUTAGE_CONVERGE_WITHIN:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn view(n: usize) -> Value {
     json!({"type": "page_view", "event_id": format!("outage-{n}"), "site_id": "demo",
         "anonymous_id": "bob-laptop", "member_id": "bob", "item_id": format!("item-{n}")})
@@ -137,10 +41,12 @@ async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
     let dir = testkit::temp_dir("outage");
     let mut broker = Broker::start(&dir);
     let mut config = testkit::real_config();
-    config.kafka.brokers = Some(format!("127.0.0.1:{}", broker.port));
+    config.kafka.brokers = Some(broker.address());
     config.kafka.delivery_timeout_ms = 2000;
     // Room for a few dozen events, so the test also reaches "full".
     config.collector.spool_max_bytes = 16 * 1024;
+    // Readiness turns red this long after the bus stopped confirming spooled records.
+    config.collector.spool_stall_secs = 2;
 
     let app = start(config.clone()).await;
     let mut acked = 0;
@@ -149,10 +55,32 @@ async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
         assert_eq!(status, 202, "{body}");
         acked += 1;
     }
-    until_page_views(&app, "bob", acked as i64).await;
+    app.until_page_views("bob", acked as i64, OUTAGE_CONVERGE_WITHIN)
+        .await;
 
     // The broker goes away: events are still acknowledged, from the spool, until it is full.
     broker.stop();
+    for _ in 0..3 {
+        let (status, _, body) = post(&app, &view(acked)).await;
+        assert_eq!(status, 202, "{body}");
+        acked += 1;
+    }
+    // Records wait and the bus confirms none of them: not ready, and the metric says for how long.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = ready(&app).await;
+        if status == 503 {
+            assert!(body.contains("confirmed nothing"), "{body}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let waited = metric(&app, "tailor_spool_unconfirmed_seconds{spool=\"events\"}").await;
+    assert!(waited > 2.0, "{waited}");
     let mut refused = None;
     for _ in 0..500 {
         let (status, retry, body) = post(&app, &view(acked)).await;
@@ -197,13 +125,17 @@ async fn acknowledged_events_survive_a_broker_outage_and_a_collector_restart() {
 
     // The broker returns: the spool drains, every acknowledged event is counted exactly once.
     broker.restart();
-    until_page_views(&app, "bob", acked as i64).await;
+    app.until_page_views("bob", acked as i64, OUTAGE_CONVERGE_WITHIN)
+        .await;
     let (status, _, body) = post(&app, &view(acked)).await;
     assert_eq!(status, 202, "{body}");
     acked += 1;
-    until_page_views(&app, "bob", acked as i64).await;
+    app.until_page_views("bob", acked as i64, OUTAGE_CONVERGE_WITHIN)
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(page_views(&app, "bob").await, acked as i64);
+    assert_eq!(app.page_views("bob").await, acked as i64);
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, 200, "drained and consuming: {body}");
     app.stop().await;
 }
 

@@ -277,17 +277,42 @@ impl Consumer for KafkaConsumer {
         let topic = self.topic.clone();
         let committed = self.committed.clone();
         tokio::task::spawn_blocking(move || {
-            let assignment = c.assignment().map_err(other)?;
+            let timeout = Duration::from_secs(2);
+            let owned = c.assignment().map_err(other)?;
+            let owned: Vec<i32> = owned
+                .elements_for_topic(&topic)
+                .iter()
+                .map(|el| el.partition())
+                .collect();
+            let md = c.fetch_metadata(Some(&topic), timeout).map_err(other)?;
+            let mut all = TopicPartitionList::new();
+            for t in md.topics().iter().filter(|t| t.name() == topic) {
+                for p in t.partitions() {
+                    all.add_partition(&topic, p.id());
+                }
+            }
+            // The group's committed offsets, whoever owns the partitions.
+            let group = c.committed_offsets(all.clone(), timeout).map_err(other)?;
             let mut out = Vec::new();
-            for el in assignment.elements_for_topic(&topic) {
+            for el in all.elements_for_topic(&topic) {
                 let p = el.partition();
-                let (low, high) = c
-                    .fetch_watermarks(&topic, p, Duration::from_secs(2))
-                    .map_err(other)?;
-                let done = committed.get(&p).copied().unwrap_or(low);
+                let (low, high) = c.fetch_watermarks(&topic, p, timeout).map_err(other)?;
+                let remote = group
+                    .find_partition(&topic, p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    });
+                let done = committed
+                    .get(&p)
+                    .copied()
+                    .max(remote)
+                    .unwrap_or(low)
+                    .max(low);
                 out.push(PartitionLag {
                     partition: p,
                     lag: (high - done).max(0),
+                    assigned: owned.contains(&p),
                 });
             }
             Ok(out)
@@ -542,6 +567,45 @@ mod tests {
         c2.commit(&Offsets::after(&rest)).await.unwrap();
         let lag: i64 = c2.lag().await.unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_member_without_partitions_sees_the_groups_backlog() {
+        let s = settings();
+        ensure_topic(&s, 1, 1, &[]).await.unwrap();
+        let p = KafkaProducer::new(&s).unwrap();
+        for i in 0..6u8 {
+            p.send("k", vec![i]).await.unwrap();
+        }
+        // Two members of one group on a one-partition topic: one owns it, the other nothing.
+        let group = testkit::unique("group");
+        let mut a = KafkaConsumer::new(&s, &group).unwrap();
+        let mut b = KafkaConsumer::new(&s, &group).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let (owner, idle) = loop {
+            a.poll(1, Duration::from_millis(200)).await.unwrap();
+            b.poll(1, Duration::from_millis(200)).await.unwrap();
+            // Errors while the group forms (no coordinator yet) are retried.
+            let (la, lb) = (a.lag().await, b.lag().await);
+            let owns = |l: &[PartitionLag]| l.iter().any(|p| p.assigned);
+            match (&la, &lb) {
+                (Ok(x), Ok(y)) if owns(x) && !owns(y) => break (la.unwrap(), lb.unwrap()),
+                (Ok(x), Ok(y)) if owns(y) && !owns(x) => break (lb.unwrap(), la.unwrap()),
+                _ => {}
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the group never settled: {la:?} {lb:?}"
+            );
+        };
+        assert_eq!(owner.len(), 1);
+        assert!(owner[0].assigned);
+        assert_eq!(idle.len(), 1, "every partition of the topic is reported");
+        assert!(!idle[0].assigned);
+        assert_eq!(
+            idle[0].lag, 6,
+            "nothing committed: the whole topic is backlog"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

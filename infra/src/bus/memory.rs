@@ -327,6 +327,7 @@ impl Consumer for MemoryConsumer {
                 PartitionLag {
                     partition: p as i32,
                     lag: l.end() - l.committed,
+                    assigned: true,
                 }
             })
             .collect())

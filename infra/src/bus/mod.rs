@@ -58,6 +58,8 @@ impl Offsets {
 pub struct PartitionLag {
     pub partition: i32,
     pub lag: i64,
+    /// Whether this consumer owns the partition (else another member does, or nobody yet).
+    pub assigned: bool,
 }
 
 #[async_trait]
@@ -78,7 +80,8 @@ pub trait Consumer: Send {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError>;
     /// Records that everything before `offsets` is processed.
     async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError>;
-    /// Current lag of the partitions this consumer owns.
+    /// Current lag of every partition of the topic, saying which ones this consumer owns: a member
+    /// that owns none while the group has a backlog is not consuming.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
 }
 

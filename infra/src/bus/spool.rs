@@ -8,6 +8,11 @@
 //! first, into the broker. Only when the spool holds `max_bytes` does `send` fail, and the collector
 //! answers 503 with `Retry-After`.
 //!
+//! Readiness says when the bus has stopped confirming: records waiting in the spool with no record
+//! drained for longer than the stall limit (a broker that is down, or up and failing every request)
+//! make `check` fail, and `tailor_spool_unconfirmed_seconds{spool}` says for how long, as does a full
+//! spool.
+//!
 //! The spool survives a restart: segments are files `NNNNNNNNNNNNNNNNNNNN.spool` of length-prefixed,
 //! CRC-checked records, and a `cursor` file says how far the oldest segment has been drained. A torn
 //! record at the tail (a crash mid-append, never acknowledged) is cut off at open. Draining is
@@ -31,6 +36,8 @@ const DRAIN_CHUNK: usize = 500;
 /// Per-record framing: payload length, key length, CRC-32 of key and payload.
 const HEADER: usize = 4 + 2 + 4;
 const CURSOR: &str = "cursor";
+/// Default of how long records may wait unconfirmed before the spool reports a stall.
+const STALL_AFTER: Duration = Duration::from_secs(60);
 
 /// Where a spooled record's delivery is reported: it has no broker offset yet.
 pub const SPOOLED: Delivered = Delivered {
@@ -61,6 +68,11 @@ struct State {
     active: bool,
     /// Set when an append was refused for lack of room; cleared when the drainer frees some.
     full: bool,
+    /// Since when the oldest waiting record has gone unconfirmed: the first append to an empty spool,
+    /// the opening of a non-empty one, or the drainer's last confirmed step.
+    confirmed_at: tokio::time::Instant,
+    /// Waiting unconfirmed longer than this is a stall.
+    stall_after: Duration,
     /// Held for the spool's lifetime: two processes appending to one spool would interleave records.
     _lock: File,
 }
@@ -94,6 +106,9 @@ impl State {
                 self.pending_bytes(),
                 self.max_bytes
             )));
+        }
+        if self.is_empty() {
+            self.confirmed_at = tokio::time::Instant::now();
         }
         let roll = match self.segments.back() {
             None => true,
@@ -160,6 +175,7 @@ impl State {
     fn advance(&mut self, pos: u64) -> Result<(), BusError> {
         self.cursor = pos;
         self.full = false;
+        self.confirmed_at = tokio::time::Instant::now();
         let drained = self
             .segments
             .front()
@@ -189,9 +205,20 @@ impl State {
         Ok(())
     }
 
+    /// How long records have been waiting with nothing confirmed (zero for an empty spool).
+    fn unconfirmed(&self) -> Duration {
+        if self.is_empty() {
+            Duration::ZERO
+        } else {
+            self.confirmed_at.elapsed()
+        }
+    }
+
     fn gauges(&self) {
         metrics::gauge!("tailor_spool_bytes", "spool" => self.name.clone())
             .set(self.pending_bytes() as f64);
+        metrics::gauge!("tailor_spool_unconfirmed_seconds", "spool" => self.name.clone())
+            .set(self.unconfirmed().as_secs_f64());
     }
 }
 
@@ -345,6 +372,8 @@ fn open(dir: &Path, max_bytes: u64) -> Result<State, BusError> {
         writer: None,
         active: false,
         full: false,
+        confirmed_at: tokio::time::Instant::now(),
+        stall_after: STALL_AFTER,
         _lock: lock,
     };
     state.active = !state.is_empty();
@@ -395,6 +424,12 @@ impl SpoolingProducer {
         })
     }
 
+    /// Sets how long records may wait unconfirmed before `check` fails (default 60 s).
+    pub fn stall_after(self, limit: Duration) -> Self {
+        self.state.lock().expect("spool lock").stall_after = limit;
+        self
+    }
+
     /// Whether records are currently going to the spool instead of the broker.
     pub fn spooling(&self) -> bool {
         self.state.lock().expect("spool lock").active
@@ -430,10 +465,21 @@ impl Producer for SpoolingProducer {
     }
 
     async fn check(&self) -> Result<(), BusError> {
-        if self.state.lock().expect("spool lock").full {
+        let s = self.state.lock().expect("spool lock");
+        s.gauges();
+        if s.full {
             return Err(BusError::Delivery(
                 "the event bus is unreachable and the spool is full".into(),
             ));
+        }
+        let waited = s.unconfirmed();
+        if waited > s.stall_after {
+            return Err(BusError::Delivery(format!(
+                "the event bus has confirmed nothing for {} s while {} bytes wait in the spool (collector.spool_stall_secs = {})",
+                waited.as_secs(),
+                s.pending_bytes(),
+                s.stall_after.as_secs()
+            )));
         }
         Ok(())
     }
@@ -619,6 +665,27 @@ mod tests {
         bus.hangs.store(false, Ordering::SeqCst);
         until(|| !p.spooling()).await;
         assert_eq!(bus.got.lock().unwrap().len(), 1);
+        shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_waiting_unconfirmed_beyond_the_limit_fail_readiness() {
+        let dir = tmp();
+        let bus = Arc::new(Switchable::default());
+        let shutdown = crate::Shutdown::new();
+        let limit = Duration::from_secs(30);
+        let p = SpoolingProducer::open(bus.clone(), &dir, 1 << 20, WAIT, shutdown.clone())
+            .unwrap()
+            .stall_after(limit);
+        bus.down.store(true, Ordering::SeqCst);
+        assert_eq!(p.send("k", b"0".to_vec()).await.unwrap(), SPOOLED);
+        assert!(p.check().await.is_ok(), "waiting, not yet for long");
+        tokio::time::advance(limit + Duration::from_secs(1)).await;
+        let err = p.check().await.unwrap_err().to_string();
+        assert!(err.contains("confirmed nothing"), "{err}");
+        bus.down.store(false, Ordering::SeqCst);
+        until(|| !p.spooling()).await;
+        assert!(p.check().await.is_ok(), "drained");
         shutdown.cancel();
     }
 

@@ -7,6 +7,11 @@
 //! restarted or flushed Redis) reloads the script and retries, which is safe because updates are
 //! idempotent.
 //!
+//! Recovery is bounded: reconnection attempts are at most [`RECONNECT_DELAY_MAX`] apart (the
+//! `redis` crate's default backoff multiplies each delay by 100, so a processor that met a dead Redis
+//! once waited minutes on its reconnection, silently, after Redis was back), and no call waits
+//! longer than [`CALL_TIMEOUT`], so a caller always gets an answer or an error to log and retry.
+//!
 //! Redis Cluster (`redis.cluster = true`, [`RedisStore::connect_cluster`]): every [`Update`] keeps
 //! its keys in one hash slot (the processor plans a subject's document and the site's shared keys as
 //! separate updates, each with its own watermark), so each script runs on one node, and reads are
@@ -25,6 +30,22 @@ use std::time::Duration;
 use tailor_core::ops::{Applied, Update, WriteOp};
 
 const APPLY_LUA: &str = include_str!("apply.lua");
+
+/// Longest pause between two reconnection attempts.
+const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(1);
+/// Longest any one call (a pipeline, a command, a reconnection it waits for) may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one call against Redis within [`CALL_TIMEOUT`].
+async fn bounded<T>(call: impl std::future::Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(r) => r,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from Redis within {} s", CALL_TIMEOUT.as_secs()),
+        ))),
+    }
+}
 
 /// See the module docs.
 #[derive(Clone)]
@@ -68,8 +89,12 @@ pub fn hash_slot(key: &str) -> u16 {
 
 impl Conn {
     /// Runs `cmds` (each with the key that places it) and answers in order: one pipeline on a single
-    /// Redis, one pipeline per hash slot (all at once) on a cluster.
+    /// Redis, one pipeline per hash slot (all at once) on a cluster; within [`CALL_TIMEOUT`].
     async fn run(&self, cmds: Vec<Placed<'_>>) -> RedisResult<Vec<redis::Value>> {
+        bounded(self.run_unbounded(cmds)).await
+    }
+
+    async fn run_unbounded(&self, cmds: Vec<Placed<'_>>) -> RedisResult<Vec<redis::Value>> {
         match self {
             Conn::Single(c) => {
                 let mut pipe = redis::pipe();
@@ -109,10 +134,13 @@ impl Conn {
     /// One command; on a cluster, routed as the command itself says (`SCRIPT LOAD` and `PING` go to
     /// every node).
     async fn query(&self, cmd: &Cmd) -> RedisResult<redis::Value> {
-        match self {
-            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
-            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
-        }
+        bounded(async {
+            match self {
+                Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+                Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+            }
+        })
+        .await
     }
 }
 
@@ -127,7 +155,10 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(3))
             .set_response_timeout(Duration::from_secs(5))
-            .set_number_of_retries(3);
+            .set_number_of_retries(3)
+            // No delay grows past RECONNECT_DELAY_MAX (plus the crate's jitter).
+            .set_factor(2)
+            .set_max_delay(RECONNECT_DELAY_MAX.as_millis() as u64);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(unavailable)?;

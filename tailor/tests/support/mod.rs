@@ -2,6 +2,8 @@
 //! loopback port, an HTTP client, and polling until the asynchronous pipeline has caught up.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod servers;
+
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -108,6 +110,36 @@ impl App {
             .await
     }
 
+    /// Page views counted in a `demo` member's profile (0 while it cannot be read).
+    pub async fn page_views(&self, member: &str) -> i64 {
+        let (status, p) = self.get(&format!("/v1/profiles/{member}?site=demo")).await;
+        if status != 200 {
+            return 0;
+        }
+        p["event_counts"]["page_view"].as_i64().unwrap_or(0)
+    }
+
+    /// Waits until exactly `want` page views are counted for `member`, failing at once if more are
+    /// (counted twice) and after `within` if fewer are (lost or stuck).
+    pub async fn until_page_views(&self, member: &str, want: i64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.page_views(member).await;
+            if got == want {
+                return;
+            }
+            assert!(
+                got < want,
+                "{member}: {got} page views counted, only {want} acknowledged"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{member}: {got} of {want} acknowledged page views after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Text of `/metrics`.
     pub async fn metrics(&self) -> String {
         self.http
@@ -174,6 +206,41 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A `tailor <command>` process (`processor`, `collector`, ...) listening on `listen`, on the
+/// configuration file given, its logs (stderr) in `log`, with `failpoint` armed (empty: none).
+pub fn stage(
+    command: &str,
+    listen: &str,
+    config_file: &std::path::Path,
+    log: &std::path::Path,
+    failpoint: &str,
+) -> Reaped {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args([command, "--listen", listen, "--config"])
+        .arg(config_file)
+        .env("RUST_LOG", "info")
+        .env("TAILOR_FAILPOINT", failpoint)
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .map(Reaped)
+        .unwrap_or_else(|e| panic!("start tailor {command}: {e}"))
+}
+
+/// The port a [`stage`] process listens on, from its log (`None` until it says).
+pub fn listening_port(log: &std::path::Path) -> Option<u16> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text.lines().find(|l| l.contains("listening"))?;
+    let at = line.find("127.0.0.1:")? + "127.0.0.1:".len();
+    line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 /// A `tailor run` process on an ephemeral loopback port, with its logs (stderr) collected.
