@@ -431,6 +431,9 @@ pub struct ProcessorConfig {
     pub session_index_size: u32,
     /// How long a session's item list is kept for session-based neighbours, in days.
     pub session_index_ttl_days: u32,
+    /// Most distinct items one visitor feeds the shared models (popularity, co-visitation, session
+    /// index, followers) per day; beyond it their views only reach their own profile.
+    pub shared_items_per_day: u32,
     /// Clicks back within a session that count as "followed by" (sequential rules), weighted 1/distance.
     pub sequence_steps: u32,
     /// Trending compares the last this-many hours with the long-run daily rate.
@@ -460,6 +463,7 @@ impl Default for ProcessorConfig {
             signal_cooldown_days: 7,
             min_history_events: 10,
             session_index_size: 500,
+            shared_items_per_day: 200,
             session_index_ttl_days: 30,
             sequence_steps: 10,
             trending_window_hours: 24,
@@ -935,6 +939,10 @@ impl Config {
             (
                 "processor.session_index_size",
                 self.processor.session_index_size as i64,
+            ),
+            (
+                "processor.shared_items_per_day",
+                self.processor.shared_items_per_day as i64,
             ),
             (
                 "processor.session_index_ttl_days",

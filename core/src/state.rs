@@ -232,6 +232,34 @@ pub struct StageRecord {
     pub since_ms: i64,
 }
 
+/// The items whose views, clicks and carts a subject fed the site's shared models on one day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SharedToday {
+    /// Days since the epoch (UTC).
+    pub day: i64,
+    pub items: Vec<String>,
+}
+
+impl SharedToday {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Whether an interaction feeds the site's shared models (popularity, co-visitation, the session
+/// index, followers), so that no one visitor can flood them: see [`SubjectState::share`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// The first interaction with the item today: counts everywhere.
+    New,
+    /// The item was counted today already: popularity counts distinct visitors, so not again;
+    /// session-based models (which count distinct sessions) still learn from it.
+    Repeat,
+    /// The subject already fed `cap` distinct items today: nothing more today.
+    OverCap,
+}
+
 /// Everything Tailor knows about one subject.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -252,6 +280,9 @@ pub struct SubjectState {
     pub traits: BTreeMap<String, serde_json::Value>,
     /// Recently viewed items, newest first, distinct.
     pub recent_items: Vec<String>,
+    /// What this subject fed the site's shared models today (see [`SubjectState::share`]).
+    #[serde(skip_serializing_if = "SharedToday::is_empty")]
+    pub shared_today: SharedToday,
     /// Recent pages, oldest first.
     pub path: Vec<Step>,
     pub interests: Interests,
@@ -516,6 +547,29 @@ impl SubjectState {
         }
     }
 
+    /// Records an interaction with `item` at `t_ms` against the subject's daily share of the shared
+    /// models, and says how far it counts ([`Share`]): popularity counts a visitor once per item and
+    /// day, and a visitor feeds at most `cap` distinct items a day, so a flood of fake views from one
+    /// visitor moves an item by one, and stops after `cap` items.
+    pub fn share(&mut self, item: &str, t_ms: i64, cap: usize) -> Share {
+        let day = day_of(t_ms);
+        let today = &mut self.shared_today;
+        // A late event of an earlier day counts against the latest day's share (never reopening
+        // its own day, so back-dated events cannot escape the cap).
+        if day > today.day {
+            today.day = day;
+            today.items.clear();
+        }
+        if today.items.iter().any(|i| i == item) {
+            Share::Repeat
+        } else if today.items.len() >= cap {
+            Share::OverCap
+        } else {
+            today.items.push(item.to_string());
+            Share::New
+        }
+    }
+
     /// Serialises for the store.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a state document always serialises")
@@ -530,6 +584,32 @@ impl SubjectState {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_visitor_feeds_the_shared_models_once_per_item_and_day_up_to_a_cap() {
+        let mut s = SubjectState::default();
+        let day = 20_000 * DAY_MS;
+        assert_eq!(s.share("a", day + 1, 2), Share::New);
+        assert_eq!(s.share("a", day + 2, 2), Share::Repeat);
+        assert_eq!(s.share("b", day + 3, 2), Share::New);
+        assert_eq!(s.share("c", day + 4, 2), Share::OverCap);
+        assert_eq!(
+            s.share("a", day + 5, 2),
+            Share::Repeat,
+            "counted ones stay repeats"
+        );
+        // Back-dated events count against the latest day.
+        assert_eq!(s.share("d", day - 3 * DAY_MS, 2), Share::OverCap);
+        // A new day, a new share.
+        assert_eq!(s.share("a", day + DAY_MS, 2), Share::New);
+        assert_eq!(s.shared_today.items, ["a"]);
+        let json = s.to_json();
+        assert_eq!(
+            SubjectState::from_json(&json).unwrap().shared_today,
+            s.shared_today
+        );
+    }
+
     use super::*;
 
     const H: i64 = 10 * DAY_MS;

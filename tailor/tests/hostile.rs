@@ -629,3 +629,41 @@ async fn the_hostile_corpus_gets_precise_refusals_and_leaves_the_service_whole()
     assert_eq!(status, 200);
     app.stop().await;
 }
+
+/// One request of 400 fake page views put an item named like an XSS payload first in every new
+/// visitor's recommendations. A visitor now counts once per item and day in popularity, and feeds at
+/// most `processor.shared_items_per_day` items a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_visitors_flood_cannot_top_everyones_recommendations() {
+    let app = start(Config::default()).await;
+    let xss = "<img/src=x/onerror=alert(1)>";
+    let mut events: Vec<Value> = (0..6)
+        .map(|n| {
+            json!({"type": "page_view", "site_id": "demo", "anonymous_id": format!("shopper-{n}"),
+                "event_id": format!("shopper-{n}"), "item_id": "tent-x"})
+        })
+        .collect();
+    events.extend((0..400).map(|n| {
+        json!({"type": "page_view", "site_id": "demo", "anonymous_id": "attacker",
+            "session_id": format!("s{n}"), "event_id": format!("flood-{n}"), "item_id": xss})
+    }));
+    let (status, body) = app.post(&json!(events)).await;
+    assert_eq!(status, 202, "{body}");
+    app.until("/v1/profiles/attacker?site=demo&as=anonymous", |p| {
+        p["event_counts"]["page_view"] == 400
+    })
+    .await;
+    let got = app
+        .until("/v1/recommendations?site=demo&anonymous=newcomer", |r| {
+            r["items"].as_array().is_some_and(|i| i.len() >= 2)
+        })
+        .await;
+    let items: Vec<&str> = got["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(items[0], "tent-x", "six shoppers outweigh one flood: {got}");
+    app.stop().await;
+}

@@ -78,7 +78,20 @@ impl Folder<'_> {
         // Interests, recency lists, path.
         let interactions = interaction(e);
         let is_view = matches!(e.body, EventBody::PageView { .. } | EventBody::Click { .. });
-        for (item, category, brand, w) in &interactions {
+        // How far each interaction feeds the shared models: once per visitor, item and day, and at
+        // most `shared_items_per_day` items (order lines always: orders count once by their id).
+        let shares: Vec<Share> = interactions
+            .iter()
+            .map(|(item, ..)| match &e.body {
+                EventBody::Purchase { .. } => Share::New,
+                _ if bot => Share::OverCap,
+                _ => s.share(item, t, self.config.shared_items_per_day as usize),
+            })
+            .collect();
+        if !bot && shares.contains(&Share::OverCap) {
+            metrics::counter!("tailor_processor_shared_capped_total").increment(1);
+        }
+        for ((item, category, brand, w), share) in interactions.iter().zip(&shares) {
             s.interests
                 .items
                 .add(item, *w, t, caps.half_life_ms, caps.items);
@@ -103,7 +116,7 @@ impl Folder<'_> {
                     .brands
                     .add(b, *w, t, caps.half_life_ms, caps.brands);
             }
-            if !bot {
+            if *share == Share::New {
                 self.popularity(
                     &site,
                     item,
@@ -120,7 +133,7 @@ impl Folder<'_> {
             EventBody::PageView { item_id, .. } | EventBody::Click { item_id, .. } => {
                 if let Some(i) = item_id {
                     push_front_distinct(&mut s.recent_items, i.as_str(), caps.recent_items);
-                    if !bot {
+                    if !shares.contains(&Share::OverCap) {
                         self.covisit(&site, i.as_str(), &session_items_before, fx);
                         let session = format!("{}/{session_id}", e.anonymous_id);
                         self.session_index(

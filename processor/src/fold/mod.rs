@@ -29,7 +29,7 @@ use tailor_core::models::{Facts, SiteModels};
 use tailor_core::ops::{Position, Update, WriteOp};
 use tailor_core::segment::{Rule, Subject as RuleSubject};
 use tailor_core::state::{
-    add_count, cap_counts, day_of, push_front_distinct, Caps, Session, StageRecord, Step,
+    add_count, cap_counts, day_of, push_front_distinct, Caps, Session, Share, StageRecord, Step,
     SubjectState, DAY_MS,
 };
 use tailor_core::{AnonymousId, MemberId, SiteId, Subject};

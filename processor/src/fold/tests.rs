@@ -267,3 +267,64 @@ fn purchases_convert_for_the_offers_clicked_or_seen_and_the_holdout_alike() {
     );
     assert_eq!(w.state("m:control").exposures["winback"].variant, HOLDOUT);
 }
+
+#[test]
+fn one_visitors_flood_moves_popularity_by_one_per_item_and_stops_at_the_cap() {
+    let mut w = World::new();
+    w.config.shared_items_per_day = 5;
+    let xss = "<img/src=x/onerror=alert(1)>";
+    // 400 fake views of one item, each in a session of its own, then 20 different items.
+    let mut events: Vec<Event> = (0..400)
+        .map(|n| {
+            event(
+                json!({"type":"page_view","site_id":"demo","anonymous_id":"flood",
+                "session_id": format!("s{n}"), "event_id": format!("f{n}"), "item_id": xss}),
+            )
+        })
+        .collect();
+    events.extend((0..20).map(|n| {
+        event(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"flood","session_id":"t",
+            "event_id": format!("g{n}"), "item_id": format!("item-{n}")}),
+        )
+    }));
+    let out = w.fold(&events);
+    let popular: Vec<(String, f64)> = out
+        .site_updates
+        .iter()
+        .flat_map(|u| &u.ops)
+        .filter_map(|o| match o {
+            WriteOp::ZIncr { key, member, by } if key.ends_with(":popular") => {
+                Some((member.clone(), *by))
+            }
+            _ => None,
+        })
+        .collect();
+    let of = |item: &str| -> f64 {
+        popular
+            .iter()
+            .filter(|(m, _)| m == item)
+            .map(|(_, b)| b)
+            .sum()
+    };
+    assert_eq!(of(xss), 1.0, "a visitor counts once per item and day");
+    let items_counted = (0..20).filter(|n| of(&format!("item-{n}")) > 0.0).count();
+    assert_eq!(
+        items_counted, 4,
+        "five distinct items a day, the flooded one included"
+    );
+    // Past the cap, nothing of theirs reaches co-visitation or the session index either.
+    let late = "item-19";
+    assert!(!out
+        .site_updates
+        .iter()
+        .flat_map(|u| &u.ops)
+        .any(|o| match o {
+            WriteOp::ZIncr { key, member, .. } | WriteOp::ZSet { key, member, .. } =>
+                (key.contains(":covis:") || key.contains(":isess:") || key.contains(":sess:"))
+                    && (member == late || key.ends_with(late)),
+            _ => false,
+        }));
+    // Their own profile still sees every view.
+    assert_eq!(w.state("a:flood").events["page_view"], 420);
+}
