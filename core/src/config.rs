@@ -434,6 +434,9 @@ pub struct ProcessorConfig {
     /// Most distinct items one visitor feeds the shared models (popularity, co-visitation, session
     /// index, followers) per day; beyond it their views only reach their own profile.
     pub shared_items_per_day: u32,
+    /// Run the actions stage (campaigns' outbound actions, docs/marketing.md) in this processor:
+    /// one more consumer group, on the change events. Off, triggers act on the site only.
+    pub actions: bool,
     /// Clicks back within a session that count as "followed by" (sequential rules), weighted 1/distance.
     pub sequence_steps: u32,
     /// Trending compares the last this-many hours with the long-run daily rate.
@@ -464,6 +467,7 @@ impl Default for ProcessorConfig {
             min_history_events: 10,
             session_index_size: 500,
             shared_items_per_day: 200,
+            actions: true,
             session_index_ttl_days: 30,
             sequence_steps: 10,
             trending_window_hours: 24,

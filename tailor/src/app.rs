@@ -247,7 +247,7 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
             } else {
                 None
             };
-            let actions = if roles.processor {
+            let actions = if roles.processor && config.processor.actions {
                 let group = format!("{}.actions", config.kafka.group);
                 let c: Box<dyn Consumer> = Box::new(KafkaConsumer::new(&changes_topic, &group)?);
                 let p: Arc<dyn Producer> = Arc::new(KafkaProducer::new(&actions_topic)?);
@@ -286,7 +286,11 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     producer: Some(Arc::new(bus.clone())),
                     dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),
                     consumer: Some(Box::new(bus.consumer())),
-                    actions: Some((Box::new(changes.follower()), Arc::new(actions))),
+                    actions: config.processor.actions.then(
+                        || -> (Box<dyn Consumer>, Arc<dyn Producer>) {
+                            (Box::new(changes.follower()), Arc::new(actions))
+                        },
+                    ),
                     changes: Some((Arc::new(changes.clone()), Arc::new(changes))),
                 })
             } else {
