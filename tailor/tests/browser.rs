@@ -13,6 +13,9 @@ use tailor_core::ids::SiteId;
 use tailor_core::keys::KeySpace;
 use tailor_infra::testkit;
 
+/// An item id an attacker chose (ids may hold any visible character but braces).
+const XSS: &str = "<img/src=x/onerror=window.__pwned=1>";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     assert!(
@@ -26,7 +29,8 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     let member = testkit::unique("shopper");
     // Another shopper came before: their visit gives the shared models (co-visitation, popularity)
     // something beyond what this shopper views, buys and so never gets recommended again.
-    let earlier: Vec<Value> = ["tent-2p", "sleeping-bag", "tent-4p"]
+    // One of their items is named like markup: the tag must show it as text, never run it.
+    let earlier: Vec<Value> = ["tent-2p", "sleeping-bag", "tent-4p", XSS]
         .iter()
         .map(|item| {
             serde_json::json!({"type": "page_view", "site_id": "demo", "anonymous_id": "earlier-shopper",
@@ -38,6 +42,12 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
 
     let session = support::browser_script("browser.mjs", &[&base, &member]).await;
     assert!(!session["slot"].as_array().unwrap().is_empty(), "{session}");
+    assert!(
+        support::strings(&session["rendered"]).contains(&XSS),
+        "the markup-named item is shown, as its name: {session}"
+    );
+    assert_eq!(session["markup"], 0, "no element made of it: {session}");
+    assert_eq!(session["pwned"], false, "no script ran: {session}");
 
     let profile = app
         .profile_until(&member, |p| {

@@ -58,7 +58,13 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
             ("(release build: minutes)", 1),
         ],
     ),
-    ("reliability.md", &[("(needs Kafka and Redis)", 1)]),
+    (
+        "reliability.md",
+        &[
+            ("(needs Kafka and Redis)", 1),
+            ("(release build: minutes)", 1),
+        ],
+    ),
     (
         "scaling.md",
         &[

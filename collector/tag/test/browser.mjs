@@ -63,6 +63,12 @@ try {
     );
   }
   if (!slot.length) throw new Error("the offer slot was never filled");
+  // Every field is rendered as text: an item named like markup shows as its name, runs nothing.
+  const rendered = await page.$$eval('[data-tailor-slot="recommended"] a[data-tailor-item]', (as) =>
+    as.map((a) => a.textContent)
+  );
+  const markup = await page.$$eval('[data-tailor-slot="recommended"] img, [data-tailor-slot="recommended"] script', (els) => els.length);
+  const pwned = await page.evaluate(() => window.__pwned === 1);
   // Let the IntersectionObserver see the slot and the tag send the impression, then click an offer.
   await page.waitForTimeout(1500);
   await page.click(`[data-tailor-slot="recommended"] a[data-tailor-item="${slot[0]}"]`);
@@ -72,7 +78,7 @@ try {
   // Leaving the page sends the final page ping and whatever is still queued with sendBeacon.
   await page.close({ runBeforeUnload: true });
 
-  console.log(JSON.stringify({ member, order, viewed: ["headlamp", "tent-2p", "stove"], bought: ["tent-2p", "stove"], slot, sent }));
+  console.log(JSON.stringify({ member, order, viewed: ["headlamp", "tent-2p", "stove"], bought: ["tent-2p", "stove"], slot, sent, rendered, markup, pwned }));
 } catch (e) {
   console.error(String(e && e.stack ? e.stack : e));
   console.error(log.join("\n"));
