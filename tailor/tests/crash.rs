@@ -49,6 +49,10 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
     let mut config = testkit::real_config();
     // Small batches, so kills land in the middle of a stream of many store writes and commits.
     config.processor.batch_size = 20;
+    // The event path only (one consumer group per processor): each killed member of a group is one
+    // more chance of Tansu 0.6 leaving the next one without partitions (docs/reliability.md); the
+    // actions stage's exactly-once is tested in tailor/tests/campaigns.rs.
+    config.processor.actions = false;
     let dir = testkit::temp_dir("crash");
     let config_file = dir.join("tailor.toml");
     std::fs::write(&config_file, toml::to_string(&config).unwrap()).unwrap();
