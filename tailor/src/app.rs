@@ -180,7 +180,9 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                 }
                 if roles.processor {
                     topics.push((&changes_topic, config.kafka.partitions, vec![]));
-                    topics.push((&actions_topic, config.kafka.partitions, vec![]));
+                    if config.processor.actions {
+                        topics.push((&actions_topic, config.kafka.partitions, vec![]));
+                    }
                 }
                 for (t, partitions, configs) in topics {
                     if let Err(e) =
