@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# One build from scratch (CI, a fresh clone): incremental artifacts would only double the disk used.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
