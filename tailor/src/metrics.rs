@@ -119,8 +119,20 @@ pub fn register(roles: Roles, config: &Config) {
             "tailor_processor_commit_errors_total",
             "tailor_processor_poll_errors_total",
             "tailor_processor_offer_tokens_rejected_total",
+            "tailor_processor_shared_capped_total",
         ] {
             counter!(name).increment(0);
+        }
+        if config.processor.actions {
+            // `tailor_processor::actions`.
+            for outcome in ["topic", "delivered", "dead"] {
+                counter!("tailor_actions_total", "outcome" => outcome).increment(0);
+            }
+            for reason in ["schedule", "audience", "holdout"] {
+                counter!("tailor_actions_skipped_total", "reason" => reason).increment(0);
+            }
+            counter!("tailor_actions_duplicates_total").increment(0);
+            counter!("tailor_actions_webhook_failures_total").increment(0);
         }
         counter!("tailor_processor_sweep_skipped_total", "reason" => "unparsable").increment(0);
         // `tailor_processor::health`: no partition and no backlog until the loop has looked.
