@@ -377,6 +377,7 @@ impl Collector {
                 browser: l.route == "/i",
             },
             origin: None,
+            request_id: None,
             // Selected through the admin API, which confines a key to its own site's records.
             writer: crate::pipeline::Writer::Trusted,
         };

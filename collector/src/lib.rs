@@ -157,6 +157,9 @@ fn request_info(
         },
         origin,
         writer,
+        request_id: text(header::HeaderName::from_static(
+            tailor_infra::http::REQUEST_ID,
+        )),
     }
 }
 

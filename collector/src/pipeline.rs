@@ -26,6 +26,8 @@ pub struct RequestInfo {
     pub origin: Option<String>,
     /// What a request without `origin` may write (`tailor_core::access`).
     pub writer: Writer,
+    /// The request's id (`X-Request-Id`), carried with its events to the bus.
+    pub request_id: Option<String>,
 }
 
 /// Which sites a request that carries no `Origin` may write to.
@@ -167,7 +169,10 @@ impl Collector {
                 self.write_dead_letters(req, letters).await;
             }
         };
-        let (sent, ()) = futures::join!(self.send(&events, req.source), letters);
+        let (sent, ()) = futures::join!(
+            self.send(&events, req.source, req.request_id.as_deref()),
+            letters
+        );
         sent?;
         Ok(Outcome {
             accepted: events
@@ -255,13 +260,20 @@ impl Collector {
     }
 
     /// Writes events with their wire form.
-    async fn send(&self, events: &[(Event, Vec<u8>)], source: Source) -> Result<(), IngestError> {
+    async fn send(
+        &self,
+        events: &[(Event, Vec<u8>)],
+        source: Source,
+        request_id: Option<&str>,
+    ) -> Result<(), IngestError> {
         if events.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
         let sends = events.iter().map(|(e, wire)| async move {
-            self.producer.send(&e.partition_key(), wire.clone()).await
+            self.producer
+                .send_traced(&e.partition_key(), wire.clone(), request_id)
+                .await
         });
         let results = futures::future::join_all(sends).await;
         metrics::histogram!("tailor_collector_delivery_duration_seconds")

@@ -13,7 +13,7 @@
 
 use crate::auth::{Access, Gate, RouteSpec, Routes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -225,9 +225,29 @@ async fn readyz(State(ops): State<Ops>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The header that names a request, end to end (`X-Request-Id`).
+pub const REQUEST_ID: &str = "x-request-id";
+
 /// Middleware recording `tailor_http_requests_total{service,route,method,status}` and
-/// `tailor_http_request_duration_seconds{service,route}` for every request.
-pub async fn track(service: &'static str, req: Request, next: Next) -> Response {
+/// `tailor_http_request_duration_seconds{service,route}` for every request, and giving it an id.
+pub async fn track(service: &'static str, mut req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    // The request's id: the caller's `X-Request-Id` when it is a sane one, else a new one. It is
+    // set on the request (handlers read it there), echoed on the response, and every log line of
+    // the request carries it (a span), as do the events it writes (their record headers).
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let value = HeaderValue::from_str(&id).expect("a checked request id is a header value");
+    req.headers_mut().insert(REQUEST_ID, value.clone());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -235,7 +255,9 @@ pub async fn track(service: &'static str, req: Request, next: Next) -> Response 
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
-    let resp = next.run(req).await;
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut resp = next.run(req).instrument(span).await;
+    resp.headers_mut().insert(REQUEST_ID, value);
     let status = resp.status().as_u16().to_string();
     metrics::counter!("tailor_http_requests_total", "service" => service, "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("tailor_http_request_duration_seconds", "service" => service, "route" => route)
@@ -248,7 +270,7 @@ pub async fn track(service: &'static str, req: Request, next: Next) -> Response 
 /// origin some site allows, with credentials (the Snowplow browser tracker sends cookies), for the
 /// methods and headers trackers use. Member profiles are deliberately not served cross-origin.
 pub fn browser_cors(config: &tailor_core::config::Config) -> tower_http::cors::CorsLayer {
-    use axum::http::{HeaderValue, Method};
+    use axum::http::Method;
     use tower_http::cors::{AllowOrigin, CorsLayer};
     let origins: Vec<String> = config
         .sites

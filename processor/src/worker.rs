@@ -197,8 +197,10 @@ impl Processor {
             .filter_map(|m| match serde_json::from_slice::<Event>(&m.payload) {
                 Ok(e) => Some((m, e)),
                 Err(err) => {
-                    metrics::counter!("tailor_processor_events_total", "outcome" => "malformed").increment(1);
-                    tracing::warn!(topic = %m.topic, partition = m.partition, offset = m.offset, error = %err,
+                    metrics::counter!("tailor_processor_events_total", "outcome" => "malformed")
+                        .increment(1);
+                    tracing::warn!(topic = %m.topic, partition = m.partition, offset = m.offset,
+                        request_id = ?m.request_id, error = %err,
                         "skipping a payload that is not a Tailor event");
                     None
                 }
@@ -393,6 +395,14 @@ impl Processor {
         if outcomes[docs].contains(&Applied::Conflict) {
             metrics::counter!("tailor_processor_conflicts_total").increment(1);
             return Err(Retry::Conflict(folded.outcomes));
+        }
+        // Each event's fate under the id of the request that brought it (`X-Request-Id`), so one
+        // event can be followed from the collector's log to here (RUST_LOG=tailor_processor=debug).
+        for ((m, e), outcome) in events.iter().zip(&folded.outcomes) {
+            if let Some(id) = &m.request_id {
+                tracing::debug!(request_id = %id, event_id = %e.event_id, site = %e.site_id,
+                    outcome = ?outcome, "event applied");
+            }
         }
         Ok(folded.outcomes)
     }

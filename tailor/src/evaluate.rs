@@ -275,6 +275,7 @@ pub async fn train(config: &Config, train: &[Event]) -> anyhow::Result<(Arc<dyn 
                     partition: 0,
                     offset,
                     payload: serde_json::to_vec(e).expect("an event serialises"),
+                    request_id: None,
                 }
             })
             .collect();

@@ -194,6 +194,7 @@ async fn from_parquet(
                 partition: *p,
                 offset: *o,
                 payload: serde_json::to_vec(e).expect("an event serialises"),
+                request_id: None,
             })
             .collect();
         apply(processor, &batch, &mut outcomes).await?;

@@ -216,6 +216,7 @@ async fn kafka_and_redis() {
     let app = start(config.clone()).await;
     the_loop(&app, "real").await;
     the_edge(&app).await;
+    request_ids_travel_with_the_events(&app, &config).await;
     app.stop().await;
 
     // A new consumer group replays the whole topic into the same store (a rebuilt processor): the event
@@ -246,4 +247,52 @@ async fn kafka_and_redis() {
     assert_eq!(after["purchases"], before["purchases"]);
     assert_eq!(after["dwell_ms"], before["dwell_ms"]);
     app.stop().await;
+}
+
+/// A request's id (`X-Request-Id`, or one made for it) is echoed, and its events carry it on the
+/// topic (a record header), where the processor logs it beside each event's outcome.
+async fn request_ids_travel_with_the_events(app: &App, config: &Config) {
+    use tailor_infra::bus::kafka::{KafkaSettings, KafkaTopicReader};
+    use tailor_infra::bus::TopicReader;
+    let send = |id: Option<&str>, event: &str| {
+        let mut r = app
+            .http
+            .post(format!("{}/v1/events", app.base))
+            .json(&json!(
+            {"type": "page_view", "site_id": "demo", "anonymous_id": "tracer", "event_id": event}));
+        if let Some(id) = id {
+            r = r.header("x-request-id", id);
+        }
+        r.send()
+    };
+    let given = send(Some("trace-42"), "traced-1").await.unwrap();
+    assert_eq!(given.status(), 202);
+    assert_eq!(given.headers()["x-request-id"], "trace-42");
+    let made = send(None, "traced-2").await.unwrap();
+    let made_id = made.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(made_id.len(), 36, "a UUID: {made_id}");
+    let bad = send(Some("no spaces or {braces}"), "traced-3")
+        .await
+        .unwrap();
+    assert_ne!(
+        bad.headers()["x-request-id"],
+        "no spaces or {braces}",
+        "replaced"
+    );
+    let reader = KafkaTopicReader::new(&KafkaSettings {
+        brokers: config.kafka.brokers.clone().unwrap(),
+        topic: config.kafka.topic.clone(),
+        delivery_timeout: std::time::Duration::from_secs(5),
+    });
+    let records = reader.read_all(100_000).await.unwrap();
+    let id_of = |event: &str| {
+        records
+            .iter()
+            .find(|m| String::from_utf8_lossy(&m.payload).contains(&format!("\"{event}\"")))
+            .unwrap_or_else(|| panic!("{event} is on the topic"))
+            .request_id
+            .clone()
+    };
+    assert_eq!(id_of("traced-1").as_deref(), Some("trace-42"));
+    assert_eq!(id_of("traced-2"), Some(made_id));
 }

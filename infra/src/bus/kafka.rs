@@ -15,7 +15,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::Message as _;
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -39,6 +39,15 @@ impl KafkaSettings {
             .set("api.version.request", "true");
         c
     }
+}
+
+/// The request id a record carries in its headers.
+fn request_id(m: &impl rdkafka::message::Message) -> Option<String> {
+    m.headers()?
+        .iter()
+        .find(|h| h.key == super::REQUEST_ID_HEADER)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 fn other(e: impl std::fmt::Display) -> BusError {
@@ -132,9 +141,24 @@ impl KafkaProducer {
 #[async_trait]
 impl Producer for KafkaProducer {
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
+        self.send_traced(key, payload, None).await
+    }
+
+    async fn send_traced(
+        &self,
+        key: &str,
+        payload: Vec<u8>,
+        request_id: Option<&str>,
+    ) -> Result<Delivered, BusError> {
         let mut record = FutureRecord::to(&self.settings.topic)
             .key(key)
             .payload(&payload);
+        if let Some(id) = request_id {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: super::REQUEST_ID_HEADER,
+                value: Some(id),
+            }));
+        }
         if let Some(p) = pinned_partition(key) {
             record = record.partition(p % self.partitions().await?);
         }
@@ -250,6 +274,7 @@ impl Consumer for KafkaConsumer {
                     partition: m.partition(),
                     offset: m.offset(),
                     payload: m.payload().unwrap_or_default().to_vec(),
+                    request_id: request_id(&m),
                 }),
             }
         }
@@ -416,6 +441,7 @@ fn read_partition(
                     partition,
                     offset: m.offset(),
                     payload,
+                    request_id: request_id(&m),
                 });
                 if m.offset() + 1 >= to {
                     break;
@@ -491,6 +517,7 @@ fn read_topic(s: &KafkaSettings, max: usize) -> Result<Vec<Message>, BusError> {
                             partition: p,
                             offset: m.offset(),
                             payload: m.payload().unwrap_or_default().to_vec(),
+                            request_id: request_id(&m),
                         });
                     }
                     if m.offset() + 1 >= high {

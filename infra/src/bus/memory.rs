@@ -21,6 +21,8 @@ struct Log {
     /// Offset of `records[0]`.
     base: i64,
     records: VecDeque<Vec<u8>>,
+    /// The request id of each record in `records`.
+    request_ids: VecDeque<Option<String>>,
     /// Payload bytes in `records`.
     bytes: usize,
     /// The single consumer group's committed offset.
@@ -34,6 +36,7 @@ impl Log {
 
     fn drop_oldest(&mut self) {
         if let Some(r) = self.records.pop_front() {
+            self.request_ids.pop_front();
             self.bytes -= r.len();
             self.base += 1;
             self.committed = self.committed.max(self.base);
@@ -124,7 +127,12 @@ impl MemoryBus {
         }
     }
 
-    fn try_append(&self, partition: usize, payload: &[u8]) -> Option<i64> {
+    fn try_append(
+        &self,
+        partition: usize,
+        payload: &[u8],
+        request_id: Option<&str>,
+    ) -> Option<i64> {
         let mut log = self.inner.logs[partition].lock().expect("bus lock");
         if (log.end() - log.committed) as usize >= self.inner.capacity {
             if !self.retain_latest {
@@ -133,6 +141,7 @@ impl MemoryBus {
             log.drop_oldest();
         }
         log.records.push_back(payload.to_vec());
+        log.request_ids.push_back(request_id.map(str::to_string));
         log.bytes += payload.len();
         if let Some(max) = self.max_bytes {
             while log.bytes > max && log.records.len() > 1 {
@@ -146,6 +155,15 @@ impl MemoryBus {
 #[async_trait]
 impl Producer for MemoryBus {
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
+        self.send_traced(key, payload, None).await
+    }
+
+    async fn send_traced(
+        &self,
+        key: &str,
+        payload: Vec<u8>,
+        request_id: Option<&str>,
+    ) -> Result<Delivered, BusError> {
         let n = self.inner.logs.len();
         let partition =
             pinned_partition(key).map_or_else(|| partition_for(key, n), |p| p as usize % n);
@@ -153,7 +171,7 @@ impl Producer for MemoryBus {
         loop {
             // Register interest before checking, so a commit between check and wait is not missed.
             let freed = self.inner.freed.notified();
-            if let Some(offset) = self.try_append(partition, &payload) {
+            if let Some(offset) = self.try_append(partition, &payload, request_id) {
                 self.inner.arrived.notify_waiters();
                 return Ok(Delivered {
                     partition: partition as i32,
@@ -193,6 +211,7 @@ impl TopicReader for MemoryBus {
                     partition: p as i32,
                     offset: log.base + i as i64,
                     payload: payload.clone(),
+                    request_id: log.request_ids[i].clone(),
                 });
             }
         }
@@ -233,13 +252,15 @@ impl TopicReader for MemoryBus {
             if bytes >= max_bytes {
                 break;
             }
-            let payload = log.records[(offset - log.base) as usize].clone();
+            let at = (offset - log.base) as usize;
+            let payload = log.records[at].clone();
             bytes += payload.len();
             out.push(Message {
                 topic: self.inner.topic.clone(),
                 partition,
                 offset,
                 payload,
+                request_id: log.request_ids[at].clone(),
             });
         }
         Ok(out)
@@ -264,11 +285,13 @@ impl MemoryConsumer {
             // A rewind below the retained base (records already committed and dropped) resumes at base.
             let mut pos = self.positions[p].max(log.base);
             while pos < log.end() && out.len() < max {
+                let at = (pos - log.base) as usize;
                 out.push(Message {
                     topic: self.bus.topic.clone(),
                     partition: p as i32,
                     offset: pos,
-                    payload: log.records[(pos - log.base) as usize].clone(),
+                    payload: log.records[at].clone(),
+                    request_id: log.request_ids[at].clone(),
                 });
                 pos += 1;
             }
@@ -337,6 +360,22 @@ impl Consumer for MemoryConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn records_keep_the_request_id_they_were_sent_with() {
+        let bus = MemoryBus::new("t", 1, 10, Duration::from_millis(100));
+        bus.send_traced("k", vec![1], Some("req-1")).await.unwrap();
+        bus.send("k", vec![2]).await.unwrap();
+        let got = bus
+            .consumer()
+            .poll(10, Duration::from_millis(10))
+            .await
+            .unwrap();
+        let ids: Vec<Option<&str>> = got.iter().map(|m| m.request_id.as_deref()).collect();
+        assert_eq!(ids, [Some("req-1"), None]);
+        let read = bus.read_all(10).await.unwrap();
+        assert_eq!(read[0].request_id.as_deref(), Some("req-1"));
+    }
 
     #[tokio::test]
     async fn keeps_order_per_key_and_resumes_from_commit() {

@@ -35,7 +35,12 @@ pub struct Message {
     pub partition: i32,
     pub offset: i64,
     pub payload: Vec<u8>,
+    /// The id of the HTTP request the record came from, when its producer knew it.
+    pub request_id: Option<String>,
 }
+
+/// The record header that carries the id of the request an event came in with.
+pub const REQUEST_ID_HEADER: &str = "request_id";
 
 /// The next offset to read per partition: what a consumer commits after processing messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +71,18 @@ pub struct PartitionLag {
 pub trait Producer: Send + Sync {
     /// Writes one record; resolves once it is durable. Records with the same key stay in order.
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError>;
+    /// [`Producer::send`] with the id of the HTTP request the record came from, carried to the
+    /// consumers (a Kafka header, [`REQUEST_ID_HEADER`]) so every stage's logs can follow one event.
+    /// Producers that cannot carry it send without.
+    async fn send_traced(
+        &self,
+        key: &str,
+        payload: Vec<u8>,
+        request_id: Option<&str>,
+    ) -> Result<Delivered, BusError> {
+        let _ = request_id;
+        self.send(key, payload).await
+    }
     /// Whether the bus can be reached (readiness).
     async fn check(&self) -> Result<(), BusError>;
     /// Waits for in-flight records on shutdown.
@@ -147,6 +164,7 @@ mod tests {
             partition,
             offset,
             payload: vec![],
+            request_id: None,
         }
     }
 

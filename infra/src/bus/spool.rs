@@ -45,8 +45,13 @@ pub const SPOOLED: Delivered = Delivered {
     offset: -1,
 };
 
-/// A spooled record: its bus key and payload.
+/// A spooled record: its bus key and payload. The key may end with [`TRACE`] and the record's
+/// request id (keys are made of ids, which hold no control character; records spooled before
+/// request ids existed have none).
 type Record = (String, Vec<u8>);
+
+/// Separates a spooled key from the request id it carries.
+const TRACE: char = '\u{1}';
 
 struct Segment {
     seq: u64,
@@ -452,14 +457,32 @@ impl SpoolingProducer {
 #[async_trait]
 impl Producer for SpoolingProducer {
     async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
+        self.send_traced(key, payload, None).await
+    }
+
+    async fn send_traced(
+        &self,
+        key: &str,
+        payload: Vec<u8>,
+        request_id: Option<&str>,
+    ) -> Result<Delivered, BusError> {
+        let spooled_key = match request_id {
+            Some(id) => format!("{key}{TRACE}{id}"),
+            None => key.to_string(),
+        };
         if self.spooling() {
-            return self.spool(key, &payload);
+            return self.spool(&spooled_key, &payload);
         }
-        match bounded(self.wait, self.inner.send(key, payload.clone())).await {
+        match bounded(
+            self.wait,
+            self.inner.send_traced(key, payload.clone(), request_id),
+        )
+        .await
+        {
             Ok(d) => Ok(d),
             Err(e) => {
                 tracing::warn!(error = %e, "event bus unreachable; spooling to disk");
-                self.spool(key, &payload)
+                self.spool(&spooled_key, &payload)
             }
         }
     }
@@ -558,7 +581,13 @@ async fn drain(
             .into_iter()
             .map(|(k, p)| {
                 let inner = inner.clone();
-                async move { bounded(wait, inner.send(&k, p)).await }
+                async move {
+                    let (key, request_id) = match k.split_once(TRACE) {
+                        Some((key, id)) => (key, Some(id)),
+                        None => (k.as_str(), None),
+                    };
+                    bounded(wait, inner.send_traced(key, p, request_id)).await
+                }
             })
             .collect::<Vec<_>>();
         let results = futures::future::join_all(sends).await;
@@ -600,6 +629,8 @@ mod tests {
         /// Sends neither confirm nor fail (a broker that accepts the connection and never answers).
         hangs: AtomicBool,
         got: Mutex<Vec<Record>>,
+        /// The request id each record in `got` came with.
+        ids: Mutex<Vec<Option<String>>>,
     }
 
     const WAIT: Duration = Duration::from_secs(5);
@@ -619,6 +650,19 @@ mod tests {
                 partition: 0,
                 offset: g.len() as i64 - 1,
             })
+        }
+        async fn send_traced(
+            &self,
+            key: &str,
+            payload: Vec<u8>,
+            request_id: Option<&str>,
+        ) -> Result<Delivered, BusError> {
+            let d = self.send(key, payload).await?;
+            self.ids
+                .lock()
+                .unwrap()
+                .push(request_id.map(str::to_string));
+            Ok(d)
         }
         async fn check(&self) -> Result<(), BusError> {
             Ok(())
@@ -686,6 +730,44 @@ mod tests {
         bus.down.store(false, Ordering::SeqCst);
         until(|| !p.spooling()).await;
         assert!(p.check().await.is_ok(), "drained");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_spooled_record_keeps_its_request_id_and_its_key() {
+        let dir = tmp();
+        let bus = Arc::new(Switchable::default());
+        let shutdown = crate::Shutdown::new();
+        let p = SpoolingProducer::open(bus.clone(), &dir, 1 << 20, WAIT, shutdown.clone()).unwrap();
+        p.send_traced("demo/a", b"0".to_vec(), Some("req-0"))
+            .await
+            .unwrap();
+        bus.down.store(true, Ordering::SeqCst);
+        assert_eq!(
+            p.send_traced("demo/a", b"1".to_vec(), Some("req-1"))
+                .await
+                .unwrap(),
+            SPOOLED
+        );
+        p.send("demo/b", b"2".to_vec()).await.unwrap();
+        bus.down.store(false, Ordering::SeqCst);
+        until(|| !p.spooling()).await;
+        let keys: Vec<String> = bus
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            ["demo/a", "demo/a", "demo/b"],
+            "keys come out as they went in"
+        );
+        assert_eq!(
+            *bus.ids.lock().unwrap(),
+            [Some("req-0".to_string()), Some("req-1".to_string()), None]
+        );
         shutdown.cancel();
     }
 
