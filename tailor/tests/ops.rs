@@ -500,16 +500,21 @@ async fn on_kafka_and_redis_the_stages_and_the_lag_are_windowed() {
 }
 
 /// deploy/k8s/*.yaml as JSON documents, read with the test venv's PyYAML.
-fn manifests(root: &std::path::Path) -> Vec<(String, Value)> {
-    let python = root.join("tests/clients/.venv/bin/python");
-    let mut out = Vec::new();
+/// deploy/k8s/*.yaml, sorted.
+fn manifest_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(root.join("deploy/k8s"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    for f in files {
+    files
+}
+
+fn manifests(root: &std::path::Path) -> Vec<(String, Value)> {
+    let python = root.join("tests/clients/.venv/bin/python");
+    let mut out = Vec::new();
+    for f in manifest_files(root) {
         let json = std::process::Command::new(&python)
             .args([
                 "-c",
@@ -547,11 +552,7 @@ fn kubernetes_validate(
 fn the_kubernetes_manifests_validate_and_run_what_the_binary_has() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = root.join("deploy/k8s");
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
+    let files = manifest_files(&root);
     // The schemas of the Kubernetes API, strict: an unknown or misplaced field fails.
     let checked = kubernetes_validate(&root, &files);
     assert!(

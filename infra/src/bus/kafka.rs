@@ -140,10 +140,6 @@ impl KafkaProducer {
 
 #[async_trait]
 impl Producer for KafkaProducer {
-    async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
-        self.send_traced(key, payload, None).await
-    }
-
     async fn send_traced(
         &self,
         key: &str,

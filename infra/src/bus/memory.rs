@@ -154,10 +154,6 @@ impl MemoryBus {
 
 #[async_trait]
 impl Producer for MemoryBus {
-    async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
-        self.send_traced(key, payload, None).await
-    }
-
     async fn send_traced(
         &self,
         key: &str,

@@ -70,19 +70,17 @@ pub struct PartitionLag {
 #[async_trait]
 pub trait Producer: Send + Sync {
     /// Writes one record; resolves once it is durable. Records with the same key stay in order.
-    async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError>;
+    async fn send(&self, key: &str, payload: Vec<u8>) -> Result<Delivered, BusError> {
+        self.send_traced(key, payload, None).await
+    }
     /// [`Producer::send`] with the id of the HTTP request the record came from, carried to the
     /// consumers (a Kafka header, [`REQUEST_ID_HEADER`]) so every stage's logs can follow one event.
-    /// Producers that cannot carry it send without.
     async fn send_traced(
         &self,
         key: &str,
         payload: Vec<u8>,
         request_id: Option<&str>,
-    ) -> Result<Delivered, BusError> {
-        let _ = request_id;
-        self.send(key, payload).await
-    }
+    ) -> Result<Delivered, BusError>;
     /// Whether the bus can be reached (readiness).
     async fn check(&self) -> Result<(), BusError>;
     /// Waits for in-flight records on shutdown.
