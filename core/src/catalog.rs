@@ -131,11 +131,19 @@ pub fn check_category(path: &str, field: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A link a page may follow or load when the tag renders it: `http(s)://` or a path on the shop's
+/// own site. Anything else (`javascript:`, `data:`) would run in the shop's page. Campaign offers'
+/// links follow the same rule.
+pub fn is_safe_link(u: &str) -> bool {
+    let scheme = |p: &str| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    (scheme("https://") || scheme("http://") || u.starts_with('/'))
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn check_url(v: Option<String>, field: &str) -> Result<Option<String>, FieldError> {
     let v = bounded(v, field, MAX_URL_LEN)?;
     if let Some(u) = &v {
-        let ok = u.starts_with("https://") || u.starts_with("http://") || u.starts_with('/');
-        if !ok || u.chars().any(char::is_whitespace) {
+        if !is_safe_link(u) {
             return Err(FieldError::invalid(
                 field,
                 "must be an http(s):// URL or a path starting with '/', without spaces",

@@ -94,6 +94,60 @@ async fn a_shopper_in_chromium_fills_the_profile_and_the_offer_counters() {
     app.stop().await;
 }
 
+/// A campaign's offer in the demo shop's slot: the tag renders it (as text, only a safe link), reports
+/// its impression with the token once the slot is seen and its click; the shopper then buys, and the
+/// campaign's report counts the impression, the click and the purchase as a conversion with its
+/// revenue (see `test/offer.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_buys_through_an_offer_and_the_report_counts_it() {
+    let app = support::start(testkit::real_config()).await;
+    let campaign = testkit::unique("tentweek");
+    let (status, body) = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/admin/campaigns/{campaign}?site=demo"),
+            &serde_json::json!({"slots": ["recommended"], "priority": 5, "reason": "our tent week",
+                "variants": [{"name": "a", "title": "Tent week <b>", "body": "5% off tents",
+                              "url": "/#tent-week", "coupon": "TENT5"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let member = testkit::unique("buyer");
+
+    let session = support::browser_script("offer.mjs", &[&app.base, &member]).await;
+    let offer = &session["offer"];
+    assert_eq!(
+        offer["text"], "Tent week <b> 5% off tents TENT5",
+        "{session}"
+    );
+    assert_eq!(offer["markup"], 0, "the title is text: {session}");
+    assert_eq!(offer["href"], "/#tent-week", "{session}");
+    assert_eq!(offer["reason"], "our tent week", "{session}");
+    assert!(session["url"].as_str().unwrap().ends_with("/#tent-week"));
+    // The impression went by fetch with the token (the click goes at once by sendBeacon, which the
+    // page's request log does not show: the report below counts it).
+    let sent = session["sent"].as_array().unwrap();
+    assert!(
+        sent.iter()
+            .any(|e| e["type"] == "offer_impression" && e["token"] == true),
+        "{session}"
+    );
+
+    // Collector → Kafka → processor → Redis, then the report.
+    let report = app
+        .until(
+            &format!("/admin/campaigns/{campaign}/report?site=demo"),
+            |r| r["variants"][0]["conversions"] == 1,
+        )
+        .await;
+    let a = &report["variants"][0];
+    assert_eq!(a["variant"], "a", "{report}");
+    assert!(a["impressions"].as_i64() >= Some(1), "{report}");
+    assert_eq!(a["clicks"], 1, "{report}");
+    assert_eq!(a["revenue"], 248.0, "tent-2p and stove: {report}");
+    app.stop().await;
+}
+
 /// Consent pending stores nothing (and still measures), consent persists ids, withdrawal forgets them,
 /// and Global Privacy Control with `data-respect-dnt` silences the tag (see `test/privacy.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

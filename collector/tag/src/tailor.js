@@ -160,11 +160,13 @@
   d.addEventListener(
     "click",
     function (ev) {
-      var el = closest(ev.target, "data-tailor-item") || closest(ev.target, "data-tailor-category") || closest(ev.target, "data-tailor-offer");
+      var el = closest(ev.target, "data-tailor-token") || closest(ev.target, "data-tailor-item") || closest(ev.target, "data-tailor-category") || closest(ev.target, "data-tailor-offer");
       if (!el) return;
       var a = el.dataset;
       var slot = closest(el, "data-tailor-slot");
-      if (slot && a.tailorItem) send("offer_click", { slot: slot.dataset.tailorSlot, item_id: a.tailorItem });
+      // A campaign's offer: its token says which campaign and variant; sent at once, the click may leave the page.
+      if (slot && a.tailorToken) send("offer_click", { slot: slot.dataset.tailorSlot, token: a.tailorToken }), flush(1);
+      else if (slot && a.tailorItem) send("offer_click", { slot: slot.dataset.tailorSlot, item_id: a.tailorItem });
       else send("click", { item_id: a.tailorItem, category: a.tailorCategory, offer_id: a.tailorOffer });
     },
     true
@@ -176,9 +178,9 @@
         function (entries) {
           entries.forEach(function (en) {
             var el = en.target;
-            if (en.isIntersecting && el._tailorItems) {
-              send("offer_impression", { slot: el.dataset.tailorSlot, item_ids: el._tailorItems });
-              el._tailorItems = 0;
+            if (en.isIntersecting && el._tailorShow) {
+              el._tailorShow();
+              el._tailorShow = 0;
               seen.unobserve(el);
             }
           });
@@ -186,10 +188,20 @@
         { threshold: 0.5 }
       )
     : 0;
+  // Only links the page may follow: http(s) or the shop's own paths (the server checks this too).
+  function link(u) {
+    return /^(https?:\/\/|\/)/i.test(u || "") ? u : "#";
+  }
+  function add(el, tag, text) {
+    var c = d.createElement(tag);
+    c.textContent = text;
+    return el.appendChild(c);
+  }
   function fill() {
     d.querySelectorAll("[data-tailor-slot]").forEach(function (el) {
       var a = el.dataset;
-      var q = "site=" + encodeURIComponent(site) + "&limit=" + (a.tailorLimit || 4);
+      var slot = a.tailorSlot;
+      var q = "site=" + encodeURIComponent(site) + "&slot=" + encodeURIComponent(slot) + "&limit=" + (a.tailorLimit || 4);
       // Always the device's id, never the member's: asking by member needs a `serve` key, which a
       // page cannot keep secret. The device is stitched to the member once they log in, so the
       // answer is as personal.
@@ -203,20 +215,41 @@
           var items = (res.items || []).map(function (it) {
             return it.item_id;
           });
+          // Offers first (title, body, coupon), then items (the catalog's title and url when known).
+          // Everything goes in as text, never as markup.
+          var offers = res.offers || [];
+          var tokens = offers.concat(res.held_back || []).map(function (o) {
+            return o.token;
+          });
           el.textContent = "";
+          offers.forEach(function (o) {
+            var l = add(el, "a", "");
+            l.href = link(o.url);
+            l.title = o.reason || "";
+            l.className = "tailor-offer";
+            l.dataset.tailorToken = o.token;
+            add(l, "b", o.title);
+            if (o.body) add(l, "span", " " + o.body);
+            if (o.coupon) add(l, "code", " " + o.coupon);
+          });
           (res.items || []).forEach(function (it) {
-            var link = d.createElement("a");
-            link.href = (a.tailorHref || "#{id}").replace("{id}", encodeURIComponent(it.item_id));
-            link.textContent = it.item_id;
-            link.title = it.reason || "";
-            link.dataset.tailorItem = it.item_id;
-            el.appendChild(link);
+            var l = add(el, "a", it.title || it.item_id);
+            l.href = it.url && !a.tailorHref ? link(it.url) : (a.tailorHref || "#{id}").replace("{id}", encodeURIComponent(it.item_id));
+            l.title = it.reason || "";
+            l.dataset.tailorItem = it.item_id;
           });
           el.dispatchEvent(new CustomEvent("tailor:filled", { detail: res, bubbles: true }));
-          if (items.length && !off) {
-            el._tailorItems = items;
+          // Shown (half visible): the items' impression, and one per offer token, held-back ones
+          // included (the page shows nothing for those; they count the campaign's control group).
+          if ((items.length || tokens.length) && !off) {
+            el._tailorShow = function () {
+              if (items.length) send("offer_impression", { slot: slot, item_ids: items });
+              tokens.forEach(function (t) {
+                send("offer_impression", { slot: slot, token: t });
+              });
+            };
             if (seen) seen.observe(el);
-            else send("offer_impression", { slot: a.tailorSlot, item_ids: items });
+            else el._tailorShow();
           }
         })
         .catch(function () {});

@@ -243,6 +243,18 @@ fn text(v: Option<&str>, field: &str, max: usize) -> Result<(), FieldError> {
     }
 }
 
+/// A link the tag may render: see [`crate::catalog::is_safe_link`].
+fn link(v: Option<&str>, field: &str) -> Result<(), FieldError> {
+    text(v, field, MAX_URL_LEN)?;
+    match v {
+        Some(u) if !crate::catalog::is_safe_link(u) => Err(invalid(
+            field,
+            "must be an http(s):// URL or a path starting with '/', without spaces",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn days(v: u32, field: &str, min: u32) -> Result<(), FieldError> {
     if !(min..=MAX_DAYS).contains(&v) {
         return Err(invalid(field, format!("must be from {min} to {MAX_DAYS}")));
@@ -304,8 +316,8 @@ fn variant(v: &VariantDef, i: usize, split: Split) -> Result<(), FieldError> {
     text(Some(&v.title), &f("title"), MAX_TEXT_LEN)?;
     text(v.body.as_deref(), &f("body"), MAX_TEXT_LEN)?;
     text(v.coupon.as_deref(), &f("coupon"), MAX_NAME_LEN)?;
-    text(v.url.as_deref(), &f("url"), MAX_URL_LEN)?;
-    text(v.image.as_deref(), &f("image"), MAX_URL_LEN)?;
+    link(v.url.as_deref(), &f("url"))?;
+    link(v.image.as_deref(), &f("image"))?;
     if v.items.len() > MAX_ITEMS {
         return Err(invalid(f("items"), format!("at most {MAX_ITEMS} items")));
     }

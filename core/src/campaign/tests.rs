@@ -47,6 +47,18 @@ fn the_issue_wire_shape_checks_and_bad_fields_are_named() {
             Box::new(|d| d.variants[0].url = Some("x".repeat(MAX_URL_LEN + 1))),
         ),
         (
+            "variants[0].url",
+            Box::new(|d| d.variants[0].url = Some("javascript:alert(1)".into())),
+        ),
+        (
+            "variants[0].image",
+            Box::new(|d| d.variants[0].image = Some("data:text/html,<script>".into())),
+        ),
+        (
+            "variants[0].url",
+            Box::new(|d| d.variants[0].url = Some("/c/x\nSet-Cookie: a".into())),
+        ),
+        (
             "variants[0].items[0]",
             Box::new(|d| d.variants[0].items = vec!["".into()]),
         ),
@@ -101,6 +113,18 @@ fn the_issue_wire_shape_checks_and_bad_fields_are_named() {
         ("holdout", Box::new(|d| d.holdout = 0.95)),
         ("exploration", Box::new(|d| d.exploration = f64::NAN)),
     ];
+    // What a shop links to is accepted.
+    for ok in [
+        "https://shop.example/c/x",
+        "HTTP://shop.example",
+        "/c/outdoor",
+        "/#offer",
+    ] {
+        let mut d = winback();
+        d.variants[0].url = Some(ok.into());
+        d.variants[0].image = Some(ok.into());
+        assert!(check(&d).is_ok(), "{ok}");
+    }
     for (want, edit) in cases {
         let mut d = winback();
         if want == "trigger.segment" {
