@@ -197,86 +197,116 @@ const MEMBERS_PER_FAULT: usize = 4;
 const BATCH: usize = 10;
 const TICK: Duration = Duration::from_millis(100);
 
-fn faulted_view(fault: usize, seq: usize) -> Value {
+/// The full form (`docs/reliability.md`): `TAILOR_FAULTS_SCALE` stretches every phase (outage,
+/// backlog, pauses) by that factor, `TAILOR_FAULTS_DRIVERS` runs that many traffic drivers at once
+/// (each a batch of `BATCH` every `TICK`, with its own members). The test command runs 1 and 1.
+fn knob(name: &str) -> u32 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn faulted_view(fault: usize, driver: usize, seq: usize) -> Value {
     let k = seq % MEMBERS_PER_FAULT;
-    json!({"type": "page_view", "event_id": format!("f{fault}-e{seq}"), "site_id": "demo",
-        "anonymous_id": format!("f{fault}-d{k}"), "member_id": format!("f{fault}-m{k}"),
+    json!({"type": "page_view", "event_id": format!("f{fault}-e{driver}-{seq}"), "site_id": "demo",
+        "anonymous_id": format!("f{fault}-d{driver}-{k}"), "member_id": format!("f{fault}-m{driver}-{k}"),
         "item_id": format!("item-{}", seq % 7)})
 }
 
 /// Steady traffic to the collector: a batch every tick, for the fault under way. A batch that is not
 /// acknowledged (collector down, 503) is sent again, with the same event ids, before any newer one,
 /// as a client does; a batch answered 202 goes into the ledger.
+/// One traffic driver: a batch every `TICK`; a batch the collector did not acknowledge is sent
+/// again, with the same ids, before any newer one.
+async fn drive(
+    base: &str,
+    driver: usize,
+    fault: &AtomicUsize,
+    stop: &AtomicBool,
+    ledger: &Mutex<Vec<Value>>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let mut waiting: VecDeque<Vec<Value>> = VecDeque::new();
+    let mut seq = 0;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        if stop.load(Ordering::SeqCst) {
+            if waiting.is_empty() {
+                return;
+            }
+        } else {
+            let fault = fault.load(Ordering::SeqCst);
+            waiting.push_back(
+                (0..BATCH)
+                    .map(|_| {
+                        seq += 1;
+                        faulted_view(fault, driver, seq)
+                    })
+                    .collect(),
+            );
+        }
+        while let Some(batch) = waiting.front() {
+            match http
+                .post(format!("{base}/v1/events"))
+                .bearer_auth(testkit::test_secret("demo", Scope::Collect))
+                .json(batch)
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 202 => {
+                    ledger.lock().unwrap().extend(waiting.pop_front().unwrap())
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
 struct Traffic {
     fault: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Vec<Value>>>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Traffic {
-    fn start(base: String) -> Traffic {
+    fn start(base: String, drivers: usize) -> Traffic {
         let fault = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let ledger = Arc::new(Mutex::new(Vec::new()));
-        let (f, s, l) = (fault.clone(), stop.clone(), ledger.clone());
-        let task = tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .build()
-                .unwrap();
-            let mut waiting: VecDeque<Vec<Value>> = VecDeque::new();
-            let mut seq = 0;
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                if s.load(Ordering::SeqCst) {
-                    if waiting.is_empty() {
-                        return;
-                    }
-                } else {
-                    let fault = f.load(Ordering::SeqCst);
-                    waiting.push_back(
-                        (0..BATCH)
-                            .map(|_| {
-                                seq += 1;
-                                faulted_view(fault, seq)
-                            })
-                            .collect(),
-                    );
-                }
-                while let Some(batch) = waiting.front() {
-                    match http
-                        .post(format!("{base}/v1/events"))
-                        .bearer_auth(testkit::test_secret("demo", Scope::Collect))
-                        .json(batch)
-                        .send()
-                        .await
-                    {
-                        Ok(r) if r.status() == 202 => {
-                            l.lock().unwrap().extend(waiting.pop_front().unwrap())
-                        }
-                        _ => break,
-                    }
-                }
-            }
-        });
+        let tasks = (0..drivers)
+            .map(|driver| {
+                let (f, s, l, base) = (fault.clone(), stop.clone(), ledger.clone(), base.clone());
+                tokio::spawn(async move { drive(&base, driver, &f, &s, &l).await })
+            })
+            .collect();
         Traffic {
             fault,
             stop,
             ledger,
-            task,
+            tasks,
         }
     }
 
     /// Stops generating, sends what is still unacknowledged, and returns the ledger.
     async fn finish(self) -> Vec<Value> {
         self.stop.store(true, Ordering::SeqCst);
-        tokio::time::timeout(RECOVER_WITHIN, self.task)
-            .await
-            .expect("every batch acknowledged in the end")
-            .unwrap();
+        for task in self.tasks {
+            tokio::time::timeout(RECOVER_WITHIN, task)
+                .await
+                .expect("every batch acknowledged in the end")
+                .unwrap();
+        }
         let l = self.ledger.lock().unwrap();
         l.clone()
     }
@@ -459,11 +489,14 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
         },
     )
     .await;
-    let traffic = Traffic::start(collector.base());
+    let (scale, drivers) = (knob("TAILOR_FAULTS_SCALE"), knob("TAILOR_FAULTS_DRIVERS"));
+    let traffic = Traffic::start(collector.base(), drivers as usize);
     let pause = tokio::time::sleep;
+    // A phase of the run: stretched in the full form.
+    let phase = |d: Duration| tokio::time::sleep(d * scale);
 
     // 0: none.
-    pause(Duration::from_secs(2)).await;
+    phase(Duration::from_secs(2)).await;
 
     // 1: the broker goes away (SIGTERM) and the collector spools; with records in its spool, the
     // collector and the processor are SIGKILLed; the broker returns, the collector restarts on its
@@ -471,7 +504,7 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
     // producer whose sends failed at its shutdown reconnects, so every producer it knew is restarted
     // while it is away: docs/reliability.md.)
     traffic.fault.store(1, Ordering::SeqCst);
-    pause(Duration::from_secs(1)).await;
+    phase(Duration::from_secs(1)).await;
     broker.terminate();
     let deadline = tokio::time::Instant::now() + RECOVER_WITHIN;
     while collector
@@ -482,7 +515,7 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
         assert!(tokio::time::Instant::now() < deadline, "nothing spooled");
         pause(Duration::from_millis(100)).await;
     }
-    pause(Duration::from_secs(1)).await;
+    phase(Duration::from_secs(1)).await;
     processor.kill();
     collector.kill();
     let deadline = tokio::time::Instant::now() + START_WITHIN;
@@ -497,7 +530,7 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
     collector.restart("").await;
     let restarted_log = std::fs::read_to_string(collector.log()).unwrap();
     processor.restart("").await;
-    pause(Duration::from_secs(3)).await;
+    phase(Duration::from_secs(3)).await;
     assert!(
         restarted_log.contains("spool holds records from before the restart"),
         "the restarted collector found its spool empty: {restarted_log}"
@@ -505,24 +538,24 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
 
     // 2: redis-server is SIGKILLed and restarted on the same port.
     traffic.fault.store(2, Ordering::SeqCst);
-    pause(Duration::from_secs(1)).await;
+    phase(Duration::from_secs(1)).await;
     redis.kill();
-    pause(Duration::from_secs(4)).await;
+    phase(Duration::from_secs(4)).await;
     redis.restart();
-    pause(Duration::from_secs(3)).await;
+    phase(Duration::from_secs(3)).await;
 
     // 3: the processor is SIGKILLed in the middle of a backlog: stopped (SIGSTOP) while traffic
     // piles up, let go (SIGCONT) and killed while it works through batch after batch, so the kill
     // lands inside a batch (between reads, the site and document writes, or before the commit).
     traffic.fault.store(3, Ordering::SeqCst);
-    pause(Duration::from_secs(1)).await;
+    phase(Duration::from_secs(1)).await;
     processor.signal("STOP");
-    pause(Duration::from_secs(3)).await;
+    phase(Duration::from_secs(3)).await;
     processor.signal("CONT");
     pause(Duration::from_millis(300)).await;
     processor.kill();
     processor.restart("").await;
-    pause(Duration::from_secs(3)).await;
+    phase(Duration::from_secs(3)).await;
 
     let ledger = traffic.finish().await;
 
@@ -535,7 +568,7 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
             .or_default() += 1;
     }
     let mut counted: BTreeMap<String, i64> = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN;
+    let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN * scale;
     loop {
         for m in acked.keys() {
             counted.insert(m.clone(), profiles.page_views(m).await);
