@@ -6,6 +6,8 @@
 //! work costs, independent of the machine. Without `--target` an embedded Tailor is started in-process.
 //! The events come from the traffic model `tailor run --simulate` uses (`tailor::traffic`).
 
+mod soak;
+
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -46,6 +48,32 @@ struct Args {
     /// recommendations asked are anonymous, which need no key.
     #[arg(long, env = "TAILOR_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// Run the soak instead of the scenarios: steady open-loop traffic for this many minutes,
+    /// sampled every `--window-secs` (docs/reliability.md).
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<f64>,
+    /// Soak: page views a second (sent in requests of `--batch`).
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Soak: recommendation requests a second.
+    #[arg(long, default_value_t = 100.0)]
+    recommend_rate: f64,
+    /// Soak: seconds per sample.
+    #[arg(long, default_value_t = 10)]
+    window_secs: u64,
+    /// Soak: write the samples to this CSV file (rewritten after every window).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Soak: draw the samples into this SVG file at the end.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+    /// Soak: the process id of the Tailor under test, whose resident memory is sampled (default:
+    /// this process, which is the Tailor when it is embedded).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Soak: the Redis the Tailor under test uses, whose `used_memory` is sampled.
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -177,6 +205,42 @@ async fn processed(base: &str) -> anyhow::Result<f64> {
         .sum())
 }
 
+/// Runs the soak, then prints the summary table of `docs/reliability.md` and draws the plot.
+async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Result<()> {
+    eprintln!(
+        "soak: {minutes} min against {base}: {} page views/s in requests of {}, {} recommendations/s, {} clients each, a sample every {} s",
+        args.rate, args.batch, args.recommend_rate, args.concurrency, args.window_secs
+    );
+    let samples = soak::run(base, args.clone(), minutes).await?;
+    // The first minute warms up (connections, caches, the first models).
+    let skip = (60 / args.window_secs.max(1)) as usize;
+    println!("\n| after the first minute | min | median | max |\n|---|---:|---:|---:|");
+    let rows: [(&str, fn(&soak::Sample) -> f64); 9] = [
+        ("page views/s acknowledged", |s| s.events_per_sec),
+        ("ingest p99 ms", |s| s.ingest_p99),
+        ("ingest p99.9 ms", |s| s.ingest_p999),
+        ("recommend p99 ms", |s| s.recommend_p99),
+        ("recommend p99.9 ms", |s| s.recommend_p999),
+        ("processor backlog, events", |s| s.backlog),
+        ("service RSS MB", |s| s.rss_mb),
+        ("Redis used_memory MB", |s| s.redis_mb),
+        ("errors per window", |s| s.errors as f64),
+    ];
+    for (name, f) in rows {
+        let (lo, mid, hi) = soak::spread(&samples, skip, f);
+        println!("| {name} | {lo:.1} | {mid:.1} | {hi:.1} |");
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "Tailor soak: {} page views/s + {} recommendations/s for {minutes} min",
+            args.rate, args.recommend_rate
+        );
+        std::fs::write(path, soak::svg(&samples, &title))?;
+        eprintln!("plot: {}", path.display());
+    }
+    Ok(())
+}
+
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
@@ -203,6 +267,14 @@ async fn main() -> anyhow::Result<()> {
             (format!("http://{}", r.addr), Some(r))
         }
     };
+    if let Some(minutes) = args.soak {
+        soak_report(&base, args.clone(), minutes).await?;
+        if let Some(r) = running {
+            shutdown.cancel();
+            r.wait().await?;
+        }
+        return Ok(());
+    }
     println!(
         "target {base}{}; {} s per scenario, {} clients, {} events per ingest request\n",
         if running.is_some() {

@@ -185,14 +185,15 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     }
                 }
                 for (t, partitions, configs) in topics {
-                    if let Err(e) =
-                        ensure_topic(t, partitions, config.kafka.replication_factor, &configs).await
-                    {
-                        if !roles.collector {
-                            return Err(e).with_context(|| {
-                                format!("preparing topic {} on Kafka at {brokers} (kafka.brokers / --kafka)", t.topic)
-                            });
-                        }
+                    let replication = config.kafka.replication_factor;
+                    if !roles.collector {
+                        // A processor has nothing to do without its topics: it waits for them.
+                        let patience = crate::connect::Patience::Service(shutdown.clone());
+                        crate::connect::kafka_topic(t, partitions, replication, &configs, patience)
+                            .await?;
+                        continue;
+                    }
+                    if let Err(e) = ensure_topic(t, partitions, replication, &configs).await {
                         // A collector starts anyway: it spools to disk until the broker is back, and
                         // the topic is created by the broker's auto-create or the next start.
                         tracing::warn!(%brokers, topic = %t.topic, error = %e,

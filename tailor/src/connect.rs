@@ -1,13 +1,19 @@
-//! Reaching Redis at start-up, for services and operator commands alike, so neither hangs silently.
+//! Reaching Redis and Kafka at start-up, for services and operator commands alike, so neither hangs
+//! silently.
 //!
-//! A service (`tailor run`, `processor`, `recommender`, `export`) waits for Redis as long as it takes,
-//! logging what it is waiting for at every attempt, and stops waiting on shutdown. An operator command
-//! (`tailor replay`) gives up after its `--wait` with one message naming the address and the option
-//! to fix. Each attempt is bounded by [`ATTEMPT`], as a connection to an address that drops
-//! packets would otherwise wait for the operating system's timeout.
+//! A service (`tailor run`, `processor`, `recommender`, `export`) waits for Redis, and a processor for
+//! its Kafka topics, as long as it takes, logging what it is waiting for at every attempt, and stops
+//! waiting on shutdown (an orchestrator restarting a processor while the broker is slow would
+//! otherwise see it exit and restart it in a loop). An operator command (`tailor replay`) gives up
+//! after its `--wait` with one message naming the address and the option to fix. Each attempt is
+//! bounded by [`ATTEMPT`], as a connection to an address that drops packets would otherwise wait for
+//! the operating system's timeout. An answer that says the configuration is wrong (Redis refusing the
+//! password, a broker refusing the topic) ends the wait at once.
 
 use anyhow::bail;
 use std::time::{Duration, Instant};
+use tailor_infra::bus::kafka::{ensure_topic, KafkaSettings};
+use tailor_infra::bus::BusError;
 use tailor_infra::store::redis::RedisStore;
 use tailor_infra::store::StoreError;
 use tailor_infra::Shutdown;
@@ -61,39 +67,96 @@ fn redacted_one(url: &str) -> String {
 
 /// Connects to Redis at `url` (the nodes of a Redis Cluster when `cluster`); see the module docs.
 pub async fn redis(url: &str, cluster: bool, patience: Patience) -> anyhow::Result<RedisStore> {
-    let started = Instant::now();
-    let connect_to = url;
-    let url = redacted(url);
-    loop {
+    let shown = redacted(url);
+    let what = format!("Redis at {shown} (redis.url / --redis)");
+    wait_for(&what, patience, || async {
         let attempt = async {
             if cluster {
-                RedisStore::connect_cluster(connect_to).await
+                RedisStore::connect_cluster(url).await
             } else {
-                RedisStore::connect(connect_to).await
+                RedisStore::connect(url).await
             }
         };
-        let err = match tokio::time::timeout(ATTEMPT, attempt).await {
-            Ok(Ok(store)) => return Ok(store),
-            Ok(Err(StoreError::Rejected(e))) => {
-                bail!("Redis at {url} (redis.url / --redis) refused the connection: {e}")
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {} s", ATTEMPT.as_secs()),
+        match tokio::time::timeout(ATTEMPT, attempt).await {
+            Ok(Ok(store)) => Ok(store),
+            Ok(Err(StoreError::Rejected(e))) => Err(Failed::Refused(e)),
+            Ok(Err(e)) => Err(Failed::Retry(e.to_string())),
+            Err(_) => Err(Failed::Retry(format!(
+                "no answer within {} s",
+                ATTEMPT.as_secs()
+            ))),
+        }
+    })
+    .await
+}
+
+/// Creates a Kafka topic unless it exists (`tailor_infra::bus::kafka::ensure_topic`), waiting for the
+/// broker; see the module docs.
+pub async fn kafka_topic(
+    settings: &KafkaSettings,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, String)],
+    patience: Patience,
+) -> anyhow::Result<()> {
+    let what = format!(
+        "Kafka at {} (kafka.brokers / --kafka) to prepare topic {}",
+        settings.brokers, settings.topic
+    );
+    wait_for(&what, patience, || async {
+        match tokio::time::timeout(
+            ATTEMPT * 3,
+            ensure_topic(settings, partitions, replication, configs),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(BusError::Refused(e))) => Err(Failed::Refused(e)),
+            Ok(Err(e)) => Err(Failed::Retry(e.to_string())),
+            Err(_) => Err(Failed::Retry(format!(
+                "no answer within {} s",
+                (ATTEMPT * 3).as_secs()
+            ))),
+        }
+    })
+    .await
+}
+
+/// Why an attempt failed.
+enum Failed {
+    /// It may answer next time.
+    Retry(String),
+    /// It answered no: waiting cannot help.
+    Refused(String),
+}
+
+/// Tries `attempt` until it succeeds, the patience runs out or an answer refuses; logs every wait.
+async fn wait_for<T, F, Fut>(what: &str, patience: Patience, mut attempt: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failed>>,
+{
+    let started = Instant::now();
+    loop {
+        let err = match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(Failed::Refused(e)) => bail!("{what}: refused: {e}"),
+            Err(Failed::Retry(e)) => e,
         };
         match &patience {
             Patience::Operator(limit) if started.elapsed() + PAUSE >= *limit => bail!(
-                "cannot reach Redis at {url} (redis.url / --redis): gave up after {} s ({err})",
+                "cannot reach {what}: gave up after {} s ({err})",
                 limit.as_secs()
             ),
             Patience::Operator(_) => {
-                tracing::info!(%url, error = %err, "waiting for Redis (redis.url / --redis)");
+                tracing::info!(error = %err, "waiting for {what}");
                 tokio::time::sleep(PAUSE).await;
             }
             Patience::Service(shutdown) => {
-                tracing::warn!(%url, error = %err, waited_secs = started.elapsed().as_secs(),
-                    "waiting for Redis (redis.url / --redis); the service starts once it answers");
+                tracing::warn!(error = %err, waited_secs = started.elapsed().as_secs(),
+                    "waiting for {what}; the service starts once it answers");
                 tokio::select! {
-                    _ = shutdown.cancelled() => bail!("shut down while waiting for Redis at {url}"),
+                    _ = shutdown.cancelled() => bail!("shut down while waiting for {what}"),
                     _ = tokio::time::sleep(PAUSE) => {}
                 }
             }

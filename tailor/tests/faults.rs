@@ -186,11 +186,14 @@ async fn a_processor_that_owns_no_partition_while_its_group_has_a_backlog_is_not
 }
 
 /// The faults of the suite, in order; each gets its own members, so its events are told apart.
+/// In the order they happen. The broker's goes last: Tansu 0.6 on SQLite can fail after it was
+/// stopped and restarted under load (docs/reliability.md), which must not take the other faults' runs
+/// with it.
 const FAULTS: [&str; 4] = [
     "none (baseline)",
-    "broker stopped (SIGTERM) and restarted; meanwhile collector and processor SIGKILLed, collector restarted on its non-empty spool",
     "redis-server SIGKILLed and restarted",
     "processor SIGKILLed mid-batch, working through a backlog",
+    "broker stopped (SIGTERM) and restarted; meanwhile collector and processor SIGKILLed, collector restarted on its non-empty spool",
 ];
 const MEMBERS_PER_FAULT: usize = 4;
 /// Steady traffic: one batch of `BATCH` page views every `TICK`.
@@ -498,64 +501,71 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
     // 0: none.
     phase(Duration::from_secs(2)).await;
 
-    // 1: the broker goes away (SIGTERM) and the collector spools; with records in its spool, the
-    // collector and the processor are SIGKILLed; the broker returns, the collector restarts on its
-    // spool and drains it, and a processor starts again. (Tansu 0.6 panics when a
-    // producer whose sends failed at its shutdown reconnects, so every producer it knew is restarted
-    // while it is away: docs/reliability.md.)
+    // 1: redis-server is SIGKILLed and restarted on the same port.
     traffic.fault.store(1, Ordering::SeqCst);
-    phase(Duration::from_secs(1)).await;
-    broker.terminate();
-    let deadline = tokio::time::Instant::now() + RECOVER_WITHIN;
-    while collector
-        .metric(&http, "tailor_spool_bytes{spool=\"events\"}")
-        .await
-        == 0.0
-    {
-        assert!(tokio::time::Instant::now() < deadline, "nothing spooled");
-        pause(Duration::from_millis(100)).await;
-    }
-    phase(Duration::from_secs(1)).await;
-    processor.kill();
-    collector.kill();
-    let deadline = tokio::time::Instant::now() + START_WITHIN;
-    while !broker.exited() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "tansu ignored SIGTERM"
-        );
-        pause(Duration::from_millis(100)).await;
-    }
-    broker.restart();
-    collector.restart("").await;
-    let restarted_log = std::fs::read_to_string(collector.log()).unwrap();
-    processor.restart("").await;
-    phase(Duration::from_secs(3)).await;
-    assert!(
-        restarted_log.contains("spool holds records from before the restart"),
-        "the restarted collector found its spool empty: {restarted_log}"
-    );
-
-    // 2: redis-server is SIGKILLed and restarted on the same port.
-    traffic.fault.store(2, Ordering::SeqCst);
     phase(Duration::from_secs(1)).await;
     redis.kill();
     phase(Duration::from_secs(4)).await;
     redis.restart();
     phase(Duration::from_secs(3)).await;
 
-    // 3: the processor is SIGKILLed in the middle of a backlog: stopped (SIGSTOP) while traffic
+    // 2: the processor is SIGKILLed in the middle of a backlog: stopped (SIGSTOP) while traffic
     // piles up, let go (SIGCONT) and killed while it works through batch after batch, so the kill
     // lands inside a batch (between reads, the site and document writes, or before the commit).
-    traffic.fault.store(3, Ordering::SeqCst);
+    traffic.fault.store(2, Ordering::SeqCst);
     phase(Duration::from_secs(1)).await;
     processor.signal("STOP");
-    phase(Duration::from_secs(3)).await;
+    // Not stretched: a member silent for its whole group session (10 s) makes Tansu 0.6 panic when
+    // it comes back (docs/reliability.md). The backlog still grows with the traffic drivers.
+    pause(Duration::from_secs(3)).await;
     processor.signal("CONT");
     pause(Duration::from_millis(300)).await;
     processor.kill();
     processor.restart("").await;
     phase(Duration::from_secs(3)).await;
+
+    // `TAILOR_FAULTS_BROKER=0` leaves the broker's fault out: Tansu 0.6 does not survive its own
+    // restart under the full form's traffic (docs/reliability.md).
+    let broker_fault = std::env::var("TAILOR_FAULTS_BROKER").map_or(true, |v| v != "0");
+    if broker_fault {
+        // 3: the broker goes away (SIGTERM) and the collector spools; with records in its spool, the
+        // collector and the processor are SIGKILLed; the broker returns, the collector restarts on its
+        // spool and drains it, and a processor starts again. (Tansu 0.6 panics when a
+        // producer whose sends failed at its shutdown reconnects, so every producer it knew is restarted
+        // while it is away: docs/reliability.md.)
+        traffic.fault.store(3, Ordering::SeqCst);
+        phase(Duration::from_secs(1)).await;
+        broker.terminate();
+        let deadline = tokio::time::Instant::now() + RECOVER_WITHIN;
+        while collector
+            .metric(&http, "tailor_spool_bytes{spool=\"events\"}")
+            .await
+            == 0.0
+        {
+            assert!(tokio::time::Instant::now() < deadline, "nothing spooled");
+            pause(Duration::from_millis(100)).await;
+        }
+        phase(Duration::from_secs(1)).await;
+        processor.kill();
+        collector.kill();
+        let deadline = tokio::time::Instant::now() + START_WITHIN;
+        while !broker.exited() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tansu ignored SIGTERM"
+            );
+            pause(Duration::from_millis(100)).await;
+        }
+        broker.restart();
+        collector.restart("").await;
+        let restarted_log = std::fs::read_to_string(collector.log()).unwrap();
+        processor.restart("").await;
+        phase(Duration::from_secs(3)).await;
+        assert!(
+            restarted_log.contains("spool holds records from before the restart"),
+            "the restarted collector found its spool empty: {restarted_log}"
+        );
+    }
 
     let ledger = traffic.finish().await;
 
@@ -639,7 +649,13 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
     }
     println!("| fault | acknowledged | lost | double-counted |");
     println!("|---|---:|---:|---:|");
-    for (name, r) in FAULTS.iter().zip(&rows) {
+    let ran = |f: usize| f < 3 || broker_fault;
+    for (_, (name, r)) in FAULTS
+        .iter()
+        .zip(&rows)
+        .enumerate()
+        .filter(|(f, _)| ran(*f))
+    {
         println!(
             "| {name} | {} | {} | {} |",
             r.acknowledged, r.lost, r.double
@@ -651,7 +667,12 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
     processor.until_ok(&http, "/readyz").await;
     processor.until_ok(&http, "/healthz").await;
     assert_eq!(status_of(&profiles, "/readyz").await, 200);
-    for (name, r) in FAULTS.iter().zip(&rows) {
+    for (_, (name, r)) in FAULTS
+        .iter()
+        .zip(&rows)
+        .enumerate()
+        .filter(|(f, _)| ran(*f))
+    {
         assert!(r.acknowledged > 0, "{name}: no traffic");
         assert_eq!((r.lost, r.double), (0, 0), "{name}: {r:?}");
     }

@@ -90,3 +90,41 @@ async fn a_service_says_what_it_waits_for() {
         "a service keeps waiting"
     );
 }
+
+/// A processor whose broker does not answer waits for it (as for Redis), saying so, instead of
+/// exiting: an orchestrator restarting it while the broker is slow would otherwise see it crash in a
+/// loop. (Needs Redis: the processor reaches Redis first.)
+#[tokio::test]
+async fn a_processor_waits_for_its_broker() {
+    let kafka = format!("127.0.0.1:{}", closed_port());
+    let redis = tailor_infra::testkit::redis_url();
+    let mut child = tailor(&[
+        "processor",
+        "--listen",
+        "127.0.0.1:0",
+        "--kafka",
+        &kafka,
+        "--redis",
+        &redis,
+    ]);
+    let stderr = child.stderr.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("waiting for Kafka"))
+            .take(2)
+            .collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(90), lines)
+        .await
+        .expect("the processor said nothing about Kafka")
+        .unwrap();
+    assert_eq!(lines.len(), 2, "it tries again: {lines:?}");
+    assert!(lines[0].contains(&kafka), "{lines:?}");
+    assert!(lines[0].contains("kafka.brokers / --kafka"), "{lines:?}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a service keeps waiting"
+    );
+}

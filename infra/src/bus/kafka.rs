@@ -74,7 +74,22 @@ pub async fn ensure_topic(
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => return Err(other(format!("cannot create topic {t}: {code}"))),
+            Err((t, code)) => {
+                use RDKafkaErrorCode as C;
+                let msg = format!("cannot create topic {t}: {code}");
+                // What the configuration got wrong; anything else (a timeout, a coordinator moving)
+                // may pass when asked again.
+                return Err(match code {
+                    C::InvalidReplicationFactor
+                    | C::InvalidPartitions
+                    | C::InvalidConfig
+                    | C::InvalidTopic
+                    | C::PolicyViolation
+                    | C::TopicAuthorizationFailed
+                    | C::ClusterAuthorizationFailed => BusError::Refused(msg),
+                    _ => other(msg),
+                });
+            }
         }
     }
     Ok(())

@@ -19,6 +19,9 @@ pub enum BusError {
     Delivery(String),
     #[error("event bus error: {0}")]
     Other(String),
+    /// The broker answered that the request cannot succeed as configured (asking again cannot help).
+    #[error("the broker refused: {0}")]
+    Refused(String),
 }
 
 /// Where a produced record landed.
