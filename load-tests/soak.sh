@@ -15,13 +15,14 @@ work=$(mktemp -d -t tailor-soak.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 cargo build --release -p tailor -p tailor-load
 redis_port=$(free_port) kafka_port=$(free_port) http_port=$(free_port)
 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save "" --appendonly no --logfile "$work/redis.log" &
 pids+=($!)
 (cd "$work" && exec tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
-  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine "sqlite://tansu.db" >"$work/tansu.log" 2>&1) &
+  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine "${SOAK_BROKER_STORAGE:-memory://tansu/}" >"$work/tansu.log" 2>&1) &
 pids+=($!)
 sleep 2
 # The load generator is one client IP: lift the per-IP rate limit for the run.

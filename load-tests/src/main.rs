@@ -215,7 +215,7 @@ async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Resul
     // The first minute warms up (connections, caches, the first models).
     let skip = (60 / args.window_secs.max(1)) as usize;
     println!("\n| after the first minute | min | median | max |\n|---|---:|---:|---:|");
-    let rows: [(&str, fn(&soak::Sample) -> f64); 9] = [
+    let rows: [(&str, soak::Column); 9] = [
         ("page views/s acknowledged", |s| s.events_per_sec),
         ("ingest p99 ms", |s| s.ingest_p99),
         ("ingest p99.9 ms", |s| s.ingest_p999),

@@ -239,8 +239,10 @@ async fn redis_mb(c: &mut redis::aio::MultiplexedConnection) -> f64 {
         .map_or(0.0, |b| b / 1024.0 / 1024.0)
 }
 
-/// One panel of the plot: a title, a unit and its series (name, colour, value per sample).
-type Series<'a> = (&'a str, &'a str, fn(&Sample) -> f64);
+/// A column of the samples.
+pub type Column = fn(&Sample) -> f64;
+/// One series of a panel of the plot: its name, colour and column.
+type Series<'a> = (&'a str, &'a str, Column);
 
 /// Draws the samples as an SVG: latency, backlog, the service's memory and Redis's, over time.
 pub fn svg(samples: &[Sample], title: &str) -> String {
@@ -364,7 +366,7 @@ fn escape(s: &str) -> String {
 }
 
 /// Min, median and max of a column over the samples after the first `skip` (the warm-up).
-pub fn spread(samples: &[Sample], skip: usize, f: fn(&Sample) -> f64) -> (f64, f64, f64) {
+pub fn spread(samples: &[Sample], skip: usize, f: Column) -> (f64, f64, f64) {
     let mut v: Vec<f64> = samples.iter().skip(skip).map(f).collect();
     if v.is_empty() {
         return (0.0, 0.0, 0.0);

@@ -12,11 +12,15 @@
 //!
 //! Invariant: one action per trigger. A change delivered again (a processor killed mid-batch
 //! re-emits its changes with the same ids; this stage itself restarts from its last commit) makes the
-//! same action with the same id, and its mark stops a second send. Only a crash between the send
-//! and the mark sends it again, with the same id, which the receiver can drop by its
-//! `Idempotency-Key`.
+//! same action with the same id, and its mark stops a second send. For the crash between writing an
+//! action and marking it sent, the mark has two steps: before the write it says "pending" with the
+//! actions topic's end offsets at that moment; an action found pending is looked for in the topic
+//! from those offsets on, and written only if it is not there. So the topic holds each action once,
+//! even when the process dies right after writing it (`tailor/tests/campaigns.rs` kills it there
+//! with a failpoint). A webhook may see an action twice only across such a crash, with the same
+//! `Idempotency-Key`, which is what the key is for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::campaign::{self, Action, CampaignDef, Member};
@@ -27,7 +31,7 @@ use tailor_core::models::{Facts, SiteModels};
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::state::{SubjectState, DAY_MS};
 use tailor_core::{SiteId, Subject};
-use tailor_infra::bus::{Consumer, Message, Offsets, Producer};
+use tailor_infra::bus::{Consumer, Message, Offsets, Producer, TopicReader};
 use tailor_infra::store::{Read, Store};
 use tailor_infra::Shutdown;
 
@@ -40,6 +44,13 @@ const ATTEMPTS: u32 = 4;
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// Changes read per batch.
 const BATCH: usize = 200;
+/// The sent mark's value once the action is on the topic and at its webhook.
+const SENT: &str = "1";
+/// The sent mark's value before the action is written: this prefix, then the actions topic's end
+/// offsets (partition to offset, JSON) from which to look for it should the process die.
+const PENDING: &str = "pending:";
+/// Bytes of the actions topic read per page when looking for a pending action.
+const SCAN_PAGE_BYTES: usize = 4 << 20;
 
 /// See the module docs.
 #[derive(Clone)]
@@ -52,6 +63,8 @@ pub struct ActionStage {
     pub config: ProcessorConfig,
     /// The actions topic.
     pub actions: Arc<dyn Producer>,
+    /// The actions topic again, read to find out whether a pending action was written.
+    pub log: Arc<dyn TopicReader>,
     pub http: reqwest::Client,
 }
 
@@ -62,7 +75,23 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(200);
+    let mut group = crate::health::GroupWatch::default();
+    let mut last_lag = std::time::Instant::now();
     while !shutdown.is_cancelled() {
+        // A group left without an assignment re-joins, as the processor's does (`crate::health`).
+        if last_lag.elapsed() >= Duration::from_secs(5) {
+            last_lag = std::time::Instant::now();
+            if let Ok(lags) = consumer.lag().await {
+                group.observe(&lags);
+            }
+            if group.stuck(crate::health::REJOIN_AFTER) {
+                metrics::counter!("tailor_processor_rejoins_total").increment(1);
+                tracing::warn!("actions: the group has changes nobody consumes and this member owns no partition: re-joining it");
+                if let Err(e) = consumer.rejoin().await {
+                    tracing::warn!(error = %e, "actions: could not re-join the group");
+                }
+            }
+        }
         let batch = tokio::select! {
             _ = shutdown.cancelled() => break,
             b = consumer.poll(BATCH, Duration::from_millis(500)) => b,
@@ -188,27 +217,60 @@ impl ActionStage {
         Ok(raw.and_then(|r| SubjectState::from_json(&r).ok()))
     }
 
-    /// Sends one action unless it was sent before: the topic, the webhook (or the dead list), then
-    /// the mark.
+    /// Sends one action unless it was sent before: the pending mark, the topic, the webhook (or the
+    /// dead list), then the sent mark (see the module docs).
     async fn send(&self, site: &SiteId, subject: &Subject, action: Action) -> Result<(), String> {
         let mark = self.keys.action_sent(site, subject, &action.id);
-        let sent = self
+        let before = self
             .store
             .read(&[Read::Get(mark.clone())])
             .await
             .map_err(|e| e.to_string())?
             .pop()
-            .and_then(|v| v.into_text())
-            .is_some();
-        if sent {
-            metrics::counter!("tailor_actions_duplicates_total").increment(1);
-            return Ok(());
-        }
+            .and_then(|v| v.into_text());
+        let written = match before.as_deref() {
+            Some(SENT) => {
+                metrics::counter!("tailor_actions_duplicates_total").increment(1);
+                return Ok(());
+            }
+            // A crash came between writing it (perhaps) and marking it sent.
+            Some(pending) => {
+                let from = pending
+                    .strip_prefix(PENDING)
+                    .and_then(|f| serde_json::from_str(f).ok())
+                    .unwrap_or_default();
+                self.written_since(&from, &action.id).await?
+            }
+            None => {
+                let ends: BTreeMap<i32, i64> = self
+                    .log
+                    .watermarks()
+                    .await
+                    .map_err(|e| format!("reading the actions topic's offsets: {e}"))?
+                    .into_iter()
+                    .map(|w| (w.partition, w.high))
+                    .collect();
+                let pending = format!("{PENDING}{}", serde_json::json!(ends));
+                self.store
+                    .apply(&[self.mark(mark.clone(), pending)])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                false
+            }
+        };
         let payload = serde_json::to_vec(&action).expect("an action serialises");
-        self.actions
-            .send(&format!("{site}/{subject}"), payload.clone())
-            .await
-            .map_err(|e| format!("action not written to the actions topic: {e}"))?;
+        if written {
+            metrics::counter!("tailor_actions_recovered_total").increment(1);
+        } else {
+            self.actions
+                .send(&format!("{site}/{subject}"), payload.clone())
+                .await
+                .map_err(|e| format!("action not written to the actions topic: {e}"))?;
+            if tailor_infra::failpoint("actions-after-send") {
+                tracing::warn!("failpoint actions-after-send: aborting");
+                std::process::abort();
+            }
+        }
         let mut ops = Vec::new();
         let outcome = match &action.webhook {
             None => "topic",
@@ -230,14 +292,7 @@ impl ActionStage {
                 }
             },
         };
-        let mut updates = vec![Update {
-            ops: vec![WriteOp::Put {
-                key: mark,
-                value: "1".into(),
-                ttl_secs: Some(SENT_TTL_SECS),
-            }],
-            ..Default::default()
-        }];
+        let mut updates = vec![self.mark(mark, SENT.into())];
         if !ops.is_empty() {
             updates.push(Update {
                 ops,
@@ -250,6 +305,47 @@ impl ActionStage {
             .map_err(|e| e.to_string())?;
         metrics::counter!("tailor_actions_total", "outcome" => outcome).increment(1);
         Ok(())
+    }
+
+    fn mark(&self, key: String, value: String) -> Update {
+        Update {
+            ops: vec![WriteOp::Put {
+                key,
+                value,
+                ttl_secs: Some(SENT_TTL_SECS),
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Whether the action `id` is on the actions topic at or after the offsets `from` (partitions
+    /// missing from `from`, added since, are read from their start).
+    async fn written_since(&self, from: &BTreeMap<i32, i64>, id: &str) -> Result<bool, String> {
+        let ends = self
+            .log
+            .watermarks()
+            .await
+            .map_err(|e| format!("reading the actions topic's offsets: {e}"))?;
+        for w in ends {
+            let mut next = from.get(&w.partition).copied().unwrap_or(w.low).max(w.low);
+            while next < w.high {
+                let page = self
+                    .log
+                    .read_range(w.partition, next, w.high, SCAN_PAGE_BYTES)
+                    .await
+                    .map_err(|e| format!("reading the actions topic: {e}"))?;
+                let Some(last) = page.last() else { break };
+                next = last.offset + 1;
+                let found = page.iter().any(|m| {
+                    serde_json::from_slice::<serde_json::Value>(&m.payload)
+                        .is_ok_and(|a| a["id"] == id)
+                });
+                if found {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// POSTs an action, retrying timeouts, 5xx, 408 and 429 with a doubling pause.

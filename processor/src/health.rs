@@ -9,6 +9,12 @@
 //!   backlog (records written and not committed) is not ready, and says so in
 //!   `tailor_processor_assigned_partitions` and `tailor_processor_backlog`. Until the loop has looked
 //!   at its partitions once, it is not ready either.
+//! - A stuck group: when this member owns no partition, the group has a backlog, and nobody's
+//!   committed offset has moved for [`REJOIN_AFTER`], nobody in the group is consuming (more
+//!   members than partitions would still show someone's offsets moving). The loop then leaves and
+//!   re-joins the group ([`GroupWatch`], `tailor_processor_rejoins_total`), which makes the
+//!   coordinator hand the partitions out again. Seen with the test broker (Tansu 0.6), whose
+//!   coordinator can leave a member that joined right after a killed one without partitions.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +22,8 @@ use tailor_infra::bus::PartitionLag;
 
 /// How long the loop may go without a beat before the process counts as stuck.
 pub const STALL_LIMIT: Duration = Duration::from_secs(120);
+/// How long a group may sit on a backlog that nobody consumes before this member re-joins it.
+pub const REJOIN_AFTER: Duration = Duration::from_secs(30);
 
 /// See the module docs. Clones share one state.
 #[derive(Clone)]
@@ -26,6 +34,42 @@ struct State {
     limit: Duration,
     /// Partitions owned and the group's backlog over the whole topic, once looked at.
     consumption: Option<(usize, i64)>,
+    group: GroupWatch,
+}
+
+/// Whether a consumer group sits on a backlog nobody consumes while this member owns nothing (see
+/// the module docs); the actions stage keeps one for its own group.
+#[derive(Debug, Default)]
+pub struct GroupWatch {
+    /// While this member owns nothing and the group has a backlog: the group's committed offsets
+    /// (summed) and since when they have not moved.
+    idle: Option<(i64, Instant)>,
+}
+
+impl GroupWatch {
+    /// Looks at the lag of every partition of the topic.
+    pub fn observe(&mut self, lags: &[PartitionLag]) {
+        let owned = lags.iter().any(|l| l.assigned);
+        let backlog: i64 = lags.iter().map(|l| l.lag).sum();
+        let committed: i64 = lags.iter().map(|l| l.committed).sum();
+        self.idle = match self.idle {
+            _ if owned || backlog == 0 => None,
+            Some((before, since)) if before == committed => Some((before, since)),
+            _ => Some((committed, Instant::now())),
+        };
+    }
+
+    /// Whether the group has been stuck for `after`. Asking resets the clock, so a member re-joins
+    /// at most once per `after`.
+    pub fn stuck(&mut self, after: Duration) -> bool {
+        match self.idle {
+            Some((_, since)) if since.elapsed() >= after => {
+                self.idle = None;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Health {
@@ -35,6 +79,7 @@ impl Health {
             beat: Instant::now(),
             limit,
             consumption: None,
+            group: GroupWatch::default(),
         })))
     }
 
@@ -57,7 +102,15 @@ impl Health {
         }
         metrics::gauge!("tailor_processor_assigned_partitions").set(assigned as f64);
         metrics::gauge!("tailor_processor_backlog").set(backlog as f64);
-        self.0.lock().expect("health lock").consumption = Some((assigned, backlog));
+        let mut s = self.0.lock().expect("health lock");
+        s.consumption = Some((assigned, backlog));
+        s.group.observe(lags);
+    }
+
+    /// Whether the processor's group has sat on a backlog nobody consumes, with this member owning
+    /// nothing, for `after` (see [`GroupWatch`]).
+    pub fn stuck_group(&self, after: Duration) -> bool {
+        self.0.lock().expect("health lock").group.stuck(after)
     }
 
     /// Liveness: fails once the loop has not beaten within its limit.
@@ -92,6 +145,7 @@ mod tests {
 
     fn lag(partition: i32, lag: i64, assigned: bool) -> PartitionLag {
         PartitionLag {
+            committed: 0,
             partition,
             lag,
             assigned,
@@ -112,6 +166,42 @@ mod tests {
         );
         h.observe(&[lag(0, 7, true), lag(1, 0, false)]);
         assert!(h.consuming().is_ok(), "owns a partition: working on it");
+    }
+
+    #[test]
+    fn a_group_is_stuck_when_nobody_commits_while_it_has_a_backlog() {
+        let at = |committed: i64, backlog: i64, assigned: bool| PartitionLag {
+            partition: 0,
+            lag: backlog,
+            assigned,
+            committed,
+        };
+        let h = Health::new(STALL_LIMIT);
+        h.observe(&[at(10, 5, false)]);
+        assert!(
+            !h.stuck_group(Duration::from_millis(20)),
+            "not for long yet"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+        h.observe(&[at(10, 5, false)]);
+        assert!(h.stuck_group(Duration::from_millis(20)), "nobody moved");
+        assert!(
+            !h.stuck_group(Duration::ZERO),
+            "once, then the clock restarts"
+        );
+
+        // Another member commits: the group is working, whatever this one owns.
+        h.observe(&[at(10, 5, false)]);
+        std::thread::sleep(Duration::from_millis(25));
+        h.observe(&[at(12, 5, false)]);
+        assert!(!h.stuck_group(Duration::from_millis(20)), "offsets moved");
+        // Owning a partition, or nothing to do, is never stuck.
+        h.observe(&[at(12, 5, true)]);
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(!h.stuck_group(Duration::from_millis(20)));
+        h.observe(&[at(12, 0, false)]);
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(!h.stuck_group(Duration::from_millis(20)));
     }
 
     #[test]

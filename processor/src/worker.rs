@@ -513,6 +513,16 @@ pub async fn run(
                 Ok(lags) => health.observe(&lags),
                 Err(e) => tracing::debug!(error = %e, "could not read consumer lag"),
             }
+            if health.stuck_group(crate::health::REJOIN_AFTER) {
+                metrics::counter!("tailor_processor_rejoins_total").increment(1);
+                tracing::warn!(
+                    after_secs = crate::health::REJOIN_AFTER.as_secs(),
+                    "the group has a backlog that nobody consumes and this member owns no partition: leaving and re-joining the group"
+                );
+                if let Err(e) = consumer.rejoin().await {
+                    tracing::warn!(error = %e, "could not re-join the group; trying again later");
+                }
+            }
         }
     }
     tracing::info!("processor stopped");

@@ -144,8 +144,12 @@ struct Bus {
     changes: Option<(Arc<dyn Producer>, Arc<dyn TopicReader>)>,
     /// The actions stage's input (the change events, in its own group) and output (the actions
     /// topic).
-    actions: Option<(Box<dyn Consumer>, Arc<dyn Producer>)>,
+    actions: Option<ActionsBus>,
 }
+
+/// The actions stage's ends: the change events in its own group, and the actions topic to write
+/// and to read back (`tailor_processor::actions`).
+type ActionsBus = (Box<dyn Consumer>, Arc<dyn Producer>, Arc<dyn TopicReader>);
 
 async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyhow::Result<Bus> {
     match &config.kafka.brokers {
@@ -254,7 +258,8 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                 let group = format!("{}.actions", config.kafka.group);
                 let c: Box<dyn Consumer> = Box::new(KafkaConsumer::new(&changes_topic, &group)?);
                 let p: Arc<dyn Producer> = Arc::new(KafkaProducer::new(&actions_topic)?);
-                Some((c, p))
+                let r: Arc<dyn TopicReader> = Arc::new(KafkaTopicReader::new(&actions_topic));
+                Some((c, p, r))
             } else {
                 None
             };
@@ -289,11 +294,13 @@ async fn connect_bus(config: &Config, roles: Roles, shutdown: &Shutdown) -> anyh
                     producer: Some(Arc::new(bus.clone())),
                     dead_letters: Some((Arc::new(dlq.clone()), Arc::new(dlq))),
                     consumer: Some(Box::new(bus.consumer())),
-                    actions: config.processor.actions.then(
-                        || -> (Box<dyn Consumer>, Arc<dyn Producer>) {
-                            (Box::new(changes.follower()), Arc::new(actions))
-                        },
-                    ),
+                    actions: config.processor.actions.then(|| -> ActionsBus {
+                        (
+                            Box::new(changes.follower()),
+                            Arc::new(actions.clone()),
+                            Arc::new(actions),
+                        )
+                    }),
                     changes: Some((Arc::new(changes.clone()), Arc::new(changes))),
                 })
             } else {
@@ -539,13 +546,14 @@ pub async fn start(
             )),
         ));
     }
-    if let Some((changes_in, actions_out)) = actions {
+    if let Some((changes_in, actions_out, actions_log)) = actions {
         let stage = tailor_processor::actions::ActionStage {
             store: store.clone().expect("store exists for the processor"),
             keys: keys.clone(),
             campaigns: config.campaigns.clone(),
             config: config.processor.clone(),
             actions: actions_out,
+            log: actions_log,
             http: reqwest::Client::new(),
         };
         let s = shutdown.clone();

@@ -132,12 +132,14 @@ pub fn register(roles: Roles, config: &Config) {
                 counter!("tailor_actions_skipped_total", "reason" => reason).increment(0);
             }
             counter!("tailor_actions_duplicates_total").increment(0);
+            counter!("tailor_actions_recovered_total").increment(0);
             counter!("tailor_actions_webhook_failures_total").increment(0);
         }
         counter!("tailor_processor_sweep_skipped_total", "reason" => "unparsable").increment(0);
         // `tailor_processor::health`: no partition and no backlog until the loop has looked.
         gauge!("tailor_processor_assigned_partitions").increment(0.0);
         gauge!("tailor_processor_backlog").increment(0.0);
+        counter!("tailor_processor_rejoins_total").increment(0);
         gauge!("tailor_live", "check" => "processor").set(1.0);
         counter!("tailor_processor_sweep_repaired_total").increment(0);
         for site in &config.sites {

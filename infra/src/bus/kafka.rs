@@ -308,6 +308,11 @@ impl Consumer for KafkaConsumer {
         Ok(())
     }
 
+    async fn rejoin(&mut self) -> Result<(), BusError> {
+        self.consumer.unsubscribe();
+        self.consumer.subscribe(&[&self.topic]).map_err(other)
+    }
+
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {
         let c = self.consumer.clone();
         let topic = self.topic.clone();
@@ -349,6 +354,7 @@ impl Consumer for KafkaConsumer {
                     partition: p,
                     lag: (high - done).max(0),
                     assigned: owned.contains(&p),
+                    committed: done,
                 });
             }
             Ok(out)

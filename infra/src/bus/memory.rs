@@ -347,6 +347,7 @@ impl Consumer for MemoryConsumer {
                     partition: p as i32,
                     lag: l.end() - l.committed,
                     assigned: true,
+                    committed: l.committed,
                 }
             })
             .collect())

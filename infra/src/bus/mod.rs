@@ -68,6 +68,9 @@ pub struct PartitionLag {
     pub lag: i64,
     /// Whether this consumer owns the partition (else another member does, or nobody yet).
     pub assigned: bool,
+    /// The group's committed offset (the next record it will process): whether anyone in the group
+    /// is making progress shows in it.
+    pub committed: i64,
 }
 
 #[async_trait]
@@ -101,6 +104,11 @@ pub trait Consumer: Send {
     /// Current lag of every partition of the topic, saying which ones this consumer owns: a member
     /// that owns none while the group has a backlog is not consuming.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;
+    /// Leaves the group and joins it again, which makes the group coordinator hand the partitions
+    /// out anew (for a group stuck with a backlog nobody consumes; see `tailor_processor::health`).
+    async fn rejoin(&mut self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 /// The offsets a partition holds: `low..high` (`high` is the offset the next record gets).
