@@ -5,9 +5,11 @@
 //!
 //! [`faults_under_steady_traffic_lose_nothing_and_count_nothing_twice`] is the short fault suite of
 //! `docs/reliability.md`: separate collector and processor processes, steady traffic keeping a ledger
-//! of every acknowledged event, and one fault after another (broker restart, redis-server SIGKILL,
-//! processor SIGKILL mid-batch, collector SIGKILL with a non-empty spool). It prints the table of
-//! acknowledged / lost / double-counted events per fault, which must read N / 0 / 0.
+//! of every acknowledged event, and one fault after another (redis-server SIGKILL, processor SIGKILL
+//! mid-batch, broker restart with the collector SIGKILLed on a non-empty spool). It prints the table
+//! of acknowledged / lost / double-counted events per fault, which must read N / 0 / 0. Its full
+//! form stretches the phases and adds traffic drivers (`TAILOR_FAULTS_SCALE`,
+//! `TAILOR_FAULTS_DRIVERS`; `TAILOR_FAULTS_BROKER=0` leaves the broker's fault out).
 
 mod support;
 
