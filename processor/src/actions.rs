@@ -14,7 +14,7 @@
 //! re-emits its changes with the same ids; this stage itself restarts from its last commit) makes the
 //! same action with the same id, and its mark stops a second send. For the crash between writing an
 //! action and marking it sent, the mark has two steps: before the write it says "pending" with the
-//! actions topic's end offsets at that moment; an action found pending is looked for in the topic
+//! actions topic's end offsets (read once per batch, before its first write); an action found pending is looked for in the topic
 //! from those offsets on, and written only if it is not there. So the topic holds each action once,
 //! even when the process dies right after writing it (`tailor/tests/campaigns.rs` kills it there
 //! with a failpoint). A webhook may see an action twice only across such a crash, with the same
@@ -79,17 +79,13 @@ pub async fn run(
     let mut last_lag = std::time::Instant::now();
     while !shutdown.is_cancelled() {
         // A group left without an assignment re-joins, as the processor's does (`crate::health`).
-        if last_lag.elapsed() >= Duration::from_secs(5) {
+        if last_lag.elapsed() >= crate::health::LAG_EVERY {
             last_lag = std::time::Instant::now();
             if let Ok(lags) = consumer.lag().await {
                 group.observe(&lags);
             }
             if group.stuck(crate::health::REJOIN_AFTER) {
-                metrics::counter!("tailor_processor_rejoins_total").increment(1);
-                tracing::warn!("actions: the group has changes nobody consumes and this member owns no partition: re-joining it");
-                if let Err(e) = consumer.rejoin().await {
-                    tracing::warn!(error = %e, "actions: could not re-join the group");
-                }
+                crate::health::rejoin(consumer.as_mut(), "actions").await;
             }
         }
         let batch = tokio::select! {
@@ -137,6 +133,9 @@ impl ActionStage {
             })
             .collect();
         let mut sites: HashMap<String, (Vec<campaign::Campaign>, SiteModels)> = HashMap::new();
+        // The actions topic's end offsets, read once per batch when an action is first about to be
+        // written: a lower bound for every action the batch writes after it.
+        let mut ends = None;
         for change in &changes {
             let Ok(site) = SiteId::parse(change.site_id.clone()) else {
                 continue;
@@ -170,7 +169,7 @@ impl ActionStage {
             };
             for c in fired {
                 match c.action(change, &member) {
-                    Ok(action) => self.send(&site, &subject, action).await?,
+                    Ok(action) => self.send(&site, &subject, action, &mut ends).await?,
                     Err(why) => {
                         metrics::counter!("tailor_actions_skipped_total", "reason" => why.as_str())
                             .increment(1);
@@ -218,8 +217,15 @@ impl ActionStage {
     }
 
     /// Sends one action unless it was sent before: the pending mark, the topic, the webhook (or the
-    /// dead list), then the sent mark (see the module docs).
-    async fn send(&self, site: &SiteId, subject: &Subject, action: Action) -> Result<(), String> {
+    /// dead list), then the sent mark (see the module docs). `ends`: the batch's pending mark, read
+    /// from the topic when first needed.
+    async fn send(
+        &self,
+        site: &SiteId,
+        subject: &Subject,
+        action: Action,
+        ends: &mut Option<String>,
+    ) -> Result<(), String> {
         let mark = self.keys.action_sent(site, subject, &action.id);
         let before = self
             .store
@@ -242,15 +248,21 @@ impl ActionStage {
                 self.written_since(&from, &action.id).await?
             }
             None => {
-                let ends: BTreeMap<i32, i64> = self
-                    .log
-                    .watermarks()
-                    .await
-                    .map_err(|e| format!("reading the actions topic's offsets: {e}"))?
-                    .into_iter()
-                    .map(|w| (w.partition, w.high))
-                    .collect();
-                let pending = format!("{PENDING}{}", serde_json::json!(ends));
+                let pending = match ends {
+                    Some(p) => p.clone(),
+                    None => {
+                        let high: BTreeMap<i32, i64> = self
+                            .log
+                            .watermarks()
+                            .await
+                            .map_err(|e| format!("reading the actions topic's offsets: {e}"))?
+                            .into_iter()
+                            .map(|w| (w.partition, w.high))
+                            .collect();
+                        ends.insert(format!("{PENDING}{}", serde_json::json!(high)))
+                            .clone()
+                    }
+                };
                 self.store
                     .apply(&[self.mark(mark.clone(), pending)])
                     .await

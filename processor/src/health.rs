@@ -18,12 +18,14 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tailor_infra::bus::PartitionLag;
+use tailor_infra::bus::{Consumer, PartitionLag};
 
 /// How long the loop may go without a beat before the process counts as stuck.
 pub const STALL_LIMIT: Duration = Duration::from_secs(120);
 /// How long a group may sit on a backlog that nobody consumes before this member re-joins it.
 pub const REJOIN_AFTER: Duration = Duration::from_secs(30);
+/// How often a consuming loop reads its group's lag.
+pub const LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// See the module docs. Clones share one state.
 #[derive(Clone)]
@@ -136,6 +138,20 @@ impl Health {
             )),
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// Leaves and re-joins `consumer`'s group, which a [`GroupWatch`] found stuck; counted and logged
+/// for `stage` (the processor, or the actions stage).
+pub async fn rejoin(consumer: &mut dyn Consumer, stage: &str) {
+    metrics::counter!("tailor_processor_rejoins_total").increment(1);
+    tracing::warn!(
+        stage,
+        after_secs = REJOIN_AFTER.as_secs(),
+        "the group has a backlog that nobody consumes and this member owns no partition: leaving and re-joining the group"
+    );
+    if let Err(e) = consumer.rejoin().await {
+        tracing::warn!(stage, error = %e, "could not re-join the group; trying again later");
     }
 }
 

@@ -36,8 +36,6 @@ use tailor_infra::Shutdown;
 
 /// How long an idle poll waits before checking for shutdown.
 const IDLE_POLL: Duration = Duration::from_millis(200);
-/// How often consumer lag is refreshed.
-const LAG_EVERY: Duration = Duration::from_secs(5);
 /// Re-folds after guard conflicts before backing off.
 const CONFLICT_RETRIES: u32 = 5;
 
@@ -485,7 +483,7 @@ pub async fn run(
     health: crate::Health,
 ) -> anyhow::Result<()> {
     tracing::info!(topic = consumer.topic(), group = %processor.group, "processor started");
-    let mut last_lag = Instant::now() - LAG_EVERY;
+    let mut last_lag = Instant::now() - crate::health::LAG_EVERY;
     while !shutdown.is_cancelled() {
         health.beat();
         let batch = match consumer.poll(processor.config.batch_size, IDLE_POLL).await {
@@ -507,21 +505,14 @@ pub async fn run(
                 tracing::warn!(error = %e, "offset commit failed; it will be retried with the next batch");
             }
         }
-        if last_lag.elapsed() >= LAG_EVERY {
+        if last_lag.elapsed() >= crate::health::LAG_EVERY {
             last_lag = Instant::now();
             match consumer.lag().await {
                 Ok(lags) => health.observe(&lags),
                 Err(e) => tracing::debug!(error = %e, "could not read consumer lag"),
             }
             if health.stuck_group(crate::health::REJOIN_AFTER) {
-                metrics::counter!("tailor_processor_rejoins_total").increment(1);
-                tracing::warn!(
-                    after_secs = crate::health::REJOIN_AFTER.as_secs(),
-                    "the group has a backlog that nobody consumes and this member owns no partition: leaving and re-joining the group"
-                );
-                if let Err(e) = consumer.rejoin().await {
-                    tracing::warn!(error = %e, "could not re-join the group; trying again later");
-                }
+                crate::health::rejoin(consumer.as_mut(), "processor").await;
             }
         }
     }
