@@ -93,6 +93,59 @@ impl Scenario {
     }
 }
 
+/// One client's synthetic traffic (`tailor::traffic`): its random source, the catalogue, and the
+/// prefix and counter of its event ids. The scenarios and the soak build their requests with it.
+struct Shopper {
+    rng: Rng,
+    catalogue: Catalogue,
+    ids: String,
+    seq: u64,
+}
+
+impl Shopper {
+    fn new(seed: u64, a: &Args, ids: String) -> Shopper {
+        Shopper {
+            rng: Rng::new(seed),
+            catalogue: Catalogue::synthetic(a.items),
+            ids,
+            seq: 0,
+        }
+    }
+
+    /// `POST /v1/events`: a batch of `--batch` page views of a random visitor, with the collect key.
+    fn ingest(&mut self, http: &reqwest::Client, base: &str, a: &Args) -> reqwest::RequestBuilder {
+        let visitor = self.rng.below(a.visitors);
+        let post = http.post(format!("{base}/v1/events"));
+        match &a.key {
+            Some(k) => post.bearer_auth(k),
+            None => post,
+        }
+        .json(&traffic::page_views(
+            &mut self.rng,
+            &self.catalogue,
+            &a.site,
+            visitor,
+            a.batch,
+            &self.ids,
+            &mut self.seq,
+        ))
+    }
+
+    /// `GET /v1/recommendations` for a random visitor (anonymous: no key needed).
+    fn recommend(
+        &mut self,
+        http: &reqwest::Client,
+        base: &str,
+        a: &Args,
+    ) -> reqwest::RequestBuilder {
+        http.get(format!(
+            "{base}/v1/recommendations?site={}&anonymous=v{}&limit=10",
+            a.site,
+            self.rng.below(a.visitors)
+        ))
+    }
+}
+
 struct Outcome {
     hist: Histogram<u64>,
     requests: u64,
@@ -115,34 +168,12 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                 errors: 0,
                 events: 0,
             };
-            let mut rng = Rng::new(w as u64 + 1);
-            let catalogue = Catalogue::synthetic(a.items);
-            let mut seq = 0;
+            let mut shopper = Shopper::new(w as u64 + 1, &a, format!("load-{w}"));
             while Instant::now() < deadline {
                 let req = match s {
                     Scenario::Baseline => client.get(format!("{base}/healthz")),
-                    Scenario::Ingest => {
-                        let visitor = rng.below(a.visitors);
-                        let post = client.post(format!("{base}/v1/events"));
-                        match &a.key {
-                            Some(k) => post.bearer_auth(k),
-                            None => post,
-                        }
-                        .json(&traffic::page_views(
-                            &mut rng,
-                            &catalogue,
-                            &a.site,
-                            visitor,
-                            a.batch,
-                            &format!("load-{w}"),
-                            &mut seq,
-                        ))
-                    }
-                    Scenario::Recommend => client.get(format!(
-                        "{base}/v1/recommendations?site={}&anonymous=v{}&limit=10",
-                        a.site,
-                        rng.below(a.visitors)
-                    )),
+                    Scenario::Ingest => shopper.ingest(&client, &base, &a),
+                    Scenario::Recommend => shopper.recommend(&client, &base, &a),
                 };
                 let started = Instant::now();
                 let ok = matches!(req.send().await, Ok(r) if r.status().is_success());

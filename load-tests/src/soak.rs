@@ -16,7 +16,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tailor::traffic::{self, Catalogue, Rng};
 
 /// One window's measurements.
 #[derive(Debug, Clone, Default)]
@@ -93,9 +92,8 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
             let (client, base, a) = (client.clone(), base.to_string(), a.clone());
             let (window, acked, errors) = (window.clone(), acked.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
-                let mut rng = Rng::new((kind * 1000 + w) as u64 + 7);
-                let catalogue = Catalogue::synthetic(a.items);
-                let mut seq = 0;
+                let seed = (kind * 1000 + w) as u64 + 7;
+                let mut shopper = crate::Shopper::new(seed, &a, format!("soak-{w}"));
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                 let mut inflight = tokio::task::JoinSet::new();
@@ -104,27 +102,10 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
                     if Instant::now() >= end {
                         break;
                     }
-                    let visitor = rng.below(a.visitors);
                     let req = if kind == 0 {
-                        let post = client.post(format!("{base}/v1/events"));
-                        match &a.key {
-                            Some(k) => post.bearer_auth(k),
-                            None => post,
-                        }
-                        .json(&traffic::page_views(
-                            &mut rng,
-                            &catalogue,
-                            &a.site,
-                            visitor,
-                            a.batch,
-                            &format!("soak-{w}"),
-                            &mut seq,
-                        ))
+                        shopper.ingest(&client, &base, &a)
                     } else {
-                        client.get(format!(
-                            "{base}/v1/recommendations?site={}&anonymous=v{visitor}&limit=10",
-                            a.site
-                        ))
+                        shopper.recommend(&client, &base, &a)
                     };
                     let (window, acked, errors, batch) = (
                         window.clone(),
