@@ -7,16 +7,9 @@ mod support;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+// A loopback port nothing listens on.
+use support::servers::free_port as closed_port;
 use support::Reaped;
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn tailor(args: &[&str]) -> Reaped {
     Reaped(
@@ -58,31 +51,53 @@ async fn replay_gives_up_on_redis_with_one_message() {
     assert!(!err.contains("deleted"), "{err}");
 }
 
-#[tokio::test]
-async fn a_service_says_what_it_waits_for() {
-    let redis = format!("redis://127.0.0.1:{}", closed_port());
-    let kafka = format!("127.0.0.1:{}", closed_port());
+/// Starts `tailor processor` on `kafka` and `redis` and returns it with the first `n` lines of its
+/// log that contain `waiting`, once they came (within `within`).
+async fn processor_waiting(
+    kafka: &str,
+    redis: &str,
+    waiting: &'static str,
+    n: usize,
+    within: Duration,
+) -> (Reaped, Vec<String>) {
     let mut child = tailor(&[
         "processor",
         "--listen",
         "127.0.0.1:0",
         "--kafka",
-        &kafka,
+        kafka,
         "--redis",
-        &redis,
+        redis,
     ]);
     let stderr = child.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
+    let lines = tokio::task::spawn_blocking(move || {
         BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.contains("waiting for Redis"))
+            .filter(|l| l.contains(waiting))
+            .take(n)
+            .collect::<Vec<_>>()
     });
-    let line = tokio::time::timeout(Duration::from_secs(60), line)
+    let lines = tokio::time::timeout(within, lines)
         .await
-        .expect("the processor said nothing about Redis")
-        .unwrap()
-        .expect("a log line about Redis");
+        .unwrap_or_else(|_| panic!("the processor never logged {waiting:?}"))
+        .unwrap();
+    (child, lines)
+}
+
+#[tokio::test]
+async fn a_service_says_what_it_waits_for() {
+    let redis = format!("redis://127.0.0.1:{}", closed_port());
+    let kafka = format!("127.0.0.1:{}", closed_port());
+    let (mut child, lines) = processor_waiting(
+        &kafka,
+        &redis,
+        "waiting for Redis",
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    let line = lines.first().expect("a log line about Redis");
     assert!(line.contains(&redis), "{line}");
     assert!(line.contains("redis.url / --redis"), "{line}");
     assert!(
@@ -98,28 +113,14 @@ async fn a_service_says_what_it_waits_for() {
 async fn a_processor_waits_for_its_broker() {
     let kafka = format!("127.0.0.1:{}", closed_port());
     let redis = tailor_infra::testkit::redis_url();
-    let mut child = tailor(&[
-        "processor",
-        "--listen",
-        "127.0.0.1:0",
-        "--kafka",
+    let (mut child, lines) = processor_waiting(
         &kafka,
-        "--redis",
         &redis,
-    ]);
-    let stderr = child.stderr.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .filter(|l| l.contains("waiting for Kafka"))
-            .take(2)
-            .collect::<Vec<_>>()
-    });
-    let lines = tokio::time::timeout(Duration::from_secs(90), lines)
-        .await
-        .expect("the processor said nothing about Kafka")
-        .unwrap();
+        "waiting for Kafka",
+        2,
+        Duration::from_secs(90),
+    )
+    .await;
     assert_eq!(lines.len(), 2, "it tries again: {lines:?}");
     assert!(lines[0].contains(&kafka), "{lines:?}");
     assert!(lines[0].contains("kafka.brokers / --kafka"), "{lines:?}");

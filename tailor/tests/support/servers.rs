@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound and released, so the server restarted later gets the same one).
-fn free_port() -> u16 {
+/// A free loopback port (bound and released, so the server restarted later gets the same one, and
+/// nothing listens on it until then).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
