@@ -574,9 +574,8 @@ async fn a_trigger_writes_one_action_per_member_when_the_processor_dies_after_wr
         "actions-after-send",
     );
     dying
-        .exits_within(support::CONVERGE_WITHIN)
-        .await
-        .unwrap_or_else(|| panic!("the failpoint never fired; see {}", log.display()));
+        .dies_at_failpoint(&log, support::CONVERGE_WITHIN)
+        .await;
     assert!(
         std::fs::read_to_string(&log)
             .unwrap()
@@ -584,9 +583,7 @@ async fn a_trigger_writes_one_action_per_member_when_the_processor_dies_after_wr
         "{}",
         log.display()
     );
-    // Tansu 0.6 can leave a member that joins while a just-killed one is still in its group without
-    // partitions: wait out the dead member's session (docs/reliability.md).
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    support::dead_member_leaves_the_group().await;
     let log = dir.join("processor-2.log");
     let _again = support::stage("processor", "127.0.0.1:0", &config_file, &log, "");
 

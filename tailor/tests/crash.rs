@@ -44,13 +44,7 @@ fn processor_with(
     support::stage("processor", "127.0.0.1:0", config_file, log, failpoint)
 }
 
-/// Waits out the group session of a processor that died (`session.timeout.ms`, 10 s), so the next
-/// one joins a group the broker has already taken the dead member out of: Tansu 0.6 can leave a
-/// member that joins while a just-killed one is still in the group without partitions for minutes
-/// (docs/reliability.md). Kafka rebalances either way; the counts asserted are the same.
-async fn dead_member_leaves_the_group() {
-    tokio::time::sleep(Duration::from_secs(11)).await;
-}
+use support::dead_member_leaves_the_group;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_processor_killed_mid_batch_counts_every_event_once() {
@@ -112,14 +106,7 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
     for round in 0..2 {
         let log = dir.join(format!("processor-abort-{round}.log"));
         let mut child = processor_with(&config_file, &log, "processor-after-site-updates");
-        let status = child
-            .exits_within(Duration::from_secs(90))
-            .await
-            .unwrap_or_else(|| panic!("the failpoint never fired; see {}", log.display()));
-        assert!(
-            !status.success(),
-            "round {round}: the processor should have aborted"
-        );
+        child.dies_at_failpoint(&log, Duration::from_secs(90)).await;
         dead_member_leaves_the_group().await;
     }
 

@@ -190,6 +190,28 @@ impl Reaped {
         .await
         .ok()
     }
+
+    /// Waits (at most `within`) for a stage started with a failpoint to die at it: the process ends
+    /// by itself, and not successfully. `log` is its log, named when it does not.
+    pub async fn dies_at_failpoint(&mut self, log: &std::path::Path, within: Duration) {
+        let status = self
+            .exits_within(within)
+            .await
+            .unwrap_or_else(|| panic!("the failpoint never fired; see {}", log.display()));
+        assert!(
+            !status.success(),
+            "it should have aborted at the failpoint; see {}",
+            log.display()
+        );
+    }
+}
+
+/// Waits out the group session of a processor that died (`session.timeout.ms`, 10 s), so the next
+/// one joins a group the broker has already taken the dead member out of: Tansu 0.6 can leave a
+/// member that joins while a just-killed one is still in the group without partitions for minutes
+/// (docs/reliability.md). Kafka rebalances either way; what the tests assert is the same.
+pub async fn dead_member_leaves_the_group() {
+    tokio::time::sleep(Duration::from_secs(11)).await;
 }
 
 /// The strings of a JSON array (panics on anything else: tests read their own answers).
