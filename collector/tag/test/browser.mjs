@@ -4,7 +4,7 @@
 // tailor/tests/browser.rs checks the result against the profile and the offer counters.
 //
 // Usage: node collector/tag/test/browser.mjs BASE_URL MEMBER_ID
-import { chromium } from "playwright-core";
+import { launch, openShop, shopper } from "./chromium.mjs";
 
 const [base, member] = process.argv.slice(2);
 if (!base || !member) {
@@ -12,31 +12,13 @@ if (!base || !member) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const log = [];
+const browser = await launch();
+let log = [];
 try {
-  // A shopper's browser, not a crawler: headless Chromium announces itself as "HeadlessChrome", which
-  // the collector rightly flags as a bot, and bot traffic feeds no shared model (popularity,
-  // co-visitation) that this session's recommendations rely on.
-  const page = await browser.newPage({
-    viewport: { width: 1280, height: 900 },
-    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-  });
-  page.on("console", (m) => log.push(`console ${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
-  const sent = [];
-  page.on("request", (r) => {
-    if (r.url().endsWith("/v1/events")) {
-      for (const e of JSON.parse(r.postData() || "[]")) sent.push(e.type);
-    }
-  });
-
-  await page.goto(base + "/");
-  // The async tag replaces the command-queue array with its API once loaded.
-  await page.waitForFunction(() => window.tailor && !Array.isArray(window.tailor), null, { timeout: 15000 });
+  const shop = await shopper(browser);
+  const { page, sent } = shop;
+  log = shop.log;
+  await openShop(page, base);
 
   const view = async (id) => {
     await page.click(`.card[data-tailor-item="${id}"] .cat`);
@@ -78,7 +60,7 @@ try {
   // Leaving the page sends the final page ping and whatever is still queued with sendBeacon.
   await page.close({ runBeforeUnload: true });
 
-  console.log(JSON.stringify({ member, order, viewed: ["headlamp", "tent-2p", "stove"], bought: ["tent-2p", "stove"], slot, sent, rendered, markup, pwned }));
+  console.log(JSON.stringify({ member, order, viewed: ["headlamp", "tent-2p", "stove"], bought: ["tent-2p", "stove"], slot, sent: sent.map((e) => e.type), rendered, markup, pwned }));
 } catch (e) {
   console.error(String(e && e.stack ? e.stack : e));
   console.error(log.join("\n"));

@@ -4,17 +4,14 @@
 // (`#key=`, as docs/security.md says). tailor/tests/mining.rs and isolation.rs check the report.
 //
 // Usage: node collector/tag/test/insights.mjs BASE_URL SITE [SCREENSHOT.png|""] [KEY]
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [base, site, screenshot, key] = process.argv.slice(2);
 if (!base || !site) {
   console.error("usage: insights.mjs BASE_URL SITE [SCREENSHOT.png]");
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });

@@ -5,7 +5,7 @@
 // the purchase as a conversion with its revenue.
 //
 // Usage: node collector/tag/test/offer.mjs BASE_URL MEMBER_ID
-import { chromium } from "playwright-core";
+import { launch, openShop, shopper } from "./chromium.mjs";
 
 const [base, member] = process.argv.slice(2);
 if (!base || !member) {
@@ -13,27 +13,13 @@ if (!base || !member) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const log = [];
+const browser = await launch();
+let log = [];
 try {
-  const page = await browser.newPage({
-    viewport: { width: 1280, height: 900 },
-    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-  });
-  page.on("console", (m) => log.push(`console ${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
-  const sent = [];
-  page.on("request", (r) => {
-    if (r.url().endsWith("/v1/events")) {
-      for (const e of JSON.parse(r.postData() || "[]")) sent.push({ type: e.type, token: !!e.token });
-    }
-  });
-
-  await page.goto(base + "/");
-  await page.waitForFunction(() => window.tailor && !Array.isArray(window.tailor), null, { timeout: 15000 });
+  const shop = await shopper(browser);
+  const { page, sent } = shop;
+  log = shop.log;
+  await openShop(page, base);
   await page.fill('[data-testid="member"]', member);
   await page.click('[data-testid="login"]');
 
@@ -62,7 +48,7 @@ try {
   await page.waitForTimeout(1500);
   await page.close({ runBeforeUnload: true });
 
-  console.log(JSON.stringify({ member, offer, url, order, sent }));
+  console.log(JSON.stringify({ member, offer, url, order, sent: sent.map((e) => ({ type: e.type, token: !!e.token })) }));
 } catch (e) {
   console.error(String(e && e.stack ? e.stack : e));
   console.error(log.join("\n"));

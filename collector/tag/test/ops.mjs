@@ -3,17 +3,14 @@
 // saves a screenshot there. tailor/tests/ops.rs checks the report.
 //
 // Usage: node collector/tag/test/ops.mjs BASE_URL [SCREENSHOT.png]
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [base, screenshot] = process.argv.slice(2);
 if (!base) {
   console.error("usage: ops.mjs BASE_URL [SCREENSHOT.png]");
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 const errors = [];
 // The page must not reach past this process (no CDN): every other request is an error.
 const foreign = [];

@@ -4,7 +4,7 @@
 // Prints a JSON report; exits 1 on the first broken promise.
 //
 // Usage: node collector/tag/test/privacy.mjs BASE_URL
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { createServer } from "node:http";
 
 const [base] = process.argv.slice(2);
@@ -17,10 +17,7 @@ const shop = createServer((req, res) => {
 });
 await new Promise((ok) => shop.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${shop.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 const report = {};
 const fail = (why) => {
   throw new Error(why + " " + JSON.stringify(report));
