@@ -67,25 +67,17 @@ fn redacted_one(url: &str) -> String {
 
 /// Connects to Redis at `url` (the nodes of a Redis Cluster when `cluster`); see the module docs.
 pub async fn redis(url: &str, cluster: bool, patience: Patience) -> anyhow::Result<RedisStore> {
-    let shown = redacted(url);
-    let what = format!("Redis at {shown} (redis.url / --redis)");
-    wait_for(&what, patience, || async {
-        let attempt = async {
-            if cluster {
-                RedisStore::connect_cluster(url).await
-            } else {
-                RedisStore::connect(url).await
-            }
+    let what = format!("Redis at {} (redis.url / --redis)", redacted(url));
+    wait_for(&what, patience, ATTEMPT, || async {
+        let connected = if cluster {
+            RedisStore::connect_cluster(url).await
+        } else {
+            RedisStore::connect(url).await
         };
-        match tokio::time::timeout(ATTEMPT, attempt).await {
-            Ok(Ok(store)) => Ok(store),
-            Ok(Err(StoreError::Rejected(e))) => Err(Failed::Refused(e)),
-            Ok(Err(e)) => Err(Failed::Retry(e.to_string())),
-            Err(_) => Err(Failed::Retry(format!(
-                "no answer within {} s",
-                ATTEMPT.as_secs()
-            ))),
-        }
+        connected.map_err(|e| match e {
+            StoreError::Rejected(e) => Failed::Refused(e),
+            e => Failed::Retry(e.to_string()),
+        })
     })
     .await
 }
@@ -103,21 +95,14 @@ pub async fn kafka_topic(
         "Kafka at {} (kafka.brokers / --kafka) to prepare topic {}",
         settings.brokers, settings.topic
     );
-    wait_for(&what, patience, || async {
-        match tokio::time::timeout(
-            ATTEMPT * 3,
-            ensure_topic(settings, partitions, replication, configs),
-        )
-        .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(BusError::Refused(e))) => Err(Failed::Refused(e)),
-            Ok(Err(e)) => Err(Failed::Retry(e.to_string())),
-            Err(_) => Err(Failed::Retry(format!(
-                "no answer within {} s",
-                (ATTEMPT * 3).as_secs()
-            ))),
-        }
+    // Longer than a Redis connection: the admin request itself waits up to 10 s for the broker.
+    wait_for(&what, patience, ATTEMPT * 3, || async {
+        ensure_topic(settings, partitions, replication, configs)
+            .await
+            .map_err(|e| match e {
+                BusError::Refused(e) => Failed::Refused(e),
+                e => Failed::Retry(e.to_string()),
+            })
     })
     .await
 }
@@ -130,18 +115,25 @@ enum Failed {
     Refused(String),
 }
 
-/// Tries `attempt` until it succeeds, the patience runs out or an answer refuses; logs every wait.
-async fn wait_for<T, F, Fut>(what: &str, patience: Patience, mut attempt: F) -> anyhow::Result<T>
+/// Tries `attempt`, each try bounded by `each`, until it succeeds, the patience runs out or an
+/// answer refuses; logs every wait.
+async fn wait_for<T, F, Fut>(
+    what: &str,
+    patience: Patience,
+    each: Duration,
+    mut attempt: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Failed>>,
 {
     let started = Instant::now();
     loop {
-        let err = match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(Failed::Refused(e)) => bail!("{what}: refused: {e}"),
-            Err(Failed::Retry(e)) => e,
+        let err = match tokio::time::timeout(each, attempt()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(Failed::Refused(e))) => bail!("{what}: refused: {e}"),
+            Ok(Err(Failed::Retry(e))) => e,
+            Err(_) => format!("no answer within {} s", each.as_secs()),
         };
         match &patience {
             Patience::Operator(limit) if started.elapsed() + PAUSE >= *limit => bail!(
