@@ -431,6 +431,10 @@ pub struct ProcessorConfig {
     pub session_index_size: u32,
     /// How long a session's item list is kept for session-based neighbours, in days.
     pub session_index_ttl_days: u32,
+    /// Most neighbours kept per item in each item-to-item model (co-visitation, followers,
+    /// co-purchase), the strongest: an item's list is trimmed when the item itself is seen, so a
+    /// busy item's list stays bounded (the recommender reads `recommender.neighbours_per_seed`).
+    pub neighbours_kept: u32,
     /// Most distinct items one visitor feeds the shared models (popularity, co-visitation, session
     /// index, followers) per day; beyond it their views only reach their own profile.
     pub shared_items_per_day: u32,
@@ -469,6 +473,7 @@ impl Default for ProcessorConfig {
             shared_items_per_day: 200,
             actions: true,
             session_index_ttl_days: 30,
+            neighbours_kept: 300,
             sequence_steps: 10,
             trending_window_hours: 24,
             trending_baseline_days: 28,
@@ -496,6 +501,10 @@ pub struct RecommenderConfig {
     pub session_sample: usize,
     /// ... and how many of the most similar vote (V-SKNN's k).
     pub session_neighbours: usize,
+    /// Past sessions whose item lists the recommender keeps in memory (0: none), so a request
+    /// reads only the neighbour sessions that changed since (a past session's list changes only
+    /// with its next click, which the session index shows).
+    pub session_cache: usize,
     /// A session whose last click is older than this is over: its items seed nothing, in minutes.
     pub session_timeout_mins: u32,
     /// Session neighbours weigh their items by exp(-distance in clicks to the shared item / this)
@@ -539,6 +548,7 @@ impl Default for RecommenderConfig {
             popular_read: 100,
             session_sample: 500,
             session_neighbours: 100,
+            session_cache: 50_000,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
             session_recency_decay_days: Some(20.0),
@@ -941,6 +951,10 @@ impl Config {
                 self.processor.dedupe_ttl_secs as i64,
             ),
             (
+                "processor.neighbours_kept",
+                self.processor.neighbours_kept as i64,
+            ),
+            (
                 "processor.session_index_size",
                 self.processor.session_index_size as i64,
             ),
@@ -1006,6 +1020,15 @@ impl Config {
                 format!(
                     "must be more than a second below collector.request_timeout_ms ({} ms)",
                     self.collector.request_timeout_ms
+                ),
+            ));
+        }
+        if (self.processor.neighbours_kept as usize) < self.recommender.neighbours_per_seed {
+            return Err(ConfigError::new(
+                "processor.neighbours_kept",
+                format!(
+                    "must be at least recommender.neighbours_per_seed ({}): the recommender reads that many",
+                    self.recommender.neighbours_per_seed
                 ),
             ));
         }
@@ -1295,6 +1318,18 @@ mod tests {
         // Embedded, nothing waits for a broker.
         let c = Config::from_toml("[kafka]\ndelivery_timeout_ms = 9500\n").unwrap();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_kept_neighbours_cover_what_the_recommender_reads() {
+        let e = Config::from_toml("[processor]\nneighbours_kept = 20\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "processor.neighbours_kept");
+        assert!(e.reason.contains("(50)"), "{e}");
+        let c = "[processor]\nneighbours_kept = 20\n[recommender]\nneighbours_per_seed = 20\n";
+        Config::from_toml(c).unwrap().validate().unwrap();
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Recommender {
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub rules: Arc<crate::rules::RuleCache>,
     pub campaigns: Arc<crate::campaigns::CampaignCache>,
+    /// Past sessions' item lists, for session-based neighbours.
+    pub sessions: Arc<crate::sessions::SessionCache>,
 }
 
 /// The API's errors, mapped to HTTP in one place.

@@ -22,6 +22,7 @@ use crate::rank::session_knn::{self, PastSession, Tuning};
 use crate::rank::{Because, Generated, Source};
 use serde::Serialize;
 use std::collections::HashSet;
+use std::sync::Arc;
 use tailor_core::catalog::CatalogItem;
 use tailor_core::config::SourceWeights;
 use tailor_core::keys::Facet;
@@ -30,7 +31,7 @@ use tailor_core::rules::{self, RuleContext, Scored};
 use tailor_core::segment;
 use tailor_core::state::{RecoView, DAY_MS};
 use tailor_core::{SiteId, Subject};
-use tailor_infra::store::{Read, Value};
+use tailor_infra::store::Read;
 
 /// Co-purchase seeds taken from the member's purchases.
 const BOUGHT_SEEDS: usize = 5;
@@ -443,28 +444,52 @@ impl Recommender {
             .collect())
     }
 
-    /// Round trip 3: the items of the most recent sessions sharing an item with the session.
+    /// Round trip 3: the items of the most recent sessions sharing an item with the session, read
+    /// only for those the session cache does not hold as of their last click.
     async fn past_sessions(
         &self,
         site: &SiteId,
         per_item: &[Vec<(String, f64)>],
         sample: usize,
-    ) -> Result<Vec<PastSession>, ApiError> {
+    ) -> Result<Vec<Arc<PastSession>>, ApiError> {
         let sampled = session_knn::sample(per_item, sample);
-        let reads: Vec<Read> = sampled
+        let cached = self.sessions.lookup(site, &sampled);
+        let missing: Vec<&(String, f64)> = sampled
+            .iter()
+            .zip(&cached)
+            .filter(|(_, c)| c.is_none())
+            .map(|(s, _)| s)
+            .collect();
+        metrics::counter!("tailor_recommender_session_reads_total", "from" => "memory")
+            .increment((sampled.len() - missing.len()) as u64);
+        metrics::counter!("tailor_recommender_session_reads_total", "from" => "store")
+            .increment(missing.len() as u64);
+        let reads: Vec<Read> = missing
             .iter()
             .map(|(id, _)| Read::Range(self.keys.session_items(site, id), 0, -1))
             .collect();
-        let values = self.store.read(&reads).await?;
-        Ok(sampled
+        let values = if reads.is_empty() {
+            Vec::new()
+        } else {
+            self.store.read(&reads).await?
+        };
+        let read: Vec<Arc<PastSession>> = missing
             .into_iter()
             .zip(values)
-            .map(|((id, last_ms), v): ((String, f64), Value)| PastSession {
-                id,
-                last_ms,
-                // Range answers ascending by score, the last click: the session's order.
-                items: v.into_top().into_iter().map(|(i, _)| i).collect(),
+            .map(|((id, last_ms), v)| {
+                Arc::new(PastSession {
+                    id: id.clone(),
+                    last_ms: *last_ms,
+                    // Range answers ascending by score, the last click: the session's order.
+                    items: v.into_top().into_iter().map(|(i, _)| i).collect(),
+                })
             })
+            .collect();
+        self.sessions.store(site, &read);
+        let mut read = read.into_iter();
+        Ok(cached
+            .into_iter()
+            .filter_map(|c| c.or_else(|| read.next()))
             .filter(|p| !p.items.is_empty())
             .collect())
     }

@@ -5,7 +5,7 @@
 //! them; [`api`] serves recommendations and profiles.
 //! [`catalog`] and [`rules`] are the shop's product catalog and business rules, [`campaigns`] its
 //! campaigns and the offers they put beside the items (their APIs and in-memory copies, kept fresh
-//! by [`refresh`]).
+//! by [`refresh`]); [`sessions`] keeps past sessions' item lists in memory.
 
 pub mod api;
 pub mod campaigns;
@@ -19,5 +19,6 @@ pub mod privacy;
 pub mod rank;
 pub mod refresh;
 pub mod rules;
+pub mod sessions;
 
 pub use api::{router, routes, Recommender};

@@ -11,6 +11,7 @@ use crate::api::Recommender;
 use crate::campaigns::CampaignCache;
 use crate::catalog::CatalogCache;
 use crate::rules::RuleCache;
+use crate::sessions::SessionCache;
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::config::Config;
@@ -28,6 +29,7 @@ impl Recommender {
             catalog: Arc::new(CatalogCache::new()),
             rules: Arc::new(RuleCache::new(config.rules.clone())),
             campaigns: Arc::new(CampaignCache::new(config.campaigns.clone())),
+            sessions: Arc::new(SessionCache::new(config.recommender.session_cache)),
             config,
             popular: Arc::default(),
         }

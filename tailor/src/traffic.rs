@@ -255,8 +255,9 @@ impl Shopper {
     }
 }
 
-/// A batch of `n` page views by one `visitor` (its own session) for the load tool; ids are made
-/// unique by `id_prefix` and a sequence number.
+/// A batch of `n` page views by one `visitor` for the load tool: one visit, so its own session
+/// (`s<visitor>-<id prefix>-<first sequence number>`; shop sessions are short, and a visitor's sessions end);
+/// ids are made unique by `id_prefix` and a sequence number.
 pub fn page_views(
     rng: &mut Rng,
     catalogue: &Catalogue,
@@ -266,12 +267,13 @@ pub fn page_views(
     id_prefix: &str,
     seq: &mut u64,
 ) -> Value {
+    let session = format!("s{visitor}-{id_prefix}-{}", *seq + 1);
     let events: Vec<Value> = (0..n)
         .map(|_| {
             *seq += 1;
             let item = catalogue.popular(rng);
             json!({"type": "page_view", "event_id": format!("{id_prefix}-{seq}-{}", rng.next_u64()),
-                   "site_id": site, "anonymous_id": format!("v{visitor}"), "session_id": format!("s{visitor}"),
+                   "site_id": site, "anonymous_id": format!("v{visitor}"), "session_id": session,
                    "item_id": item.id, "category": item.category})
         })
         .collect();
@@ -384,5 +386,27 @@ mod tests {
         );
         valid(batch.as_array().unwrap());
         assert_eq!(seq, 10);
+        let again = page_views(
+            &mut rng,
+            &Catalogue::synthetic(2000),
+            "demo",
+            5,
+            10,
+            "load-0",
+            &mut seq,
+        );
+        let session = |b: &Value| -> std::collections::BTreeSet<String> {
+            b.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["session_id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(session(&batch).len(), 1, "one request is one visit");
+        assert_ne!(
+            session(&batch),
+            session(&again),
+            "each visit is its own session"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! expiry) in a map behind one mutex, interpreting the same [`Update`]s as the Redis backend.
 //! A mutex suffices: each operation is short and no await happens while it is held.
 
+use super::zset::SortedSet;
 use super::{Read, Store, StoreError, Value};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -14,7 +15,7 @@ enum Data {
     Set(HashSet<String>),
     Hash(HashMap<String, String>),
     List(VecDeque<String>),
-    ZSet(HashMap<String, f64>),
+    ZSet(SortedSet),
 }
 
 struct Entry {
@@ -83,8 +84,8 @@ impl Db {
         }
     }
 
-    fn zset(&mut self, key: &str) -> Result<&mut HashMap<String, f64>, StoreError> {
-        match self.entry(key, || Data::ZSet(HashMap::new())) {
+    fn zset(&mut self, key: &str) -> Result<&mut SortedSet, StoreError> {
+        match self.entry(key, || Data::ZSet(SortedSet::default())) {
             Data::ZSet(z) => Ok(z),
             _ => Err(wrong_type(key)),
         }
@@ -160,7 +161,7 @@ impl Db {
                 l.truncate(*cap as usize);
             }
             WriteOp::ZIncr { key, member, by } => {
-                *self.zset(key)?.entry(member.clone()).or_insert(0.0) += by;
+                self.zset(key)?.incr(member, *by);
             }
             WriteOp::Expire { key, seconds } => {
                 if let Some(e) = self.live(key) {
@@ -168,7 +169,7 @@ impl Db {
                 }
             }
             WriteOp::ZSet { key, member, score } => {
-                self.zset(key)?.insert(member.clone(), *score);
+                self.zset(key)?.insert(member, *score);
             }
             WriteOp::ZRemove { key, member } => {
                 self.zset(key)?.remove(member);
@@ -190,18 +191,7 @@ impl Db {
                 self.map.remove(key);
             }
             WriteOp::ZKeepTop { key, keep } => {
-                let z = self.zset(key)?;
-                let excess = z.len().saturating_sub(*keep as usize);
-                if excess > 0 {
-                    // The lowest `excess` members by (score, member), as Redis ranks them.
-                    let doomed: Vec<String> = range(z, 0, excess as isize - 1)
-                        .into_iter()
-                        .map(|(m, _)| m)
-                        .collect();
-                    for m in doomed {
-                        z.remove(&m);
-                    }
-                }
+                self.zset(key)?.keep_top(*keep as usize);
                 self.drop_if_empty(key);
             }
             WriteOp::HashDelete { key, field } => {
@@ -296,11 +286,11 @@ impl Store for MemoryStore {
                     _ => Vec::new(),
                 }),
                 Read::Top(k, n) => Value::Top(match db.live(k).map(|e| &e.data) {
-                    Some(Data::ZSet(z)) => top(z, *n),
+                    Some(Data::ZSet(z)) => z.top(*n),
                     _ => Vec::new(),
                 }),
                 Read::Range(k, start, stop) => Value::Top(match db.live(k).map(|e| &e.data) {
-                    Some(Data::ZSet(z)) => range(z, *start, *stop),
+                    Some(Data::ZSet(z)) => z.range(*start, *stop),
                     _ => Vec::new(),
                 }),
                 Read::Get(k) => Value::Text(match db.live(k).map(|e| &e.data) {
@@ -344,35 +334,4 @@ impl Store for MemoryStore {
             .map(|(k, _)| k.clone())
             .collect())
     }
-}
-
-/// Highest scores first; ties in reverse member order, as Redis' `ZREVRANGE` does.
-fn top(z: &HashMap<String, f64>, n: usize) -> Vec<(String, f64)> {
-    let order =
-        |a: &(&String, f64), b: &(&String, f64)| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(a.0));
-    let mut v: Vec<(&String, f64)> = z.iter().map(|(m, s)| (m, *s)).collect();
-    // Partition first so only the n winners are sorted: large sorted sets are read often.
-    if n > 0 && n < v.len() {
-        v.select_nth_unstable_by(n - 1, order);
-        v.truncate(n);
-    }
-    v.sort_by(order);
-    v.truncate(n);
-    v.into_iter().map(|(m, s)| (m.clone(), s)).collect()
-}
-
-/// Ascending by score, ties by member, as Redis' `ZRANGE` does; `start`/`stop` as in Redis.
-fn range(z: &HashMap<String, f64>, start: isize, stop: isize) -> Vec<(String, f64)> {
-    let n = z.len() as isize;
-    let norm = |i: isize| if i < 0 { n + i } else { i };
-    let (start, stop) = (norm(start).max(0), norm(stop).min(n - 1));
-    if n == 0 || start > stop {
-        return Vec::new();
-    }
-    let mut v: Vec<(&String, f64)> = z.iter().map(|(m, s)| (m, *s)).collect();
-    v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
-    v[start as usize..=stop as usize]
-        .iter()
-        .map(|(m, s)| ((*m).clone(), *s))
-        .collect()
 }

@@ -7,6 +7,7 @@
 pub mod memory;
 pub mod redis;
 pub mod timed;
+mod zset;
 
 use async_trait::async_trait;
 use std::collections::HashMap;

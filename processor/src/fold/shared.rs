@@ -10,6 +10,10 @@
 //! | session index: an item's most recent sessions, a session's items | every item view | session-based neighbours (V-SKNN) |
 //! | co-purchase: bought in one order or by one customer | orders | bought together |
 //!
+//! Each item's lists in the item-to-item models keep its `processor.neighbours_kept` strongest
+//! neighbours, trimmed whenever the item itself is seen (so a busy item's list cannot grow without
+//! bound; a list that is never trimmed belongs to an item nobody sees, which gains few neighbours).
+//!
 //! The session index keeps, per item, only the `processor.session_index_size` most recent sessions,
 //! scored by the session's *last* click: that is exactly what V-SKNN's "most recent sessions sharing
 //! an item" sample needs (if a session is among the N most recent of the union over a session's
@@ -41,6 +45,15 @@ impl Folder<'_> {
             fx.zincr(self.keys.covisits(site, other), item, 1.0);
             fx.zincr(self.keys.covisits(site, item), other, 1.0);
         }
+        self.keep_strongest(self.keys.covisits(site, item), fx);
+    }
+
+    /// Bounds an item's list in an item-to-item model to its `processor.neighbours_kept` strongest.
+    fn keep_strongest(&self, key: String, fx: &mut Effects<'_>) {
+        fx.ops.push(WriteOp::ZKeepTop {
+            key,
+            keep: self.config.neighbours_kept,
+        });
     }
 
     /// One interaction's popularity: overall, in its category and brand, and in its hour and day
@@ -142,6 +155,7 @@ impl Folder<'_> {
                 );
             }
         }
+        self.keep_strongest(self.keys.followers(site, item), fx);
     }
 
     /// Co-purchase: every pair of distinct items in one order, and each with the customer's earlier
@@ -167,6 +181,7 @@ impl Folder<'_> {
                 fx.zincr(self.keys.copurchases(site, a), b, 1.0);
                 fx.zincr(self.keys.copurchases(site, b), a, 1.0);
             }
+            self.keep_strongest(self.keys.copurchases(site, a), fx);
         }
     }
 }

@@ -328,3 +328,45 @@ fn one_visitors_flood_moves_popularity_by_one_per_item_and_stops_at_the_cap() {
     // Their own profile still sees every view.
     assert_eq!(w.state("a:flood").events["page_view"], 420);
 }
+
+#[tokio::test]
+async fn a_busy_items_neighbour_lists_keep_only_the_strongest() {
+    use tailor_infra::store::{memory::MemoryStore, Read, Store};
+    let mut w = World::new();
+    w.config.neighbours_kept = 3;
+    // "hub" is viewed after another item in 12 sessions: after x0 five times, after x1..x7 once.
+    let before = [
+        "x0", "x0", "x0", "x0", "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7",
+    ];
+    let events: Vec<Event> = before
+        .iter()
+        .enumerate()
+        .flat_map(|(n, first)| {
+            [*first, "hub"].map(|item| {
+                event(
+                    json!({"type":"page_view","site_id":"demo","anonymous_id": format!("v{n}"),
+                    "session_id": format!("s{n}"), "item_id": item}),
+                )
+            })
+        })
+        .collect();
+    let out = w.fold(&events);
+    let store = MemoryStore::new();
+    store.apply(&out.site_updates).await.unwrap();
+    let site = SiteId::parse("demo").unwrap();
+    let read = |key: String| Read::Top(key, 100);
+    let got = store
+        .read(&[
+            read(w.keys.covisits(&site, "hub")),
+            read(w.keys.followers(&site, "hub")),
+            read(w.keys.followers(&site, "x0")),
+        ])
+        .await
+        .unwrap();
+    let covis = got[0].clone().into_top();
+    assert_eq!(covis.len(), 3, "{covis:?}");
+    assert_eq!(covis[0], ("x0".to_string(), 5.0), "the strongest stays");
+    // Followers of "hub" are never fed here; those of "x0" are trimmed when x0 is seen.
+    assert!(got[1].clone().into_top().is_empty());
+    assert_eq!(got[2].clone().into_top(), [("hub".to_string(), 5.0)]);
+}

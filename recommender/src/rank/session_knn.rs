@@ -49,6 +49,13 @@ pub struct PastSession {
     pub items: Vec<String>,
 }
 
+/// So the generator takes sessions held in place or shared (the recommender's cache).
+impl AsRef<PastSession> for PastSession {
+    fn as_ref(&self) -> &PastSession {
+        self
+    }
+}
+
 impl PastSession {
     fn position(&self, item: &str) -> Option<usize> {
         self.items.iter().position(|i| i == item)
@@ -78,7 +85,7 @@ pub fn sample(per_item: &[Vec<(String, f64)>], sample: usize) -> Vec<(String, f6
 /// module docs. The reason names the session's item that the best neighbours share.
 pub fn generate(
     session: &[String],
-    past: &[PastSession],
+    past: &[impl AsRef<PastSession>],
     k: usize,
     tuning: Tuning,
 ) -> Vec<Candidate> {
@@ -98,6 +105,7 @@ pub fn generate(
     let distinct = pos.len() as f64;
     let mut neighbours: Vec<(&PastSession, f64)> = past
         .iter()
+        .map(AsRef::as_ref)
         .filter_map(|p| {
             let sim: f64 = pos
                 .iter()

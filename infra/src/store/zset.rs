@@ -1,0 +1,142 @@
+//! The embedded store's sorted set: Redis' semantics (members ranked by score, ties by member) with
+//! its costs: O(log n) to add, change or remove a member, O(log n + k) for the k highest, O(excess
+//! · log n) to keep the top. A member's score in a hash map, and the ranking in an ordered set.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+/// A score with the total order Redis ranks by (`f64::total_cmp`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Score(f64);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SortedSet {
+    scores: HashMap<String, f64>,
+    /// Ascending by (score, member), as `ZRANGE` answers.
+    ranked: BTreeSet<(Score, String)>,
+}
+
+impl SortedSet {
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
+    /// `ZADD`: sets the member's score.
+    pub fn insert(&mut self, member: &str, score: f64) {
+        if let Some(old) = self.scores.get_mut(member) {
+            if *old == score {
+                return;
+            }
+            self.ranked.remove(&(Score(*old), member.to_string()));
+            *old = score;
+        } else {
+            self.scores.insert(member.to_string(), score);
+        }
+        self.ranked.insert((Score(score), member.to_string()));
+    }
+
+    /// `ZINCRBY`.
+    pub fn incr(&mut self, member: &str, by: f64) {
+        let score = self.scores.get(member).copied().unwrap_or(0.0) + by;
+        self.insert(member, score);
+    }
+
+    /// `ZREM`.
+    pub fn remove(&mut self, member: &str) {
+        if let Some(old) = self.scores.remove(member) {
+            self.ranked.remove(&(Score(old), member.to_string()));
+        }
+    }
+
+    /// `ZREMRANGEBYRANK key 0 -(keep+1)`: only the `keep` highest stay.
+    pub fn keep_top(&mut self, keep: usize) {
+        while self.ranked.len() > keep {
+            if let Some((_, m)) = self.ranked.pop_first() {
+                self.scores.remove(&m);
+            }
+        }
+    }
+
+    /// `ZREVRANGE key 0 n-1 WITHSCORES`: highest first, ties in reverse member order.
+    pub fn top(&self, n: usize) -> Vec<(String, f64)> {
+        self.ranked
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(s, m)| (m.clone(), s.0))
+            .collect()
+    }
+
+    /// `ZRANGE key start stop WITHSCORES`: ascending, `start`/`stop` as in Redis (negative counts
+    /// from the end).
+    pub fn range(&self, start: isize, stop: isize) -> Vec<(String, f64)> {
+        let n = self.len() as isize;
+        let norm = |i: isize| if i < 0 { n + i } else { i };
+        let (start, stop) = (norm(start).max(0), norm(stop).min(n - 1));
+        if n == 0 || start > stop {
+            return Vec::new();
+        }
+        self.ranked
+            .iter()
+            .skip(start as usize)
+            .take((stop - start + 1) as usize)
+            .map(|(s, m)| (m.clone(), s.0))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_as_redis_does_through_every_change() {
+        let mut z = SortedSet::default();
+        z.insert("b", 2.0);
+        z.insert("a", 2.0);
+        z.incr("c", 1.0);
+        z.incr("c", 2.5);
+        z.insert("d", -1.0);
+        z.insert("b", 2.0); // unchanged
+        assert_eq!(z.len(), 4);
+        assert_eq!(
+            z.top(10),
+            [
+                ("c".into(), 3.5),
+                ("b".into(), 2.0),
+                ("a".into(), 2.0),
+                ("d".into(), -1.0)
+            ]
+        );
+        assert_eq!(z.range(0, 1), [("d".into(), -1.0), ("a".into(), 2.0)]);
+        assert_eq!(z.range(-2, -1), [("b".into(), 2.0), ("c".into(), 3.5)]);
+        assert!(z.range(3, 1).is_empty());
+        z.remove("c");
+        z.remove("nobody");
+        assert_eq!(z.top(1), [("b".into(), 2.0)]);
+        z.insert("a", 9.0);
+        z.keep_top(2);
+        assert_eq!(z.top(10), [("a".into(), 9.0), ("b".into(), 2.0)]);
+        assert_eq!(z.len(), 2);
+        z.keep_top(0);
+        assert!(z.is_empty() && z.top(1).is_empty());
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The scenarios of docs/benchmarks.md (baseline, ingest, recommend, the processor's drain) against
+# `tailor run`, embedded or on a Tansu broker and a redis-server of its own, once per configuration
+# given, so a change and its baseline are measured side by side in one run.
+#
+# Usage: load-tests/bench.sh embedded|kafka SECONDS CONCURRENCY [NAME=CONFIG.toml ...]
+#   NAME=FILE adds FILE to the load configuration for that run; no pair runs the defaults once.
+# Each configuration gets fresh backends and a fresh Tailor (the same traffic from the same seed).
+source "$(dirname "$0")/lib.sh"
+mode=${1:?embedded or kafka} seconds=${2:-8} concurrency=${3:-8}
+shift 3 || true
+[ $# -gt 0 ] || set -- "defaults="
+build
+for run in "$@"; do
+  name=${run%%=*} extra=${run#*=}
+  redis_port='' kafka_port=''
+  if [ "$mode" = kafka ]; then start_backends; fi
+  start_tailor "$extra"
+  echo "## $name ($mode)"
+  target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
+    --concurrency "$concurrency" --key "$key"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+  echo
+done
