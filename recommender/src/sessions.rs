@@ -93,7 +93,7 @@ impl SessionCache {
     }
 
     /// Sessions held (both generations; an entry may be in both briefly).
-    pub fn len(&self) -> usize {
+    pub fn held(&self) -> usize {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.young.len() + g.old.len()
     }
@@ -141,7 +141,7 @@ mod tests {
                 c.lookup(&demo, &[("hot".into(), 1.0)])[0].is_some(),
                 "after {i}"
             );
-            assert!(c.len() <= 4 + 1, "{} held", c.len());
+            assert!(c.held() <= 4 + 1, "{} held", c.held());
         }
         assert!(
             c.lookup(&demo, &[("s0".into(), 1.0)])[0].is_none(),
@@ -154,7 +154,7 @@ mod tests {
         let c = SessionCache::new(0);
         let demo = site("demo");
         c.store(&demo, &[session("a", 1.0, &["x"])]);
-        assert_eq!(c.len(), 0);
+        assert_eq!(c.held(), 0);
         assert!(c.lookup(&demo, &[("a".into(), 1.0)])[0].is_none());
     }
 }
