@@ -106,6 +106,10 @@ pub fn routes(config: &Config) -> Routes<Collector> {
         )
         .layer(DefaultBodyLimit::max(c.max_body_bytes))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            c.max_body_bytes,
+            edge::read_encoded_body,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(c.request_timeout_ms),

@@ -505,6 +505,11 @@ pub struct RecommenderConfig {
     /// reads only the neighbour sessions that changed since (a past session's list changes only
     /// with its next click, which the session index shows).
     pub session_cache: usize,
+    /// Items whose most recent sessions (the session index's lists) the recommender keeps in
+    /// memory, each for `session_index_cache_ms` (0: none) ...
+    pub session_index_cache: usize,
+    /// ... milliseconds: neighbours are then sampled without the sessions of the last moment.
+    pub session_index_cache_ms: u64,
     /// A session whose last click is older than this is over: its items seed nothing, in minutes.
     pub session_timeout_mins: u32,
     /// Session neighbours weigh their items by exp(-distance in clicks to the shared item / this)
@@ -549,6 +554,8 @@ impl Default for RecommenderConfig {
             session_sample: 500,
             session_neighbours: 100,
             session_cache: 50_000,
+            session_index_cache: 2_000,
+            session_index_cache_ms: 1_000,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
             session_recency_decay_days: Some(20.0),

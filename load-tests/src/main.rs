@@ -146,6 +146,18 @@ impl Shopper {
     }
 }
 
+/// This run's id, in every event id: runs against the same Tailor send new events, never
+/// duplicates of the last run's (which the processor would skip).
+fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{:x}", nanos as u64)
+    })
+}
+
 struct Outcome {
     hist: Histogram<u64>,
     requests: u64,
@@ -168,7 +180,7 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                 errors: 0,
                 events: 0,
             };
-            let mut shopper = Shopper::new(w as u64 + 1, &a, format!("load-{w}"));
+            let mut shopper = Shopper::new(w as u64 + 1, &a, format!("load-{}-{w}", run_id()));
             while Instant::now() < deadline {
                 let req = match s {
                     Scenario::Baseline => client.get(format!("{base}/healthz")),

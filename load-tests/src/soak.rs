@@ -93,7 +93,8 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
             let (window, acked, errors) = (window.clone(), acked.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let seed = (kind * 1000 + w) as u64 + 7;
-                let mut shopper = crate::Shopper::new(seed, &a, format!("soak-{w}"));
+                let mut shopper =
+                    crate::Shopper::new(seed, &a, format!("soak-{}-{w}", crate::run_id()));
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                 let mut inflight = tokio::task::JoinSet::new();

@@ -115,6 +115,9 @@ pub async fn run(
             }
         }
     }
+    if let Err(e) = consumer.flush().await {
+        tracing::warn!(error = %e, "actions: final offset commit failed; the next start reads those changes again (and finds their actions sent)");
+    }
     Ok(())
 }
 

@@ -531,6 +531,9 @@ pub async fn run(
             break;
         }
     }
+    if let Err(e) = consumer.flush().await {
+        tracing::warn!(error = %e, "final export offset commit failed; the manifests keep the files exact");
+    }
     tracing::info!("warehouse export stopped");
     Ok(())
 }

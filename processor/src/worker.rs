@@ -516,6 +516,9 @@ pub async fn run(
             }
         }
     }
+    if let Err(e) = consumer.flush().await {
+        tracing::warn!(error = %e, "final offset commit failed; the next start redelivers (and skips) what was applied");
+    }
     tracing::info!("processor stopped");
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct Recommender {
     pub campaigns: Arc<crate::campaigns::CampaignCache>,
     /// Past sessions' item lists, for session-based neighbours.
     pub sessions: Arc<crate::sessions::SessionCache>,
+    /// Items' most recent sessions, for a moment.
+    pub index: Arc<crate::sessions::IndexCache>,
 }
 
 /// The API's errors, mapped to HTTP in one place.

@@ -20,6 +20,7 @@ use crate::rank::popular::{self, Interest};
 use crate::rank::reminder;
 use crate::rank::session_knn::{self, PastSession, Tuning};
 use crate::rank::{Because, Generated, Source};
+use crate::sessions::RecentSessions;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -95,7 +96,8 @@ pub struct Ranked {
 enum Want {
     Seed(Source, usize),
     Copurchase(usize),
-    Sessions,
+    /// An item's recent sessions.
+    Sessions(String),
     Category(String),
     Interest(Because, f64),
     Trending,
@@ -210,15 +212,20 @@ impl Recommender {
                 }
             }
         }
+        // Each session item's recent sessions, from memory when read a moment ago.
         let mut distinct_session: Vec<&String> = Vec::new();
+        let mut per_item_sessions: Vec<RecentSessions> = Vec::new();
         if w.session_knn > 0.0 {
             for item in &session {
                 if !distinct_session.contains(&item) {
                     distinct_session.push(item);
-                    want(
-                        Read::Top(k.item_sessions(site, item), cfg.session_sample),
-                        Want::Sessions,
-                    );
+                    match self.index.lookup(site, item) {
+                        Some(list) => per_item_sessions.push(list),
+                        None => want(
+                            Read::Top(k.item_sessions(site, item), cfg.session_sample),
+                            Want::Sessions(item.clone()),
+                        ),
+                    }
                 }
             }
         }
@@ -256,7 +263,6 @@ impl Recommender {
         let mut covis: Vec<Seed> = Vec::new();
         let mut follow: Vec<Seed> = Vec::new();
         let mut bought_with: Vec<Seed> = Vec::new();
-        let mut per_item_sessions: Vec<Vec<(String, f64)>> = Vec::new();
         let mut interests: Vec<Interest> = Vec::new();
         let mut generated: Vec<Generated> = Vec::new();
         for (what, value) in wants.into_iter().zip(values) {
@@ -279,7 +285,11 @@ impl Recommender {
                     weight: buy_seeds[i].1,
                     neighbours: list,
                 }),
-                Want::Sessions => per_item_sessions.push(list),
+                Want::Sessions(item) => {
+                    let list: RecentSessions = list.into();
+                    self.index.store(site, &item, list.clone());
+                    per_item_sessions.push(list);
+                }
                 Want::Category(c) => generated.push(Generated {
                     source: Source::Category,
                     candidates: popular::from_list(&list, &Because::Category(c)),
@@ -449,7 +459,7 @@ impl Recommender {
     async fn past_sessions(
         &self,
         site: &SiteId,
-        per_item: &[Vec<(String, f64)>],
+        per_item: &[RecentSessions],
         sample: usize,
     ) -> Result<Vec<Arc<PastSession>>, ApiError> {
         let sampled = session_knn::sample(per_item, sample);

@@ -11,7 +11,7 @@ use crate::api::Recommender;
 use crate::campaigns::CampaignCache;
 use crate::catalog::CatalogCache;
 use crate::rules::RuleCache;
-use crate::sessions::SessionCache;
+use crate::sessions::{IndexCache, SessionCache};
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::config::Config;
@@ -30,6 +30,10 @@ impl Recommender {
             rules: Arc::new(RuleCache::new(config.rules.clone())),
             campaigns: Arc::new(CampaignCache::new(config.campaigns.clone())),
             sessions: Arc::new(SessionCache::new(config.recommender.session_cache)),
+            index: Arc::new(IndexCache::new(
+                config.recommender.session_index_cache,
+                Duration::from_millis(config.recommender.session_index_cache_ms),
+            )),
             config,
             popular: Arc::default(),
         }

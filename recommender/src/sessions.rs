@@ -1,42 +1,86 @@
-//! Past sessions' item lists kept in memory across requests.
+//! What session-based neighbours read, kept in memory across requests: the session index's lists
+//! (an item's most recent sessions) for a moment, and past sessions' item lists until they change.
 //!
-//! Session-based neighbours read the items of up to `recommender.session_sample` past sessions per
-//! request: the largest read of a recommendation, and nearly always the same lists, since a past
-//! session's list changes only with its next click. The session index the sample comes from scores
-//! each session by its last click, so a cached list is current exactly when it was read at the
-//! sampled last click: only the sessions that moved since (and those never seen) are read. (Two
-//! clicks of one session in the same millisecond share a last click: a list read between them is
-//! served without the second until the session's next click.)
+//! Session-based neighbours are the largest reads of a recommendation: per session item its
+//! `recommender.session_sample` most recent sessions (round trip 2), then the item lists of up to
+//! that many sampled sessions (round trip 3).
 //!
-//! Bounded at `recommender.session_cache` entries in two generations: new and used entries go to
-//! the young one, and when it holds half the bound it becomes the old one (whose entries, unused
-//! for a whole generation, are dropped). An approximate least-recently-used cache with a hash map's
-//! cost per lookup and no per-entry bookkeeping.
+//! - [`SessionCache`]: a past session's list changes only with its next click, and the session
+//!   index scores each session by its last click, so a cached list is current exactly when it was
+//!   read at the sampled last click: only the sessions that moved since (and those never seen) are
+//!   read. (Two clicks of one session in the same millisecond share a last click: a list read
+//!   between them is served without the second until the session's next click.)
+//! - [`IndexCache`]: an item's recent sessions change with every click on it, so its list is kept
+//!   for `recommender.session_index_cache_ms` only: neighbours sampled from a list that old miss at
+//!   most the sessions of that moment, and every visitor's own session, read in round trip 1, is
+//!   never cached.
+//!
+//! Both are bounded ([`Generations`]): new and used entries go to a young generation, and when it
+//! holds half the bound it becomes the old one, whose entries (unused for a whole generation) are
+//! dropped. An approximate least-recently-used cache with a hash map's cost per lookup.
 
 use crate::rank::session_knn::PastSession;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tailor_core::SiteId;
 
 type Key = (SiteId, String);
 
-#[derive(Default)]
-struct Generations {
-    young: HashMap<Key, Arc<PastSession>>,
-    old: HashMap<Key, Arc<PastSession>>,
+/// A bounded map in two generations (see the module docs).
+struct Generations<V> {
+    bound: usize,
+    young: HashMap<Key, V>,
+    old: HashMap<Key, V>,
 }
 
+impl<V: Clone> Generations<V> {
+    fn new(bound: usize) -> Self {
+        Generations {
+            bound,
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, key: &Key) -> Option<V> {
+        if let Some(v) = self.young.get(key) {
+            return Some(v.clone());
+        }
+        let v = self.old.remove(key)?;
+        self.put(key.clone(), v.clone());
+        Some(v)
+    }
+
+    fn put(&mut self, key: Key, v: V) {
+        if self.bound == 0 {
+            return;
+        }
+        if self.young.len() >= self.bound.div_ceil(2) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, v);
+    }
+
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Past sessions' item lists (see the module docs).
 pub struct SessionCache {
-    bound: usize,
-    inner: Mutex<Generations>,
+    inner: Mutex<Generations<Arc<PastSession>>>,
 }
 
 impl SessionCache {
     /// A cache of at most `bound` sessions (0 keeps none).
     pub fn new(bound: usize) -> SessionCache {
         SessionCache {
-            bound,
-            inner: Mutex::default(),
+            inner: Mutex::new(Generations::new(bound)),
         }
     }
 
@@ -47,55 +91,58 @@ impl SessionCache {
         site: &SiteId,
         sampled: &[(String, f64)],
     ) -> Vec<Option<Arc<PastSession>>> {
-        if self.bound == 0 {
-            return vec![None; sampled.len()];
-        }
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut promoted = Vec::new();
-        let found = sampled
+        let mut g = lock(&self.inner);
+        sampled
             .iter()
             .map(|(id, last_ms)| {
-                let key = (site.clone(), id.clone());
-                let hit = match g.young.get(&key) {
-                    Some(s) => Some(s.clone()),
-                    None => g
-                        .old
-                        .get(&key)
-                        .cloned()
-                        .inspect(|s| promoted.push((key, s.clone()))),
-                };
-                hit.filter(|s| s.last_ms == *last_ms)
+                g.get(&(site.clone(), id.clone()))
+                    .filter(|s| s.last_ms == *last_ms)
             })
-            .collect();
-        for (key, s) in promoted {
-            g.old.remove(&key);
-            Self::put(&mut g, self.bound, key, s);
-        }
-        found
+            .collect()
     }
 
     /// Keeps sessions just read from the store.
     pub fn store(&self, site: &SiteId, read: &[Arc<PastSession>]) {
-        if self.bound == 0 || read.is_empty() {
-            return;
-        }
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.inner);
         for s in read {
-            Self::put(&mut g, self.bound, (site.clone(), s.id.clone()), s.clone());
+            g.put((site.clone(), s.id.clone()), s.clone());
         }
-    }
-
-    fn put(g: &mut Generations, bound: usize, key: Key, s: Arc<PastSession>) {
-        if g.young.len() >= bound.div_ceil(2) {
-            g.old = std::mem::take(&mut g.young);
-        }
-        g.young.insert(key, s);
     }
 
     /// Sessions held (both generations; an entry may be in both briefly).
     pub fn held(&self) -> usize {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.young.len() + g.old.len()
+        lock(&self.inner).len()
+    }
+}
+
+/// An item's most recent sessions (session id, last click), newest first.
+pub type RecentSessions = Arc<[(String, f64)]>;
+
+/// The session index's lists, each for a moment (see the module docs).
+pub struct IndexCache {
+    ttl: Duration,
+    inner: Mutex<Generations<(Instant, RecentSessions)>>,
+}
+
+impl IndexCache {
+    /// A cache of at most `bound` lists, each kept for `ttl` (a zero bound or ttl keeps none).
+    pub fn new(bound: usize, ttl: Duration) -> IndexCache {
+        let bound = if ttl.is_zero() { 0 } else { bound };
+        IndexCache {
+            ttl,
+            inner: Mutex::new(Generations::new(bound)),
+        }
+    }
+
+    /// `item`'s list if it was read less than the ttl ago.
+    pub fn lookup(&self, site: &SiteId, item: &str) -> Option<RecentSessions> {
+        let (at, list) = lock(&self.inner).get(&(site.clone(), item.to_string()))?;
+        (at.elapsed() < self.ttl).then_some(list)
+    }
+
+    /// Keeps a list just read from the store.
+    pub fn store(&self, site: &SiteId, item: &str, list: RecentSessions) {
+        lock(&self.inner).put((site.clone(), item.to_string()), (Instant::now(), list));
     }
 }
 
@@ -156,5 +203,20 @@ mod tests {
         c.store(&demo, &[session("a", 1.0, &["x"])]);
         assert_eq!(c.held(), 0);
         assert!(c.lookup(&demo, &[("a".into(), 1.0)])[0].is_none());
+        let i = IndexCache::new(10, Duration::ZERO);
+        i.store(&demo, "x", Arc::from(vec![("a".to_string(), 1.0)]));
+        assert!(i.lookup(&demo, "x").is_none());
+    }
+
+    #[test]
+    fn an_items_recent_sessions_are_kept_for_the_ttl_only() {
+        let c = IndexCache::new(10, Duration::from_millis(50));
+        let demo = site("demo");
+        c.store(&demo, "x", Arc::from(vec![("a".to_string(), 1.0)]));
+        assert_eq!(c.lookup(&demo, "x").unwrap()[0].0, "a");
+        assert!(c.lookup(&demo, "y").is_none());
+        assert!(c.lookup(&site("other"), "x").is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.lookup(&demo, "x").is_none(), "expired");
     }
 }

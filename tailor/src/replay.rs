@@ -269,6 +269,7 @@ async fn from_kafka(
         }
         bar.set_position(seen);
     }
+    consumer.flush().await?;
     bar.finish();
     Ok((seen, outcomes))
 }

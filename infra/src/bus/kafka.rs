@@ -298,14 +298,30 @@ impl Consumer for KafkaConsumer {
             tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
                 .map_err(other)?;
         }
-        let c = self.consumer.clone();
-        tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
-            .await
-            .map_err(other)?
+        // Asynchronous: the broker's answer is not waited for (see the trait); an error here is
+        // one rdkafka could not even queue.
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
             .map_err(other)?;
         self.committed
             .extend(offsets.0.iter().map(|(&p, &o)| (p, o)));
         Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), BusError> {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &next) in &self.committed {
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
+                .map_err(other)?;
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        let c = self.consumer.clone();
+        tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(other)?
+            .map_err(other)
     }
 
     async fn rejoin(&mut self) -> Result<(), BusError> {

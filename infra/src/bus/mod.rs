@@ -99,8 +99,17 @@ pub trait Consumer: Send {
     fn topic(&self) -> &str;
     /// Up to `max` records; waits at most `wait` for the first one, returning empty if none came.
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError>;
-    /// Records that everything before `offsets` is processed.
+    /// Records that everything before `offsets` is processed. It may return before the broker has
+    /// the commit (Kafka commits asynchronously, so the loop never waits on it): a commit lost in
+    /// a crash only redelivers records that were applied, which applying skips; [`flush`] makes
+    /// them durable at a graceful stop.
+    ///
+    /// [`flush`]: Consumer::flush
     async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError>;
+    /// Waits until every commit so far is with the broker (graceful shutdown).
+    async fn flush(&mut self) -> Result<(), BusError> {
+        Ok(())
+    }
     /// Current lag of every partition of the topic, saying which ones this consumer owns: a member
     /// that owns none while the group has a backlog is not consuming.
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError>;

@@ -64,10 +64,10 @@ impl PastSession {
 
 /// The sampled neighbourhood: from each item's recent sessions (id → last click), the `sample` most
 /// recent distinct sessions. Ties by id, for determinism.
-pub fn sample(per_item: &[Vec<(String, f64)>], sample: usize) -> Vec<(String, f64)> {
+pub fn sample(per_item: &[impl AsRef<[(String, f64)]>], sample: usize) -> Vec<(String, f64)> {
     let mut latest: HashMap<&str, f64> = HashMap::new();
     for list in per_item {
-        for (id, t) in list {
+        for (id, t) in list.as_ref() {
             let e = latest.entry(id).or_insert(*t);
             *e = e.max(*t);
         }
