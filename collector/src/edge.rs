@@ -106,6 +106,48 @@ pub async fn rate_limit(
     next.run(req).await
 }
 
+/// Middleware: reads an encoded (compressed) body whole before it is decompressed, when it fits in
+/// `limit` bytes as sent. A gzip bomb is refused (413) while decompressing, after a few KiB of
+/// output: without this, the rest of its compressed bytes would be left unread, and closing a
+/// connection with unread input resets it, so the client may never see the 413. A larger encoded
+/// body streams on as it came (and the limit refuses it).
+pub async fn read_encoded_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    use axum::body::Body;
+    use futures::StreamExt;
+    if !req.headers().contains_key(header::CONTENT_ENCODING) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut read: Vec<axum::body::Bytes> = Vec::new();
+    let mut size = 0usize;
+    while size <= limit {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                size += chunk.len();
+                read.push(chunk);
+            }
+            // A broken upload: hand on what came and the error, for the handler to answer.
+            Some(Err(e)) => {
+                let rest = futures::stream::iter(read.into_iter().map(Ok))
+                    .chain(futures::stream::once(async move { Err(e) }));
+                return next
+                    .run(Request::from_parts(parts, Body::from_stream(rest)))
+                    .await;
+            }
+            None => {
+                let whole = read.concat();
+                return next
+                    .run(Request::from_parts(parts, Body::from(whole)))
+                    .await;
+            }
+        }
+    }
+    let rest = futures::stream::iter(read.into_iter().map(Ok::<_, axum::Error>)).chain(stream);
+    next.run(Request::from_parts(parts, Body::from_stream(rest)))
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,46 +196,4 @@ mod tests {
         assert!(l.check(a).unwrap_err() >= 1);
         l.check(b).expect("another client has its own bucket");
     }
-}
-
-/// Middleware: reads an encoded (compressed) body whole before it is decompressed, when it fits in
-/// `limit` bytes as sent. A gzip bomb is refused (413) while decompressing, after a few KiB of
-/// output: without this, the rest of its compressed bytes would be left unread, and closing a
-/// connection with unread input resets it, so the client may never see the 413. A larger encoded
-/// body streams on as it came (and the limit refuses it).
-pub async fn read_encoded_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    use axum::body::Body;
-    use futures::StreamExt;
-    if !req.headers().contains_key(header::CONTENT_ENCODING) {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let mut stream = body.into_data_stream();
-    let mut read: Vec<axum::body::Bytes> = Vec::new();
-    let mut size = 0usize;
-    while size <= limit {
-        match stream.next().await {
-            Some(Ok(chunk)) => {
-                size += chunk.len();
-                read.push(chunk);
-            }
-            // A broken upload: hand on what came and the error, for the handler to answer.
-            Some(Err(e)) => {
-                let rest = futures::stream::iter(read.into_iter().map(Ok))
-                    .chain(futures::stream::once(async move { Err(e) }));
-                return next
-                    .run(Request::from_parts(parts, Body::from_stream(rest)))
-                    .await;
-            }
-            None => {
-                let whole = read.concat();
-                return next
-                    .run(Request::from_parts(parts, Body::from(whole)))
-                    .await;
-            }
-        }
-    }
-    let rest = futures::stream::iter(read.into_iter().map(Ok::<_, axum::Error>)).chain(stream);
-    next.run(Request::from_parts(parts, Body::from_stream(rest)))
-        .await
 }
