@@ -557,6 +557,120 @@ pub fn reason(
 mod tests {
     use super::*;
 
+    /// A store that counts the reads of the session index and of sessions' item lists.
+    struct Counting {
+        inner: tailor_infra::store::memory::MemoryStore,
+        index: std::sync::atomic::AtomicUsize,
+        sessions: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl tailor_infra::store::Store for Counting {
+        async fn apply(
+            &self,
+            u: &[tailor_core::ops::Update],
+        ) -> Result<Vec<tailor_core::ops::Applied>, tailor_infra::store::StoreError> {
+            self.inner.apply(u).await
+        }
+        async fn read(
+            &self,
+            reads: &[Read],
+        ) -> Result<Vec<tailor_infra::store::Value>, tailor_infra::store::StoreError> {
+            use std::sync::atomic::Ordering::Relaxed;
+            for r in reads {
+                match r {
+                    Read::Top(k, _) if k.contains(":isess:") => self.index.fetch_add(1, Relaxed),
+                    Read::Range(k, _, _) if k.contains(":sess:") => {
+                        self.sessions.fetch_add(1, Relaxed)
+                    }
+                    _ => 0,
+                };
+            }
+            self.inner.read(reads).await
+        }
+        async fn check(&self) -> Result<(), tailor_infra::store::StoreError> {
+            Ok(())
+        }
+        async fn scan(&self, p: &str) -> Result<Vec<String>, tailor_infra::store::StoreError> {
+            self.inner.scan(p).await
+        }
+    }
+
+    #[tokio::test]
+    async fn neighbour_sessions_are_read_once_until_they_change() {
+        use std::sync::atomic::Ordering::Relaxed;
+        use tailor_core::ops::{Update, WriteOp};
+        use tailor_infra::store::Store;
+        let store = Arc::new(Counting {
+            inner: Default::default(),
+            index: Default::default(),
+            sessions: Default::default(),
+        });
+        let keys = tailor_core::keys::KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        // Two past sessions holding "a", each with its items and its place in a's index.
+        let click = |session: &str, item: &str, t: f64| Update {
+            ops: vec![
+                WriteOp::ZSet {
+                    key: keys.item_sessions(&site, "a"),
+                    member: session.into(),
+                    score: t,
+                },
+                WriteOp::ZSet {
+                    key: keys.session_items(&site, session),
+                    member: item.into(),
+                    score: t,
+                },
+            ],
+            ..Default::default()
+        };
+        store
+            .apply(&[
+                click("d/1", "a", 1.0),
+                click("d/1", "x", 2.0),
+                click("d/2", "a", 3.0),
+            ])
+            .await
+            .unwrap();
+        let mut config = tailor_core::config::Config::default();
+        config.recommender.session_index_cache_ms = 0;
+        let r = Recommender::new(store.clone(), keys.clone(), Arc::new(config));
+        let ctx = Context {
+            session: Some(vec!["a".into()]),
+            limit: 10,
+            ..Default::default()
+        };
+        let first = r.rank(&site, &ctx).await.unwrap();
+        assert!(
+            first.items.iter().any(|i| i.item_id == "x"),
+            "{:?}",
+            first.items
+        );
+        assert_eq!(store.sessions.load(Relaxed), 2, "both read");
+        r.rank(&site, &ctx).await.unwrap();
+        assert_eq!(store.sessions.load(Relaxed), 2, "unchanged: from memory");
+        // d/2 clicks "y": its last click moves, so it alone is read again, and y is offered.
+        store.apply(&[click("d/2", "y", 4.0)]).await.unwrap();
+        let third = r.rank(&site, &ctx).await.unwrap();
+        assert_eq!(store.sessions.load(Relaxed), 3);
+        assert!(
+            third.items.iter().any(|i| i.item_id == "y"),
+            "{:?}",
+            third.items
+        );
+        // The index itself is read every time with no index cache ...
+        assert_eq!(store.index.load(Relaxed), 3);
+        // ... and once a moment with it.
+        let cached = Recommender::new(
+            store.clone(),
+            keys,
+            Arc::new(tailor_core::config::Config::default()),
+        );
+        cached.rank(&site, &ctx).await.unwrap();
+        cached.rank(&site, &ctx).await.unwrap();
+        assert_eq!(store.index.load(Relaxed), 4);
+    }
+
     #[test]
     fn every_source_has_a_reason_a_person_reads() {
         let title = |i: &str| (i == "tent-2p").then(|| "Dome Tent 2P".to_string());

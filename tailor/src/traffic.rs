@@ -373,28 +373,14 @@ mod tests {
 
     #[test]
     fn load_batches_are_valid() {
-        let mut rng = Rng::new(1);
-        let mut seq = 0;
-        let batch = page_views(
-            &mut rng,
-            &Catalogue::synthetic(2000),
-            "demo",
-            5,
-            10,
-            "load-0",
-            &mut seq,
-        );
+        let (mut rng, mut seq) = (Rng::new(1), 0);
+        let catalogue = Catalogue::synthetic(2000);
+        let mut visit =
+            |seq: &mut u64| page_views(&mut rng, &catalogue, "demo", 5, 10, "load-0", seq);
+        let batch = visit(&mut seq);
         valid(batch.as_array().unwrap());
         assert_eq!(seq, 10);
-        let again = page_views(
-            &mut rng,
-            &Catalogue::synthetic(2000),
-            "demo",
-            5,
-            10,
-            "load-0",
-            &mut seq,
-        );
+        let again = visit(&mut seq);
         let session = |b: &Value| -> std::collections::BTreeSet<String> {
             b.as_array()
                 .unwrap()
