@@ -554,7 +554,7 @@ impl Default for RecommenderConfig {
             session_sample: 500,
             session_neighbours: 100,
             session_cache: 50_000,
-            session_index_cache: 2_000,
+            session_index_cache: 1_000,
             session_index_cache_ms: 1_000,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
