@@ -159,6 +159,10 @@ pub fn register(roles: Roles, config: &Config) {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
         }
         counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
+        // `tailor_recommender::engine`, neighbour sessions' item lists.
+        for from in ["memory", "store"] {
+            counter!("tailor_recommender_session_reads_total", "from" => from).increment(0);
+        }
         let _ = histogram!("tailor_recommender_duration_seconds");
         for outcome in ["upserted", "rejected", "deleted"] {
             counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
