@@ -4,11 +4,11 @@
 # RECOMMEND recommendation requests a second, sampled every 10 s: latency, the processor's backlog,
 # the service's resident memory and Redis's used_memory. Writes OUT.csv and OUT.svg.
 #
-# Usage: load-tests/soak.sh [MINUTES=30] [RATE=1100] [RECOMMEND=50] [OUT=target/soak]
+# Usage: load-tests/soak.sh [MINUTES=30] [RATE=1300] [RECOMMEND=50] [OUT=target/soak]
 # Needs tansu and redis-server on PATH (scripts/test.sh installs both). Half the processor's measured
-# capacity on Kafka and Redis (docs/benchmarks.md) is the rate the issue asks for.
+# capacity on Kafka and Redis at the soak's log size (docs/benchmarks.md) is the rate the issue asks for.
 source "$(dirname "$0")/lib.sh"
-minutes=${1:-30} rate=${2:-1100} recommend=${3:-50} out=${4:-target/soak}
+minutes=${1:-30} rate=${2:-1300} recommend=${3:-50} out=${4:-target/soak}
 build
 start_backends
 start_tailor "${SOAK_CONFIG:-}"
