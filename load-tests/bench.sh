@@ -19,8 +19,6 @@ for run in "$@"; do
   echo "## $name ($mode)"
   target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
     --concurrency "$concurrency" --key "$key"
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
+  stop_all
   echo
 done

@@ -260,6 +260,16 @@ impl KafkaConsumer {
     }
 }
 
+/// The next offset to read of each partition of `topic`, as rdkafka commits them.
+fn positions(topic: &str, next: &BTreeMap<i32, i64>) -> Result<TopicPartitionList, BusError> {
+    let mut tpl = TopicPartitionList::new();
+    for (&p, &o) in next {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .map_err(other)?;
+    }
+    Ok(tpl)
+}
+
 #[async_trait]
 impl Consumer for KafkaConsumer {
     fn topic(&self) -> &str {
@@ -293,11 +303,7 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, offsets: &Offsets) -> Result<(), BusError> {
-        let mut tpl = TopicPartitionList::new();
-        for (&p, &next) in &offsets.0 {
-            tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
-                .map_err(other)?;
-        }
+        let tpl = positions(&self.topic, &offsets.0)?;
         // Asynchronous: the broker's answer is not waited for (see the trait); an error here is
         // one rdkafka could not even queue.
         self.consumer
@@ -309,11 +315,7 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn flush(&mut self) -> Result<(), BusError> {
-        let mut tpl = TopicPartitionList::new();
-        for (&p, &next) in &self.committed {
-            tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
-                .map_err(other)?;
-        }
+        let tpl = positions(&self.topic, &self.committed)?;
         if tpl.count() == 0 {
             return Ok(());
         }
