@@ -120,7 +120,7 @@ pub async fn read_encoded_body(State(limit): State<usize>, req: Request, next: N
     let (parts, body) = req.into_parts();
     let mut stream = body.into_data_stream();
     let mut read: Vec<axum::body::Bytes> = Vec::new();
-    let mut size = 0usize;
+    let (mut size, mut broken) = (0usize, None);
     while size <= limit {
         match stream.next().await {
             Some(Ok(chunk)) => {
@@ -129,11 +129,8 @@ pub async fn read_encoded_body(State(limit): State<usize>, req: Request, next: N
             }
             // A broken upload: hand on what came and the error, for the handler to answer.
             Some(Err(e)) => {
-                let rest = futures::stream::iter(read.into_iter().map(Ok))
-                    .chain(futures::stream::once(async move { Err(e) }));
-                return next
-                    .run(Request::from_parts(parts, Body::from_stream(rest)))
-                    .await;
+                broken = Some(e);
+                break;
             }
             None => {
                 let whole = read.concat();
@@ -143,7 +140,9 @@ pub async fn read_encoded_body(State(limit): State<usize>, req: Request, next: N
             }
         }
     }
-    let rest = futures::stream::iter(read.into_iter().map(Ok::<_, axum::Error>)).chain(stream);
+    let rest = futures::stream::iter(read.into_iter().map(Ok))
+        .chain(futures::stream::iter(broken.map(Err)))
+        .chain(stream);
     next.run(Request::from_parts(parts, Body::from_stream(rest)))
         .await
 }

@@ -45,7 +45,9 @@ impl Folder<'_> {
             fx.zincr(self.keys.covisits(site, other), item, 1.0);
             fx.zincr(self.keys.covisits(site, item), other, 1.0);
         }
-        self.keep_strongest(self.keys.covisits(site, item), fx);
+        if !before.is_empty() {
+            self.keep_strongest(self.keys.covisits(site, item), fx);
+        }
     }
 
     /// Bounds an item's list in an item-to-item model to its `processor.neighbours_kept` strongest.
