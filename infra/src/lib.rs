@@ -8,9 +8,10 @@
 //!
 //! Both embedded backends interpret exactly the same data ([`tailor_core::ops::Update`], [`store::Read`])
 //! as the production ones, so every line of business logic is shared. Also here: [`telemetry`] (tracing,
-//! Prometheus), [`auth`] (keys and tenant isolation on every route), [`http`] (health, metrics middleware, JSON errors) and [`server`] (the HTTP server with
+//! Prometheus), [`api`] (the JSON APIs' error type and `site` parameter), [`auth`] (keys and tenant isolation on every route), [`http`] (health, metrics middleware, JSON errors) and [`server`] (the HTTP server with
 //! its connection limits) used by every service.
 
+pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod http;

@@ -5,9 +5,11 @@
 //! change events, write the site updates, then the documents under their guards, then commit the
 //! offsets); [`models`] refreshes the site models in the background (RFM cut points, the
 //! lifetime-value fit) and sweeps idle customers through the time-driven stages; [`health`] is what
-//! the loop reports to `/healthz` (not stuck) and `/readyz` (consuming).
+//! the loop reports to `/healthz` (not stuck) and `/readyz` (consuming); [`admin`] is the admin API over
+//! the mined data (segments, analytics, the lifetime-value fit, erasure).
 
 pub mod actions;
+pub mod admin;
 pub mod erasure;
 pub mod export;
 pub mod fold;

@@ -10,8 +10,6 @@
 use crate::engine::{Context, Recommendation};
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -25,7 +23,6 @@ use tailor_core::profile::Profile;
 use tailor_core::state::{RecoView, SubjectState};
 use tailor_core::{AnonymousId, ItemId, MemberId, SiteId, Subject};
 use tailor_infra::auth::{Access, Gate, Routes};
-use tailor_infra::http::error_with;
 use tailor_infra::store::{Read, Store, StoreError};
 
 /// A site's popular items, best first.
@@ -48,67 +45,13 @@ pub struct Recommender {
     pub index: Arc<crate::sessions::IndexCache>,
 }
 
-/// The API's errors, mapped to HTTP in one place.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{param}: {reason}")]
-    BadParam { param: &'static str, reason: String },
-    /// What was not found (`profile of m:42`, `catalog item tent-2p`, ...).
-    #[error("no {0}")]
-    NotFound(String),
-    /// A definition (`segment "vip"`, `rule "x"`, `campaign "y"`) that the configuration file holds:
-    /// the admin API may neither replace nor delete it, so the file stays the one source of truth (a
-    /// change through the API would silently be undone, or hide the file's definition).
-    #[error("{0} comes from the configuration file; change it there")]
-    Configured(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-pub(crate) fn bad(param: &'static str, reason: impl Into<String>) -> ApiError {
-    ApiError::BadParam {
-        param,
-        reason: reason.into(),
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let message = self.to_string();
-        match self {
-            ApiError::BadParam { param, .. } => error_with(
-                StatusCode::BAD_REQUEST,
-                "invalid_parameter",
-                message,
-                Some(param.into()),
-                vec![],
-            ),
-            ApiError::NotFound(_) => {
-                error_with(StatusCode::NOT_FOUND, "not_found", message, None, vec![])
-            }
-            ApiError::Configured(_) => {
-                error_with(StatusCode::CONFLICT, "configured", message, None, vec![])
-            }
-            ApiError::Store(e) => {
-                tracing::error!(error = %e, "profile store read failed");
-                error_with(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    message,
-                    None,
-                    vec![],
-                )
-            }
-        }
-    }
-}
+pub(crate) use tailor_infra::api::{bad, ApiError};
 
 /// The recommender's route table: who may call each route (`tailor_infra::auth`).
 pub fn routes(config: &Config) -> Routes<Recommender> {
-    use axum::routing::{delete, post, put};
+    use axum::routing::post;
     use tailor_core::access::Scope;
     let cors = tailor_infra::http::browser_cors(config);
-    let admin = Access::Site(Scope::Admin);
     Routes::new()
         .route(
             Method::GET,
@@ -127,55 +70,6 @@ pub fn routes(config: &Config) -> Routes<Recommender> {
             "/v1/profiles/{member}",
             Access::Site(Scope::Serve),
             get(profile),
-        )
-        .route(
-            Method::GET,
-            "/admin/clv/fit",
-            admin,
-            get(crate::clv::fit_handler),
-        )
-        .route(
-            Method::GET,
-            "/admin/segments",
-            admin,
-            get(crate::insights::list_segments),
-        )
-        .route(
-            Method::PUT,
-            "/admin/segments/{name}",
-            admin,
-            put(crate::insights::put_segment),
-        )
-        .route(
-            Method::DELETE,
-            "/admin/segments/{name}",
-            admin,
-            delete(crate::insights::delete_segment),
-        )
-        .route(
-            Method::GET,
-            "/admin/segments/{name}/members",
-            admin,
-            get(crate::insights::segment_members),
-        )
-        .route(
-            Method::GET,
-            "/admin/analytics",
-            admin,
-            get(crate::insights::analytics),
-        )
-        // The page is public; the data it fetches (`/admin/analytics`) needs the admin key.
-        .route(
-            Method::GET,
-            "/insights",
-            Access::Public,
-            get(crate::insights::page),
-        )
-        .route(
-            Method::POST,
-            "/admin/erase",
-            admin,
-            post(crate::privacy::erase),
         )
         .merge(crate::catalog::routes())
         .merge(crate::rules::routes())
@@ -264,12 +158,7 @@ impl Recommender {
     }
 
     fn site_named(&self, raw: Option<&str>) -> Result<SiteId, ApiError> {
-        let raw = raw.ok_or_else(|| bad("site", "is required"))?;
-        let site = SiteId::parse(raw.to_string()).map_err(|e| bad("site", e.to_string()))?;
-        if !self.config.has_site(&site) {
-            return Err(bad("site", format!("unknown site {raw:?}")));
-        }
-        Ok(site)
+        tailor_infra::api::site(&self.config, raw)
     }
 
     fn subject(member: Option<&str>, anonymous: Option<&str>) -> Result<Option<Subject>, ApiError> {

@@ -10,12 +10,9 @@
 pub mod api;
 pub mod campaigns;
 pub mod catalog;
-pub mod clv;
 mod definitions;
 pub mod engine;
-pub mod insights;
 pub mod openapi;
-pub mod privacy;
 pub mod rank;
 pub mod refresh;
 pub mod rules;

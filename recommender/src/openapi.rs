@@ -23,14 +23,6 @@ use utoipa::OpenApi;
         crate::campaigns::dead_actions,
         crate::campaigns::put_campaign,
         crate::campaigns::delete_campaign,
-        crate::clv::fit_handler,
-        crate::insights::list_segments,
-        crate::insights::put_segment,
-        crate::insights::delete_segment,
-        crate::insights::segment_members,
-        crate::insights::analytics,
-        crate::insights::page,
-        crate::privacy::erase,
     ),
     components(schemas(
         crate::api::Recommendations,
@@ -39,14 +31,6 @@ use utoipa::OpenApi;
         crate::rank::Source,
         crate::campaigns::Offer,
         crate::campaigns::CampaignInfo,
-        crate::clv::Fit,
-        crate::insights::SegmentInfo,
-        crate::insights::SegmentBody,
-        crate::insights::Members,
-        crate::insights::Analytics,
-        crate::insights::Day,
-        crate::insights::Funnel,
-        crate::privacy::Erased,
     ))
 )]
 struct RecommenderApi;

@@ -330,6 +330,7 @@ pub fn routes(config: &Config, roles: Roles) -> Vec<tailor_infra::auth::RouteSpe
         all.extend(crate::demo::routes());
     }
     if roles.processor {
+        all.extend_from_slice(tailor_processor::admin::routes().specs());
         all.extend(crate::changes::routes());
     }
     all.extend(crate::openapi::routes());
@@ -448,6 +449,15 @@ pub async fn start(
         let r = tailor_recommender::Recommender::new(store, keys.clone(), config.clone());
         caches = Some(r.clone());
         router = router.merge(tailor_recommender::router(r));
+    }
+    if roles.processor {
+        router = router.merge(tailor_processor::admin::router(
+            tailor_processor::admin::Admin {
+                store: store.clone().expect("store exists for the processor"),
+                keys: keys.clone(),
+                config: config.clone(),
+            },
+        ));
     }
     if roles.demo {
         router = router.merge(crate::demo::router(crate::demo::Demo {
@@ -588,4 +598,42 @@ pub async fn start(
         tasks,
         producer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(roles: Roles) -> Vec<&'static str> {
+        routes(&Config::default(), roles)
+            .iter()
+            .map(|s| s.path)
+            .collect()
+    }
+
+    /// The recommender serves the marketing stage (ranking, catalog, rules, campaigns); the admin
+    /// API over the mined data (segments, analytics, the CLV fit, erasure) is the processor's.
+    #[test]
+    fn each_stage_serves_its_own_admin_routes() {
+        let recommender = paths(Roles::RECOMMENDER);
+        let processor = paths(Roles::PROCESSOR);
+        for p in [
+            "/admin/segments",
+            "/admin/analytics",
+            "/admin/erase",
+            "/admin/clv/fit",
+            "/insights",
+        ] {
+            assert!(processor.contains(&p), "{p} not in {processor:?}");
+            assert!(!recommender.contains(&p), "{p} in {recommender:?}");
+        }
+        for p in ["/v1/recommendations", "/admin/rules", "/admin/campaigns"] {
+            assert!(recommender.contains(&p), "{p} not in {recommender:?}");
+            assert!(!processor.contains(&p), "{p} in {processor:?}");
+        }
+        let all = paths(Roles::ALL);
+        for p in recommender.iter().chain(&processor) {
+            assert!(all.contains(p), "{p} not served by `tailor run`");
+        }
+    }
 }

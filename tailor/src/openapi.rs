@@ -55,6 +55,9 @@ pub fn document(roles: Roles, changes: bool, routes: &[RouteSpec]) -> Document {
     if roles.recommender {
         doc.merge(tailor_recommender::openapi::openapi());
     }
+    if roles.processor {
+        doc.merge(tailor_processor::admin::openapi());
+    }
     if changes {
         doc.merge(ChangesApi::openapi());
     }

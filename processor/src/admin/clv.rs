@@ -4,10 +4,10 @@
 //! When a model cannot be fitted, or the site has fewer customers than the processor waits for
 //! (`processor.min_customers_for_fit`), `notes` says so in words instead of leaving bare nulls.
 //!
-//! The read is the processor's own (`tailor_processor::models::load_customers`): chunked, one
+//! The read is the processor's own (`crate::models::load_customers`): chunked, one
 //! pipelined round trip per thousand customers.
 
-use crate::api::{bad, ApiError, Recommender};
+use super::Admin;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashMap;
 use tailor_core::clv::{BgNbd, GammaGamma};
+use tailor_infra::api::{bad, ApiError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -51,7 +52,7 @@ pub struct Fit {
         (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn fit_handler(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     match r.fit_clv(&q).await {
@@ -60,7 +61,7 @@ pub(crate) async fn fit_handler(
     }
 }
 
-impl Recommender {
+impl Admin {
     pub async fn fit_clv(&self, q: &HashMap<String, String>) -> Result<Fit, ApiError> {
         let site = self.site(q)?;
         let end = match q.get("calibration_end").filter(|v| !v.is_empty()) {
@@ -74,13 +75,8 @@ impl Recommender {
             .and_utc()
             .timestamp_millis()
             .div_euclid(DAY_MS);
-        let (summaries, purchase_days) = tailor_processor::models::load_customers(
-            self.store.as_ref(),
-            &self.keys,
-            &site,
-            end_day,
-        )
-        .await?;
+        let (summaries, purchase_days) =
+            crate::models::load_customers(self.store.as_ref(), &self.keys, &site, end_day).await?;
         let bg = BgNbd::fit(&summaries);
         let gg = GammaGamma::fit(&summaries);
         let customers = summaries.len();

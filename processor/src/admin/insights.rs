@@ -12,7 +12,7 @@
 //! * `GET /insights?site=`: the same as pictures (funnel, channels, hours, dwell, the RFM heat map,
 //!   stages, segments), refreshed every five seconds.
 
-use crate::api::{bad, ApiError, Recommender};
+use super::Admin;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use tailor_core::models::STAGES;
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::segment::{self, SegmentDef};
+use tailor_infra::api::{bad, ApiError};
 use tailor_infra::store::Read;
 
 type Params = Query<HashMap<String, String>>;
@@ -59,7 +60,7 @@ pub struct SegmentBody {
     pub description: Option<String>,
 }
 
-impl Recommender {
+impl Admin {
     async fn stored_segments(
         &self,
         site: &tailor_core::SiteId,
@@ -94,7 +95,7 @@ impl Recommender {
         (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn list_segments(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Query(q): Params,
 ) -> Result<Json<Vec<SegmentInfo>>, ApiError> {
     let site = r.site(&q)?;
@@ -137,7 +138,7 @@ pub(crate) async fn list_segments(
         (status = 409, description = "the segment comes from the configuration file", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn put_segment(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Path(name): Path<String>,
     Query(q): Params,
     body: Result<Json<SegmentBody>, axum::extract::rejection::JsonRejection>,
@@ -177,7 +178,7 @@ pub(crate) async fn put_segment(
         (status = 409, description = "the segment comes from the configuration file", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn delete_segment(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Path(name): Path<String>,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
@@ -229,7 +230,7 @@ pub struct Members {
         (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn segment_members(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Path(name): Path<String>,
     Query(q): Params,
 ) -> Result<Json<Members>, ApiError> {
@@ -327,7 +328,7 @@ fn date(
         (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn analytics(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Query(q): Params,
 ) -> Result<Json<Analytics>, ApiError> {
     let site = r.site(&q)?;

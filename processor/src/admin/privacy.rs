@@ -11,7 +11,7 @@
 //! co-purchase, daily analytics) and the event log itself until its retention expires (see
 //! ARCHITECTURE.md, "Erasure").
 
-use crate::api::{bad, ApiError, Recommender};
+use super::Admin;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Serialize;
@@ -19,6 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use tailor_core::models::STAGES;
 use tailor_core::ops::{Update, WriteOp};
 use tailor_core::{AnonymousId, MemberId, Subject};
+use tailor_infra::api::{bad, ApiError};
 use tailor_infra::store::Read;
 
 /// What an erasure did.
@@ -43,7 +44,7 @@ pub struct Erased {
         (status = 400, description = "a missing or invalid parameter", body = tailor_infra::http::ErrorBody),
         (status = 503, description = "the profile store is unavailable", body = tailor_infra::http::ErrorBody)))]
 pub(crate) async fn erase(
-    State(r): State<Recommender>,
+    State(r): State<Admin>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Erased>, ApiError> {
     let site = r.site(&q)?;
@@ -147,7 +148,7 @@ pub(crate) async fn erase(
     }))
 }
 
-impl Recommender {
+impl Admin {
     /// The ops that take a device's sessions out of the session index: each session's item list is
     /// deleted and the session leaves the recent-sessions index of every item it held.
     async fn session_index_removal(
