@@ -233,6 +233,7 @@ impl Recommender {
             now_ms: chrono::Utc::now().timestamp_millis(),
             weights: None,
             knn: None,
+            model: None,
         };
         Ok((site, ctx))
     }

@@ -33,6 +33,7 @@ use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tailor_processor::Processor;
 use tailor_recommender::engine::Context;
+use tailor_recommender::rank::learned::{self, Model};
 use tailor_recommender::rank::session_knn::Tuning;
 use tailor_recommender::Recommender;
 
@@ -68,6 +69,12 @@ pub struct Evaluate {
     /// `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
+    /// Also fit the learned blend (`recommender::rank::learned`) and evaluate it as
+    /// `blend[learned]`: fitted on the sessions ending in the last --validation-days of the
+    /// training events, with models built from the rest of them (never on the evaluated cases);
+    /// prints the fitted weights.
+    #[arg(long)]
+    pub learn: bool,
 }
 
 /// One ranker's quality.
@@ -82,11 +89,68 @@ pub struct Quality {
     /// Mean popularity of the recommended items, relative to the most popular item's.
     pub popularity_bias: f64,
     pub predictions: usize,
+    /// Standard errors of `hr` and `mrr`, clustered by test session.
+    pub hr_se: f64,
+    pub mrr_se: f64,
+    /// The difference from V-SKNN (`session_knn`) on the same cases, with its paired standard
+    /// errors (clustered by session); absent for V-SKNN itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versus_session_knn: Option<Gain>,
+}
+
+/// A ranker's difference from another on the same cases.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Gain {
+    pub hr: f64,
+    pub hr_se: f64,
+    pub mrr: f64,
+    pub mrr_se: f64,
+}
+
+/// The standard error of the mean of `values`, clustered by `clusters` (the cases of one session
+/// are not independent): `sqrt(G/(G-1) × Σ_g (Σ_{i in g} (v_i - mean))²) / n`.
+pub fn clustered_se(values: &[f64], clusters: &[&str]) -> f64 {
+    let n = values.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut sums: HashMap<&str, f64> = HashMap::new();
+    for (v, c) in values.iter().zip(clusters) {
+        *sums.entry(c).or_default() += v - mean;
+    }
+    let g = sums.len() as f64;
+    if g < 2.0 {
+        return 0.0;
+    }
+    let ss: f64 = sums.values().map(|x| x * x).sum();
+    (g / (g - 1.0) * ss).sqrt() / n as f64
+}
+
+/// Each case's outcome: the reciprocal rank of the target in the top `cutoff` (0 when absent).
+type Outcomes = Vec<f64>;
+
+fn gain(a: &Outcomes, b: &Outcomes, clusters: &[&str]) -> Gain {
+    let hits =
+        |o: &Outcomes| -> Vec<f64> { o.iter().map(|r| f64::from(u8::from(*r > 0.0))).collect() };
+    let diff =
+        |x: Vec<f64>, y: Vec<f64>| -> Vec<f64> { x.iter().zip(&y).map(|(p, q)| p - q).collect() };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let dh = diff(hits(a), hits(b));
+    let dr = diff(a.clone(), b.clone());
+    Gain {
+        hr: mean(&dh),
+        hr_se: clustered_se(&dh, clusters),
+        mrr: mean(&dr),
+        mrr_se: clustered_se(&dr, clusters),
+    }
 }
 
 /// A test prediction: the prefix of a session and the item that came next.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
+    /// The test session it comes from (standard errors are clustered by session).
+    pub session: String,
     pub prefix: Vec<String>,
     pub category: Option<String>,
     pub next: String,
@@ -160,9 +224,10 @@ fn sessions(events: &[Event]) -> BTreeMap<String, Vec<(i64, String, Option<Strin
 /// Every prediction of the protocol's step 4 for these test sessions.
 pub fn cases(test: &[Event]) -> Vec<Case> {
     let mut out = Vec::new();
-    for clicks in sessions(test).values() {
+    for (session, clicks) in sessions(test) {
         for k in 1..clicks.len() {
             out.push(Case {
+                session: session.clone(),
                 prefix: clicks[..k].iter().map(|c| c.1.clone()).collect(),
                 category: clicks[k - 1].2.clone(),
                 next: clicks[k].1.clone(),
@@ -214,17 +279,19 @@ pub fn split(events: Vec<Event>, days: u32) -> (Vec<Event>, Vec<Event>) {
 }
 
 /// A ranker of the evaluation: blend weights and the session neighbours' position decay.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     pub weights: SourceWeights,
+    /// A learned blend instead of the weights.
+    pub model: Option<Arc<Model>>,
     pub position_decay: Option<f64>,
     pub recency_days: Option<f64>,
     pub click_decay: Option<f64>,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
-pub fn parse_weights(spec: &str, base: Variant) -> anyhow::Result<Variant> {
-    let mut v = base;
+pub fn parse_weights(spec: &str, base: &Variant) -> anyhow::Result<Variant> {
+    let mut v = base.clone();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, value)) = part.split_once('=') else {
             bail!("--weights {spec:?}: expected name=value, got {part:?}");
@@ -314,12 +381,13 @@ pub async fn score(
     recommender: &Recommender,
     site: &SiteId,
     cases: &[Case],
-    variant: Variant,
+    variant: &Variant,
     cutoff: usize,
     popularity: &HashMap<String, f64>,
     bar: &ProgressBar,
-) -> anyhow::Result<Quality> {
+) -> anyhow::Result<(Quality, Outcomes)> {
     let (mut hits, mut rr, mut pop) = (0.0, 0.0, 0.0);
+    let mut outcomes = Vec::with_capacity(cases.len());
     let mut shown: HashSet<String> = HashSet::new();
     let max_pop = popularity.values().copied().fold(0.0, f64::max).max(1.0);
     let mut recommended = 0usize;
@@ -331,6 +399,7 @@ pub async fn score(
             limit: cutoff,
             now_ms: case.at_ms,
             weights: Some(variant.weights),
+            model: variant.model.clone(),
             knn: Some(Tuning {
                 position_decay: variant.position_decay,
                 click_decay: variant.click_decay,
@@ -340,10 +409,13 @@ pub async fn score(
             ..Default::default()
         };
         let ranked = recommender.rank(site, &ctx).await?;
-        if let Some(pos) = ranked.items.iter().position(|r| r.item_id == case.next) {
-            hits += 1.0;
-            rr += 1.0 / (pos as f64 + 1.0);
-        }
+        let r = match ranked.items.iter().position(|r| r.item_id == case.next) {
+            Some(pos) => 1.0 / (pos as f64 + 1.0),
+            None => 0.0,
+        };
+        hits += f64::from(u8::from(r > 0.0));
+        rr += r;
+        outcomes.push(r);
         for r in &ranked.items {
             pop += popularity.get(&r.item_id).copied().unwrap_or(0.0) / max_pop;
             recommended += 1;
@@ -354,13 +426,22 @@ pub async fn score(
         bar.inc(1);
     }
     let n = cases.len().max(1) as f64;
-    Ok(Quality {
+    let clusters: Vec<&str> = cases.iter().map(|c| c.session.as_str()).collect();
+    let hit: Vec<f64> = outcomes
+        .iter()
+        .map(|r| f64::from(u8::from(*r > 0.0)))
+        .collect();
+    let q = Quality {
         hr: hits / n,
         mrr: rr / n,
         coverage: shown.len() as f64 / popularity.len().max(1) as f64,
         popularity_bias: pop / recommended.max(1) as f64,
         predictions: cases.len(),
-    })
+        hr_se: clustered_se(&hit, &clusters),
+        mrr_se: clustered_se(&outcomes, &clusters),
+        versus_session_knn: None,
+    };
+    Ok((q, outcomes))
 }
 
 pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
@@ -422,6 +503,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     let recommender = Recommender::new(store, keys, config.clone());
     let base = Variant {
         weights: config.recommender.weights,
+        model: None,
         position_decay: config.recommender.session_position_decay,
         recency_days: config.recommender.session_recency_decay_days,
         click_decay: config.recommender.session_click_decay,
@@ -435,6 +517,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                 n.to_string(),
                 Variant {
                     weights,
+                    model: None,
                     position_decay: None,
                     recency_days: None,
                     click_decay: None,
@@ -442,28 +525,62 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
             )
         })
         .collect();
-    rankers.push(("blend".into(), base));
     for spec in &args.weights {
-        rankers.push((format!("blend[{spec}]"), parse_weights(spec, base)?));
+        rankers.push((format!("blend[{spec}]"), parse_weights(spec, &base)?));
     }
+    if args.learn {
+        let model = learn(
+            &config,
+            &train_events,
+            args.validation_days,
+            &base,
+            args.cutoff,
+        )
+        .await?;
+        if !args.json {
+            println!(
+                "learned blend (fitted on the last {} days of the training events):",
+                args.validation_days
+            );
+            for (name, w) in learned::feature_names().iter().zip(&model.weights) {
+                println!("  {name:<22} {w:>9.4}");
+            }
+        }
+        rankers.push((
+            "blend[learned]".into(),
+            Variant {
+                model: Some(Arc::new(model)),
+                ..base.clone()
+            },
+        ));
+    }
+    rankers.insert(3, ("blend".into(), base));
     let bar = progress((all_cases.len() * rankers.len()) as u64, "predictions");
     let mut results: BTreeMap<String, Quality> = BTreeMap::new();
     let mut order = Vec::new();
+    let mut outcomes: BTreeMap<String, Outcomes> = BTreeMap::new();
     for (name, w) in &rankers {
-        let q = score(
+        let (q, o) = score(
             &recommender,
             &site,
             &all_cases,
-            *w,
+            w,
             args.cutoff,
             &popularity,
             &bar,
         )
         .await?;
         results.insert(name.clone(), q);
+        outcomes.insert(name.clone(), o);
         order.push(name.clone());
     }
     bar.finish_and_clear();
+    let clusters: Vec<&str> = all_cases.iter().map(|c| c.session.as_str()).collect();
+    for (name, q) in results.iter_mut() {
+        if name != "session_knn" {
+            q.versus_session_knn = Some(gain(&outcomes[name], &outcomes["session_knn"], &clusters));
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
@@ -477,21 +594,104 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     );
     let c = args.cutoff;
     println!(
-        "{:<40} {:>8} {:>8} {:>9} {:>9}",
+        "{:<40} {:>16} {:>16} {:>9} {:>9} {:>24}",
         "ranker",
-        format!("HR@{c}"),
-        format!("MRR@{c}"),
+        format!("HR@{c} (se)"),
+        format!("MRR@{c} (se)"),
         "coverage",
-        "pop.bias"
+        "pop.bias",
+        "vs V-SKNN: HR, MRR (se)"
     );
     for name in order {
         let q = &results[&name];
+        let vs = q
+            .versus_session_knn
+            .as_ref()
+            .map(|g| {
+                format!(
+                    "{:+.4} ({:.4}), {:+.4} ({:.4})",
+                    g.hr, g.hr_se, g.mrr, g.mrr_se
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "{name:<40} {:>8.4} {:>8.4} {:>9.4} {:>9.4}",
-            q.hr, q.mrr, q.coverage, q.popularity_bias
+            "{name:<40} {:>7.4} ({:.4}) {:>7.4} ({:.4}) {:>9.4} {:>9.4}   {vs}",
+            q.hr, q.hr_se, q.mrr, q.mrr_se, q.coverage, q.popularity_bias
         );
     }
+    println!(
+        "(se: standard errors clustered by test session; the differences from V-SKNN are paired)"
+    );
     Ok(())
+}
+
+/// Fits the learned blend on the sessions ending in the last `days` of `train_events`, with the
+/// models built from the rest: the cases it is evaluated on never take part.
+async fn learn(
+    config: &Arc<Config>,
+    train_events: &[Event],
+    days: u32,
+    base: &Variant,
+    cutoff: usize,
+) -> anyhow::Result<Model> {
+    let (inner_train, inner_valid) = split(train_events.to_vec(), days);
+    let fit_cases = cases(&inner_valid);
+    if fit_cases.is_empty() {
+        bail!("--learn: the last {days} days of the training events hold no session to fit on");
+    }
+    let Some(site) = inner_train.first().map(|e| e.site_id.clone()) else {
+        bail!("--learn: no training events before the last {days} days");
+    };
+    let (store, keys) = train(config, &inner_train).await?;
+    let recommender = Recommender::new(store, keys, config.clone());
+    let start = Model::from_blend(|s| tailor_recommender::engine::weight_of(&base.weights, s));
+    let bar = progress(fit_cases.len() as u64, "fitting cases");
+    let mut fitting = Vec::with_capacity(fit_cases.len());
+    let mut total = 0usize;
+    for case in &fit_cases {
+        let ctx = Context {
+            item: case.prefix.last().cloned(),
+            category: case.category.clone(),
+            session: Some(case.prefix.clone()),
+            limit: cutoff,
+            now_ms: case.at_ms,
+            weights: Some(base.weights),
+            ..Default::default()
+        };
+        let c = recommender.candidates(&site, &ctx).await?;
+        let feats: Vec<(&str, learned::Features)> =
+            learned::features(&c.generated, &c.session, |s| start.uses(s))
+                .into_iter()
+                .map(|(i, f, _)| (i, f))
+                .collect();
+        total += feats.len();
+        if let Some(target) = feats.iter().position(|(i, _)| *i == case.next) {
+            fitting.push(learned::Case {
+                candidates: feats.into_iter().map(|(_, f)| f).collect(),
+                target,
+            });
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let (model, mrr) = learned::fit(
+        &start,
+        &fitting,
+        learned::Fitting {
+            cutoff,
+            ..Default::default()
+        },
+    );
+    tracing::info!(
+        cases = fitting.len(),
+        of = fit_cases.len(),
+        candidates_per_case = total / fit_cases.len(),
+        mrr_before = mrr.first().copied().unwrap_or_default(),
+        mrr_best = mrr.iter().copied().fold(0.0, f64::max),
+        mrr_last = mrr.last().copied().unwrap_or_default(),
+        "learned blend fitted"
+    );
+    Ok(model)
 }
 
 #[cfg(test)]
