@@ -233,7 +233,6 @@ impl Recommender {
             now_ms: chrono::Utc::now().timestamp_millis(),
             weights: None,
             knn: None,
-            model: None,
         };
         Ok((site, ctx))
     }

@@ -16,7 +16,6 @@
 use crate::api::{ApiError, Recommender};
 use crate::rank::blend::{self, Blended};
 use crate::rank::item_to_item::{self, Seed};
-use crate::rank::learned::Model;
 use crate::rank::popular::{self, Interest};
 use crate::rank::reminder;
 use crate::rank::session_knn::{self, PastSession, Tuning};
@@ -60,9 +59,6 @@ pub struct Context {
     /// Replaces the configured session-neighbour refinements (`recommender.session_position_decay`,
     /// `session_recency_decay_days`); the evaluation's plain V-SKNN sets `Some(Tuning::default())`.
     pub knn: Option<Tuning>,
-    /// A learned blend replacing the weighted one (`crate::rank::learned`): the offline
-    /// evaluation's fitted models.
-    pub model: Option<Arc<Model>>,
 }
 
 /// One recommended item with its explanation.
@@ -94,19 +90,6 @@ pub struct Ranked {
     /// `blend`, or `fallback` when it was answered from cached popular items.
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
-}
-
-/// Every generator's list for one request, with what the blend and the shop's side need.
-#[derive(Debug, Clone)]
-pub struct Candidates {
-    pub generated: Vec<Generated>,
-    /// The session in progress, oldest click first.
-    pub session: Vec<String>,
-    view: RecoView,
-    /// The blend weights of the request's slot (or the context's own).
-    pub weights: SourceWeights,
-    max_per_category: usize,
-    exclude_current: bool,
 }
 
 /// The reads of round trip 2, in order, with what each feeds.
@@ -162,40 +145,9 @@ impl Recommender {
 
     /// Ranks for a request with no deadline (the offline evaluation calls this directly).
     pub async fn rank(&self, site: &SiteId, ctx: &Context) -> Result<Ranked, ApiError> {
-        let c = self.candidates(site, ctx).await?;
-        let ranked: Vec<Blended> = match &ctx.model {
-            Some(m) => m.rank(&c.generated, &c.session),
-            None => blend::blend(&c.generated, |s| weight_of(&c.weights, s)),
-        };
-        let items = self
-            .finish(
-                site,
-                ctx,
-                &c.view,
-                ranked,
-                c.max_per_category,
-                c.exclude_current,
-            )
-            .await?;
-        Ok(Ranked {
-            strategy: "blend",
-            items,
-        })
-    }
-
-    /// Round trips 1-3 and the candidate generators: every source's list for a request, before the
-    /// blend.
-    pub async fn candidates(&self, site: &SiteId, ctx: &Context) -> Result<Candidates, ApiError> {
         let cfg = &self.config.recommender;
         let (slot_weights, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
-        let mut w = ctx.weights.unwrap_or(slot_weights);
-        if let Some(m) = &ctx.model {
-            // A learned blend reads what its weights use.
-            for s in Source::ALL {
-                *w.get_mut(s.as_str()).expect("every source has a weight") =
-                    f64::from(u8::from(m.uses(s)));
-            }
-        }
+        let w = ctx.weights.unwrap_or(slot_weights);
         let view = match &ctx.subject {
             Some(s) => self.reco_of(site, s).await?.unwrap_or_default(),
             None => RecoView::default(),
@@ -404,13 +356,13 @@ impl Recommender {
             });
         }
 
-        Ok(Candidates {
-            generated,
-            session,
-            view,
-            weights: w,
-            max_per_category,
-            exclude_current,
+        let ranked: Vec<Blended> = blend::blend(&generated, |s| weight_of(&w, s));
+        let items = self
+            .finish(site, ctx, &view, ranked, max_per_category, exclude_current)
+            .await?;
+        Ok(Ranked {
+            strategy: "blend",
+            items,
         })
     }
 

@@ -33,7 +33,6 @@ use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tailor_processor::Processor;
 use tailor_recommender::engine::Context;
-use tailor_recommender::rank::learned::{self, Model};
 use tailor_recommender::rank::session_knn::Tuning;
 use tailor_recommender::Recommender;
 
@@ -69,12 +68,6 @@ pub struct Evaluate {
     /// `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
-    /// Also fit the learned blend (`recommender::rank::learned`) and evaluate it as
-    /// `blend[learned]`: fitted on the sessions ending in the last --validation-days of the
-    /// training events, with models built from the rest of them (never on the evaluated cases);
-    /// prints the fitted weights.
-    #[arg(long)]
-    pub learn: bool,
 }
 
 /// One ranker's quality.
@@ -130,9 +123,13 @@ pub fn clustered_se(values: &[f64], clusters: &[&str]) -> f64 {
 /// Each case's outcome: the reciprocal rank of the target in the top `cutoff` (0 when absent).
 type Outcomes = Vec<f64>;
 
+/// Each case's hit (1 when the target was in the top `cutoff`).
+fn hits(o: &Outcomes) -> Vec<f64> {
+    o.iter().map(|r| f64::from(u8::from(*r > 0.0))).collect()
+}
+
+/// `a`'s difference from `b` on the same cases, with paired standard errors.
 fn gain(a: &Outcomes, b: &Outcomes, clusters: &[&str]) -> Gain {
-    let hits =
-        |o: &Outcomes| -> Vec<f64> { o.iter().map(|r| f64::from(u8::from(*r > 0.0))).collect() };
     let diff =
         |x: Vec<f64>, y: Vec<f64>| -> Vec<f64> { x.iter().zip(&y).map(|(p, q)| p - q).collect() };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -279,19 +276,17 @@ pub fn split(events: Vec<Event>, days: u32) -> (Vec<Event>, Vec<Event>) {
 }
 
 /// A ranker of the evaluation: blend weights and the session neighbours' position decay.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Variant {
     pub weights: SourceWeights,
-    /// A learned blend instead of the weights.
-    pub model: Option<Arc<Model>>,
     pub position_decay: Option<f64>,
     pub recency_days: Option<f64>,
     pub click_decay: Option<f64>,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
-pub fn parse_weights(spec: &str, base: &Variant) -> anyhow::Result<Variant> {
-    let mut v = base.clone();
+pub fn parse_weights(spec: &str, base: Variant) -> anyhow::Result<Variant> {
+    let mut v = base;
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, value)) = part.split_once('=') else {
             bail!("--weights {spec:?}: expected name=value, got {part:?}");
@@ -381,12 +376,12 @@ pub async fn score(
     recommender: &Recommender,
     site: &SiteId,
     cases: &[Case],
-    variant: &Variant,
+    variant: Variant,
     cutoff: usize,
     popularity: &HashMap<String, f64>,
     bar: &ProgressBar,
 ) -> anyhow::Result<(Quality, Outcomes)> {
-    let (mut hits, mut rr, mut pop) = (0.0, 0.0, 0.0);
+    let (mut rr, mut pop) = (0.0, 0.0);
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut shown: HashSet<String> = HashSet::new();
     let max_pop = popularity.values().copied().fold(0.0, f64::max).max(1.0);
@@ -399,7 +394,6 @@ pub async fn score(
             limit: cutoff,
             now_ms: case.at_ms,
             weights: Some(variant.weights),
-            model: variant.model.clone(),
             knn: Some(Tuning {
                 position_decay: variant.position_decay,
                 click_decay: variant.click_decay,
@@ -413,7 +407,6 @@ pub async fn score(
             Some(pos) => 1.0 / (pos as f64 + 1.0),
             None => 0.0,
         };
-        hits += f64::from(u8::from(r > 0.0));
         rr += r;
         outcomes.push(r);
         for r in &ranked.items {
@@ -427,12 +420,9 @@ pub async fn score(
     }
     let n = cases.len().max(1) as f64;
     let clusters: Vec<&str> = cases.iter().map(|c| c.session.as_str()).collect();
-    let hit: Vec<f64> = outcomes
-        .iter()
-        .map(|r| f64::from(u8::from(*r > 0.0)))
-        .collect();
+    let hit = hits(&outcomes);
     let q = Quality {
-        hr: hits / n,
+        hr: hit.iter().sum::<f64>() / n,
         mrr: rr / n,
         coverage: shown.len() as f64 / popularity.len().max(1) as f64,
         popularity_bias: pop / recommended.max(1) as f64,
@@ -503,7 +493,6 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     let recommender = Recommender::new(store, keys, config.clone());
     let base = Variant {
         weights: config.recommender.weights,
-        model: None,
         position_decay: config.recommender.session_position_decay,
         recency_days: config.recommender.session_recency_decay_days,
         click_decay: config.recommender.session_click_decay,
@@ -517,7 +506,6 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                 n.to_string(),
                 Variant {
                     weights,
-                    model: None,
                     position_decay: None,
                     recency_days: None,
                     click_decay: None,
@@ -525,36 +513,10 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
             )
         })
         .collect();
+    rankers.push(("blend".into(), base));
     for spec in &args.weights {
-        rankers.push((format!("blend[{spec}]"), parse_weights(spec, &base)?));
+        rankers.push((format!("blend[{spec}]"), parse_weights(spec, base)?));
     }
-    if args.learn {
-        let model = learn(
-            &config,
-            &train_events,
-            args.validation_days,
-            &base,
-            args.cutoff,
-        )
-        .await?;
-        if !args.json {
-            println!(
-                "learned blend (fitted on the last {} days of the training events):",
-                args.validation_days
-            );
-            for (name, w) in learned::feature_names().iter().zip(&model.weights) {
-                println!("  {name:<22} {w:>9.4}");
-            }
-        }
-        rankers.push((
-            "blend[learned]".into(),
-            Variant {
-                model: Some(Arc::new(model)),
-                ..base.clone()
-            },
-        ));
-    }
-    rankers.insert(3, ("blend".into(), base));
     let bar = progress((all_cases.len() * rankers.len()) as u64, "predictions");
     let mut results: BTreeMap<String, Quality> = BTreeMap::new();
     let mut order = Vec::new();
@@ -564,7 +526,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
             &recommender,
             &site,
             &all_cases,
-            w,
+            *w,
             args.cutoff,
             &popularity,
             &bar,
@@ -625,75 +587,6 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fits the learned blend on the sessions ending in the last `days` of `train_events`, with the
-/// models built from the rest: the cases it is evaluated on never take part.
-async fn learn(
-    config: &Arc<Config>,
-    train_events: &[Event],
-    days: u32,
-    base: &Variant,
-    cutoff: usize,
-) -> anyhow::Result<Model> {
-    let (inner_train, inner_valid) = split(train_events.to_vec(), days);
-    let fit_cases = cases(&inner_valid);
-    if fit_cases.is_empty() {
-        bail!("--learn: the last {days} days of the training events hold no session to fit on");
-    }
-    let Some(site) = inner_train.first().map(|e| e.site_id.clone()) else {
-        bail!("--learn: no training events before the last {days} days");
-    };
-    let (store, keys) = train(config, &inner_train).await?;
-    let recommender = Recommender::new(store, keys, config.clone());
-    let start = Model::from_blend(|s| tailor_recommender::engine::weight_of(&base.weights, s));
-    let bar = progress(fit_cases.len() as u64, "fitting cases");
-    let mut fitting = Vec::with_capacity(fit_cases.len());
-    let mut total = 0usize;
-    for case in &fit_cases {
-        let ctx = Context {
-            item: case.prefix.last().cloned(),
-            category: case.category.clone(),
-            session: Some(case.prefix.clone()),
-            limit: cutoff,
-            now_ms: case.at_ms,
-            weights: Some(base.weights),
-            ..Default::default()
-        };
-        let c = recommender.candidates(&site, &ctx).await?;
-        let feats: Vec<(&str, learned::Features)> =
-            learned::features(&c.generated, &c.session, |s| start.uses(s))
-                .into_iter()
-                .map(|(i, f, _)| (i, f))
-                .collect();
-        total += feats.len();
-        if let Some(target) = feats.iter().position(|(i, _)| *i == case.next) {
-            fitting.push(learned::Case {
-                candidates: feats.into_iter().map(|(_, f)| f).collect(),
-                target,
-            });
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let (model, mrr) = learned::fit(
-        &start,
-        &fitting,
-        learned::Fitting {
-            cutoff,
-            ..Default::default()
-        },
-    );
-    tracing::info!(
-        cases = fitting.len(),
-        of = fit_cases.len(),
-        candidates_per_case = total / fit_cases.len(),
-        mrr_before = mrr.first().copied().unwrap_or_default(),
-        mrr_best = mrr.iter().copied().fold(0.0, f64::max),
-        mrr_last = mrr.last().copied().unwrap_or_default(),
-        "learned blend fitted"
-    );
-    Ok(model)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,6 +638,27 @@ mod tests {
             (c[0].prefix.clone(), c[0].next.clone()),
             (vec!["a".into()], "b".into())
         );
+    }
+
+    #[test]
+    fn standard_errors_are_clustered_by_session_and_paired() {
+        // Two sessions of two cases each: the cases of a session move together, so the clustered
+        // error is larger than the independent one would be (sqrt(0.25 / 3) = 0.289 for four
+        // independent 0/1 cases; here sqrt(2 / 1 × (1² + 1²)) / 4 = 0.5).
+        let v = [1.0, 1.0, 0.0, 0.0];
+        let c = ["s1", "s1", "s2", "s2"];
+        assert!((clustered_se(&v, &c) - 0.5).abs() < 1e-12);
+        assert_eq!(clustered_se(&v, &["s", "s", "s", "s"]), 0.0, "one cluster");
+        // The same cases, one ranker ahead by 1/2 everywhere: a difference with no spread.
+        let a: Outcomes = vec![1.0, 0.5, 1.0, 0.5];
+        let b: Outcomes = vec![0.5, 0.0, 0.5, 0.0];
+        let g = gain(&a, &b, &c);
+        assert_eq!((g.mrr, g.mrr_se), (0.5, 0.0));
+        assert_eq!(g.hr, 0.5, "hits: 1,1,1,1 against 1,0,1,0");
+        assert_eq!(g.hr_se, 0.0, "each session gains one hit");
+        let g = gain(&a, &vec![0.5, 0.0, 0.5, 0.5], &c);
+        assert_eq!(g.hr, 0.25);
+        assert!((g.hr_se - 0.25).abs() < 1e-12, "{}", g.hr_se);
     }
 
     #[test]

@@ -19,7 +19,6 @@
 
 pub mod blend;
 pub mod item_to_item;
-pub mod learned;
 pub mod popular;
 pub mod reminder;
 pub mod session_knn;
