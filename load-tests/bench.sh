@@ -5,6 +5,9 @@
 #
 # Usage: load-tests/bench.sh embedded|kafka SECONDS CONCURRENCY [NAME=CONFIG.toml ...]
 #   NAME=FILE adds FILE to the load configuration for that run; no pair runs the defaults once.
+#   LOAD_ARGS adds tailor-load options (e.g. LOAD_ARGS="--batch 20 --scenarios baseline,ingest").
+# With kafka, tailor-load is also given the broker and Redis, for the processor's ceiling, the bare
+# recommendation and memory per member; the Tailor's RSS is read from its pid.
 # Each configuration gets fresh backends and a fresh Tailor (the same traffic from the same seed).
 source "$(dirname "$0")/lib.sh"
 mode=${1:?embedded or kafka} seconds=${2:-8} concurrency=${3:-8}
@@ -17,8 +20,13 @@ for run in "$@"; do
   if [ "$mode" = kafka ]; then start_backends; fi
   start_tailor "$extra"
   echo "## $name ($mode)"
+  backends=()
+  if [ "$mode" = kafka ]; then
+    backends=(--kafka "127.0.0.1:$kafka_port" --redis "redis://127.0.0.1:$redis_port")
+  fi
+  # shellcheck disable=SC2086
   target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
-    --concurrency "$concurrency" --key "$key"
+    --concurrency "$concurrency" --key "$key" --pid "$tailor_pid" "${backends[@]}" ${LOAD_ARGS:-}
   stop_all
   echo
 done

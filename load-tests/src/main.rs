@@ -5,12 +5,21 @@
 //! of an HTTP round trip through the stack with no work, so the ratio to it shows what Tailor's own
 //! work costs, independent of the machine. Without `--target` an embedded Tailor is started in-process.
 //! The events come from the traffic model `tailor run --simulate` uses (`tailor::traffic`).
+//!
+//! Besides the baseline, each stage is measured against a same-run ceiling ([`ceiling`]): the
+//! collector against a bare handler taking the same batches, the recommender against a bare
+//! handler making one pipelined store round trip, the processor against a consumer that reads the
+//! same events and writes as many keys with plain pipelined commands. [`probe`] measures freshness
+//! under load and Redis memory per member.
 
+mod ceiling;
+mod probe;
 mod soak;
 
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +31,8 @@ use tailor_infra::Shutdown;
 /// Load generator for Tailor: baseline, ingest and recommendation scenarios with p50/p99/p999.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Base URL of a running Tailor (`tailor run`). Without it an embedded Tailor is started in-process.
+    /// Base URL of a running Tailor (`tailor run`). Without it a Tailor is started in-process:
+    /// on `--kafka` and `--redis` when both are given, embedded otherwise.
     #[arg(long)]
     target: Option<String>,
     /// Site id to send events for.
@@ -71,16 +81,44 @@ struct Args {
     /// this process, which is the Tailor when it is embedded).
     #[arg(long)]
     pid: Option<u32>,
-    /// Soak: the Redis the Tailor under test uses, whose `used_memory` is sampled.
+    /// The Redis the Tailor under test uses: the soak samples its `used_memory`; the scenarios
+    /// measure the bare recommendation and the processor ceiling on it, and memory per member.
     #[arg(long)]
     redis: Option<String>,
+    /// The Kafka brokers the Tailor under test uses (the processor ceiling reads its topic).
+    #[arg(long)]
+    kafka: Option<String>,
+    /// The topic the events go to.
+    #[arg(long, default_value = "tailor.events")]
+    topic: String,
+    /// The Redis key namespace of the Tailor under test (`redis.namespace`).
+    #[arg(long, default_value = "tailor")]
+    namespace: String,
+    /// Which scenarios to run, in this order: baseline, ingest, bare-ingest, recommend,
+    /// bare-recommend, ceiling (the processor's, needs --kafka and --redis), freshness, memory
+    /// (needs --redis). A scenario whose needs are missing is skipped with a note.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baseline,ingest,bare-ingest,recommend,bare-recommend,ceiling,freshness,memory"
+    )]
+    scenarios: Vec<String>,
+    /// Freshness: background page views a second while probing (default: half of the processor's
+    /// rate measured by the ingest scenario, else 1000).
+    #[arg(long)]
+    fresh_rate: Option<f64>,
+    /// Memory: how many of the visitors to size.
+    #[arg(long, default_value_t = 500)]
+    memory_sample: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Scenario {
     Baseline,
     Ingest,
+    BareIngest,
     Recommend,
+    BareRecommend,
 }
 
 impl Scenario {
@@ -88,7 +126,9 @@ impl Scenario {
         match self {
             Scenario::Baseline => "baseline GET /healthz",
             Scenario::Ingest => "POST /v1/events",
+            Scenario::BareIngest => "ceiling: bare POST, same batches",
             Scenario::Recommend => "GET /v1/recommendations",
+            Scenario::BareRecommend => "ceiling: bare GET, one store round trip",
         }
     }
 }
@@ -114,8 +154,18 @@ impl Shopper {
 
     /// `POST /v1/events`: a batch of `--batch` page views of a random visitor, with the collect key.
     fn ingest(&mut self, http: &reqwest::Client, base: &str, a: &Args) -> reqwest::RequestBuilder {
+        self.post_views(http, &format!("{base}/v1/events"), a)
+    }
+
+    /// The same batch to `url`.
+    fn post_views(
+        &mut self,
+        http: &reqwest::Client,
+        url: &str,
+        a: &Args,
+    ) -> reqwest::RequestBuilder {
         let visitor = self.rng.below(a.visitors);
-        let post = http.post(format!("{base}/v1/events"));
+        let post = http.post(url);
         match &a.key {
             Some(k) => post.bearer_auth(k),
             None => post,
@@ -138,8 +188,18 @@ impl Shopper {
         base: &str,
         a: &Args,
     ) -> reqwest::RequestBuilder {
+        self.get_for_visitor(http, &format!("{base}/v1/recommendations"), a)
+    }
+
+    /// `url` with the site and a random visitor.
+    fn get_for_visitor(
+        &mut self,
+        http: &reqwest::Client,
+        url: &str,
+        a: &Args,
+    ) -> reqwest::RequestBuilder {
         http.get(format!(
-            "{base}/v1/recommendations?site={}&anonymous=v{}&limit=10",
+            "{url}?site={}&anonymous=v{}&limit=10",
             a.site,
             self.rng.below(a.visitors)
         ))
@@ -185,14 +245,22 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                 let req = match s {
                     Scenario::Baseline => client.get(format!("{base}/healthz")),
                     Scenario::Ingest => shopper.ingest(&client, &base, &a),
+                    Scenario::BareIngest => {
+                        shopper.post_views(&client, &format!("{base}/bare/events"), &a)
+                    }
                     Scenario::Recommend => shopper.recommend(&client, &base, &a),
+                    Scenario::BareRecommend => shopper.get_for_visitor(
+                        &client,
+                        &format!("{base}/bare/recommendations"),
+                        &a,
+                    ),
                 };
                 let started = Instant::now();
                 let ok = matches!(req.send().await, Ok(r) if r.status().is_success());
                 out.hist.record(started.elapsed().as_micros() as u64).ok();
                 out.requests += 1;
                 if ok {
-                    if let Scenario::Ingest = s {
+                    if let Scenario::Ingest | Scenario::BareIngest = s {
                         out.events += a.batch as u64;
                     }
                 } else {
@@ -299,6 +367,21 @@ async fn main() -> anyhow::Result<()> {
             let mut config = Config::default();
             config.collector.rate_limit_per_sec = 1_000_000;
             config.collector.rate_limit_burst = 1_000_000;
+            // On a broker and Redis when given (the topics and group named after --topic, the
+            // keys under --namespace), embedded otherwise.
+            if let (Some(brokers), Some(redis)) = (&args.kafka, &args.redis) {
+                let t = &args.topic;
+                config.kafka.brokers = Some(brokers.clone());
+                config.kafka.topic = t.clone();
+                config.kafka.dead_letter_topic = format!("{t}.dead-letters");
+                config.kafka.changes_topic = format!("{t}.changes");
+                config.kafka.actions_topic = format!("{t}.actions");
+                config.kafka.group = format!("{t}.processor");
+                config.redis.url = Some(redis.clone());
+                config.redis.namespace = args.namespace.clone();
+                config.collector.spool_dir =
+                    std::env::temp_dir().join(format!("tailor-load-spool-{}", run_id()));
+            }
             let r = app::start(
                 config,
                 Roles::ALL,
@@ -319,27 +402,97 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "target {base}{}; {} s per scenario, {} clients, {} events per ingest request\n",
-        if running.is_some() {
-            " (embedded, in-process)"
-        } else {
-            ""
+        "target {base}{}; {} s per scenario, {} clients, {} events per ingest request; run {}\n",
+        match (&running, &args.kafka) {
+            (Some(_), Some(_)) if args.redis.is_some() => " (in-process, on the broker and Redis)",
+            (Some(_), _) => " (embedded, in-process)",
+            _ => "",
         },
         args.seconds,
         args.concurrency,
-        args.batch
+        args.batch,
+        run_id()
     );
+    let wants = |name: &str| args.scenarios.iter().any(|s| s == name);
+    for s in &args.scenarios {
+        anyhow::ensure!(
+            [
+                "baseline",
+                "ingest",
+                "bare-ingest",
+                "recommend",
+                "bare-recommend",
+                "ceiling",
+                "freshness",
+                "memory"
+            ]
+            .contains(&s.as_str()),
+            "--scenarios: unknown scenario {s:?}"
+        );
+    }
+    let redis = match &args.redis {
+        Some(url) => Some(redis::Client::open(url.as_str()).context("--redis")?),
+        None => None,
+    };
+    let store: Option<Arc<dyn tailor_infra::store::Store>> = match &args.redis {
+        Some(url) if wants("bare-recommend") => Some(Arc::new(
+            tailor_infra::store::redis::RedisStore::connect(url)
+                .await
+                .context("--redis")?,
+        )),
+        _ => None,
+    };
+    let bare = ceiling::serve(
+        store.clone(),
+        &args.namespace,
+        &args.site,
+        args.items,
+        shutdown.clone(),
+    )
+    .await?;
+    let bare = format!("http://{bare}");
+    let mut notes: Vec<String> = Vec::new();
     println!(
-        "| scenario | requests/s | events/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | p50 / baseline p50 |"
+        "| scenario | requests/s | events/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | p50 / baseline p50 | RSS MB after |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut baseline_p50 = None;
+    let mut rates: HashMap<&'static str, f64> = HashMap::new();
     // Ingest runs before recommend, so recommendations are ranked over a populated store.
     let mut drained = None;
-    for s in [Scenario::Baseline, Scenario::Ingest, Scenario::Recommend] {
+    let mut writes_per_event = None;
+    for s in [
+        Scenario::Baseline,
+        Scenario::Ingest,
+        Scenario::BareIngest,
+        Scenario::Recommend,
+        Scenario::BareRecommend,
+    ] {
+        let key = match s {
+            Scenario::Baseline => "baseline",
+            Scenario::Ingest => "ingest",
+            Scenario::BareIngest => "bare-ingest",
+            Scenario::Recommend => "recommend",
+            Scenario::BareRecommend => "bare-recommend",
+        };
+        if !wants(key) {
+            continue;
+        }
+        if s == Scenario::BareRecommend && store.is_none() {
+            notes.push("bare-recommend skipped: it reads the Tailor's Redis (--redis)".into());
+            continue;
+        }
+        let target = match s {
+            Scenario::BareIngest | Scenario::BareRecommend => bare.as_str(),
+            _ => base.as_str(),
+        };
         let before = processed(&base).await?;
+        let writes_before = match &redis {
+            Some(r) => Some(ceiling::writes_so_far(r).await?),
+            None => None,
+        };
         let started = Instant::now();
-        let o = run(&base, s, args.clone()).await?;
+        let o = run(target, s, args.clone()).await?;
         if let Scenario::Ingest = s {
             // Let the processor finish the backlog, so the next scenario measures ranking alone,
             // and so the ingest-to-profile throughput can be reported: from the first request sent
@@ -347,12 +500,17 @@ async fn main() -> anyhow::Result<()> {
             // the window closes count, they are the backlog).
             wait_for_processed(&base, before, o.events).await?;
             drained = Some((o.events, started.elapsed().as_secs_f64()));
+            if let (Some(r), Some(w)) = (&redis, writes_before) {
+                let writes = ceiling::writes_so_far(r).await? - w;
+                writes_per_event = Some(writes as f64 / o.events.max(1) as f64);
+            }
         }
         let secs = args.seconds as f64;
         let p50 = o.hist.value_at_quantile(0.5);
         let base_p50 = *baseline_p50.get_or_insert(p50.max(1));
+        rates.insert(key, o.requests as f64 / secs);
         println!(
-            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1}x |",
+            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1}x | {:.0} |",
             s.name(),
             o.requests as f64 / secs,
             if o.events > 0 {
@@ -365,17 +523,116 @@ async fn main() -> anyhow::Result<()> {
             ms(o.hist.value_at_quantile(0.999)),
             ms(o.hist.max()),
             o.errors,
-            p50 as f64 / base_p50 as f64
+            p50 as f64 / base_p50 as f64,
+            soak::rss_mb(args.pid)
         );
     }
-    if let Some((events, secs)) = drained {
+    println!();
+    let ratio = |a: &str, b: &str| Some(rates.get(a)? / rates.get(b)?.max(1e-9));
+    if let Some(r) = ratio("recommend", "baseline") {
+        println!("recommendations: {r:.3}x the baseline's rate");
+    }
+    if let Some(r) = ratio("recommend", "bare-recommend") {
         println!(
-            "\nprocessor: {events} events applied to profiles in {secs:.1} s (from the first ingest request to the last event consumed) = {:.0} events/s",
-            events as f64 / secs
+            "recommendations: {r:.3}x the bare handler's rate (one pipelined store round trip)"
         );
     }
+    if let Some(r) = ratio("ingest", "bare-ingest") {
+        println!("collector: {r:.3}x the bare handler's rate, same batches");
+    }
+    let mut processor_rate = None;
+    if let Some((events, secs)) = drained {
+        processor_rate = Some(events as f64 / secs);
+        println!(
+            "processor: {events} events applied to profiles in {secs:.1} s (from the first ingest request to the last event consumed) = {:.0} events/s{}",
+            events as f64 / secs,
+            rates
+                .get("baseline")
+                .map(|b| format!(" = {:.3}x the baseline's rate", events as f64 / secs / b))
+                .unwrap_or_default()
+        );
+        if let Some(w) = writes_per_event {
+            println!("processor: {w:.1} Redis writes per event (INFO commandstats over the drain)");
+        }
+    }
+    if wants("ceiling") {
+        match (&args.kafka, &redis, drained, writes_per_event) {
+            (Some(brokers), Some(r), Some((events, _)), Some(w)) => {
+                let c = ceiling::processor(brokers, &args.topic, r, events, w, run_id()).await?;
+                let rate = c.events as f64 / c.secs.max(1e-9);
+                println!(
+                    "processor ceiling: {} events read and {} plain writes in {:.1} s = {rate:.0} events/s; the processor is {:.3}x of it",
+                    c.events,
+                    c.writes,
+                    c.secs,
+                    processor_rate.unwrap_or(0.0) / rate
+                );
+            }
+            _ => notes
+                .push("ceiling skipped: it needs --kafka, --redis and the ingest scenario".into()),
+        }
+    }
+    if wants("freshness") {
+        let rate = args
+            .fresh_rate
+            .or(processor_rate.map(|r| r / 2.0))
+            .unwrap_or(1000.0);
+        let f = probe::freshness(&base, args.clone(), rate, args.seconds).await?;
+        println!(
+            "freshness at {:.0} background page views/s acknowledged (asked {rate:.0}): {} probes, {} not shown within 5 s; from the 2xx to a recommendation holding the item p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+            f.background_per_sec,
+            f.probes,
+            f.missed,
+            ms(f.hist.value_at_quantile(0.5)),
+            ms(f.hist.value_at_quantile(0.99)),
+            ms(f.hist.value_at_quantile(0.999)),
+            ms(f.hist.max()),
+        );
+    }
+    if wants("memory") {
+        match &redis {
+            Some(r) => {
+                let m = probe::memory(
+                    r,
+                    &args.namespace,
+                    &args.site,
+                    args.visitors,
+                    args.memory_sample,
+                )
+                .await?;
+                let n = m.per_member.len();
+                if n == 0 {
+                    notes.push("memory: no sampled visitor is in Redis".into());
+                } else {
+                    let q = |p: f64| m.per_member[((n - 1) as f64 * p).round() as usize];
+                    let mean = m.per_member.iter().sum::<u64>() as f64 / n as f64;
+                    let total: u64 = m.by_kind.values().sum();
+                    let kinds: Vec<String> = m
+                        .by_kind
+                        .iter()
+                        .map(|(k, b)| {
+                            format!("{k} {:.0}%", 100.0 * *b as f64 / total.max(1) as f64)
+                        })
+                        .collect();
+                    println!(
+                        "Redis per member (MEMORY USAGE of every key of {n} sampled visitors, of {} keys): mean {mean:.0} B, p50 {} B, p90 {} B, p99 {} B, max {} B; by kind: {}",
+                        m.keys,
+                        q(0.5),
+                        q(0.9),
+                        q(0.99),
+                        q(1.0),
+                        kinds.join(", ")
+                    );
+                }
+            }
+            None => notes.push("memory skipped: it needs --redis".into()),
+        }
+    }
+    for n in notes {
+        println!("note: {n}");
+    }
+    shutdown.cancel();
     if let Some(r) = running {
-        shutdown.cancel();
         r.wait().await?;
     }
     Ok(())

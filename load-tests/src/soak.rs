@@ -191,7 +191,7 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
 }
 
 /// Resident memory of `pid` (this process without one), in MB, from `/proc`.
-fn rss_mb(pid: Option<u32>) -> f64 {
+pub fn rss_mb(pid: Option<u32>) -> f64 {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
         None => "/proc/self/status".into(),

@@ -225,6 +225,7 @@ impl KafkaConsumer {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            .set("fetch.wait.max.ms", "10")
             .create()
             .map_err(other)?;
         consumer.subscribe(&[&s.topic]).map_err(other)?;
