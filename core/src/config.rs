@@ -275,6 +275,10 @@ pub struct KafkaConfig {
     pub group: String,
     /// How long the collector waits for the broker to confirm a write before spooling it.
     pub delivery_timeout_ms: u64,
+    /// How long the broker may hold a consumer's fetch waiting for records (`fetch.wait.max.ms`):
+    /// bounds how late the processor sees an event on a broker that holds fetches for the full
+    /// wait. 1 to 500.
+    pub fetch_wait_ms: u64,
     /// Topic of rejected events (raw payload + error), read by `tailor dead-letters`.
     pub dead_letter_topic: String,
     /// Topic of profile change events (life-cycle transitions, segment entry and exit, behaviour
@@ -293,6 +297,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             group: "tailor-processor".into(),
             delivery_timeout_ms: 5_000,
+            fetch_wait_ms: 10,
             dead_letter_topic: "tailor.dead-letters".into(),
             changes_topic: "tailor.changes".into(),
             actions_topic: "tailor.actions".into(),
@@ -1030,6 +1035,12 @@ impl Config {
                 ),
             ));
         }
+        if !(1..=500).contains(&self.kafka.fetch_wait_ms) {
+            return Err(ConfigError::new(
+                "kafka.fetch_wait_ms",
+                format!("must be 1 to 500 ms, got {}", self.kafka.fetch_wait_ms),
+            ));
+        }
         if (self.processor.neighbours_kept as usize) < self.recommender.neighbours_per_seed {
             return Err(ConfigError::new(
                 "processor.neighbours_kept",
@@ -1322,6 +1333,12 @@ mod tests {
         assert!(e.reason.contains("10000 ms"), "{e}");
         let c = Config::from_toml(&format!("{kafka}[collector]\nrequest_timeout_ms = 11000\n"));
         c.unwrap().validate().unwrap();
+        let e = Config::from_toml("[kafka]\nfetch_wait_ms = 0\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.key, "kafka.fetch_wait_ms", "{e}");
+        assert!(e.to_string().contains("1 to 500"), "{e}");
         // Embedded, nothing waits for a broker.
         let c = Config::from_toml("[kafka]\ndelivery_timeout_ms = 9500\n").unwrap();
         c.validate().unwrap();

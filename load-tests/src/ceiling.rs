@@ -212,6 +212,7 @@ pub async fn processor(
         brokers: brokers.to_string(),
         topic: topic.to_string(),
         delivery_timeout: Duration::from_secs(30),
+        fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
     };
     let mut consumer = KafkaConsumer::new(&settings, &format!("tailor-load-ceiling-{run}"))
         .context("the ceiling's consumer")?;

@@ -120,6 +120,7 @@ fn kafka_settings(config: &Config, brokers: &str) -> KafkaSettings {
         brokers: brokers.to_string(),
         topic: config.kafka.topic.clone(),
         delivery_timeout: Duration::from_millis(config.kafka.delivery_timeout_ms),
+        fetch_wait: Duration::from_millis(config.kafka.fetch_wait_ms),
     }
 }
 

@@ -218,6 +218,7 @@ async fn open_topic(config: &Config, brokers: &str) -> anyhow::Result<Topic> {
         brokers: brokers.to_string(),
         topic: config.kafka.topic.clone(),
         delivery_timeout: Duration::from_millis(config.kafka.delivery_timeout_ms),
+        fetch_wait: Duration::from_millis(config.kafka.fetch_wait_ms),
     };
     let group = format!(
         "{}-replay-{}",

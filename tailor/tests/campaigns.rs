@@ -406,6 +406,7 @@ async fn outbound_actions_reach_each_member_once() {
         brokers: config.kafka.brokers.clone().unwrap(),
         topic: config.kafka.actions_topic.clone(),
         delivery_timeout: std::time::Duration::from_secs(5),
+        fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
     };
     let read_actions = || async {
         let records = KafkaTopicReader::new(&settings)
@@ -591,6 +592,7 @@ async fn a_trigger_writes_one_action_per_member_when_the_processor_dies_after_wr
         brokers: config.kafka.brokers.clone().unwrap(),
         topic: config.kafka.actions_topic.clone(),
         delivery_timeout: Duration::from_secs(5),
+        fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
     };
     let deadline = tokio::time::Instant::now() + support::CONVERGE_WITHIN;
     let keys = loop {

@@ -104,6 +104,7 @@ async fn partial_batches_dead_letters_redrive_and_enrichment() {
         brokers: testkit::kafka_brokers(),
         topic: config.kafka.topic.clone(),
         delivery_timeout: Duration::from_secs(5),
+        fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
     });
     let got = events.read_all(100).await.unwrap();
     let e: Event = got

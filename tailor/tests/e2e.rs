@@ -283,6 +283,7 @@ async fn request_ids_travel_with_the_events(app: &App, config: &Config) {
         brokers: config.kafka.brokers.clone().unwrap(),
         topic: config.kafka.topic.clone(),
         delivery_timeout: std::time::Duration::from_secs(5),
+        fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
     });
     let records = reader.read_all(100_000).await.unwrap();
     let id_of = |event: &str| {

@@ -107,6 +107,7 @@ async fn a_processor_that_owns_no_partition_while_its_group_has_a_backlog_is_not
         brokers: config.kafka.brokers.clone().unwrap(),
         topic: config.kafka.topic.clone(),
         delivery_timeout: Duration::from_secs(10),
+        fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
     };
     ensure_topic(&settings, 1, 1, &[]).await.unwrap();
     // Another member of the group owns the partition first, reads and never commits. Its client id
@@ -618,6 +619,7 @@ async fn faults_under_steady_traffic_lose_nothing_and_count_nothing_twice() {
             brokers: broker.address(),
             topic: config.kafka.topic.clone(),
             delivery_timeout: Duration::from_secs(10),
+            fetch_wait: tailor_infra::bus::kafka::FETCH_WAIT,
         });
     let in_kafka: std::collections::HashSet<String> =
         tailor_infra::bus::TopicReader::read_all(&reader, 1_000_000)

@@ -28,7 +28,14 @@ pub struct KafkaSettings {
     pub brokers: String,
     pub topic: String,
     pub delivery_timeout: Duration,
+    /// How long the broker may hold a consumer's fetch waiting for records (`fetch.wait.max.ms`):
+    /// the longest a record can wait to be fetched when the broker does not answer a fetch as soon
+    /// as data arrives (the test broker holds every fetch for the full wait).
+    pub fetch_wait: Duration,
 }
+
+/// The default `fetch_wait` (`kafka.fetch_wait_ms`).
+pub const FETCH_WAIT: Duration = Duration::from_millis(10);
 
 impl KafkaSettings {
     fn client(&self) -> ClientConfig {
@@ -225,7 +232,7 @@ impl KafkaConsumer {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", s.fetch_wait.as_millis().to_string())
             .create()
             .map_err(other)?;
         consumer.subscribe(&[&s.topic]).map_err(other)?;
@@ -584,6 +591,7 @@ mod tests {
             brokers: testkit::kafka_brokers(),
             topic: testkit::unique("bus"),
             delivery_timeout: Duration::from_secs(10),
+            fetch_wait: FETCH_WAIT,
         }
     }
 
@@ -704,6 +712,7 @@ mod tests {
             brokers: "127.0.0.1:1".into(),
             topic: "nowhere".into(),
             delivery_timeout: Duration::from_millis(1500),
+            fetch_wait: FETCH_WAIT,
         };
         let p = KafkaProducer::new(&s).unwrap();
         assert!(matches!(
