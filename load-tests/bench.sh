@@ -4,7 +4,9 @@
 # given, so a change and its baseline are measured side by side in one run.
 #
 # Usage: load-tests/bench.sh embedded|kafka SECONDS CONCURRENCY [NAME=CONFIG.toml ...]
-#   NAME=FILE adds FILE to the load configuration for that run; no pair runs the defaults once.
+#   NAME=FILE adds FILE to the load configuration for that run; no pair runs the defaults once;
+#   NAME=FILE@BINARY runs that configuration with another build of tailor (e.g. a baseline built
+#   with other features and copied aside).
 #   LOAD_ARGS adds tailor-load options (e.g. LOAD_ARGS="--batch 20 --scenarios baseline,ingest").
 # With kafka, tailor-load is also given the broker and Redis, for the processor's ceiling, the bare
 # recommendation and memory per member; the Tailor's RSS is read from its pid.
@@ -15,10 +17,11 @@ shift 3 || true
 [ $# -gt 0 ] || set -- "defaults="
 build
 for run in "$@"; do
-  name=${run%%=*} extra=${run#*=}
+  name=${run%%=*} extra=${run#*=} bin=target/release/tailor
+  if [[ $extra == *@* ]]; then bin=${extra#*@} extra=${extra%%@*}; fi
   redis_port='' kafka_port=''
   if [ "$mode" = kafka ]; then start_backends; fi
-  start_tailor "$extra"
+  start_tailor "$extra" "$bin"
   echo "## $name ($mode)"
   backends=()
   if [ "$mode" = kafka ]; then

@@ -26,10 +26,11 @@ start_backends() {
   sleep 2
 }
 
-# Starts `tailor run` with the load configuration plus EXTRA (a TOML file, may be empty), on the
-# backends if they were started, embedded otherwise: sets http_port, tailor_pid and key (a collect key).
+# Starts `tailor run` (BIN, by default the release build) with the load configuration plus EXTRA (a
+# TOML file, may be empty), on the backends if they were started, embedded otherwise: sets
+# http_port, tailor_pid and key (a collect key).
 start_tailor() {
-  local extra=${1:-}
+  local extra=${1:-} bin=${2:-target/release/tailor}
   # The load generator is one client IP: lift the per-IP rate limit for the run.
   printf '[collector]\nrate_limit_per_sec = 1000000\nrate_limit_burst = 1000000\nspool_dir = "%s"\n' "$work/spool" >"$work/load.toml"
   if [ -n "$extra" ]; then cat "$extra" >>"$work/load.toml"; fi
@@ -40,7 +41,7 @@ start_tailor() {
   if [ -n "${redis_port:-}" ]; then
     backends=(--kafka "127.0.0.1:$kafka_port" --redis "redis://127.0.0.1:$redis_port")
   fi
-  target/release/tailor run --config "$work/load.toml" "${backends[@]}" --listen "127.0.0.1:$http_port" >"$work/tailor.log" 2>&1 &
+  "$bin" run --config "$work/load.toml" "${backends[@]}" --listen "127.0.0.1:$http_port" >"$work/tailor.log" 2>&1 &
   tailor_pid=$!
   pids+=($tailor_pid)
   local ready=0

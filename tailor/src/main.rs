@@ -8,6 +8,12 @@ use tailor::cli::{self, Cli, Command, LogFormatArg};
 use tailor_infra::telemetry::{self, LogFormat};
 use tailor_infra::Shutdown;
 
+/// mimalloc: the services allocate per event and per request from many threads, where glibc's
+/// allocator spent a quarter of the processor's CPU (docs/benchmarks.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Site-model refresh interval while simulating (unless `processor.models_refresh_secs` is set).
 const SIMULATION_REFRESH_SECS: u64 = 10;
 

@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 3),
-            ("(release build: minutes)", 4),
+            ("(needs Kafka and Redis)", 4),
+            ("(release build: minutes)", 6),
         ],
     ),
     ("catalog.md", &[]),
