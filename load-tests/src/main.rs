@@ -95,12 +95,13 @@ struct Args {
     #[arg(long, default_value = "tailor")]
     namespace: String,
     /// Which scenarios to run, in this order: baseline, ingest, bare-ingest, recommend,
-    /// bare-recommend, ceiling (the processor's, needs --kafka and --redis), freshness, memory
-    /// (needs --redis). A scenario whose needs are missing is skipped with a note.
+    /// bare-recommend, ceiling (the processor's, needs --kafka and --redis), ingest-open (open loop
+    /// at half the ingest scenario's rate), freshness, memory (needs --redis). A scenario whose
+    /// needs are missing is skipped with a note.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "baseline,ingest,bare-ingest,recommend,bare-recommend,ceiling,freshness,memory"
+        default_value = "baseline,ingest,bare-ingest,recommend,bare-recommend,ceiling,ingest-open,freshness,memory"
     )]
     scenarios: Vec<String>,
     /// Freshness: background page views a second while probing (default: half of the processor's
@@ -423,6 +424,7 @@ async fn main() -> anyhow::Result<()> {
                 "recommend",
                 "bare-recommend",
                 "ceiling",
+                "ingest-open",
                 "freshness",
                 "memory"
             ]
@@ -570,6 +572,34 @@ async fn main() -> anyhow::Result<()> {
             }
             _ => notes
                 .push("ceiling skipped: it needs --kafka, --redis and the ingest scenario".into()),
+        }
+    }
+    if wants("ingest-open") {
+        match rates.get("ingest") {
+            Some(r) => {
+                let rate = r * args.batch as f64 / 2.0;
+                let (h, acked) =
+                    probe::ingest_open(&base, args.clone(), rate, args.seconds).await?;
+                println!(
+                    "ingest open loop at half the ingest scenario's rate, {rate:.0} page views/s asked, {acked:.0}/s acknowledged: from when each request was due to its 2xx p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+                    ms(h.value_at_quantile(0.5)),
+                    ms(h.value_at_quantile(0.99)),
+                    ms(h.value_at_quantile(0.999)),
+                    ms(h.max())
+                );
+                // Let the processor catch up, so what follows measures without this backlog.
+                let lag_deadline = Instant::now() + Duration::from_secs(600);
+                while Instant::now() < lag_deadline {
+                    let before = processed(&base).await?;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if processed(&base).await? == before {
+                        break;
+                    }
+                }
+            }
+            None => {
+                notes.push("ingest-open skipped: it runs at half the ingest scenario's rate".into())
+            }
         }
     }
     if wants("freshness") {

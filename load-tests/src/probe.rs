@@ -6,7 +6,7 @@ use crate::{Args, Shopper};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tailor::traffic::{Catalogue, Rng};
 
@@ -41,30 +41,17 @@ pub async fn freshness(
     let end = Instant::now() + Duration::from_secs(seconds);
     let acked = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let background = if rate > 0.0 {
-        let (client, base, a, acked) = (client.clone(), base.to_string(), a.clone(), acked.clone());
-        Some(tokio::spawn(async move {
-            let every = Duration::from_secs_f64(a.batch as f64 / rate);
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut shopper = Shopper::new(99, &a, format!("fresh-bg-{}", crate::run_id()));
-            let mut inflight = tokio::task::JoinSet::new();
-            while Instant::now() < end {
-                tick.tick().await;
-                let req = shopper.ingest(&client, &base, &a);
-                let (acked, n) = (acked.clone(), a.batch as u64);
-                inflight.spawn(async move {
-                    if matches!(req.send().await, Ok(r) if r.status().is_success()) {
-                        acked.fetch_add(n, Ordering::Relaxed);
-                    }
-                });
-                while inflight.try_join_next().is_some() {}
-            }
-            while inflight.join_next().await.is_some() {}
-        }))
-    } else {
-        None
-    };
+    let background = (rate > 0.0).then(|| {
+        tokio::spawn(open_loop_ingest(
+            client.clone(),
+            base.to_string(),
+            a.clone(),
+            rate,
+            end,
+            acked.clone(),
+            None,
+        ))
+    });
     let catalogue = Catalogue::synthetic(a.items);
     let mut rng = Rng::new(4242);
     let mut out = Freshness {
@@ -121,6 +108,73 @@ pub async fn freshness(
     }
     out.background_per_sec = acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// Sends page views to `/v1/events` open loop at `rate` a second (requests of `--batch` on a fixed
+/// schedule, whether or not earlier ones came back) until `end`, counting what was acknowledged;
+/// with `latency`, records each request's time from when it was due (so a stall shows in full).
+pub async fn open_loop_ingest(
+    client: reqwest::Client,
+    base: String,
+    a: Arc<Args>,
+    rate: f64,
+    end: Instant,
+    acked: Arc<AtomicU64>,
+    latency: Option<Arc<Mutex<Histogram<u64>>>>,
+) {
+    let every = Duration::from_secs_f64(a.batch as f64 / rate);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut shopper = Shopper::new(99, &a, format!("open-{}", crate::run_id()));
+    let mut inflight = tokio::task::JoinSet::new();
+    while Instant::now() < end {
+        let due = tick.tick().await.into_std();
+        let req = shopper.ingest(&client, &base, &a);
+        let (acked, n, latency) = (acked.clone(), a.batch as u64, latency.clone());
+        inflight.spawn(async move {
+            if matches!(req.send().await, Ok(r) if r.status().is_success()) {
+                acked.fetch_add(n, Ordering::Relaxed);
+            }
+            if let Some(h) = latency {
+                h.lock()
+                    .unwrap()
+                    .record(due.elapsed().as_micros().max(1) as u64)
+                    .ok();
+            }
+        });
+        while inflight.try_join_next().is_some() {}
+    }
+    while inflight.join_next().await.is_some() {}
+}
+
+/// The ingest scenario open loop at `rate` page views a second for `seconds`: the acknowledgement
+/// latency of each request from when it was due, and the page views acknowledged per second.
+pub async fn ingest_open(
+    base: &str,
+    a: Arc<Args>,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<(Histogram<u64>, f64)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 4)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let acked = Arc::new(AtomicU64::new(0));
+    let latency = Arc::new(Mutex::new(Histogram::new(3)?));
+    let started = Instant::now();
+    open_loop_ingest(
+        client,
+        base.to_string(),
+        a,
+        rate,
+        started + Duration::from_secs(seconds),
+        acked.clone(),
+        Some(latency.clone()),
+    )
+    .await;
+    let per_sec = acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let h = latency.lock().unwrap().clone();
+    Ok((h, per_sec))
 }
 
 /// Redis memory of a sample of members.

@@ -60,6 +60,7 @@ fn every_scenario_runs_embedded_and_says_what_it_skips() {
     has(&out, "collector: ");
     has(&out, "recommendations: ");
     has(&out, "processor: ");
+    has(&out, "ingest open loop at half the ingest scenario's rate");
     has(&out, " not shown within 5 s");
     assert!(
         out.contains(", 0 not shown within 5 s"),
