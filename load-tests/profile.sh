@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where Tailor's CPU goes under load: `perf record` on the `tailor run` process while tailor-load
 # runs the ingest scenario and the processor drains it, then the flat profile (self time by
-# function) and the time by thread (collector's HTTP workers, the processor's loop, rdkafka's).
+# function), the time by thread (collector's HTTP workers, the processor's loop, rdkafka's), and
+# the CPU seconds each process (Tailor, redis-server, the broker, the load tool) used meanwhile.
 #
 # Usage: load-tests/profile.sh embedded|kafka SECONDS [TOP]
 # Needs perf (linux-perf) and, for kafka, tansu and redis-server (lib.sh).
@@ -12,6 +13,13 @@ build
 redis_port='' kafka_port=''
 if [ "$mode" = kafka ]; then start_backends; fi
 start_tailor ""
+# CPU seconds (user + system) a process has used so far, from /proc.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+procs=("tailor:$tailor_pid")
+if [ "$mode" = kafka ]; then procs+=("redis-server:${pids[0]}" "tansu:${pids[1]}"); fi
+declare -A before
+for p in "${procs[@]}"; do before[$p]=$(cpu_secs "${p#*:}"); done
+started=$(date +%s.%N)
 perf record -q -F 499 -p "$tailor_pid" -o "$work/perf.data" 2>"$work/perf.log" &
 perf_pid=$!
 sleep 1
@@ -21,7 +29,13 @@ if [ "$mode" = kafka ]; then
 fi
 target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
   --concurrency 8 --key "$key" --pid "$tailor_pid" "${backends[@]}" --scenarios ingest | grep -v INFO
+elapsed=$(awk -v a="$(date +%s.%N)" -v b="$started" 'BEGIN { printf "%.1f", a - b }')
 kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+echo; echo "## CPU used during the run ($elapsed s of wall time on $(nproc) cores)"
+for p in "${procs[@]}"; do
+  awk -v n="${p%%:*}" -v a="$(cpu_secs "${p#*:}")" -v b="${before[$p]}" -v t="$elapsed" \
+    'BEGIN { printf "%s: %.1f CPU s (%.0f%% of one core)\n", n, a - b, 100 * (a - b) / t }'
+done
 echo; echo "## self time by function (top $top)"
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -n "$top"
 echo; echo "## by thread"

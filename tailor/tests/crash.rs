@@ -57,7 +57,13 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
     config.processor.actions = false;
     let dir = testkit::temp_dir("crash");
     let config_file = dir.join("tailor.toml");
-    std::fs::write(&config_file, toml::to_string(&config).unwrap()).unwrap();
+    // The processors read the file: its sites are closed, with test keys (the admin API they serve
+    // is asked with one below).
+    std::fs::write(
+        &config_file,
+        toml::to_string(&testkit::keyed(config.clone())).unwrap(),
+    )
+    .unwrap();
 
     // Collector and recommender in this process; the processor in a child we can kill.
     let shutdown = Shutdown::new();
@@ -201,9 +207,23 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
         assert_eq!(p["purchases"]["units"], 2, "{p}");
         assert_eq!(p["purchases"]["revenue"]["EUR"], 20.0, "{p}");
     }
-    // The site's shared keys (their own watermark) counted every event once too.
+    // The site's shared keys (their own watermark) counted every event once too (the analytics
+    // are the processor's admin API).
+    let last_log = dir.join("processor-last.log");
+    let last_port = support::listening_port(&last_log).unwrap_or_else(|| {
+        panic!(
+            "the last processor said where it listens: {}",
+            last_log.display()
+        )
+    });
     let a: Value = http
-        .get(format!("{base}/admin/analytics?site=demo"))
+        .get(format!(
+            "http://127.0.0.1:{last_port}/admin/analytics?site=demo"
+        ))
+        .bearer_auth(testkit::test_secret(
+            "demo",
+            tailor_core::access::Scope::Admin,
+        ))
         .send()
         .await
         .unwrap()
@@ -212,7 +232,7 @@ async fn a_processor_killed_mid_batch_counts_every_event_once() {
         .unwrap();
     let page_views: u64 = a["days"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("the analytics: {a}"))
         .iter()
         .filter_map(|d| d["events"]["page_view"].as_u64())
         .sum();
