@@ -79,3 +79,82 @@ pub fn site(config: &Config, raw: Option<&str>) -> Result<SiteId, ApiError> {
     }
     Ok(site)
 }
+
+/// One JSON field of a subject's state hash (`doc`: the whole document, `reco`: the recommendation
+/// summary), following an anonymous id's stitch (`stitched_to` reads it from the value) to the
+/// member now holding its history: the subject it was found under and the value; `None` if never
+/// seen. A value that does not parse is a store error (503), not a missing profile.
+pub async fn stitched_field<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::Store,
+    keys: &tailor_core::keys::KeySpace,
+    site: &SiteId,
+    subject: &tailor_core::Subject,
+    field: &str,
+    stitched_to: fn(&T) -> Option<&String>,
+) -> Result<Option<(tailor_core::Subject, T)>, ApiError> {
+    use tailor_core::{MemberId, Subject};
+    let mut subject = subject.clone();
+    for _ in 0..2 {
+        let raw = store
+            .read(&[crate::store::Read::Field(
+                keys.state(site, &subject),
+                field.into(),
+            )])
+            .await?
+            .pop()
+            .and_then(|v| v.into_text());
+        let Some(raw) = raw else { return Ok(None) };
+        let value: T = serde_json::from_str(&raw).map_err(|e| {
+            ApiError::Store(StoreError::Rejected(format!(
+                "the {field} of {subject} does not parse: {e}"
+            )))
+        })?;
+        match (&subject, stitched_to(&value)) {
+            (Subject::Anonymous(_), Some(m)) => {
+                subject = Subject::Member(
+                    MemberId::parse(m.clone())
+                        .map_err(|e| ApiError::Store(StoreError::Rejected(e.to_string())))?,
+                );
+            }
+            _ => return Ok(Some((subject, value))),
+        }
+    }
+    Ok(None)
+}
+
+/// The `limit` parameter: `default` when absent, else an integer from 1 to `max` (400 otherwise).
+pub fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "limit",
+                    format!("must be an integer from 1 to {max}, got {l:?}"),
+                )
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_has_a_default_and_a_range() {
+        let q = |v: &str| HashMap::from([("limit".to_string(), v.to_string())]);
+        assert_eq!(limit(&HashMap::new(), 100, 1000).unwrap(), 100);
+        assert_eq!(limit(&q("7"), 100, 1000).unwrap(), 7);
+        for bad_value in ["0", "1001", "many", "-1"] {
+            let e = limit(&q(bad_value), 100, 1000).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("limit: must be an integer from 1 to 1000"),
+                "{e}"
+            );
+        }
+    }
+}

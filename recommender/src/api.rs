@@ -260,52 +260,20 @@ impl Recommender {
         })
     }
 
-    /// One JSON field of a subject's state hash (`doc`: the whole document, `reco`: the
-    /// recommendation summary), following an anonymous id's stitch to the member now holding its
-    /// history; `None` if never seen.
-    async fn stitched_field<T: serde::de::DeserializeOwned>(
-        &self,
-        site: &SiteId,
-        subject: &Subject,
-        field: &str,
-        stitched_to: fn(&T) -> Option<&String>,
-    ) -> Result<Option<(Subject, T)>, ApiError> {
-        let mut subject = subject.clone();
-        for _ in 0..2 {
-            let raw = self
-                .store
-                .read(&[Read::Field(self.keys.state(site, &subject), field.into())])
-                .await?
-                .pop()
-                .and_then(|v| v.into_text());
-            let Some(raw) = raw else { return Ok(None) };
-            let value: T = serde_json::from_str(&raw).map_err(|e| {
-                ApiError::Store(StoreError::Rejected(format!(
-                    "the {field} of {subject} does not parse: {e}"
-                )))
-            })?;
-            match (&subject, stitched_to(&value)) {
-                (Subject::Anonymous(_), Some(m)) => {
-                    subject = Subject::Member(
-                        MemberId::parse(m.clone())
-                            .map_err(|e| ApiError::Store(StoreError::Rejected(e.to_string())))?,
-                    );
-                }
-                _ => return Ok(Some((subject, value))),
-            }
-        }
-        Ok(None)
-    }
-
     /// A subject's state document, following an anonymous id's stitch; `None` if never seen.
     pub async fn state_of(
         &self,
         site: &SiteId,
         subject: &Subject,
     ) -> Result<Option<(Subject, SubjectState)>, ApiError> {
-        self.stitched_field(site, subject, "doc", |s: &SubjectState| {
-            s.stitched_to.as_ref()
-        })
+        tailor_infra::api::stitched_field(
+            &*self.store,
+            &self.keys,
+            site,
+            subject,
+            "doc",
+            |s: &SubjectState| s.stitched_to.as_ref(),
+        )
         .await
     }
 
@@ -315,10 +283,16 @@ impl Recommender {
         site: &SiteId,
         subject: &Subject,
     ) -> Result<Option<RecoView>, ApiError> {
-        Ok(self
-            .stitched_field(site, subject, "reco", |v: &RecoView| v.stitched_to.as_ref())
-            .await?
-            .map(|(_, v)| v))
+        Ok(tailor_infra::api::stitched_field(
+            &*self.store,
+            &self.keys,
+            site,
+            subject,
+            "reco",
+            |v: &RecoView| v.stitched_to.as_ref(),
+        )
+        .await?
+        .map(|(_, v)| v))
     }
 
     /// The site's models as last refreshed.

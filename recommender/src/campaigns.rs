@@ -444,14 +444,7 @@ async fn dead_actions(
     Query(q): Params,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let site = r.site(&q)?;
-    let limit = match q.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| crate::api::bad("limit", "must be a number from 1 to 1000"))?,
-    };
+    let limit = tailor_infra::api::limit(&q, 100, 1000)?;
     let list = r
         .store
         .read(&[Read::List(r.keys.actions_dead(&site), limit)])

@@ -235,19 +235,7 @@ pub(crate) async fn segment_members(
     Query(q): Params,
 ) -> Result<Json<Members>, ApiError> {
     let site = r.site(&q)?;
-    let limit = match q.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| {
-                bad(
-                    "limit",
-                    format!("must be an integer from 1 to 10000, got {l:?}"),
-                )
-            })?,
-    };
+    let limit = tailor_infra::api::limit(&q, 100, 10_000)?;
     let key = r.keys.segment(&site, &name);
     let mut v = r
         .store

@@ -21,10 +21,10 @@ use tailor_core::access::Scope;
 use tailor_core::config::Config;
 use tailor_core::keys::KeySpace;
 use tailor_core::state::SubjectState;
-use tailor_core::{MemberId, SiteId, Subject};
+use tailor_core::{SiteId, Subject};
 use tailor_infra::api::ApiError;
 use tailor_infra::auth::{Access, Gate, Routes};
-use tailor_infra::store::{Read, Store, StoreError};
+use tailor_infra::store::Store;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -46,31 +46,15 @@ impl Admin {
         site: &SiteId,
         subject: &Subject,
     ) -> Result<Option<(Subject, SubjectState)>, ApiError> {
-        let mut subject = subject.clone();
-        for _ in 0..2 {
-            let raw = self
-                .store
-                .read(&[Read::Field(self.keys.state(site, &subject), "doc".into())])
-                .await?
-                .pop()
-                .and_then(|v| v.into_text());
-            let Some(raw) = raw else { return Ok(None) };
-            let state: SubjectState = serde_json::from_str(&raw).map_err(|e| {
-                ApiError::Store(StoreError::Rejected(format!(
-                    "the document of {subject} does not parse: {e}"
-                )))
-            })?;
-            match (&subject, &state.stitched_to) {
-                (Subject::Anonymous(_), Some(m)) => {
-                    subject = Subject::Member(
-                        MemberId::parse(m.clone())
-                            .map_err(|e| ApiError::Store(StoreError::Rejected(e.to_string())))?,
-                    );
-                }
-                _ => return Ok(Some((subject, state))),
-            }
-        }
-        Ok(None)
+        tailor_infra::api::stitched_field(
+            &*self.store,
+            &self.keys,
+            site,
+            subject,
+            "doc",
+            |s: &SubjectState| s.stitched_to.as_ref(),
+        )
+        .await
     }
 }
 
