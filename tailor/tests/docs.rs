@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 5),
-            ("(release build: minutes)", 6),
+            ("(needs Kafka and Redis)", 6),
+            ("(release build: minutes)", 7),
         ],
     ),
     ("catalog.md", &[]),
