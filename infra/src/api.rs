@@ -122,6 +122,25 @@ pub async fn stitched_field<T: serde::de::DeserializeOwned>(
     Ok(None)
 }
 
+/// A subject's state document, following an anonymous id's stitch to the member now holding its
+/// history: the subject it was found under and the document; `None` if never seen.
+pub async fn state_of(
+    store: &dyn crate::store::Store,
+    keys: &tailor_core::keys::KeySpace,
+    site: &SiteId,
+    subject: &tailor_core::Subject,
+) -> Result<Option<(tailor_core::Subject, tailor_core::state::SubjectState)>, ApiError> {
+    stitched_field(
+        store,
+        keys,
+        site,
+        subject,
+        "doc",
+        |s: &tailor_core::state::SubjectState| s.stitched_to.as_ref(),
+    )
+    .await
+}
+
 /// The `limit` parameter: `default` when absent, else an integer from 1 to `max` (400 otherwise).
 pub fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
     match q.get("limit") {

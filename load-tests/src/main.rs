@@ -166,12 +166,7 @@ impl Shopper {
         a: &Args,
     ) -> reqwest::RequestBuilder {
         let visitor = self.rng.below(a.visitors);
-        let post = http.post(url);
-        match &a.key {
-            Some(k) => post.bearer_auth(k),
-            None => post,
-        }
-        .json(&traffic::page_views(
+        with_key(http.post(url), a).json(&traffic::page_views(
             &mut self.rng,
             &self.catalogue,
             &a.site,
@@ -204,6 +199,14 @@ impl Shopper {
             a.site,
             self.rng.below(a.visitors)
         ))
+    }
+}
+
+/// `req` with the collect key (`--key`), when one is given.
+fn with_key(req: reqwest::RequestBuilder, a: &Args) -> reqwest::RequestBuilder {
+    match &a.key {
+        Some(k) => req.bearer_auth(k),
+        None => req,
     }
 }
 
@@ -489,9 +492,9 @@ async fn main() -> anyhow::Result<()> {
             _ => base.as_str(),
         };
         let before = processed(&base).await?;
-        let writes_before = match &redis {
-            Some(r) => Some(ceiling::writes_so_far(r).await?),
-            None => None,
+        let writes_before = match (&redis, s) {
+            (Some(r), Scenario::Ingest) => Some(ceiling::writes_so_far(r).await?),
+            _ => None,
         };
         let started = Instant::now();
         let o = run(target, s, args.clone()).await?;

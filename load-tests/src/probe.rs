@@ -67,12 +67,10 @@ pub async fn freshness(
             "type": "page_view", "site_id": a.site, "anonymous_id": visitor,
             "event_id": format!("{visitor}-1"), "item_id": item,
         }]);
-        let post = client.post(format!("{base}/v1/events"));
-        let post = match &a.key {
-            Some(k) => post.bearer_auth(k),
-            None => post,
-        };
-        let r = post.json(&event).send().await?;
+        let r = crate::with_key(client.post(format!("{base}/v1/events")), &a)
+            .json(&event)
+            .send()
+            .await?;
         anyhow::ensure!(
             r.status().is_success(),
             "a probe's event was refused: {} {}",

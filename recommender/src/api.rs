@@ -122,7 +122,7 @@ pub struct PageContext {
     pub limit: Option<usize>,
 }
 
-type Params = Query<HashMap<String, String>>;
+use tailor_infra::api::Params;
 
 /// Most items a page context's cart may list.
 const MAX_CART: usize = 100;
@@ -266,15 +266,7 @@ impl Recommender {
         site: &SiteId,
         subject: &Subject,
     ) -> Result<Option<(Subject, SubjectState)>, ApiError> {
-        tailor_infra::api::stitched_field(
-            &*self.store,
-            &self.keys,
-            site,
-            subject,
-            "doc",
-            |s: &SubjectState| s.stitched_to.as_ref(),
-        )
-        .await
+        tailor_infra::api::state_of(&*self.store, &self.keys, site, subject).await
     }
 
     /// A subject's recommendation summary, following an anonymous id's stitch.

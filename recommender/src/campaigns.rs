@@ -334,7 +334,7 @@ pub struct CampaignInfo {
     pub counts: BTreeMap<String, Counts>,
 }
 
-type Params = Query<HashMap<String, String>>;
+use tailor_infra::api::Params;
 
 fn invalid_campaign(e: FieldError) -> Response {
     error_with(

@@ -196,7 +196,7 @@ fn count(outcome: &'static str, n: usize) {
     metrics::counter!("tailor_catalog_items_total", "outcome" => outcome).increment(n as u64);
 }
 
-type Params = Query<HashMap<String, String>>;
+use tailor_infra::api::Params;
 
 /// Upserts catalog items (a JSON array; all or nothing, docs/catalog.md).
 #[utoipa::path(put, path = "/v1/catalog/items", tag = "catalog",

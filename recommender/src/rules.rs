@@ -126,7 +126,7 @@ pub struct RuleInfo {
     pub source: &'static str,
 }
 
-type Params = Query<HashMap<String, String>>;
+use tailor_infra::api::Params;
 
 fn invalid_rule(field: String, message: String) -> Response {
     error_with(

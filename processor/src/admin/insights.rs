@@ -26,7 +26,7 @@ use tailor_core::segment::{self, SegmentDef};
 use tailor_infra::api::{bad, ApiError};
 use tailor_infra::store::Read;
 
-type Params = Query<HashMap<String, String>>;
+use tailor_infra::api::Params;
 
 /// The insights page (self-contained HTML and SVG, no external assets).
 #[utoipa::path(get, path = "/insights", tag = "insights",

@@ -46,15 +46,7 @@ impl Admin {
         site: &SiteId,
         subject: &Subject,
     ) -> Result<Option<(Subject, SubjectState)>, ApiError> {
-        tailor_infra::api::stitched_field(
-            &*self.store,
-            &self.keys,
-            site,
-            subject,
-            "doc",
-            |s: &SubjectState| s.stitched_to.as_ref(),
-        )
-        .await
+        tailor_infra::api::state_of(&*self.store, &self.keys, site, subject).await
     }
 }
 
