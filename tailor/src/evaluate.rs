@@ -381,7 +381,7 @@ pub async fn score(
     popularity: &HashMap<String, f64>,
     bar: &ProgressBar,
 ) -> anyhow::Result<(Quality, Outcomes)> {
-    let (mut rr, mut pop) = (0.0, 0.0);
+    let mut pop = 0.0;
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut shown: HashSet<String> = HashSet::new();
     let max_pop = popularity.values().copied().fold(0.0, f64::max).max(1.0);
@@ -407,7 +407,6 @@ pub async fn score(
             Some(pos) => 1.0 / (pos as f64 + 1.0),
             None => 0.0,
         };
-        rr += r;
         outcomes.push(r);
         for r in &ranked.items {
             pop += popularity.get(&r.item_id).copied().unwrap_or(0.0) / max_pop;
@@ -423,7 +422,7 @@ pub async fn score(
     let hit = hits(&outcomes);
     let q = Quality {
         hr: hit.iter().sum::<f64>() / n,
-        mrr: rr / n,
+        mrr: outcomes.iter().sum::<f64>() / n,
         coverage: shown.len() as f64 / popularity.len().max(1) as f64,
         popularity_bias: pop / recommended.max(1) as f64,
         predictions: cases.len(),
