@@ -61,7 +61,6 @@ pub async fn serve(
         seed: Arc::new(AtomicU64::new(1)),
     };
     let router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/bare/events", post(events))
         .route("/bare/recommendations", get(recommendations))
         .with_state(bare);
