@@ -36,6 +36,12 @@ for p in "${procs[@]}"; do
   awk -v n="${p%%:*}" -v a="$(cpu_secs "${p#*:}")" -v b="${before[$p]}" -v t="$elapsed" \
     'BEGIN { printf "%s: %.1f CPU s (%.0f%% of one core)\n", n, a - b, 100 * (a - b) / t }'
 done
+if [ "$mode" = kafka ]; then
+  echo; echo "## Redis time by command (INFO commandstats: calls, usec, usec per call)"
+  redis-cli -p "$redis_port" INFO commandstats | tr -d '\r' | grep '^cmdstat_' |
+    sed -E 's/^cmdstat_([^:]*):calls=([0-9]+),usec=([0-9]+),usec_per_call=([0-9.]+).*/\3 \1 \2 \4/' |
+    sort -rn | head -n 12 | awk '{ printf "%s: %s calls, %.2f s, %s us per call\n", $2, $3, $1 / 1e6, $4 }'
+fi
 echo; echo "## self time by function (top $top)"
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -n "$top"
 echo; echo "## by thread"

@@ -97,11 +97,111 @@ impl WriteOp {
 
 /// Where an update came from on the bus: the store records `offset` under `field` of the watermark hash
 /// `key`, in the same atomic step as the update, and skips any update at or below the recorded offset.
+///
+/// A merged update ([`merge`]) carries the messages of several offsets of one partition: `parts`
+/// cuts its ops into consecutive runs, `(offset, ops)` each, offsets strictly ascending and the last
+/// equal to `offset`. The store applies exactly the runs above the recorded watermark (a prefix of
+/// them is behind it after a redelivery cut differently) and records `offset`. Empty `parts`: every
+/// op is from `offset`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub key: String,
     pub field: String,
     pub offset: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<(i64, usize)>,
+}
+
+impl Position {
+    /// The runs of ops of an update with this position and `ops` ops, as `(offset, ops)`.
+    pub fn runs(&self, ops: usize) -> Vec<(i64, usize)> {
+        if self.parts.is_empty() {
+            vec![(self.offset, ops)]
+        } else {
+            self.parts.clone()
+        }
+    }
+}
+
+/// Merges positioned updates of the same partition's watermark (the site updates of one batch) into
+/// one update each of at most `max_parts` messages, so a batch costs the store a few atomic steps
+/// rather than one per event. Each message's ops stay a run of its own under its own offset, so what
+/// was applied once is skipped again however a redelivered batch is cut. Bounds that only matter at
+/// the end (`Expire`, `ZKeepTop`) run once per key, in the last run: the runs the store skips are a
+/// prefix, so the last run is applied whenever any is. Updates with a guard, a marker or no position,
+/// and a message whose offset does not follow its partition's last one, are left as they are; the
+/// order of updates of one partition is kept.
+pub fn merge(updates: Vec<Update>, max_parts: usize) -> Vec<Update> {
+    let mut out: Vec<Update> = Vec::with_capacity(updates.len());
+    // The open merged update of each (watermark key, partition), by index in `out`.
+    let mut open: std::collections::HashMap<(String, String), usize> = Default::default();
+    for u in updates {
+        let Some(p) = u.position.as_ref().filter(|_| u.guard.is_none() && u.marker.is_none())
+        else {
+            out.push(u);
+            continue;
+        };
+        let id = (p.key.clone(), p.field.clone());
+        let target = open.get(&id).copied().filter(|&i| {
+            let q = out[i].position.as_ref().expect("merged updates have a position");
+            q.offset < p.offset && q.parts.len().max(1) + p.runs(u.ops.len()).len() <= max_parts
+        });
+        match target {
+            Some(i) => {
+                let m = &mut out[i];
+                let q = m.position.as_mut().expect("merged updates have a position");
+                if q.parts.is_empty() {
+                    q.parts = vec![(q.offset, m.ops.len())];
+                }
+                q.parts.extend(p.runs(u.ops.len()));
+                q.offset = p.offset;
+                m.ops.extend(u.ops);
+            }
+            None => {
+                open.insert(id, out.len());
+                out.push(u);
+            }
+        }
+    }
+    for i in open.into_values() {
+        settle_bounds(&mut out[i]);
+    }
+    out
+}
+
+/// Moves the last `Expire` and `ZKeepTop` of each key to the end of a merged update's last run and
+/// drops the earlier ones.
+fn settle_bounds(u: &mut Update) {
+    let Some(p) = u.position.as_mut().filter(|p| !p.parts.is_empty()) else {
+        return;
+    };
+    let bound = |op: &WriteOp| matches!(op, WriteOp::Expire { .. } | WriteOp::ZKeepTop { .. });
+    let mut kept: Vec<WriteOp> = Vec::new();
+    let mut ops = Vec::with_capacity(u.ops.len());
+    let mut runs = Vec::with_capacity(p.parts.len());
+    let mut all = std::mem::take(&mut u.ops).into_iter();
+    for (offset, n) in &p.parts {
+        let mut own = 0;
+        for op in all.by_ref().take(*n) {
+            if bound(&op) {
+                let same = |k: &WriteOp| {
+                    std::mem::discriminant(k) == std::mem::discriminant(&op) && k.key() == op.key()
+                };
+                kept.retain(|k| !same(k));
+                kept.push(op);
+            } else {
+                ops.push(op);
+                own += 1;
+            }
+        }
+        runs.push((*offset, own));
+    }
+    if let Some(last) = runs.last_mut() {
+        last.1 += kept.len();
+    }
+    ops.extend(kept);
+    u.ops = ops;
+    p.parts = runs;
 }
 
 /// A dedupe marker: an update whose marker key exists is skipped; applying it sets the key.
@@ -221,5 +321,110 @@ mod tests {
             key: "t:{other}:c".into(),
         });
         assert!(bad.slot_tag().unwrap_err().contains("t:{other}:c"));
+    }
+
+    fn at(field: &str, offset: i64, ops: Vec<WriteOp>) -> Update {
+        Update {
+            position: Some(Position {
+                key: "wm".into(),
+                field: field.into(),
+                offset,
+                parts: Vec::new(),
+            }),
+            ops,
+            ..Default::default()
+        }
+    }
+
+    fn incr(key: &str) -> WriteOp {
+        WriteOp::HashIncr {
+            key: key.into(),
+            field: "n".into(),
+            by: 1,
+        }
+    }
+
+    fn expire(key: &str, seconds: u64) -> WriteOp {
+        WriteOp::Expire {
+            key: key.into(),
+            seconds,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_each_message_a_run_of_its_own_per_partition() {
+        let marked = Update {
+            marker: Some(Marker {
+                key: "m".into(),
+                ttl_secs: 1,
+            }),
+            ops: vec![incr("x")],
+            ..Default::default()
+        };
+        let merged = merge(
+            vec![
+                at("t/0", 5, vec![incr("a"), incr("b")]),
+                at("t/1", 3, vec![incr("c")]),
+                marked.clone(),
+                at("t/0", 6, vec![]),
+                at("t/0", 8, vec![incr("d")]),
+                at("t/1", 4, vec![incr("e")]),
+            ],
+            10,
+        );
+        assert_eq!(merged.len(), 3, "{merged:#?}");
+        let p0 = merged[0].position.as_ref().unwrap();
+        assert_eq!((p0.field.as_str(), p0.offset), ("t/0", 8));
+        assert_eq!(p0.parts, vec![(5, 2), (6, 0), (8, 1)]);
+        assert_eq!(merged[0].ops, vec![incr("a"), incr("b"), incr("d")]);
+        let p1 = merged[1].position.as_ref().unwrap();
+        assert_eq!((p1.offset, p1.parts.clone()), (4, vec![(3, 1), (4, 1)]));
+        assert_eq!(merged[2], marked, "an update with a marker is left alone");
+    }
+
+    #[test]
+    fn merge_cuts_at_max_parts_and_at_an_offset_out_of_order() {
+        let ups: Vec<Update> = (1..=5).map(|o| at("t/0", o, vec![incr("a")])).collect();
+        let merged = merge(ups, 2);
+        let runs: Vec<Vec<(i64, usize)>> = merged
+            .iter()
+            .map(|u| u.position.as_ref().unwrap().runs(u.ops.len()))
+            .collect();
+        assert_eq!(
+            runs,
+            vec![vec![(1, 1), (2, 1)], vec![(3, 1), (4, 1)], vec![(5, 1)]]
+        );
+        let back = merge(
+            vec![at("t/0", 7, vec![incr("a")]), at("t/0", 7, vec![incr("b")])],
+            10,
+        );
+        assert_eq!(back.len(), 2, "the same offset twice is not merged");
+    }
+
+    #[test]
+    fn merge_runs_each_bound_once_at_the_end() {
+        let merged = merge(
+            vec![
+                at("t/0", 1, vec![incr("a"), expire("a", 60)]),
+                at("t/0", 2, vec![expire("a", 90), incr("b"), expire("b", 60)]),
+                at("t/0", 3, vec![incr("a")]),
+            ],
+            10,
+        );
+        let u = &merged[0];
+        assert_eq!(
+            u.ops,
+            vec![
+                incr("a"),
+                incr("b"),
+                incr("a"),
+                expire("a", 90),
+                expire("b", 60)
+            ]
+        );
+        assert_eq!(
+            u.position.as_ref().unwrap().parts,
+            vec![(1, 1), (2, 1), (3, 3)]
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The consumer loop: poll, load, fold, emit, write, commit, in that order.
+//! The consumer loop: poll, then per partition (concurrently) load, fold, emit, write; then commit.
 //!
 //! Invariants:
 //! * An offset is committed only after every event before it is durably applied (or recognised as
@@ -26,7 +26,7 @@ use tailor_core::config::ProcessorConfig;
 use tailor_core::event::Event;
 use tailor_core::keys::KeySpace;
 use tailor_core::models::SiteModels;
-use tailor_core::ops::{Applied, Guard, Update, WriteOp};
+use tailor_core::ops::{merge, Applied, Guard, Update, WriteOp};
 use tailor_core::segment::{self, SegmentDef};
 use tailor_core::state::SubjectState;
 use tailor_core::{MemberId, SiteId, Subject};
@@ -38,6 +38,9 @@ use tailor_infra::Shutdown;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// Re-folds after guard conflicts before backing off.
 const CONFLICT_RETRIES: u32 = 5;
+/// At most this many messages' site updates in one atomic step: one Redis script of a few thousand
+/// commands, so a batch never holds Redis for long.
+const MERGED_MESSAGES: usize = 64;
 
 /// Everything the loop needs besides the consumer.
 #[derive(Clone)]
@@ -376,16 +379,17 @@ impl Processor {
         // not turn the re-fold of the same message into a duplicate.
         let mut dirty: Vec<&Doc> = loaded.docs.values().filter(|d| d.dirty).collect();
         dirty.sort_by_key(|d| matches!(d.subject, Subject::Member(_)));
-        if tailor_infra::failpoint("processor-after-site-updates")
-            && !folded.site_updates.is_empty()
-        {
+        // A site's updates go as one atomic step per partition and run of messages, each message's
+        // ops still applied at most once under the site's watermark.
+        let site_updates = merge(folded.site_updates, MERGED_MESSAGES);
+        if tailor_infra::failpoint("processor-after-site-updates") && !site_updates.is_empty() {
             // Tests: die where only the site's watermark prevents double counting on redelivery.
-            self.store.apply(&folded.site_updates).await?;
+            self.store.apply(&site_updates).await?;
             tracing::warn!("failpoint processor-after-site-updates: aborting");
             std::process::abort();
         }
-        let first_doc = folded.site_updates.len();
-        let mut updates = folded.site_updates;
+        let first_doc = site_updates.len();
+        let mut updates = site_updates;
         updates.extend(dirty.iter().map(|d| doc_update(&self.keys, d)));
         let docs = first_doc..updates.len();
         updates.extend(folded.markers);
@@ -474,6 +478,18 @@ impl Processor {
     }
 }
 
+/// A batch cut per partition, each slice in its original order.
+fn by_partition(batch: Vec<Message>) -> Vec<Vec<Message>> {
+    let mut parts: Vec<Vec<Message>> = Vec::new();
+    for m in batch {
+        match parts.iter_mut().find(|p| p[0].partition == m.partition) {
+            Some(p) => p.push(m),
+            None => parts.push(vec![m]),
+        }
+    }
+    parts
+}
+
 /// Runs the loop until `shutdown`; on shutdown the batch in hand is finished and committed first.
 /// Every turn beats `health`, and the partitions' lag is reported to it (see [`crate::health`]).
 pub async fn run(
@@ -496,10 +512,16 @@ pub async fn run(
             }
         };
         if !batch.is_empty() {
-            if processor.apply_batch(&batch, &shutdown).await.is_none() {
+            let offsets = Offsets::after(&batch);
+            // Partitions are independent (each has its own watermarks, and a member's document is
+            // guarded): their slices of the batch are applied concurrently, so one's store round
+            // trips overlap another's fold. Within a partition, order is kept.
+            let parts = by_partition(batch);
+            let applied = join_all(parts.iter().map(|p| processor.apply_batch(p, &shutdown))).await;
+            if applied.iter().any(Option::is_none) {
                 break;
             }
-            if let Err(e) = consumer.commit(&Offsets::after(&batch)).await {
+            if let Err(e) = consumer.commit(&offsets).await {
                 // Not fatal: the next commit covers these offsets, and a redelivery is a no-op.
                 metrics::counter!("tailor_processor_commit_errors_total").increment(1);
                 tracing::warn!(error = %e, "offset commit failed; it will be retried with the next batch");
@@ -526,6 +548,26 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_cut_per_partition_in_order() {
+        let m = |partition: i32, offset: i64| Message {
+            topic: "t".into(),
+            partition,
+            offset,
+            payload: Vec::new(),
+            request_id: None,
+        };
+        let parts = by_partition(vec![m(1, 5), m(0, 9), m(1, 6), m(2, 1), m(0, 10)]);
+        let cut: Vec<Vec<(i32, i64)>> = parts
+            .iter()
+            .map(|p| p.iter().map(|m| (m.partition, m.offset)).collect())
+            .collect();
+        assert_eq!(
+            cut,
+            vec![vec![(1, 5), (1, 6)], vec![(0, 9), (0, 10)], vec![(2, 1)]]
+        );
+    }
 
     #[test]
     fn stored_segments_that_no_longer_load_are_set_aside() {

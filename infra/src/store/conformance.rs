@@ -2,7 +2,7 @@
 
 use super::{memory::MemoryStore, redis::RedisStore, Read, Store, Value};
 use crate::testkit;
-use tailor_core::ops::{Applied, Guard, Marker, Position, Update, WriteOp};
+use tailor_core::ops::{merge, Applied, Guard, Marker, Position, Update, WriteOp};
 
 fn update(ns: &str, event: &str, offset: Option<i64>, ops: Vec<WriteOp>) -> Update {
     Update {
@@ -15,6 +15,7 @@ fn update(ns: &str, event: &str, offset: Option<i64>, ops: Vec<WriteOp>) -> Upda
             key: format!("{ns}:offsets"),
             field: "t/0".into(),
             offset,
+            parts: Vec::new(),
         }),
         ops,
     }
@@ -246,6 +247,75 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
     );
 }
 
+/// A merged update ([`merge`]) applies exactly its runs above the watermark, however it is cut.
+async fn merged_runs(store: &dyn Store, ns: &str) {
+    let (h, z) = (format!("{ns}:mh"), format!("{ns}:mz"));
+    let at = |offset: i64, by: i64| Update {
+        position: Some(Position {
+            key: format!("{ns}:moffsets"),
+            field: "t/3".into(),
+            offset,
+            parts: Vec::new(),
+        }),
+        ops: vec![
+            WriteOp::HashIncr {
+                key: h.clone(),
+                field: "n".into(),
+                by,
+            },
+            WriteOp::HashMin {
+                key: h.clone(),
+                field: format!("first{offset}"),
+                value: offset,
+            },
+            WriteOp::ZIncr {
+                key: z.clone(),
+                member: format!("m{offset}"),
+                by: by as f64,
+            },
+            WriteOp::ZKeepTop {
+                key: z.clone(),
+                keep: 2,
+            },
+            WriteOp::Expire {
+                key: h.clone(),
+                seconds: 600,
+            },
+        ],
+        ..Default::default()
+    };
+    assert_eq!(store.apply(&[at(21, 1)]).await.unwrap(), [Applied::Applied]);
+    let batch = merge(vec![at(20, 10), at(21, 100), at(22, 1000), at(23, 10_000)], 8);
+    assert_eq!(batch.len(), 1, "one partition, one update");
+    assert_eq!(store.apply(&batch).await.unwrap(), [Applied::Applied]);
+    assert_eq!(
+        store.apply(&batch).await.unwrap(),
+        [Applied::BehindWatermark]
+    );
+    // Redelivered, cut differently: only offset 24 is new.
+    let again = merge(vec![at(22, 1000), at(23, 10_000), at(24, 100_000)], 8);
+    assert_eq!(store.apply(&again).await.unwrap(), [Applied::Applied]);
+    let got = store
+        .read(&[Read::Hash(h.clone()), Read::Top(z.clone(), 5)])
+        .await
+        .unwrap();
+    let mut it = got.into_iter();
+    let hash = it.next().unwrap().into_hash();
+    assert_eq!(hash["n"], "111001", "offsets 21, 22, 23 and 24 once each");
+    let mut firsts: Vec<&str> = hash
+        .keys()
+        .filter(|k| k.starts_with("first"))
+        .map(String::as_str)
+        .collect();
+    firsts.sort();
+    assert_eq!(firsts, ["first21", "first22", "first23", "first24"]);
+    assert_eq!(
+        it.next().unwrap(),
+        Value::Top(vec![("m24".into(), 100_000.0), ("m23".into(), 10_000.0)]),
+        "the sorted set is trimmed to its top 2 once, at the end"
+    );
+}
+
 async fn suite(store: &dyn Store, ns: &str) {
     let h = format!("{ns}:h");
     let l = format!("{ns}:l");
@@ -355,6 +425,7 @@ async fn suite(store: &dyn Store, ns: &str) {
 #[tokio::test]
 async fn memory_store_conforms() {
     suite(&MemoryStore::new(), "mem").await;
+    merged_runs(&MemoryStore::new(), "mem").await;
     documents_and_sets(&MemoryStore::new(), "mem").await;
 }
 
@@ -362,6 +433,7 @@ async fn memory_store_conforms() {
 async fn redis_store_conforms() {
     let store = RedisStore::connect(&testkit::redis_url()).await.unwrap();
     suite(&store, &testkit::unique("conf")).await;
+    merged_runs(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
     documents_and_sets(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
 }
 
@@ -403,6 +475,7 @@ async fn redis_cluster_store_conforms() {
         .unwrap();
     // The suites' updates each keep their keys in one slot, as Tailor's do: a hash tag.
     suite(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
+    merged_runs(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
     documents_and_sets(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
 }
 

@@ -203,8 +203,9 @@ impl Db {
     }
 
     fn apply_one(&mut self, u: &Update) -> Result<Applied, StoreError> {
+        let mut wm = None;
         if let Some(p) = &u.position {
-            let wm = self.live(&p.key).and_then(|e| match &e.data {
+            wm = self.live(&p.key).and_then(|e| match &e.data {
                 Data::Hash(h) => h.get(&p.field).and_then(|v| v.parse::<i64>().ok()),
                 _ => None,
             });
@@ -226,8 +227,18 @@ impl Db {
                 return Ok(Applied::Conflict);
             }
         }
-        for op in &u.ops {
-            self.run(op)?;
+        let runs = u.position.as_ref().map_or_else(
+            || vec![(0, u.ops.len())],
+            |p| p.runs(u.ops.len()),
+        );
+        let mut ops = u.ops.iter();
+        for (offset, n) in runs {
+            let live = wm.is_none_or(|w| offset > w);
+            for op in ops.by_ref().take(n) {
+                if live {
+                    self.run(op)?;
+                }
+            }
         }
         if let Some(m) = &u.marker {
             self.put(&m.key, "1".into(), Some(m.ttl_secs));

@@ -451,6 +451,7 @@ impl Folder<'_> {
                 key: self.keys.site_watermark(site),
                 field: input.tp.clone(),
                 offset: input.offset,
+                parts: Vec::new(),
             }),
             ops,
             ..Default::default()
