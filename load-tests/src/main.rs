@@ -85,7 +85,8 @@ struct Args {
     /// measure the bare recommendation and the processor ceiling on it, and memory per member.
     #[arg(long)]
     redis: Option<String>,
-    /// The Kafka brokers the Tailor under test uses (the processor ceiling reads its topic).
+    /// The Kafka brokers the Tailor under test uses (the processor ceiling reads its topic; the
+    /// soak's bare producer writes to a topic of its own there, as the ingest latency's baseline).
     #[arg(long)]
     kafka: Option<String>,
     /// The topic the events go to.
@@ -330,7 +331,7 @@ async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Resul
     // The first minute warms up (connections, caches, the first models).
     let skip = (60 / args.window_secs.max(1)) as usize;
     println!("\n| after the first minute | min | median | max |\n|---|---:|---:|---:|");
-    let rows: [(&str, soak::Column); 9] = [
+    let rows: [(&str, soak::Column); 11] = [
         ("page views/s acknowledged", |s| s.events_per_sec),
         ("ingest p99 ms", |s| s.ingest_p99),
         ("ingest p99.9 ms", |s| s.ingest_p999),
@@ -340,6 +341,8 @@ async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Resul
         ("service RSS MB", |s| s.rss_mb),
         ("Redis used_memory MB", |s| s.redis_mb),
         ("errors per window", |s| s.errors as f64),
+        ("bare produce p50 ms (broker baseline)", |s| s.produce_p50),
+        ("bare produce p99 ms (broker baseline)", |s| s.produce_p99),
     ];
     for (name, f) in rows {
         let (lo, mid, hi) = soak::spread(&samples, skip, f);

@@ -9,6 +9,11 @@
 //! acknowledged minus events it consumed, from `/metrics`), the target's resident memory (`--pid`,
 //! or this process when Tailor is embedded) and Redis's `used_memory` (`--redis`). Rows go to stdout
 //! and to a CSV; the end draws them as an SVG of four panels.
+//!
+//! With `--kafka`, a same-run baseline for the ingest latency: a bare producer (the collector's
+//! settings: `acks=all`, idempotent) writes a small record to a topic of its own on the same broker
+//! every 50 ms, open loop, and its latency to the broker's acknowledgement is sampled beside the
+//! collector's. A collector whose latency climbs with the broker's is waiting on the broker.
 
 use crate::Args;
 use hdrhistogram::Histogram;
@@ -29,17 +34,24 @@ pub struct Sample {
     pub recommend_p99: f64,
     pub recommend_p999: f64,
     pub errors: u64,
+    /// The bare producer's latency to the broker's acknowledgement (0 without `--kafka`).
+    pub produce_p50: f64,
+    pub produce_p99: f64,
     pub backlog: f64,
     pub rss_mb: f64,
     pub redis_mb: f64,
 }
 
-const CSV_HEADER: &str = "minute,events_per_sec,ingest_p50_ms,ingest_p99_ms,ingest_p999_ms,recommend_p50_ms,recommend_p99_ms,recommend_p999_ms,errors,backlog_events,rss_mb,redis_mb";
+const CSV_HEADER: &str = "minute,events_per_sec,ingest_p50_ms,ingest_p99_ms,ingest_p999_ms,recommend_p50_ms,recommend_p99_ms,recommend_p999_ms,errors,produce_p50_ms,produce_p99_ms,backlog_events,rss_mb,redis_mb";
+
+/// The bare producer's topic and its interval.
+const PROBE_TOPIC: &str = "tailor-load.probe";
+const PROBE_EVERY: Duration = Duration::from_millis(50);
 
 impl Sample {
     fn csv(&self) -> String {
         format!(
-            "{:.2},{:.0},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{:.0},{:.1},{:.1}",
+            "{:.2},{:.0},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{:.2},{:.2},{:.0},{:.1},{:.1}",
             self.minute,
             self.events_per_sec,
             self.ingest_p50,
@@ -49,6 +61,8 @@ impl Sample {
             self.recommend_p99,
             self.recommend_p999,
             self.errors,
+            self.produce_p50,
+            self.produce_p99,
             self.backlog,
             self.rss_mb,
             self.redis_mb
@@ -60,6 +74,7 @@ impl Sample {
 struct Window {
     ingest: Histogram<u64>,
     recommend: Histogram<u64>,
+    produce: Histogram<u64>,
 }
 
 impl Window {
@@ -67,8 +82,45 @@ impl Window {
         Window {
             ingest: Histogram::new(3).expect("histogram"),
             recommend: Histogram::new(3).expect("histogram"),
+            produce: Histogram::new(3).expect("histogram"),
         }
     }
+}
+
+/// The bare producer of the module docs, until `end`.
+async fn probe(brokers: &str, window: Arc<Mutex<Window>>, end: Instant) -> anyhow::Result<()> {
+    use tailor_infra::bus::kafka::{ensure_topic, KafkaProducer, KafkaSettings, FETCH_WAIT};
+    use tailor_infra::bus::Producer;
+    let settings = KafkaSettings {
+        brokers: brokers.to_string(),
+        topic: PROBE_TOPIC.into(),
+        delivery_timeout: Duration::from_secs(30),
+        fetch_wait: FETCH_WAIT,
+    };
+    ensure_topic(&settings, 1, 1, &[]).await?;
+    let producer = Arc::new(KafkaProducer::new(&settings)?);
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut inflight = tokio::task::JoinSet::new();
+    let mut n = 0u64;
+    loop {
+        let due = tick.tick().await.into_std();
+        if Instant::now() >= end {
+            break;
+        }
+        n += 1;
+        let (producer, window) = (producer.clone(), window.clone());
+        inflight.spawn(async move {
+            let payload = format!("{{\"probe\":{n},\"pad\":\"{}\"}}", "x".repeat(200));
+            if producer.send(&n.to_string(), payload.into_bytes()).await.is_ok() {
+                let us = due.elapsed().as_micros() as u64;
+                window.lock().unwrap().produce.record(us.max(1)).ok();
+            }
+        });
+        while inflight.try_join_next().is_some() {}
+    }
+    while inflight.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// Runs the soak against `base`; see the module docs.
@@ -137,6 +189,14 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
         }
     }
 
+    if let Some(brokers) = a.kafka.clone() {
+        let window = window.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = probe(&brokers, window, end).await {
+                eprintln!("soak: the bare producer stopped: {e:#}");
+            }
+        }));
+    }
     let redis = match &a.redis {
         Some(url) => Some(
             redis::Client::open(url.as_str())?
@@ -169,6 +229,8 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
             recommend_p99: ms(&w.recommend, 0.99),
             recommend_p999: ms(&w.recommend, 0.999),
             errors: errors.swap(0, Ordering::Relaxed),
+            produce_p50: ms(&w.produce, 0.5),
+            produce_p99: ms(&w.produce, 0.99),
             backlog: (now_acked as f64 - processed).max(0.0),
             rss_mb: rss_mb(a.pid),
             redis_mb: match &redis {
@@ -236,6 +298,7 @@ pub fn svg(samples: &[Sample], title: &str) -> String {
                 ("ingest p99.9", "#9ecae1", |s| s.ingest_p999),
                 ("recommend p99", "#d62728", |s| s.recommend_p99),
                 ("recommend p99.9", "#ff9896", |s| s.recommend_p999),
+                ("bare produce p99", "#7f7f7f", |s| s.produce_p99),
             ],
         ),
         (
@@ -376,7 +439,7 @@ mod tests {
         let svg = svg(&samples, "soak <test>");
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("soak &lt;test&gt;"));
-        assert_eq!(svg.matches("<polyline").count(), 7, "one line per series");
+        assert_eq!(svg.matches("<polyline").count(), 8, "one line per series");
         // The highest point of a panel sits 10% below its top (max * 1.1).
         let ingest = svg
             .lines()
