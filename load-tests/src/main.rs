@@ -310,15 +310,24 @@ async fn wait_for_processed(base: &str, before: f64, events: u64) -> anyhow::Res
 
 /// Events the processor has consumed so far, from `/metrics`.
 async fn processed(base: &str) -> anyhow::Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
+    let text = metrics_text(base).await?;
+    Ok(metric_sum(&text, "tailor_processor_events_total{"))
+}
+
+/// The target's `/metrics` page.
+async fn metrics_text(base: &str) -> anyhow::Result<String> {
+    Ok(reqwest::get(format!("{base}/metrics"))
         .await?
         .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("tailor_processor_events_total{"))
+        .await?)
+}
+
+/// The sum of the samples whose line starts with `prefix` (a metric name and the start of its labels).
+fn metric_sum(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+        .sum()
 }
 
 /// Runs the soak, then prints the summary table of `docs/reliability.md` and draws the plot.
@@ -331,7 +340,7 @@ async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Resul
     // The first minute warms up (connections, caches, the first models).
     let skip = (60 / args.window_secs.max(1)) as usize;
     println!("\n| after the first minute | min | median | max |\n|---|---:|---:|---:|");
-    let rows: [(&str, soak::Column); 11] = [
+    let rows: [(&str, soak::Column); 13] = [
         ("page views/s acknowledged", |s| s.events_per_sec),
         ("ingest p99 ms", |s| s.ingest_p99),
         ("ingest p99.9 ms", |s| s.ingest_p999),
@@ -340,6 +349,8 @@ async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Resul
         ("processor backlog, events", |s| s.backlog),
         ("service RSS MB", |s| s.rss_mb),
         ("Redis used_memory MB", |s| s.redis_mb),
+        ("recommender cache: past sessions", |s| s.cached_sessions),
+        ("recommender cache: items' session lists", |s| s.cached_index_lists),
         ("errors per window", |s| s.errors as f64),
         ("bare produce p50 ms (broker baseline)", |s| s.produce_p50),
         ("bare produce p99 ms (broker baseline)", |s| s.produce_p99),

@@ -8,7 +8,8 @@
 //! ingest and recommendation latency percentiles, errors, the processor's backlog (events
 //! acknowledged minus events it consumed, from `/metrics`), the target's resident memory (`--pid`,
 //! or this process when Tailor is embedded) and Redis's `used_memory` (`--redis`). Rows go to stdout
-//! and to a CSV; the end draws them as an SVG of four panels.
+//! and to a CSV; the end draws them as an SVG of five panels (the fifth: the recommender's cache
+//! entries, which the service's memory follows while they fill).
 //!
 //! With `--kafka`, a same-run baseline for the ingest latency: a bare producer (the collector's
 //! settings: `acks=all`, idempotent) writes a small record to a topic of its own on the same broker
@@ -40,9 +41,12 @@ pub struct Sample {
     pub backlog: f64,
     pub rss_mb: f64,
     pub redis_mb: f64,
+    /// Entries in the recommender's caches (`tailor_recommender_cache_entries`).
+    pub cached_sessions: f64,
+    pub cached_index_lists: f64,
 }
 
-const CSV_HEADER: &str = "minute,events_per_sec,ingest_p50_ms,ingest_p99_ms,ingest_p999_ms,recommend_p50_ms,recommend_p99_ms,recommend_p999_ms,errors,produce_p50_ms,produce_p99_ms,backlog_events,rss_mb,redis_mb";
+const CSV_HEADER: &str = "minute,events_per_sec,ingest_p50_ms,ingest_p99_ms,ingest_p999_ms,recommend_p50_ms,recommend_p99_ms,recommend_p999_ms,errors,produce_p50_ms,produce_p99_ms,backlog_events,rss_mb,redis_mb,cached_sessions,cached_index_lists";
 
 /// The bare producer's topic and its interval.
 const PROBE_TOPIC: &str = "tailor-load.probe";
@@ -51,7 +55,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(50);
 impl Sample {
     fn csv(&self) -> String {
         format!(
-            "{:.2},{:.0},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{:.2},{:.2},{:.0},{:.1},{:.1}",
+            "{:.2},{:.0},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{:.2},{:.2},{:.0},{:.1},{:.1},{:.0},{:.0}",
             self.minute,
             self.events_per_sec,
             self.ingest_p50,
@@ -65,7 +69,9 @@ impl Sample {
             self.produce_p99,
             self.backlog,
             self.rss_mb,
-            self.redis_mb
+            self.redis_mb,
+            self.cached_sessions,
+            self.cached_index_lists
         )
     }
 }
@@ -207,6 +213,12 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
     };
     let started = Instant::now();
     let processed_at_start = crate::processed(base).await?;
+    let cached = |text: &str, cache: &str| {
+        crate::metric_sum(
+            text,
+            &format!("tailor_recommender_cache_entries{{cache=\"{cache}\"}}"),
+        )
+    };
     let mut samples = Vec::new();
     let mut last_acked = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(a.window_secs));
@@ -217,7 +229,9 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
         tick.tick().await;
         let w = std::mem::replace(&mut *window.lock().unwrap(), Window::new());
         let now_acked = acked.load(Ordering::Relaxed);
-        let processed = crate::processed(base).await? - processed_at_start;
+        let metrics = crate::metrics_text(base).await?;
+        let processed = crate::metric_sum(&metrics, "tailor_processor_events_total{")
+            - processed_at_start;
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let s = Sample {
             minute: started.elapsed().as_secs_f64() / 60.0,
@@ -237,6 +251,8 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
                 Some(c) => redis_mb(&mut c.clone()).await,
                 None => 0.0,
             },
+            cached_sessions: cached(&metrics, "sessions"),
+            cached_index_lists: cached(&metrics, "session_index"),
         };
         last_acked = now_acked;
         println!("{}", s.csv());
@@ -288,9 +304,10 @@ pub type Column = fn(&Sample) -> f64;
 /// One series of a panel of the plot: its name, colour and column.
 type Series<'a> = (&'a str, &'a str, Column);
 
-/// Draws the samples as an SVG: latency, backlog, the service's memory and Redis's, over time.
+/// Draws the samples as an SVG: latency, backlog, the service's memory, Redis's and the
+/// recommender's caches, over time.
 pub fn svg(samples: &[Sample], title: &str) -> String {
-    let panels: [(&str, Vec<Series>); 4] = [
+    let panels: [(&str, Vec<Series>); 5] = [
         (
             "latency, ms (p99 and p99.9 per window)",
             vec![
@@ -312,6 +329,13 @@ pub fn svg(samples: &[Sample], title: &str) -> String {
         (
             "Redis used_memory, MB",
             vec![("used_memory", "#8c564b", |s| s.redis_mb)],
+        ),
+        (
+            "recommender caches, entries (what the service's memory grows by while they fill)",
+            vec![
+                ("past sessions", "#17becf", |s| s.cached_sessions),
+                ("items' session lists", "#bcbd22", |s| s.cached_index_lists),
+            ],
         ),
     ];
     let (w, ph, left, top) = (900.0, 170.0, 70.0, 40.0);
@@ -439,7 +463,7 @@ mod tests {
         let svg = svg(&samples, "soak <test>");
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("soak &lt;test&gt;"));
-        assert_eq!(svg.matches("<polyline").count(), 8, "one line per series");
+        assert_eq!(svg.matches("<polyline").count(), 10, "one line per series");
         // The highest point of a panel sits 10% below its top (max * 1.1).
         let ingest = svg
             .lines()

@@ -5,9 +5,14 @@
 //!   applied before). A store failure is retried with backoff and never skipped, so a Redis outage
 //!   stalls the partition instead of losing events.
 //! * Each write is one atomic update in one hash slot: a subject's document (with its per-partition
-//!   watermarks, under a revision guard) or one event's site-level effects (under the site's own
-//!   per-partition watermark). A crash between any two writes redelivers the batch; every write that
-//!   landed recognises the redelivery from its own watermark, and the rest are made now.
+//!   watermarks, under a revision guard) or the site-level effects of up to 64 consecutive messages
+//!   of one partition, each message's ops a run of their own under the site's per-partition
+//!   watermark ([`tailor_core::ops::merge`]). A crash between any two writes redelivers the batch;
+//!   every write that landed recognises the redelivery from its own watermark (a merged update
+//!   skips exactly the runs at or below it, however the redelivered batch is cut), and the rest are
+//!   made now.
+//! * A batch's partitions are applied concurrently, each slice in order; the batch's offsets are
+//!   committed once every slice is applied.
 //! * Site updates are written before documents: if a document write lands, the site effects of its
 //!   events have landed too, so skipping an already-applied event never skips its site effects.
 //! * Change events are produced before anything is written, with ids derived from the causing event,

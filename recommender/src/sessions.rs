@@ -107,6 +107,8 @@ impl SessionCache {
         for s in read {
             g.put((site.clone(), s.id.clone()), s.clone());
         }
+        metrics::gauge!("tailor_recommender_cache_entries", "cache" => "sessions")
+            .set(g.len() as f64);
     }
 
     /// Sessions held (both generations; an entry may be in both briefly).
@@ -142,7 +144,10 @@ impl IndexCache {
 
     /// Keeps a list just read from the store.
     pub fn store(&self, site: &SiteId, item: &str, list: RecentSessions) {
-        lock(&self.inner).put((site.clone(), item.to_string()), (Instant::now(), list));
+        let mut g = lock(&self.inner);
+        g.put((site.clone(), item.to_string()), (Instant::now(), list));
+        metrics::gauge!("tailor_recommender_cache_entries", "cache" => "session_index")
+            .set(g.len() as f64);
     }
 }
 

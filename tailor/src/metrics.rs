@@ -163,6 +163,10 @@ pub fn register(roles: Roles, config: &Config) {
         for from in ["memory", "store"] {
             counter!("tailor_recommender_session_reads_total", "from" => from).increment(0);
         }
+        // `tailor_recommender::sessions`.
+        for cache in ["sessions", "session_index"] {
+            gauge!("tailor_recommender_cache_entries", "cache" => cache).increment(0.0);
+        }
         let _ = histogram!("tailor_recommender_duration_seconds");
         for outcome in ["upserted", "rejected", "deleted"] {
             counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
