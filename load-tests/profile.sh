@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Where Tailor's CPU goes under load: `perf record` on the `tailor run` process while tailor-load
-# runs the ingest scenario and the processor drains it, then the flat profile (self time by
-# function), the time by thread (collector's HTTP workers, the processor's loop, rdkafka's), and
-# the CPU seconds each process (Tailor, redis-server, the broker, the load tool) used meanwhile.
+# runs a scenario (ingest: the collector's requests and the processor's drain; recommend: the
+# recommendations after an unprofiled ingest has seeded the models), then the flat profile (self
+# time by function), the time by thread (HTTP workers, the processor's loop, rdkafka's), the CPU
+# seconds each process (Tailor, redis-server, the broker) used meanwhile and, on Kafka and Redis,
+# Redis' time by command.
 #
-# Usage: load-tests/profile.sh embedded|kafka SECONDS [TOP]
+# Usage: load-tests/profile.sh embedded|kafka SECONDS [TOP] [ingest|recommend]
 # Needs perf (linux-perf) and, for kafka, tansu and redis-server (lib.sh).
 source "$(dirname "$0")/lib.sh"
-mode=${1:?embedded or kafka} seconds=${2:-10} top=${3:-40}
+mode=${1:?embedded or kafka} seconds=${2:-10} top=${3:-40} scenario=${4:-ingest}
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 build
 redis_port='' kafka_port=''
 if [ "$mode" = kafka ]; then start_backends; fi
 start_tailor ""
+backends=()
+if [ "$mode" = kafka ]; then
+  backends=(--kafka "127.0.0.1:$kafka_port" --redis "redis://127.0.0.1:$redis_port")
+fi
+load() {
+  target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
+    --concurrency 8 --key "$key" --pid "$tailor_pid" "${backends[@]}" --scenarios "$1" | grep -v INFO
+}
+if [ "$scenario" = recommend ]; then
+  echo "## seeding (not profiled)"; load ingest
+  if [ "$mode" = kafka ]; then redis-cli -p "$redis_port" CONFIG RESETSTAT >/dev/null; fi
+fi
 # CPU seconds (user + system) a process has used so far, from /proc.
 cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 procs=("tailor:$tailor_pid")
@@ -23,12 +37,7 @@ started=$(date +%s.%N)
 perf record -q -F 499 -p "$tailor_pid" -o "$work/perf.data" 2>"$work/perf.log" &
 perf_pid=$!
 sleep 1
-backends=()
-if [ "$mode" = kafka ]; then
-  backends=(--kafka "127.0.0.1:$kafka_port" --redis "redis://127.0.0.1:$redis_port")
-fi
-target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
-  --concurrency 8 --key "$key" --pid "$tailor_pid" "${backends[@]}" --scenarios ingest | grep -v INFO
+echo "## $scenario (profiled)"; load "$scenario"
 elapsed=$(awk -v a="$(date +%s.%N)" -v b="$started" 'BEGIN { printf "%.1f", a - b }')
 kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
 echo; echo "## CPU used during the run ($elapsed s of wall time on $(nproc) cores)"

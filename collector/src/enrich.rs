@@ -23,7 +23,9 @@
 //! Timestamps are not touched here: skew correction is part of validation (`RawEvent::validate`).
 
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use tailor_core::config::{CollectorConfig, IpMode};
 use tailor_core::event::{Campaign, Context, DeviceClass, Event, ReferrerClass, Source};
 use url::Url;
@@ -87,6 +89,54 @@ pub struct Enricher {
     bots: isbot::Bots,
     ip_mode: IpMode,
     ip_salt: String,
+    /// What each user agent seen lately says: a shop's traffic comes from a few thousand distinct
+    /// browsers, and the rules (hundreds of regexes) cost far more than a lookup.
+    agents: AgentCache,
+}
+
+/// User agents kept parsed, at most [`AGENT_CACHE`] of them in two generations: when the young one
+/// is full it becomes the old one, and what was not asked for since is dropped (an approximate
+/// least-recently-used cache with a hash map's cost per lookup).
+#[derive(Default)]
+struct AgentCache {
+    inner: Mutex<(HashMap<String, Agent>, HashMap<String, Agent>)>,
+}
+
+/// Distinct user agents [`AgentCache`] holds at most.
+const AGENT_CACHE: usize = 8192;
+
+impl AgentCache {
+    fn get_or(&self, ua: &str, parse: impl FnOnce() -> Agent) -> Agent {
+        let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut g = lock();
+            if let Some(a) = g.0.get(ua) {
+                return a.clone();
+            }
+            if let Some(a) = g.1.remove(ua) {
+                Self::put(&mut g, ua, a.clone());
+                return a;
+            }
+        }
+        // Parsed outside the lock: other requests are not held behind the regexes.
+        let a = parse();
+        Self::put(&mut lock(), ua, a.clone());
+        a
+    }
+
+    /// Into the young generation, which first becomes the old one when it holds half the bound.
+    fn put(g: &mut (HashMap<String, Agent>, HashMap<String, Agent>), ua: &str, a: Agent) {
+        if g.0.len() >= AGENT_CACHE / 2 {
+            g.1 = std::mem::take(&mut g.0);
+        }
+        g.0.insert(ua.to_string(), a);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.len() + g.1.len()
+    }
 }
 
 impl Enricher {
@@ -113,6 +163,7 @@ impl Enricher {
             bots: isbot::Bots::default(),
             ip_mode: config.ip_mode,
             ip_salt: config.ip_salt.clone(),
+            agents: AgentCache::default(),
         }
     }
 
@@ -126,7 +177,13 @@ impl Enricher {
         }
     }
 
+    /// What `ua` says, from the cache or the rules.
     fn agent(&self, ua: &str) -> Agent {
+        let ua = truncate(ua, MAX_UA_LEN);
+        self.agents.get_or(ua, || self.parse_agent(ua))
+    }
+
+    fn parse_agent(&self, ua: &str) -> Agent {
         let browser = self.browsers.extract(ua);
         let os = self
             .systems
@@ -425,6 +482,25 @@ mod tests {
         .unwrap();
         en.apply(&rc, event_ua, Source::Api, &mut e);
         e.context
+    }
+
+    #[test]
+    fn user_agents_are_parsed_once_and_the_cache_stays_bounded() {
+        let en = enricher(IpMode::Truncate);
+        let first = en.agent(CHROME);
+        assert_eq!(first.browser.as_deref(), Some("Chrome"));
+        assert_eq!(en.agent(CHROME), first, "the cached answer is the parsed one");
+        assert_eq!(en.agents.len(), 1);
+        // A user agent past the kept length is cached under its kept form.
+        let long = format!("{GOOGLEBOT}{}", "x".repeat(2 * MAX_UA_LEN));
+        assert!(en.agent(&long).bot);
+        assert_eq!(en.agents.len(), 2);
+        for i in 0..3 * AGENT_CACHE {
+            en.agent(&format!("agent/{i}"));
+            assert!(en.agents.len() <= AGENT_CACHE, "{} held", en.agents.len());
+        }
+        let again = en.agent(CHROME);
+        assert_eq!(again, first, "dropped, parsed again, same answer");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! refused as a whole.
 
 use crate::error::IngestError;
-use crate::mapped::Mapped;
+use crate::mapped::{Mapped, Payload};
 use tailor_core::event::RawEvent;
 
 /// Maps a request body to one entry per event.
@@ -27,12 +27,12 @@ pub fn parse_body(body: &[u8], max_batch_events: usize) -> Result<Vec<Mapped>, I
                 .get("site_id")
                 .and_then(|s| s.as_str())
                 .map(str::to_string),
-            payload: item.to_string(),
             user_agent: item
                 .pointer("/context/user_agent")
                 .and_then(|s| s.as_str())
                 .map(str::to_string),
-            result: RawEvent::from_json(item),
+            result: RawEvent::from_json_ref(&item),
+            payload: Payload::Json(item),
         })
         .collect())
 }
@@ -70,7 +70,7 @@ mod tests {
         assert!(batch[0].result.is_ok());
         assert_eq!(batch[1].result.as_ref().unwrap_err().field, "dwell_ms");
         assert_eq!(batch[2].result.as_ref().unwrap_err().field, "$");
-        assert_eq!(batch[2].payload, "7");
+        assert_eq!(batch[2].payload.clone().into_text(), "7");
         assert_eq!(batch[2].index, 2);
         let relayed = parse(
             r#"{"type":"page_view","site_id":"demo","anonymous_id":"a","context":{"user_agent":"Googlebot/2.1"}}"#,

@@ -13,11 +13,29 @@ pub struct Mapped {
     /// The site, when the request resolved one (app id, write key or `site_id`).
     pub site_id: Option<String>,
     /// This event's payload as received: JSON text, or the query string of a Snowplow GET.
-    pub payload: String,
+    pub payload: Payload,
     pub result: Result<RawEvent, FieldError>,
     /// The user agent the event itself reports (the shopper's browser, relayed by a server): Snowplow
     /// `ua`, Segment `context.userAgent`, Tailor `context.user_agent`. See `enrich` for how it is used.
     pub user_agent: Option<String>,
+}
+
+/// An event's payload as received, kept for its dead letter: text, or a JSON element of a batch,
+/// which becomes text only if the event is dead-lettered (most never are).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Text(String),
+    Json(Value),
+}
+
+impl Payload {
+    /// The payload as the dead letter records it.
+    pub fn into_text(self) -> String {
+        match self {
+            Payload::Text(t) => t,
+            Payload::Json(v) => v.to_string(),
+        }
+    }
 }
 
 /// A number that a tracker may send as a JSON number or as a string (Snowplow sends every value as a

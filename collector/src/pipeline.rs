@@ -153,7 +153,7 @@ impl Collector {
                             req.source,
                             &req.route,
                             m.index,
-                            m.payload,
+                            m.payload.into_text(),
                             err.clone(),
                             received_at,
                         );
@@ -169,18 +169,17 @@ impl Collector {
                 self.write_dead_letters(req, letters).await;
             }
         };
+        let accepted = events.iter().map(|(e, _)| e.event_id.to_string()).collect();
+        let records = events
+            .into_iter()
+            .map(|(e, wire)| (e.partition_key(), wire))
+            .collect();
         let (sent, ()) = futures::join!(
-            self.send(&events, req.source, req.request_id.as_deref()),
+            self.send(records, req.source, req.request_id.as_deref()),
             letters
         );
         sent?;
-        Ok(Outcome {
-            accepted: events
-                .into_iter()
-                .map(|(e, _)| e.event_id.to_string())
-                .collect(),
-            rejected,
-        })
+        Ok(Outcome { accepted, rejected })
     }
 
     /// Dead-letters a request refused as a whole (not JSON, bad envelope, unknown write key): the
@@ -259,10 +258,10 @@ impl Collector {
         }
     }
 
-    /// Writes events with their wire form.
+    /// Writes events' wire forms, each under its partition key.
     async fn send(
         &self,
-        events: &[(Event, Vec<u8>)],
+        events: Vec<(String, Vec<u8>)>,
         source: Source,
         request_id: Option<&str>,
     ) -> Result<(), IngestError> {
@@ -270,10 +269,9 @@ impl Collector {
             return Ok(());
         }
         let started = Instant::now();
-        let sends = events.iter().map(|(e, wire)| async move {
-            self.producer
-                .send_traced(&e.partition_key(), wire.clone(), request_id)
-                .await
+        let n = events.len();
+        let sends = events.into_iter().map(|(key, wire)| async move {
+            self.producer.send_traced(&key, wire, request_id).await
         });
         let results = futures::future::join_all(sends).await;
         metrics::histogram!("tailor_collector_delivery_duration_seconds")
@@ -282,13 +280,13 @@ impl Collector {
             let failed = results.iter().filter(|r| r.is_err()).count();
             metrics::counter!("tailor_collector_events_total", "outcome" => "unavailable",
                 "reason" => "bus_unavailable", "source" => source.as_str())
-            .increment(events.len() as u64);
-            tracing::error!(error = %first, failed, total = events.len(), "events could not be made durable");
+            .increment(n as u64);
+            tracing::error!(error = %first, failed, total = n, "events could not be made durable");
             return Err(IngestError::Unavailable(first.to_string()));
         }
         metrics::counter!("tailor_collector_events_total", "outcome" => "accepted",
             "source" => source.as_str())
-        .increment(events.len() as u64);
+        .increment(n as u64);
         Ok(())
     }
 

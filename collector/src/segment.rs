@@ -18,7 +18,7 @@
 //! | other `track`, `screen`, `group` | `custom` (`<event>`, `screen:<name>`, `group`) with the properties |
 
 use crate::error::IngestError;
-use crate::mapped::{self, Mapped};
+use crate::mapped::{self, Mapped, Payload};
 use serde_json::{Map, Value};
 use tailor_core::config::Config;
 use tailor_core::event::{Campaign, ErrorKind, EventType, FieldError, RawEvent, RawLine, RawOrder};
@@ -128,7 +128,7 @@ pub fn from_body(
             Mapped {
                 index,
                 site_id: Some(site.id.clone()),
-                payload: m.to_string(),
+                payload: Payload::Text(m.to_string()),
                 user_agent: m
                     .pointer("/context/userAgent")
                     .and_then(Value::as_str)

@@ -20,7 +20,7 @@
 //! | `e=tr` with its `e=ti` items in the same request | `purchase` (the `ti` events become `custom` `transaction_item`) |
 
 use crate::error::IngestError;
-use crate::mapped::{count, number, Mapped};
+use crate::mapped::{count, number, Mapped, Payload};
 use base64::Engine;
 use serde_json::{Map, Value};
 use tailor_core::config::Config;
@@ -46,7 +46,7 @@ pub fn from_query(query: &str, config: &Config) -> Mapped {
     Mapped {
         index: 0,
         site_id,
-        payload: query.to_string(),
+        payload: Payload::Text(query.to_string()),
         user_agent: text(&params, "ua").map(str::to_string),
         result,
     }
@@ -94,7 +94,7 @@ pub fn from_post(body: &[u8], config: &Config) -> Result<Vec<Mapped>, IngestErro
             Mapped {
                 index,
                 site_id,
-                payload: v.to_string(),
+                payload: Payload::Text(v.to_string()),
                 user_agent: v.get("ua").and_then(Value::as_str).map(str::to_string),
                 result,
             }
@@ -488,7 +488,7 @@ mod tests {
                  &url=https%3A%2F%2Fshop.example%2Fp%2F1&refr=https%3A%2F%2Fwww.google.com%2F&page=Tent&p=web&tv=js-4.0.0";
         let m = from_query(q, &Config::default());
         assert_eq!(m.site_id.as_deref(), Some("demo"));
-        assert_eq!(m.payload, q);
+        assert_eq!(m.payload.clone().into_text(), q);
         assert_eq!(m.user_agent, None);
         let relayed = from_query(
             &format!("{q}&ua=Mozilla%2F5.0%20Googlebot"),

@@ -167,7 +167,9 @@ impl Shopper {
         a: &Args,
     ) -> reqwest::RequestBuilder {
         let visitor = self.rng.below(a.visitors);
-        with_key(http.post(url), a).json(&traffic::page_views(
+        with_key(http.post(url), a)
+            .header(reqwest::header::USER_AGENT, browser_agent(visitor))
+            .json(&traffic::page_views(
             &mut self.rng,
             &self.catalogue,
             &a.site,
@@ -201,6 +203,20 @@ impl Shopper {
             self.rng.below(a.visitors)
         ))
     }
+}
+
+/// The browser of `visitor`: one of 100 user agents of the shapes shops see. The load posts as a
+/// shop's back end relaying its shoppers' events, with the shopper's user agent, which the
+/// collector parses (browser, OS, device, bot) on every request, as it does the tag's.
+fn browser_agent(visitor: u64) -> String {
+    const SHAPES: [&str; 4] = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{v}.1 Safari/605.1.15",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{v}.0 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0",
+    ];
+    let version = 100 + (visitor / 4) % 25;
+    SHAPES[(visitor % 4) as usize].replace("{v}", &version.to_string())
 }
 
 /// `req` with the collect key (`--key`), when one is given.

@@ -59,6 +59,12 @@ pub struct RawLine {
 impl RawEvent {
     /// Parses one JSON value into a raw event, naming the offending path on a type error.
     pub fn from_json(value: serde_json::Value) -> Result<RawEvent, FieldError> {
+        Self::from_json_ref(&value)
+    }
+
+    /// [`RawEvent::from_json`] leaving the value to the caller (who may still need it whole, to
+    /// dead-letter the event as it came).
+    pub fn from_json_ref(value: &serde_json::Value) -> Result<RawEvent, FieldError> {
         if !value.is_object() {
             return Err(FieldError::new(
                 ErrorKind::Malformed,

@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -71,6 +72,8 @@ struct State {
     writer: Option<File>,
     /// Set when a send failed; cleared by the drainer once the spool is empty.
     active: bool,
+    /// `active`, for the producer's every send to read without the lock.
+    active_flag: Arc<AtomicBool>,
     /// Set when an append was refused for lack of room; cleared when the drainer frees some.
     full: bool,
     /// Since when the oldest waiting record has gone unconfirmed: the first append to an empty spool,
@@ -83,6 +86,11 @@ struct State {
 }
 
 impl State {
+    fn set_active(&mut self, active: bool) {
+        self.active = active;
+        self.active_flag.store(active, Ordering::Release);
+    }
+
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.spool"))
     }
@@ -147,7 +155,7 @@ impl State {
         // The acknowledgement to the client depends on this: the record is on disk, not in a cache.
         w.sync_data().map_err(io)?;
         self.segments.back_mut().expect("a segment").len += size;
-        self.active = true;
+        self.set_active(true);
         metrics::counter!("tailor_spool_records_total", "spool" => self.name.clone(), "outcome" => "spooled")
             .increment(records.len() as u64);
         self.gauges();
@@ -376,12 +384,13 @@ fn open(dir: &Path, max_bytes: u64) -> Result<State, BusError> {
         cursor,
         writer: None,
         active: false,
+        active_flag: Arc::new(AtomicBool::new(false)),
         full: false,
         confirmed_at: tokio::time::Instant::now(),
         stall_after: STALL_AFTER,
         _lock: lock,
     };
-    state.active = !state.is_empty();
+    state.set_active(!state.is_empty());
     if state.active {
         tracing::info!(dir = %dir.display(), bytes = state.pending_bytes(), "spool holds records from before the restart; draining");
     }
@@ -393,6 +402,8 @@ fn open(dir: &Path, max_bytes: u64) -> Result<State, BusError> {
 pub struct SpoolingProducer {
     inner: Arc<dyn Producer>,
     state: Arc<Mutex<State>>,
+    /// The state's `active`, read by every send without taking the lock.
+    active: Arc<AtomicBool>,
     wake: Arc<Notify>,
     /// The longest a send waits for the inner producer before the record goes to the spool instead.
     wait: Duration,
@@ -412,7 +423,9 @@ impl SpoolingProducer {
         wait: Duration,
         shutdown: crate::Shutdown,
     ) -> Result<SpoolingProducer, BusError> {
-        let state = Arc::new(Mutex::new(open(dir, max_bytes)?));
+        let opened = open(dir, max_bytes)?;
+        let active = opened.active_flag.clone();
+        let state = Arc::new(Mutex::new(opened));
         let wake = Arc::new(Notify::new());
         tokio::spawn(drain(
             inner.clone(),
@@ -424,6 +437,7 @@ impl SpoolingProducer {
         Ok(SpoolingProducer {
             inner,
             state,
+            active,
             wake,
             wait,
         })
@@ -437,7 +451,7 @@ impl SpoolingProducer {
 
     /// Whether records are currently going to the spool instead of the broker.
     pub fn spooling(&self) -> bool {
-        self.state.lock().expect("spool lock").active
+        self.active.load(Ordering::Acquire)
     }
 
     /// Bytes waiting in the spool.
@@ -462,12 +476,12 @@ impl Producer for SpoolingProducer {
         payload: Vec<u8>,
         request_id: Option<&str>,
     ) -> Result<Delivered, BusError> {
-        let spooled_key = match request_id {
+        let spooled_key = || match request_id {
             Some(id) => format!("{key}{TRACE}{id}"),
             None => key.to_string(),
         };
         if self.spooling() {
-            return self.spool(&spooled_key, &payload);
+            return self.spool(&spooled_key(), &payload);
         }
         match bounded(
             self.wait,
@@ -478,7 +492,7 @@ impl Producer for SpoolingProducer {
             Ok(d) => Ok(d),
             Err(e) => {
                 tracing::warn!(error = %e, "event bus unreachable; spooling to disk");
-                self.spool(&spooled_key, &payload)
+                self.spool(&spooled_key(), &payload)
             }
         }
     }
@@ -545,7 +559,7 @@ async fn drain(
                 // Nothing left: switch back to direct sends, under the lock appends also take.
                 let mut s = state.lock().expect("spool lock");
                 if s.is_empty() {
-                    s.active = false;
+                    s.set_active(false);
                     tracing::info!("spool drained; sending to the event bus directly again");
                 }
                 continue;
