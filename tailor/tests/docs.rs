@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 9),
-            ("(release build: minutes)", 7),
+            ("(needs Kafka and Redis)", 11),
+            ("(release build: minutes)", 10),
         ],
     ),
     ("catalog.md", &[]),
