@@ -489,7 +489,11 @@ mod tests {
         let en = enricher(IpMode::Truncate);
         let first = en.agent(CHROME);
         assert_eq!(first.browser.as_deref(), Some("Chrome"));
-        assert_eq!(en.agent(CHROME), first, "the cached answer is the parsed one");
+        assert_eq!(
+            en.agent(CHROME),
+            first,
+            "the cached answer is the parsed one"
+        );
         assert_eq!(en.agents.len(), 1);
         // A user agent past the kept length is cached under its kept form.
         let long = format!("{GOOGLEBOT}{}", "x".repeat(2 * MAX_UA_LEN));

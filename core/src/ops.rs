@@ -136,14 +136,20 @@ pub fn merge(updates: Vec<Update>, max_parts: usize) -> Vec<Update> {
     // The open merged update of each (watermark key, partition), by index in `out`.
     let mut open: std::collections::HashMap<(String, String), usize> = Default::default();
     for u in updates {
-        let Some(p) = u.position.as_ref().filter(|_| u.guard.is_none() && u.marker.is_none())
+        let Some(p) = u
+            .position
+            .as_ref()
+            .filter(|_| u.guard.is_none() && u.marker.is_none())
         else {
             out.push(u);
             continue;
         };
         let id = (p.key.clone(), p.field.clone());
         let target = open.get(&id).copied().filter(|&i| {
-            let q = out[i].position.as_ref().expect("merged updates have a position");
+            let q = out[i]
+                .position
+                .as_ref()
+                .expect("merged updates have a position");
             q.offset < p.offset && q.parts.len().max(1) + p.runs(u.ops.len()).len() <= max_parts
         });
         match target {

@@ -170,14 +170,14 @@ impl Shopper {
         with_key(http.post(url), a)
             .header(reqwest::header::USER_AGENT, browser_agent(visitor))
             .json(&traffic::page_views(
-            &mut self.rng,
-            &self.catalogue,
-            &a.site,
-            visitor,
-            a.batch,
-            &self.ids,
-            &mut self.seq,
-        ))
+                &mut self.rng,
+                &self.catalogue,
+                &a.site,
+                visitor,
+                a.batch,
+                &self.ids,
+                &mut self.seq,
+            ))
     }
 
     /// `GET /v1/recommendations` for a random visitor (anonymous: no key needed).
@@ -366,7 +366,9 @@ async fn soak_report(base: &str, args: Arc<Args>, minutes: f64) -> anyhow::Resul
         ("service RSS MB", |s| s.rss_mb),
         ("Redis used_memory MB", |s| s.redis_mb),
         ("recommender cache: past sessions", |s| s.cached_sessions),
-        ("recommender cache: items' session lists", |s| s.cached_index_lists),
+        ("recommender cache: items' session lists", |s| {
+            s.cached_index_lists
+        }),
         ("errors per window", |s| s.errors as f64),
         ("bare produce p50 ms (broker baseline)", |s| s.produce_p50),
         ("bare produce p99 ms (broker baseline)", |s| s.produce_p99),

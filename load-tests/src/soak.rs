@@ -118,7 +118,11 @@ async fn probe(brokers: &str, window: Arc<Mutex<Window>>, end: Instant) -> anyho
         let (producer, window) = (producer.clone(), window.clone());
         inflight.spawn(async move {
             let payload = format!("{{\"probe\":{n},\"pad\":\"{}\"}}", "x".repeat(200));
-            if producer.send(&n.to_string(), payload.into_bytes()).await.is_ok() {
+            if producer
+                .send(&n.to_string(), payload.into_bytes())
+                .await
+                .is_ok()
+            {
                 let us = due.elapsed().as_micros() as u64;
                 window.lock().unwrap().produce.record(us.max(1)).ok();
             }
@@ -230,8 +234,8 @@ pub async fn run(base: &str, a: Arc<Args>, minutes: f64) -> anyhow::Result<Vec<S
         let w = std::mem::replace(&mut *window.lock().unwrap(), Window::new());
         let now_acked = acked.load(Ordering::Relaxed);
         let metrics = crate::metrics_text(base).await?;
-        let processed = crate::metric_sum(&metrics, "tailor_processor_events_total{")
-            - processed_at_start;
+        let processed =
+            crate::metric_sum(&metrics, "tailor_processor_events_total{") - processed_at_start;
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let s = Sample {
             minute: started.elapsed().as_secs_f64() / 60.0,

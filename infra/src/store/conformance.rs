@@ -285,7 +285,10 @@ async fn merged_runs(store: &dyn Store, ns: &str) {
         ..Default::default()
     };
     assert_eq!(store.apply(&[at(21, 1)]).await.unwrap(), [Applied::Applied]);
-    let batch = merge(vec![at(20, 10), at(21, 100), at(22, 1000), at(23, 10_000)], 8);
+    let batch = merge(
+        vec![at(20, 10), at(21, 100), at(22, 1000), at(23, 10_000)],
+        8,
+    );
     assert_eq!(batch.len(), 1, "one partition, one update");
     assert_eq!(store.apply(&batch).await.unwrap(), [Applied::Applied]);
     assert_eq!(

@@ -227,10 +227,10 @@ impl Db {
                 return Ok(Applied::Conflict);
             }
         }
-        let runs = u.position.as_ref().map_or_else(
-            || vec![(0, u.ops.len())],
-            |p| p.runs(u.ops.len()),
-        );
+        let runs = u
+            .position
+            .as_ref()
+            .map_or_else(|| vec![(0, u.ops.len())], |p| p.runs(u.ops.len()));
         let mut ops = u.ops.iter();
         for (offset, n) in runs {
             let live = wm.is_none_or(|w| offset > w);
