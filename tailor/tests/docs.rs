@@ -61,7 +61,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "reliability.md",
         &[
-            ("(needs Kafka and Redis)", 3),
+            ("(needs Kafka and Redis)", 4),
             ("(release build: minutes)", 1),
         ],
     ),
