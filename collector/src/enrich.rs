@@ -23,11 +23,11 @@
 //! Timestamps are not touched here: skew correction is part of validation (`RawEvent::validate`).
 
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use tailor_core::config::{CollectorConfig, IpMode};
 use tailor_core::event::{Campaign, Context, DeviceClass, Event, ReferrerClass, Source};
+use tailor_core::generations::Generations;
 use url::Url;
 
 /// The uap-core browser and OS rules (see `collector/data/README.md`).
@@ -94,48 +94,37 @@ pub struct Enricher {
     agents: AgentCache,
 }
 
-/// User agents kept parsed, at most [`AGENT_CACHE`] of them in two generations: when the young one
-/// is full it becomes the old one, and what was not asked for since is dropped (an approximate
-/// least-recently-used cache with a hash map's cost per lookup).
-#[derive(Default)]
+/// User agents kept parsed, at most [`AGENT_CACHE`] of them ([`Generations`]).
 struct AgentCache {
-    inner: Mutex<(HashMap<String, Agent>, HashMap<String, Agent>)>,
+    inner: Mutex<Generations<String, Agent>>,
 }
 
 /// Distinct user agents [`AgentCache`] holds at most.
 const AGENT_CACHE: usize = 8192;
 
+impl Default for AgentCache {
+    fn default() -> Self {
+        AgentCache {
+            inner: Mutex::new(Generations::new(AGENT_CACHE)),
+        }
+    }
+}
+
 impl AgentCache {
     fn get_or(&self, ua: &str, parse: impl FnOnce() -> Agent) -> Agent {
         let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        {
-            let mut g = lock();
-            if let Some(a) = g.0.get(ua) {
-                return a.clone();
-            }
-            if let Some(a) = g.1.remove(ua) {
-                Self::put(&mut g, ua, a.clone());
-                return a;
-            }
+        if let Some(a) = lock().get(ua) {
+            return a;
         }
         // Parsed outside the lock: other requests are not held behind the regexes.
         let a = parse();
-        Self::put(&mut lock(), ua, a.clone());
+        lock().put(ua.to_string(), a.clone());
         a
-    }
-
-    /// Into the young generation, which first becomes the old one when it holds half the bound.
-    fn put(g: &mut (HashMap<String, Agent>, HashMap<String, Agent>), ua: &str, a: Agent) {
-        if g.0.len() >= AGENT_CACHE / 2 {
-            g.1 = std::mem::take(&mut g.0);
-        }
-        g.0.insert(ua.to_string(), a);
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.len() + g.1.len()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 

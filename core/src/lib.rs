@@ -16,6 +16,7 @@ pub mod clv;
 pub mod config;
 pub mod deadletter;
 pub mod event;
+pub mod generations;
 pub mod ids;
 pub mod keys;
 pub mod models;

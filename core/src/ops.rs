@@ -150,7 +150,7 @@ pub fn merge(updates: Vec<Update>, max_parts: usize) -> Vec<Update> {
                 .position
                 .as_ref()
                 .expect("merged updates have a position");
-            q.offset < p.offset && q.parts.len().max(1) + p.runs(u.ops.len()).len() <= max_parts
+            q.offset < p.offset && q.parts.len().max(1) + p.parts.len().max(1) <= max_parts
         });
         match target {
             Some(i) => {

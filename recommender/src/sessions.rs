@@ -15,57 +15,15 @@
 //!   most the sessions of that moment, and every visitor's own session, read in round trip 1, is
 //!   never cached.
 //!
-//! Both are bounded ([`Generations`]): new and used entries go to a young generation, and when it
-//! holds half the bound it becomes the old one, whose entries (unused for a whole generation) are
-//! dropped. An approximate least-recently-used cache with a hash map's cost per lookup.
+//! Both are bounded ([`Generations`]: an approximate least-recently-used cache).
 
 use crate::rank::session_knn::PastSession;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tailor_core::generations::Generations;
 use tailor_core::SiteId;
 
 type Key = (SiteId, String);
-
-/// A bounded map in two generations (see the module docs).
-struct Generations<V> {
-    bound: usize,
-    young: HashMap<Key, V>,
-    old: HashMap<Key, V>,
-}
-
-impl<V: Clone> Generations<V> {
-    fn new(bound: usize) -> Self {
-        Generations {
-            bound,
-            young: HashMap::new(),
-            old: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, key: &Key) -> Option<V> {
-        if let Some(v) = self.young.get(key) {
-            return Some(v.clone());
-        }
-        let v = self.old.remove(key)?;
-        self.put(key.clone(), v.clone());
-        Some(v)
-    }
-
-    fn put(&mut self, key: Key, v: V) {
-        if self.bound == 0 {
-            return;
-        }
-        if self.young.len() >= self.bound.div_ceil(2) {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(key, v);
-    }
-
-    fn len(&self) -> usize {
-        self.young.len() + self.old.len()
-    }
-}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -73,7 +31,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Past sessions' item lists (see the module docs).
 pub struct SessionCache {
-    inner: Mutex<Generations<Arc<PastSession>>>,
+    inner: Mutex<Generations<Key, Arc<PastSession>>>,
 }
 
 impl SessionCache {
@@ -123,7 +81,7 @@ pub type RecentSessions = Arc<[(String, f64)]>;
 /// The session index's lists, each for a moment (see the module docs).
 pub struct IndexCache {
     ttl: Duration,
-    inner: Mutex<Generations<(Instant, RecentSessions)>>,
+    inner: Mutex<Generations<Key, (Instant, RecentSessions)>>,
 }
 
 impl IndexCache {
