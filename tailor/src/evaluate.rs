@@ -34,6 +34,7 @@ use tailor_infra::Shutdown;
 use tailor_processor::Processor;
 use tailor_recommender::engine::Context;
 use tailor_recommender::rank::session_knn::Tuning;
+use tailor_recommender::rank::Source;
 use tailor_recommender::Recommender;
 
 /// Events per processor batch while training.
@@ -68,6 +69,14 @@ pub struct Evaluate {
     /// `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
+    /// Ask with the session as the profile summary keeps it (its distinct items in the order of
+    /// their last click) instead of every click of the prefix: what the live recommender reads.
+    #[arg(long)]
+    pub distinct_sessions: bool,
+    /// Also write every prediction as a JSON line (ranker, session, prefix with its clicks' times,
+    /// the next item, the ranked items with their scores and sources), for analysis.
+    #[arg(long, value_name = "FILE")]
+    pub dump: Option<PathBuf>,
 }
 
 /// One ranker's quality.
@@ -149,6 +158,8 @@ pub struct Case {
     /// The test session it comes from (standard errors are clustered by session).
     pub session: String,
     pub prefix: Vec<String>,
+    /// When each click of the prefix happened (ms).
+    pub prefix_ms: Vec<i64>,
     pub category: Option<String>,
     pub next: String,
     pub at_ms: i64,
@@ -226,6 +237,7 @@ pub fn cases(test: &[Event]) -> Vec<Case> {
             out.push(Case {
                 session: session.clone(),
                 prefix: clicks[..k].iter().map(|c| c.1.clone()).collect(),
+                prefix_ms: clicks[..k].iter().map(|c| c.0).collect(),
                 category: clicks[k - 1].2.clone(),
                 next: clicks[k].1.clone(),
                 at_ms: clicks[k - 1].0,
@@ -360,6 +372,27 @@ pub async fn train(config: &Config, train: &[Event]) -> anyhow::Result<(Arc<dyn 
     Ok((store, keys))
 }
 
+/// `--dump`: one JSON line per prediction of a ranker.
+fn write_dump(
+    out: &mut impl std::io::Write,
+    ranker: &str,
+    cases: &[Case],
+    answers: &[Answer],
+) -> anyhow::Result<()> {
+    for (case, answer) in cases.iter().zip(answers) {
+        let line = serde_json::json!({
+            "ranker": ranker,
+            "session": case.session,
+            "prefix": case.prefix,
+            "prefix_ms": case.prefix_ms,
+            "next": case.next,
+            "items": answer,
+        });
+        writeln!(out, "{line}").context("writing --dump")?;
+    }
+    Ok(())
+}
+
 fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
@@ -371,16 +404,43 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Scores one ranker over every case.
+/// How the cases are asked and scored (the same for every ranker of a run).
+pub struct Scoring<'a> {
+    pub cutoff: usize,
+    /// Training clicks per item (coverage and popularity bias).
+    pub popularity: &'a HashMap<String, f64>,
+    /// See [`Evaluate::distinct_sessions`].
+    pub distinct_sessions: bool,
+}
+
+/// A prefix's distinct items in the order of their last click, as the profile summary keeps a
+/// session.
+pub fn distinct(prefix: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(prefix.len());
+    for item in prefix.iter().rev() {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// One prediction's answer: the ranked items with their scores and sources.
+pub type Answer = Vec<(String, f64, Option<Source>)>;
+
+/// Scores one ranker over every case; returns its quality, each case's outcome and each case's
+/// answer.
 pub async fn score(
     recommender: &Recommender,
     site: &SiteId,
     cases: &[Case],
     variant: Variant,
-    cutoff: usize,
-    popularity: &HashMap<String, f64>,
+    scoring: &Scoring<'_>,
     bar: &ProgressBar,
-) -> anyhow::Result<(Quality, Outcomes)> {
+) -> anyhow::Result<(Quality, Outcomes, Vec<Answer>)> {
+    let (cutoff, popularity) = (scoring.cutoff, scoring.popularity);
+    let mut answers = Vec::with_capacity(cases.len());
     let mut pop = 0.0;
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut shown: HashSet<String> = HashSet::new();
@@ -390,7 +450,11 @@ pub async fn score(
         let ctx = Context {
             item: case.prefix.last().cloned(),
             category: case.category.clone(),
-            session: Some(case.prefix.clone()),
+            session: Some(if scoring.distinct_sessions {
+                distinct(&case.prefix)
+            } else {
+                case.prefix.clone()
+            }),
             limit: cutoff,
             now_ms: case.at_ms,
             weights: Some(variant.weights),
@@ -408,6 +472,13 @@ pub async fn score(
             None => 0.0,
         };
         outcomes.push(r);
+        answers.push(
+            ranked
+                .items
+                .iter()
+                .map(|r| (r.item_id.clone(), r.score, r.source))
+                .collect(),
+        );
         for r in &ranked.items {
             pop += popularity.get(&r.item_id).copied().unwrap_or(0.0) / max_pop;
             recommended += 1;
@@ -430,7 +501,7 @@ pub async fn score(
         mrr_se: clustered_se(&outcomes, &clusters),
         versus_session_knn: None,
     };
-    Ok((q, outcomes))
+    Ok((q, outcomes, answers))
 }
 
 pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
@@ -516,26 +587,36 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     for spec in &args.weights {
         rankers.push((format!("blend[{spec}]"), parse_weights(spec, base)?));
     }
+    let scoring = Scoring {
+        cutoff: args.cutoff,
+        popularity: &popularity,
+        distinct_sessions: args.distinct_sessions,
+    };
+    let mut dump = match &args.dump {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => None,
+    };
     let bar = progress((all_cases.len() * rankers.len()) as u64, "predictions");
     let mut results: BTreeMap<String, Quality> = BTreeMap::new();
     let mut order = Vec::new();
     let mut outcomes: BTreeMap<String, Outcomes> = BTreeMap::new();
     for (name, w) in &rankers {
-        let (q, o) = score(
-            &recommender,
-            &site,
-            &all_cases,
-            *w,
-            args.cutoff,
-            &popularity,
-            &bar,
-        )
-        .await?;
+        let (q, o, answers) = score(&recommender, &site, &all_cases, *w, &scoring, &bar).await?;
+        if let Some(out) = dump.as_mut() {
+            write_dump(out, name, &all_cases, &answers)?;
+        }
         results.insert(name.clone(), q);
         outcomes.insert(name.clone(), o);
         order.push(name.clone());
     }
     bar.finish_and_clear();
+    if let Some(mut out) = dump {
+        use std::io::Write as _;
+        out.flush().context("writing --dump")?;
+    }
     let clusters: Vec<&str> = all_cases.iter().map(|c| c.session.as_str()).collect();
     for (name, q) in results.iter_mut() {
         if name != "session_knn" {
@@ -547,9 +628,14 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{} training events, {} test predictions ({protocol}); models built in {:.0} s, total {:.0} s",
+        "{} training events, {} test predictions ({protocol}{}); models built in {:.0} s, total {:.0} s",
         train_events.len(),
         all_cases.len(),
+        if args.distinct_sessions {
+            "; sessions as the profile keeps them: distinct items"
+        } else {
+            ""
+        },
         trained_secs,
         started.elapsed().as_secs_f64()
     );
@@ -616,6 +702,9 @@ mod tests {
         assert_eq!(c[0].next, "b");
         assert_eq!(c[1].prefix, ["a", "b"]);
         assert_eq!(c[1].next, "a", "repeats are targets too");
+        assert_eq!(c[1].prefix_ms.len(), 2);
+        assert_eq!(c[1].prefix_ms[1] - c[1].prefix_ms[0], 1000);
+        assert_eq!(c[1].at_ms, c[1].prefix_ms[1]);
     }
 
     #[test]
@@ -637,6 +726,16 @@ mod tests {
             (c[0].prefix.clone(), c[0].next.clone()),
             (vec!["a".into()], "b".into())
         );
+    }
+
+    #[test]
+    fn a_distinct_session_keeps_each_item_at_its_last_click() {
+        let s = |v: &[&str]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            distinct(&s(&["a", "b", "a", "c", "c"])),
+            s(&["b", "a", "c"])
+        );
+        assert!(distinct(&[]).is_empty());
     }
 
     #[test]

@@ -45,7 +45,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
         "benchmarks.md",
         &[
             ("(needs Kafka and Redis)", 11),
-            ("(release build: minutes)", 10),
+            ("(release build: minutes)", 12),
         ],
     ),
     ("catalog.md", &[]),
@@ -54,14 +54,14 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "quality.md",
         &[
-            ("(full data: minutes; see the table)", 2),
+            ("(full data: minutes; see the table)", 5),
             ("(release build: minutes)", 1),
         ],
     ),
     (
         "reliability.md",
         &[
-            ("(needs Kafka and Redis)", 4),
+            ("(needs Kafka and Redis)", 6),
             ("(release build: minutes)", 1),
         ],
     ),

@@ -60,6 +60,7 @@ fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
         writeln!(f, "{l}").unwrap();
     }
     drop(f);
+    let dump = dir.join("dump.jsonl");
     let report = support::tailor_json(&[
         "evaluate",
         "--train",
@@ -67,6 +68,8 @@ fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
         "--validation-days",
         "1",
         "--json",
+        "--dump",
+        dump.to_str().unwrap(),
     ]);
     for name in ["popular", "covisitation", "session_knn", "blend"] {
         let q = &report[name];
@@ -84,4 +87,33 @@ fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
         "session neighbours should dwarf popularity: {report}"
     );
     assert!(hr("blend") > 0.0 && hr("covisitation") > 0.0, "{report}");
+
+    // The dump holds every prediction of every ranker, and re-scoring it gives the report's figures.
+    let dumped: Vec<Value> = lines(&dump)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for name in ["popular", "covisitation", "session_knn", "blend"] {
+        let mine: Vec<&Value> = dumped.iter().filter(|d| d["ranker"] == name).collect();
+        assert_eq!(
+            mine.len() as u64,
+            report[name]["predictions"].as_u64().unwrap()
+        );
+        let mrr = mine
+            .iter()
+            .map(|d| {
+                let prefix = d["prefix"].as_array().unwrap();
+                assert_eq!(prefix.len(), d["prefix_ms"].as_array().unwrap().len());
+                let items = d["items"].as_array().unwrap();
+                assert!(items.len() <= 20, "the cutoff bounds each answer");
+                items
+                    .iter()
+                    .position(|i| i[0] == d["next"])
+                    .map_or(0.0, |p| 1.0 / (p as f64 + 1.0))
+            })
+            .sum::<f64>()
+            / mine.len() as f64;
+        let reported = report[name]["mrr"].as_f64().unwrap();
+        assert!((mrr - reported).abs() < 1e-9, "{name}: {mrr} vs {reported}");
+    }
 }

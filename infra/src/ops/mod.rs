@@ -220,7 +220,7 @@ fn add(into: &mut Window, w: &Window) {
     if let Some(h) = &w.latency {
         match &mut into.latency {
             Some(i) => {
-                // Both auto-resize, so adding cannot run out of range.
+                // Same shape, so adding cannot run out of range; counts saturate (at 4e9).
                 let _ = i.add(h);
             }
             None => into.latency = Some(h.clone()),

@@ -6,7 +6,10 @@
 //! window is created by its first sample and dropped once older than [`RETENTION_WINDOWS`], so an idle
 //! series costs nothing and memory is bounded by series × 90 windows. Latencies are kept in
 //! microseconds in an [`hdrhistogram`] with two significant digits (1 % precision is plenty for an
-//! operator, and keeps a window a few kilobytes).
+//! operator) over a fixed range, 1 µs to [`LATENCY_MAX_MICROS`] (slower samples count at the top),
+//! with 32-bit counts: every window's histogram has the same size (10 KiB) whatever latencies it
+//! sees, so the series' memory is flat once the retention is full (an auto-resizing histogram grew
+//! with each new maximum, and the process' memory with the worst latency of the last 15 minutes).
 //!
 //! Invariant: the window index is always passed in, never read from a clock here, so the arithmetic is
 //! tested without waiting; [`now_index`] is the one clock read, by the recorder and the JSON view.
@@ -19,6 +22,19 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 pub const WINDOW_SECONDS: u64 = 10;
 /// Windows kept: 15 minutes.
 pub const RETENTION_WINDOWS: u64 = 90;
+/// The highest latency a window tells apart (60 s); slower samples are recorded as this.
+pub const LATENCY_MAX_MICROS: u64 = 60_000_000;
+
+/// A window's latency histogram (see the module docs).
+pub type Latencies = Histogram<u32>;
+
+/// An empty latency histogram of the fixed shape every window uses.
+pub fn latencies() -> Latencies {
+    let mut h = Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, 2)
+        .expect("1 µs to 60 s with 2 significant digits is valid");
+    h.auto(false);
+    h
+}
 
 /// The index of the window holding this instant.
 pub fn now_index() -> u64 {
@@ -57,7 +73,7 @@ pub struct SeriesId {
 #[derive(Debug, Default)]
 pub struct Window {
     /// Latencies in microseconds (endpoints and stages); created by the first sample.
-    pub latency: Option<Histogram<u64>>,
+    pub latency: Option<Latencies>,
     /// Events counted (flows).
     pub count: u64,
     /// Answers with a 5xx status (endpoints).
@@ -70,13 +86,9 @@ pub struct Window {
 
 impl Window {
     pub fn record_micros(&mut self, micros: u64) {
-        let h = self
-            .latency
-            .get_or_insert_with(|| Histogram::new(2).expect("2 significant digits is valid"));
-        // The histogram grows to fit (auto-resize); only a value past u64's range is clamped.
-        if h.record(micros.max(1)).is_err() {
-            h.saturating_record(micros);
-        }
+        self.latency
+            .get_or_insert_with(latencies)
+            .saturating_record(micros.clamp(1, LATENCY_MAX_MICROS));
     }
 
     /// Requests or samples seen: a latency's count, else the counter.
@@ -210,6 +222,23 @@ mod tests {
         assert!((49.0..=51.0).contains(&p50), "p50 {p50}");
         assert!((98.0..=100.0).contains(&p99), "p99 {p99}");
         assert_eq!(w.total(), 100);
+    }
+
+    #[test]
+    fn a_window_has_one_size_whatever_it_records() {
+        let mut quick = Window::default();
+        quick.record_micros(100);
+        let mut slow = Window::default();
+        slow.record_micros(100);
+        slow.record_micros(3_600_000_000); // an hour: past the range
+        let (q, s) = (quick.latency.unwrap(), slow.latency.unwrap());
+        assert_eq!(q.distinct_values(), s.distinct_values(), "no growth");
+        assert_eq!(s.len(), 2, "the slow sample is counted");
+        let top = s.value_at_quantile(1.0);
+        assert!(
+            s.equivalent(top, LATENCY_MAX_MICROS),
+            "and shown at the top of the range: {top}"
+        );
     }
 
     #[test]

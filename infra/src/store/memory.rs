@@ -2,7 +2,7 @@
 //! expiry) in a map behind one mutex, interpreting the same [`Update`]s as the Redis backend.
 //! A mutex suffices: each operation is short and no await happens while it is held.
 
-use super::zset::SortedSet;
+use super::zset::{FastHash, SortedSet};
 use super::{Read, Store, StoreError, Value};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -28,7 +28,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Db {
-    map: HashMap<String, Entry>,
+    map: HashMap<String, Entry, FastHash>,
     /// When expired entries were last dropped (`None`: never).
     swept: Option<Instant>,
 }
@@ -47,27 +47,30 @@ impl MemoryStore {
 
 impl Db {
     fn live(&mut self, key: &str) -> Option<&mut Entry> {
-        let now = Instant::now();
-        if self
+        let expired = self
             .map
-            .get(key)
-            .is_some_and(|e| e.expires.is_some_and(|t| t <= now))
-        {
+            .get(key)?
+            .expires
+            .is_some_and(|t| t <= Instant::now());
+        if expired {
             self.map.remove(key);
+            return None;
         }
         self.map.get_mut(key)
     }
 
     fn entry(&mut self, key: &str, empty: fn() -> Data) -> &mut Data {
-        self.live(key);
-        &mut self
-            .map
-            .entry(key.to_string())
-            .or_insert_with(|| Entry {
-                data: empty(),
-                expires: None,
-            })
-            .data
+        // The key is copied only when the entry is new (`entry()` would copy it every time).
+        if self.live(key).is_none() {
+            self.map.insert(
+                key.to_string(),
+                Entry {
+                    data: empty(),
+                    expires: None,
+                },
+            );
+        }
+        &mut self.map.get_mut(key).expect("present").data
     }
 
     fn hash(&mut self, key: &str) -> Result<&mut HashMap<String, String>, StoreError> {

@@ -1,9 +1,15 @@
 //! The embedded store's sorted set: Redis' semantics (members ranked by score, ties by member) with
 //! its costs: O(log n) to add, change or remove a member, O(log n + k) for the k highest, O(excess
-//! · log n) to keep the top. A member's score in a hash map, and the ranking in an ordered set.
+//! · log n) to keep the top. A member's score in a hash map, and the ranking in an ordered set; the
+//! two share one allocation of the member (`Arc<str>`), so changing a member's score allocates
+//! nothing.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The embedded store's hasher: fast on short keys, seeded per process.
+pub type FastHash = foldhash::fast::RandomState;
 
 /// A score with the total order Redis ranks by (`f64::total_cmp`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,9 +31,9 @@ impl Ord for Score {
 
 #[derive(Debug, Default)]
 pub struct SortedSet {
-    scores: HashMap<String, f64>,
+    scores: HashMap<Arc<str>, f64, FastHash>,
     /// Ascending by (score, member), as `ZRANGE` answers.
-    ranked: BTreeSet<(Score, String)>,
+    ranked: BTreeSet<(Score, Arc<str>)>,
 }
 
 impl SortedSet {
@@ -41,28 +47,36 @@ impl SortedSet {
 
     /// `ZADD`: sets the member's score.
     pub fn insert(&mut self, member: &str, score: f64) {
-        if let Some(old) = self.scores.get_mut(member) {
-            if *old == score {
-                return;
-            }
-            self.ranked.remove(&(Score(*old), member.to_string()));
-            *old = score;
-        } else {
-            self.scores.insert(member.to_string(), score);
-        }
-        self.ranked.insert((Score(score), member.to_string()));
+        self.update(member, |_| score);
     }
 
     /// `ZINCRBY`.
     pub fn incr(&mut self, member: &str, by: f64) {
-        let score = self.scores.get(member).copied().unwrap_or(0.0) + by;
-        self.insert(member, score);
+        self.update(member, |old| old.unwrap_or(0.0) + by);
+    }
+
+    /// Sets a member's score from its current one (`None`: not a member).
+    fn update(&mut self, member: &str, score: impl FnOnce(Option<f64>) -> f64) {
+        let (name, new) = match self.scores.get_key_value(member) {
+            Some((name, &old)) => {
+                let new = score(Some(old));
+                if new == old {
+                    return;
+                }
+                let name = name.clone();
+                self.ranked.remove(&(Score(old), name.clone()));
+                (name, new)
+            }
+            None => (Arc::<str>::from(member), score(None)),
+        };
+        self.scores.insert(name.clone(), new);
+        self.ranked.insert((Score(new), name));
     }
 
     /// `ZREM`.
     pub fn remove(&mut self, member: &str) {
-        if let Some(old) = self.scores.remove(member) {
-            self.ranked.remove(&(Score(old), member.to_string()));
+        if let Some((name, old)) = self.scores.remove_entry(member) {
+            self.ranked.remove(&(Score(old), name));
         }
     }
 
@@ -81,7 +95,7 @@ impl SortedSet {
             .iter()
             .rev()
             .take(n)
-            .map(|(s, m)| (m.clone(), s.0))
+            .map(|(s, m)| (m.to_string(), s.0))
             .collect()
     }
 
@@ -98,7 +112,7 @@ impl SortedSet {
             .iter()
             .skip(start as usize)
             .take((stop - start + 1) as usize)
-            .map(|(s, m)| (m.clone(), s.0))
+            .map(|(s, m)| (m.to_string(), s.0))
             .collect()
     }
 }

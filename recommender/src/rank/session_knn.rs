@@ -93,14 +93,20 @@ pub fn generate(
     if n == 0 || k == 0 {
         return Vec::new();
     }
-    // Position weight of each distinct item: its last click's j / n (or STAN's exp(-(n - j) / λ₁)).
-    let mut pos: HashMap<&str, f64> = HashMap::new();
+    // Position weight of each distinct item: its last click's j / n (or STAN's exp(-(n - j) / λ₁)),
+    // kept in the session's order so that similarities are summed in one order on every run (a
+    // hash map's order differs per process, and floating-point sums with it: ties would not be
+    // broken the same way twice).
+    let mut pos: Vec<(&str, f64)> = Vec::new();
     for (j, item) in session.iter().enumerate() {
         let w = match tuning.click_decay {
             Some(l) if l > 0.0 => (-((n - 1 - j) as f64) / l).exp(),
             _ => (j + 1) as f64 / n as f64,
         };
-        pos.insert(item, w);
+        match pos.iter_mut().find(|(i, _)| *i == item.as_str()) {
+            Some(p) => p.1 = w,
+            None => pos.push((item, w)),
+        }
     }
     let distinct = pos.len() as f64;
     let mut neighbours: Vec<(&PastSession, f64)> = past
@@ -269,6 +275,27 @@ mod tests {
         );
         let z = plain.iter().find(|c| c.item_id == "z").unwrap();
         assert!((z.score - (2.0 / 3.0) / 3.0 / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scores_are_the_same_bits_on_every_call() {
+        // Similarities summed in a hash map's order differed in the last bit from map to map (each
+        // map has its own seed), and ties then fell differently from run to run.
+        let session = s(&["a", "b", "c", "d", "e", "f", "g", "b", "h", "c", "i"]);
+        let n = [
+            past("p", 1.0, &["a", "c", "e", "g", "i", "x"]),
+            past("q", 2.0, &["b", "d", "f", "h", "y"]),
+        ];
+        let bits = || -> Vec<(String, u64)> {
+            generate(&session, &n, 5, Tuning::default())
+                .into_iter()
+                .map(|c| (c.item_id, c.score.to_bits()))
+                .collect()
+        };
+        let first = bits();
+        for _ in 0..200 {
+            assert_eq!(bits(), first);
+        }
     }
 
     #[test]
