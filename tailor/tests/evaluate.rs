@@ -89,8 +89,9 @@ fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
     assert!(hr("blend") > 0.0 && hr("covisitation") > 0.0, "{report}");
 
     // The dump holds every prediction of every ranker, and re-scoring it gives the report's figures.
-    let dumped: Vec<Value> = lines(&dump)
-        .iter()
+    let dumped: Vec<Value> = std::fs::read_to_string(&dump)
+        .unwrap()
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     for name in ["popular", "covisitation", "session_knn", "blend"] {
