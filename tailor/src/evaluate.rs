@@ -26,6 +26,7 @@ use std::time::Instant;
 use tailor_core::config::{Config, SourceWeights};
 use tailor_core::event::RawEvent;
 use tailor_core::keys::KeySpace;
+use tailor_core::state::push_front_distinct;
 use tailor_core::{Event, EventBody, SiteId};
 use tailor_infra::bus::Message;
 use tailor_infra::store::memory::MemoryStore;
@@ -162,7 +163,13 @@ pub struct Case {
     pub prefix_ms: Vec<i64>,
     pub category: Option<String>,
     pub next: String,
-    pub at_ms: i64,
+}
+
+impl Case {
+    /// When the prediction is asked: the prefix's last click (ms).
+    pub fn at_ms(&self) -> i64 {
+        self.prefix_ms.last().copied().unwrap_or_default()
+    }
 }
 
 /// Reads an event file (JSON lines, gzip by extension) into events, validated as the collector does.
@@ -240,7 +247,6 @@ pub fn cases(test: &[Event]) -> Vec<Case> {
                 prefix_ms: clicks[..k].iter().map(|c| c.0).collect(),
                 category: clicks[k - 1].2.clone(),
                 next: clicks[k].1.clone(),
-                at_ms: clicks[k - 1].0,
             });
         }
     }
@@ -409,21 +415,20 @@ pub struct Scoring<'a> {
     pub cutoff: usize,
     /// Training clicks per item (coverage and popularity bias).
     pub popularity: &'a HashMap<String, f64>,
-    /// See [`Evaluate::distinct_sessions`].
-    pub distinct_sessions: bool,
+    /// See [`Evaluate::distinct_sessions`]: `Some(cap)` asks with the session as the profile
+    /// summary keeps it, at most `cap` items (`processor.session_items`).
+    pub distinct_sessions: Option<usize>,
 }
 
-/// A prefix's distinct items in the order of their last click, as the profile summary keeps a
-/// session.
-pub fn distinct(prefix: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(prefix.len());
-    for item in prefix.iter().rev() {
-        if !out.contains(item) {
-            out.push(item.clone());
-        }
+/// A prefix as the profile summary keeps a session (built by the processor's own
+/// `push_front_distinct`: distinct items, the `cap` most recent), oldest first as the ranker takes it.
+pub fn distinct(prefix: &[String], cap: usize) -> Vec<String> {
+    let mut newest_first: Vec<String> = Vec::with_capacity(prefix.len().min(cap));
+    for item in prefix {
+        push_front_distinct(&mut newest_first, item, cap);
     }
-    out.reverse();
-    out
+    newest_first.reverse();
+    newest_first
 }
 
 /// One prediction's answer: the ranked items with their scores and sources.
@@ -450,13 +455,12 @@ pub async fn score(
         let ctx = Context {
             item: case.prefix.last().cloned(),
             category: case.category.clone(),
-            session: Some(if scoring.distinct_sessions {
-                distinct(&case.prefix)
-            } else {
-                case.prefix.clone()
+            session: Some(match scoring.distinct_sessions {
+                Some(cap) => distinct(&case.prefix, cap),
+                None => case.prefix.clone(),
             }),
             limit: cutoff,
-            now_ms: case.at_ms,
+            now_ms: case.at_ms(),
             weights: Some(variant.weights),
             knn: Some(Tuning {
                 position_decay: variant.position_decay,
@@ -590,7 +594,9 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     let scoring = Scoring {
         cutoff: args.cutoff,
         popularity: &popularity,
-        distinct_sessions: args.distinct_sessions,
+        distinct_sessions: args
+            .distinct_sessions
+            .then_some(config.processor.session_items as usize),
     };
     let mut dump = match &args.dump {
         Some(path) => Some(std::io::BufWriter::new(
@@ -704,7 +710,7 @@ mod tests {
         assert_eq!(c[1].next, "a", "repeats are targets too");
         assert_eq!(c[1].prefix_ms.len(), 2);
         assert_eq!(c[1].prefix_ms[1] - c[1].prefix_ms[0], 1000);
-        assert_eq!(c[1].at_ms, c[1].prefix_ms[1]);
+        assert_eq!(c[1].at_ms(), c[1].prefix_ms[1]);
     }
 
     #[test]
@@ -732,10 +738,15 @@ mod tests {
     fn a_distinct_session_keeps_each_item_at_its_last_click() {
         let s = |v: &[&str]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            distinct(&s(&["a", "b", "a", "c", "c"])),
+            distinct(&s(&["a", "b", "a", "c", "c"]), 30),
             s(&["b", "a", "c"])
         );
-        assert!(distinct(&[]).is_empty());
+        assert!(distinct(&[], 30).is_empty());
+        assert_eq!(
+            distinct(&s(&["a", "b", "a", "c", "c"]), 2),
+            s(&["a", "c"]),
+            "the summary's cap keeps the most recent"
+        );
     }
 
     #[test]
