@@ -528,6 +528,11 @@ pub struct RecommenderConfig {
     pub session_click_decay: Option<f64>,
     /// How much each candidate source's best item is worth in the blend (see docs/ranking.md).
     pub weights: SourceWeights,
+    /// The learned re-ranking stage (when the site has a model, `tailor ranker fit`) re-orders
+    /// this many of the blend's best items.
+    pub rerank_candidates: usize,
+    /// Items of the site's popularity the recommender keeps in memory for the re-ranking model.
+    pub rerank_popular_items: usize,
     /// At most this many items of one category per answer (0: no limit).
     pub max_per_category: usize,
     /// Never offer the item of the current page (product pages usually want this; the offline
@@ -566,6 +571,8 @@ impl Default for RecommenderConfig {
             session_recency_decay_days: Some(20.0),
             session_click_decay: None,
             weights: SourceWeights::default(),
+            rerank_candidates: 100,
+            rerank_popular_items: 20_000,
             max_per_category: 0,
             exclude_current_item: false,
             timeout_ms: 50,
@@ -1016,6 +1023,14 @@ impl Config {
                 self.recommender.session_timeout_mins as i64,
             ),
             ("recommender.timeout_ms", self.recommender.timeout_ms as i64),
+            (
+                "recommender.rerank_candidates",
+                self.recommender.rerank_candidates as i64,
+            ),
+            (
+                "recommender.rerank_popular_items",
+                self.recommender.rerank_popular_items as i64,
+            ),
         ];
         for (key, value) in counts {
             positive(key, value)?;

@@ -33,6 +33,7 @@
 //! | `NS:{site}:segdefs` | hash | segment name → definition added through the admin API (JSON) |
 //! | `NS:{site}:catalog` | hash | item id → the catalog item (JSON, `catalog::CatalogItem`) |
 //! | `NS:{site}:catalog:meta` | hash | `rev`: bumped by every catalog write, so caches reload only on change |
+//! | `NS:{site}:ranker` | hash | `rev`, `model`: the learned re-ranking model (JSON, `tailor ranker fit`) and its revision |
 //! | `NS:{site}:rules` | hash | business rule name → definition added through the admin API (JSON) |
 //! | `NS:{site}:lease:refresh` | hash | `owner`, `until` (ms): which processor refreshes the site's models and sweeps it |
 //! | `NS:{site}:seg:<name>` | set | subjects in the segment |
@@ -125,6 +126,11 @@ impl KeySpace {
     }
 
     /// The site's product catalog: item id → item (JSON).
+    /// The learned re-ranking model: fields `rev` and `model`.
+    pub fn ranker(&self, site: &SiteId) -> String {
+        format!("{}:{{{site}}}:ranker", self.ns)
+    }
+
     pub fn catalog(&self, site: &SiteId) -> String {
         self.site_key(site, "catalog")
     }
@@ -273,6 +279,7 @@ mod tests {
         assert_eq!(k.segment(&site, "vip"), "tailor:{demo}:seg:vip");
         assert_eq!(k.catalog(&site), "tailor:{demo}:catalog");
         assert_eq!(k.catalog_meta(&site), "tailor:{demo}:catalog:meta");
+        assert_eq!(k.ranker(&site), "tailor:{demo}:ranker");
         assert_eq!(k.rules(&site), "tailor:{demo}:rules");
     }
 }

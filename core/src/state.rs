@@ -148,6 +148,29 @@ pub struct Session {
     pub referrer: Option<String>,
     /// Distinct items viewed, newest first (co-visitation pairs them).
     pub items: Vec<String>,
+    /// Item views and clicks, newest first, repeats kept (at most `processor.session_items`): the
+    /// session as the recommender reads it, since how often and how recently an item was clicked
+    /// again says whether it is clicked once more (`recommender::rank::rerank`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clicks: Vec<String>,
+}
+
+impl Session {
+    /// A view or click of an item: into the distinct items and the clicks, each capped at `cap`.
+    pub fn push_click(&mut self, item: &str, cap: usize) {
+        push_front_distinct(&mut self.items, item, cap);
+        push_front(&mut self.clicks, item, cap);
+    }
+
+    /// The session as the recommender reads it, newest first: its clicks, or its distinct items
+    /// for a session recorded before clicks were kept.
+    pub fn as_read(&self) -> &[String] {
+        if self.clicks.is_empty() {
+            &self.items
+        } else {
+            &self.clicks
+        }
+    }
 }
 
 /// Visits: the open one, the last few, and aggregates over all of them.
@@ -328,6 +351,12 @@ pub fn push_front_distinct(list: &mut Vec<String>, value: &str, cap: usize) {
     list.truncate(cap);
 }
 
+/// Puts `value` at the front of a newest-first list capped at `cap` (repeats kept).
+pub fn push_front(list: &mut Vec<String>, value: &str, cap: usize) {
+    list.insert(0, value.to_string());
+    list.truncate(cap);
+}
+
 /// Adds `by` to `id`'s quantity in a most-first list capped at `cap`.
 pub fn add_count(list: &mut Vec<(String, f64)>, id: &str, by: f64, cap: usize) {
     match list.iter_mut().find(|(i, _)| i == id) {
@@ -374,8 +403,9 @@ pub struct RecoView {
     /// Items bought (never offered again).
     pub bought: Vec<String>,
     pub stitched_to: Option<String>,
-    /// The latest session's distinct items, newest first, and when it last saw a click (ms): the
-    /// session in progress if that is recent enough.
+    /// The latest session's clicks, newest first, repeats kept (its distinct items for a session
+    /// recorded before clicks were kept), and when it last saw a click (ms): the session in
+    /// progress if that is recent enough.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub session: Vec<String>,
     #[serde(default)]
@@ -421,7 +451,7 @@ impl SubjectState {
                 .map(|(i, _)| i.clone())
                 .collect(),
             stitched_to: self.stitched_to.clone(),
-            session: visit.map(|s| s.items.clone()).unwrap_or_default(),
+            session: visit.map(|s| s.as_read().to_vec()).unwrap_or_default(),
             session_end_ms: visit.map(|s| s.end_ms),
             categories: shares(&self.interests.categories),
             brands: shares(&self.interests.brands),

@@ -43,6 +43,8 @@ pub struct Recommender {
     pub sessions: Arc<crate::sessions::SessionCache>,
     /// Items' most recent sessions, for a moment.
     pub index: Arc<crate::sessions::IndexCache>,
+    /// Each site's learned re-ranking model and the popularity it reads.
+    pub learned: Arc<crate::learned::LearnedCache>,
 }
 
 pub(crate) use tailor_infra::api::{bad, ApiError};
@@ -73,6 +75,7 @@ pub fn routes(config: &Config) -> Routes<Recommender> {
         )
         .merge(crate::catalog::routes())
         .merge(crate::rules::routes())
+        .merge(crate::learned::routes())
         .merge(crate::campaigns::routes())
 }
 
@@ -90,7 +93,8 @@ pub struct Recommendations {
     pub site_id: String,
     /// `m:<member>`, `a:<anonymous>`, or absent for a visitor with no id.
     pub subject: Option<String>,
-    /// `blend`, or `fallback` when the request ran out of time and got the cached popular items.
+    /// `blend`, `learned` (the blend re-ordered by the site's re-ranking model), or `fallback` when
+    /// the request ran out of time and got the cached popular items.
     #[schema(value_type = String)]
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
@@ -233,6 +237,7 @@ impl Recommender {
             now_ms: chrono::Utc::now().timestamp_millis(),
             weights: None,
             knn: None,
+            blend_only: false,
         };
         Ok((site, ctx))
     }

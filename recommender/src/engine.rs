@@ -9,7 +9,9 @@
 //! 3. the items of the sampled neighbour sessions (only when session-based neighbours are enabled and
 //!    the visitor has a session in progress).
 //!
-//! A source whose weight is 0 for the request's slot costs no read. A request that cannot finish
+//! The blend's best `recommender.rerank_candidates` are then re-ordered by the site's learned model
+//! when it has one (`crate::rank::rerank`; no read: the model and the popularity it reads are in
+//! memory). A source whose weight is 0 for the request's slot costs no read. A request that cannot finish
 //! within `recommender.timeout_ms` is answered from the site's popular list kept in memory by the
 //! background refresh (`crate::refresh`; strategy `fallback`) instead of failing.
 
@@ -18,6 +20,7 @@ use crate::rank::blend::{self, Blended};
 use crate::rank::item_to_item::{self, Seed};
 use crate::rank::popular::{self, Interest};
 use crate::rank::reminder;
+use crate::rank::rerank;
 use crate::rank::session_knn::{self, PastSession, Tuning};
 use crate::rank::{Because, Generated, Source};
 use crate::sessions::RecentSessions;
@@ -59,6 +62,9 @@ pub struct Context {
     /// Replaces the configured session-neighbour refinements (`recommender.session_position_decay`,
     /// `session_recency_decay_days`); the evaluation's plain V-SKNN sets `Some(Tuning::default())`.
     pub knn: Option<Tuning>,
+    /// The blend alone, without the site's learned re-ranking (the offline evaluation's
+    /// single-source rankers and the blend it compares the model with).
+    pub blend_only: bool,
 }
 
 /// One recommended item with its explanation.
@@ -87,9 +93,20 @@ struct Why {
 /// A ranked answer and how it was made.
 #[derive(Debug, Clone)]
 pub struct Ranked {
-    /// `blend`, or `fallback` when it was answered from cached popular items.
+    /// `blend`, `learned` when the site's model re-ordered the blend, or `fallback` when it was
+    /// answered from cached popular items.
     pub strategy: &'static str,
     pub items: Vec<Recommendation>,
+}
+
+/// A request's blended candidates with what they were made from (the learned stage's inputs).
+pub struct Candidates {
+    pub view: RecoView,
+    /// The session in progress, oldest click first.
+    pub session: Vec<String>,
+    pub generated: Vec<Generated>,
+    /// The blend, best first.
+    pub ranked: Vec<Blended>,
 }
 
 /// The reads of round trip 2, in order, with what each feeds.
@@ -146,7 +163,33 @@ impl Recommender {
     /// Ranks for a request with no deadline (the offline evaluation calls this directly).
     pub async fn rank(&self, site: &SiteId, ctx: &Context) -> Result<Ranked, ApiError> {
         let cfg = &self.config.recommender;
-        let (slot_weights, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
+        let (_, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
+        let Candidates {
+            view,
+            session,
+            generated,
+            mut ranked,
+        } = self.candidates(site, ctx).await?;
+        let mut strategy = "blend";
+        if let Some(learned) = self.learned.site(site).filter(|_| !ctx.blend_only) {
+            let inputs = rerank::Inputs {
+                generated: &generated,
+                session: &session,
+                popularity: &learned.popularity,
+            };
+            ranked = rerank::rerank(&learned.model, ranked, &inputs, cfg.rerank_candidates);
+            strategy = "learned";
+        }
+        let items = self
+            .finish(site, ctx, &view, ranked, max_per_category, exclude_current)
+            .await?;
+        Ok(Ranked { strategy, items })
+    }
+
+    /// Round trips 1-3 and the blend: every candidate, best first, with what it was made from.
+    pub async fn candidates(&self, site: &SiteId, ctx: &Context) -> Result<Candidates, ApiError> {
+        let cfg = &self.config.recommender;
+        let (slot_weights, _, _) = cfg.for_slot(ctx.slot.as_deref());
         let w = ctx.weights.unwrap_or(slot_weights);
         let view = match &ctx.subject {
             Some(s) => self.reco_of(site, s).await?.unwrap_or_default(),
@@ -357,12 +400,11 @@ impl Recommender {
         }
 
         let ranked: Vec<Blended> = blend::blend(&generated, |s| weight_of(&w, s));
-        let items = self
-            .finish(site, ctx, &view, ranked, max_per_category, exclude_current)
-            .await?;
-        Ok(Ranked {
-            strategy: "blend",
-            items,
+        Ok(Candidates {
+            view,
+            session,
+            generated,
+            ranked,
         })
     }
 

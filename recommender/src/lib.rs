@@ -5,13 +5,15 @@
 //! them; [`api`] serves recommendations and profiles.
 //! [`catalog`] and [`rules`] are the shop's product catalog and business rules, [`campaigns`] its
 //! campaigns and the offers they put beside the items (their APIs and in-memory copies, kept fresh
-//! by [`refresh`]); [`sessions`] keeps past sessions' item lists in memory.
+//! by [`refresh`]); [`sessions`] keeps past sessions' item lists in memory; [`learned`] each site's
+//! learned re-ranking model.
 
 pub mod api;
 pub mod campaigns;
 pub mod catalog;
 mod definitions;
 pub mod engine;
+pub mod learned;
 pub mod openapi;
 pub mod rank;
 pub mod refresh;

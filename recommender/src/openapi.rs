@@ -17,6 +17,9 @@ use utoipa::OpenApi;
         crate::rules::list_rules,
         crate::rules::put_rule,
         crate::rules::delete_rule,
+        crate::learned::put_ranker,
+        crate::learned::get_ranker,
+        crate::learned::delete_ranker,
         crate::campaigns::list_campaigns,
         crate::campaigns::get_campaign,
         crate::campaigns::campaign_report,
@@ -31,6 +34,7 @@ use utoipa::OpenApi;
         crate::rank::Source,
         crate::campaigns::Offer,
         crate::campaigns::CampaignInfo,
+        crate::learned::RankerInfo,
     ))
 )]
 struct RecommenderApi;

@@ -1,6 +1,7 @@
 //! The recommender's in-memory copies of what shops change rarely but every request reads: the
 //! product catalog ([`CatalogCache`]), the business rules ([`RuleCache`]) and the campaigns with
-//! their counters ([`CampaignCache`]), kept fresh by one background task per process, which also
+//! their counters ([`CampaignCache`]) and the learned re-ranking model
+//! ([`crate::learned::LearnedCache`]), kept fresh by one background task per process, which also
 //! keeps each site's popular items for the answers past `recommender.timeout_ms`.
 //!
 //! Each tick costs one small read per site and cache when nothing changed (the catalog's revision,
@@ -34,6 +35,7 @@ impl Recommender {
                 config.recommender.session_index_cache,
                 Duration::from_millis(config.recommender.session_index_cache_ms),
             )),
+            learned: Arc::default(),
             config,
             popular: Arc::default(),
         }
@@ -49,6 +51,14 @@ impl Recommender {
         }
         if let Err(e) = self.campaigns.refresh(&*self.store, &self.keys, site).await {
             tracing::warn!(%site, error = %e, "campaigns refresh failed; keeping the last copy");
+        }
+        let popular_items = self.config.recommender.rerank_popular_items;
+        if let Err(e) = self
+            .learned
+            .refresh(&*self.store, &self.keys, site, popular_items)
+            .await
+        {
+            tracing::warn!(%site, error = %e, "re-ranking model refresh failed; keeping the last copy");
         }
         if let Err(e) = self.refresh_popular(site).await {
             tracing::warn!(%site, error = %e, "popular items refresh failed; keeping the last copy");

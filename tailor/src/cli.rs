@@ -77,6 +77,9 @@ pub enum Command {
     /// HR and MRR at the cutoff, coverage, popularity bias) for the single generators and the blend,
     /// with the models built by the real processor code on the embedded store.
     Evaluate(crate::evaluate::Evaluate),
+    /// The learned re-ranking stage: fit its model on a shop's event file (offline, like evaluate).
+    #[command(subcommand)]
+    Ranker(Ranker),
     /// Forget a member (or anonymous visitor) everywhere Tailor keeps them: profile, devices, merged
     /// identities, indexes and segments, with a tombstone so no replay rebuilds them.
     Erase(Erase),
@@ -188,6 +191,14 @@ pub struct Import {
     /// Seconds to wait for a Tailor at --url that does not answer before giving up.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Ranker {
+    /// Fit the re-ranking model for MRR@20 on the sessions ending in the last --days of the file
+    /// (the shared models built from the sessions before, by the real processor code), and write
+    /// it as JSON; load it with `PUT /admin/ranker?site=S`.
+    Fit(crate::learn::Fit),
 }
 
 #[derive(Debug, Subcommand)]

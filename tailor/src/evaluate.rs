@@ -26,7 +26,7 @@ use std::time::Instant;
 use tailor_core::config::{Config, SourceWeights};
 use tailor_core::event::RawEvent;
 use tailor_core::keys::KeySpace;
-use tailor_core::state::push_front_distinct;
+use tailor_core::state::Session;
 use tailor_core::{Event, EventBody, SiteId};
 use tailor_infra::bus::Message;
 use tailor_infra::store::memory::MemoryStore;
@@ -34,6 +34,7 @@ use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tailor_processor::Processor;
 use tailor_recommender::engine::Context;
+use tailor_recommender::learned::store_model;
 use tailor_recommender::rank::session_knn::Tuning;
 use tailor_recommender::rank::Source;
 use tailor_recommender::Recommender;
@@ -70,14 +71,24 @@ pub struct Evaluate {
     /// `blend[...]`. Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
-    /// Ask with the session as the profile summary keeps it (its distinct items in the order of
-    /// their last click) instead of every click of the prefix: what the live recommender reads.
+    /// Ask with the session as the profile summary keeps it (its last `processor.session_items`
+    /// clicks) instead of every click of the prefix: what the live recommender reads.
     #[arg(long)]
-    pub distinct_sessions: bool,
+    pub summary_sessions: bool,
     /// Also write every prediction as a JSON line (ranker, session, prefix with its clicks' times,
     /// the next item, the ranked items with their scores and sources), for analysis.
     #[arg(long, value_name = "FILE")]
     pub dump: Option<PathBuf>,
+    /// Score the blend without fitting the learned re-ranking stage first (faster; the blend is
+    /// then the hand-set weights alone).
+    #[arg(long)]
+    pub no_learn: bool,
+    /// The re-ranking model is fitted on the TRAIN sessions ending in its last N days, with the
+    /// models built from the sessions before (`tailor ranker fit --days`).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub learn_days: u32,
+    #[command(flatten)]
+    pub fit: crate::learn::FitParams,
 }
 
 /// One ranker's quality.
@@ -300,6 +311,8 @@ pub struct Variant {
     pub position_decay: Option<f64>,
     pub recency_days: Option<f64>,
     pub click_decay: Option<f64>,
+    /// Without the site's learned re-ranking model.
+    pub blend_only: bool,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
@@ -415,20 +428,19 @@ pub struct Scoring<'a> {
     pub cutoff: usize,
     /// Training clicks per item (coverage and popularity bias).
     pub popularity: &'a HashMap<String, f64>,
-    /// See [`Evaluate::distinct_sessions`]: `Some(cap)` asks with the session as the profile
-    /// summary keeps it, at most `cap` items (`processor.session_items`).
-    pub distinct_sessions: Option<usize>,
+    /// See [`Evaluate::summary_sessions`]: `Some(cap)` asks with the session as the profile
+    /// summary keeps it, at most `cap` clicks (`processor.session_items`).
+    pub summary_sessions: Option<usize>,
 }
 
 /// A prefix as the profile summary keeps a session (built by the processor's own
-/// `push_front_distinct`: distinct items, the `cap` most recent), oldest first as the ranker takes it.
-pub fn distinct(prefix: &[String], cap: usize) -> Vec<String> {
-    let mut newest_first: Vec<String> = Vec::with_capacity(prefix.len().min(cap));
+/// `Session::push_click`: the `cap` most recent clicks), oldest first as the ranker takes it.
+pub fn summarised(prefix: &[String], cap: usize) -> Vec<String> {
+    let mut session = Session::default();
     for item in prefix {
-        push_front_distinct(&mut newest_first, item, cap);
+        session.push_click(item, cap);
     }
-    newest_first.reverse();
-    newest_first
+    session.as_read().iter().rev().cloned().collect()
 }
 
 /// One prediction's answer: the ranked items with their scores and sources.
@@ -452,15 +464,11 @@ pub async fn score(
     let max_pop = popularity.values().copied().fold(0.0, f64::max).max(1.0);
     let mut recommended = 0usize;
     for case in cases {
+        let session = match scoring.summary_sessions {
+            Some(cap) => summarised(&case.prefix, cap),
+            None => case.prefix.clone(),
+        };
         let ctx = Context {
-            item: case.prefix.last().cloned(),
-            category: case.category.clone(),
-            session: Some(match scoring.distinct_sessions {
-                Some(cap) => distinct(&case.prefix, cap),
-                None => case.prefix.clone(),
-            }),
-            limit: cutoff,
-            now_ms: case.at_ms(),
             weights: Some(variant.weights),
             knn: Some(Tuning {
                 position_decay: variant.position_decay,
@@ -468,7 +476,8 @@ pub async fn score(
                 recency_decay_ms: variant.recency_days.map(|d| d * 86_400_000.0),
                 now_ms: 0.0,
             }),
-            ..Default::default()
+            blend_only: variant.blend_only,
+            ..crate::learn::context(case, session, cutoff)
         };
         let ranked = recommender.rank(site, &ctx).await?;
         let r = match ranked.items.iter().position(|r| r.item_id == case.next) {
@@ -564,12 +573,28 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
             *popularity.entry(i).or_default() += 1.0;
         }
     }
-    let recommender = Recommender::new(store, keys, config.clone());
+    let recommender = Recommender::new(store.clone(), keys.clone(), config.clone());
+    let learned = if args.no_learn {
+        None
+    } else {
+        let params = args.fit.params()?;
+        let fitted = crate::learn::fit(&config, train_events.clone(), args.learn_days, params)
+            .await
+            .context("fitting the re-ranking model")?;
+        store_model(&*store, &keys, &site, &fitted.model).await?;
+        let n = config.recommender.rerank_popular_items;
+        recommender
+            .learned
+            .refresh(&*store, &keys, &site, n)
+            .await?;
+        Some(fitted)
+    };
     let base = Variant {
         weights: config.recommender.weights,
         position_decay: config.recommender.session_position_decay,
         recency_days: config.recommender.session_recency_decay_days,
         click_decay: config.recommender.session_click_decay,
+        blend_only: false,
     };
     // The single generators as the literature defines them: session_knn is plain V-SKNN.
     let mut rankers: Vec<(String, Variant)> = ["popular", "covisitation", "session_knn"]
@@ -583,19 +608,28 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                     position_decay: None,
                     recency_days: None,
                     click_decay: None,
+                    blend_only: true,
                 },
             )
         })
         .collect();
     rankers.push(("blend".into(), base));
+    // The hand-set weights alone, to show what the learned stage adds; the tuning variants too.
+    let hand_set = Variant {
+        blend_only: true,
+        ..base
+    };
+    if learned.is_some() {
+        rankers.push(("blend_without_model".into(), hand_set));
+    }
     for spec in &args.weights {
-        rankers.push((format!("blend[{spec}]"), parse_weights(spec, base)?));
+        rankers.push((format!("blend[{spec}]"), parse_weights(spec, hand_set)?));
     }
     let scoring = Scoring {
         cutoff: args.cutoff,
         popularity: &popularity,
-        distinct_sessions: args
-            .distinct_sessions
+        summary_sessions: args
+            .summary_sessions
             .then_some(config.processor.session_items as usize),
     };
     let mut dump = match &args.dump {
@@ -633,12 +667,21 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
     }
+    if let Some(f) = &learned {
+        println!(
+            "re-ranking model: {} trees fitted on {} of {} predictions of the TRAIN sessions ending in its last {} days",
+            f.model.trees.len(),
+            f.queries,
+            f.cases,
+            args.learn_days
+        );
+    }
     println!(
         "{} training events, {} test predictions ({protocol}{}); models built in {:.0} s, total {:.0} s",
         train_events.len(),
         all_cases.len(),
-        if args.distinct_sessions {
-            "; sessions as the profile keeps them: distinct items"
+        if args.summary_sessions {
+            "; sessions as the profile keeps them"
         } else {
             ""
         },
@@ -735,16 +778,16 @@ mod tests {
     }
 
     #[test]
-    fn a_distinct_session_keeps_each_item_at_its_last_click() {
+    fn a_summarised_session_keeps_the_last_clicks_with_repeats() {
         let s = |v: &[&str]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            distinct(&s(&["a", "b", "a", "c", "c"]), 30),
-            s(&["b", "a", "c"])
+            summarised(&s(&["a", "b", "a", "c", "c"]), 30),
+            s(&["a", "b", "a", "c", "c"])
         );
-        assert!(distinct(&[], 30).is_empty());
+        assert!(summarised(&[], 30).is_empty());
         assert_eq!(
-            distinct(&s(&["a", "b", "a", "c", "c"]), 2),
-            s(&["a", "c"]),
+            summarised(&s(&["a", "b", "a", "c", "c"]), 2),
+            s(&["c", "c"]),
             "the summary's cap keeps the most recent"
         );
     }
@@ -777,6 +820,7 @@ mod tests {
             position_decay: None,
             recency_days: None,
             click_decay: None,
+            blend_only: true,
         };
         let v = parse_weights("sequence=0.25, popular=0,decay=2", base).unwrap();
         assert_eq!(v.weights.sequence, 0.25);

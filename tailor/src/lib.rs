@@ -13,6 +13,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod import;
 pub mod keys;
+pub mod learn;
 pub mod metrics;
 pub mod openapi;
 pub mod replay;

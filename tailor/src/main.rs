@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Replay(args) => return tailor::replay::run(config, args).await,
         Command::Evaluate(args) => return tailor::evaluate::run(config, args).await,
+        Command::Ranker(cli::Ranker::Fit(args)) => return tailor::learn::run(config, args).await,
         other => other,
     };
     let simulate = match &command {
@@ -73,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
         | Command::Erase(_)
         | Command::Keys(_)
         | Command::Replay(_)
-        | Command::Evaluate(_) => {
+        | Command::Evaluate(_)
+        | Command::Ranker(_) => {
             unreachable!("handled above")
         }
     };

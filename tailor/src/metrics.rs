@@ -155,7 +155,7 @@ pub fn register(roles: Roles, config: &Config) {
     }
     if roles.recommender {
         // `tailor_recommender::engine::Ranked::strategy`.
-        for strategy in ["blend", "fallback"] {
+        for strategy in ["blend", "learned", "fallback"] {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
         }
         counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);

@@ -70,8 +70,18 @@ fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
         "--json",
         "--dump",
         dump.to_str().unwrap(),
+        "--learn-days",
+        "3",
+        "--trees",
+        "10",
     ]);
-    for name in ["popular", "covisitation", "session_knn", "blend"] {
+    for name in [
+        "popular",
+        "covisitation",
+        "session_knn",
+        "blend",
+        "blend_without_model",
+    ] {
         let q = &report[name];
         let predictions = q["predictions"].as_u64().unwrap();
         assert!(predictions > 100, "{name}: {q}");
@@ -87,6 +97,31 @@ fn evaluate_runs_on_a_slice_and_reports_every_ranker() {
         "session neighbours should dwarf popularity: {report}"
     );
     assert!(hr("blend") > 0.0 && hr("covisitation") > 0.0, "{report}");
+
+    // `tailor ranker fit` writes a model the recommender accepts.
+    let model = dir.join("model.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(["ranker", "fit", "--events", slice.to_str().unwrap()])
+        .args([
+            "--days",
+            "3",
+            "--trees",
+            "5",
+            "--out",
+            model.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fitted 5 trees"));
+    let model: tailor_recommender::rank::boost::Booster =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(model.trees.len(), 5);
+    tailor_recommender::rank::rerank::check(&model).unwrap();
 
     // The dump holds every prediction of every ranker, and re-scoring it gives the report's figures.
     let dumped: Vec<Value> = std::fs::read_to_string(&dump)

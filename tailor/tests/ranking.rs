@@ -165,6 +165,79 @@ async fn ranking(app: &App, tag: &str) {
         Some("j1"),
         "{other}"
     );
+
+    learned_model(app).await;
+}
+
+/// A re-ranking model loaded through the admin API re-orders the answers (strategy `learned`);
+/// a model this build cannot use is refused with a 400 that says why; deleting it restores the
+/// blend.
+async fn learned_model(app: &App) {
+    use tailor_recommender::rank::boost::{Booster, Tree};
+    use tailor_recommender::rank::rerank;
+    let features = rerank::names();
+    let popularity = features.iter().position(|f| f == "popularity").unwrap() as i32;
+    // One stump: an item seen at most once (popularity ln 2) outranks the popular ones (ln 5).
+    let model = Booster {
+        features: features.clone(),
+        trees: vec![Tree {
+            feature: vec![popularity, -1, -1],
+            value: vec![1.0, 1.0, -1.0],
+            left: vec![1, 0, 0],
+            right: vec![2, 0, 0],
+        }],
+    };
+    let (_, before) = app
+        .get("/v1/recommendations?site=demo&anonymous=nobody")
+        .await;
+    assert_eq!(before["strategy"], "blend", "{before}");
+    let put = |body: Value| async move {
+        app.send(reqwest::Method::PUT, "/admin/ranker?site=demo", &body)
+            .await
+    };
+    let (status, body) = put(json!({"features": ["x"], "trees": []})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("this build computes"), "{body}");
+    let (status, body) = put(json!({"features": features, "trees": [{"feature": [0]}]})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("trees[0]"), "{body}");
+    let (status, body) = put(serde_json::to_value(&model).unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trees"], 1);
+    let (_, info) = app.get("/admin/ranker?site=demo").await;
+    assert_eq!(info["rev"], body["rev"], "{info}");
+
+    let (_, learned) = app
+        .get("/v1/recommendations?site=demo&anonymous=nobody")
+        .await;
+    assert_eq!(learned["strategy"], "learned", "{learned}");
+    assert_ne!(ids(&learned)[0], "s1", "{learned}");
+    let sorted = |v: &Value| {
+        let mut ids = ids(v);
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        sorted(&learned),
+        sorted(&before),
+        "the same items, re-ordered"
+    );
+
+    let (status, _) = app
+        .send(
+            reqwest::Method::DELETE,
+            "/admin/ranker?site=demo",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app.get("/admin/ranker?site=demo").await;
+    assert_eq!(status, 404);
+    let (_, blend) = app
+        .get("/v1/recommendations?site=demo&anonymous=nobody")
+        .await;
+    assert_eq!(blend["strategy"], "blend", "{blend}");
+    assert_eq!(ids(&blend), ids(&before), "{blend}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

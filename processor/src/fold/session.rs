@@ -120,22 +120,12 @@ impl Folder<'_> {
                     }
                 }
                 if let Some(i) = item_id {
-                    push_front_distinct(
-                        &mut sess.items,
-                        i.as_str(),
-                        self.config.session_items as usize,
-                    );
+                    sess.push_click(i.as_str(), self.config.session_items as usize);
                 }
             }
             EventBody::Click {
                 item_id: Some(i), ..
-            } => {
-                push_front_distinct(
-                    &mut sess.items,
-                    i.as_str(),
-                    self.config.session_items as usize,
-                );
-            }
+            } => sess.push_click(i.as_str(), self.config.session_items as usize),
             EventBody::PagePing { dwell_ms } => sess.dwell_ms += dwell_ms,
             _ => {}
         }

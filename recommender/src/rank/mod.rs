@@ -18,9 +18,11 @@
 //! its best score before weighting: a weight then says how much a source's *best* candidate is worth.
 
 pub mod blend;
+pub mod boost;
 pub mod item_to_item;
 pub mod popular;
 pub mod reminder;
+pub mod rerank;
 pub mod session_knn;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,298 @@
+//! Each site's learned re-ranking model (`crate::rank::rerank`) in memory, with the item popularity
+//! it reads, kept fresh by the background refresh (`crate::refresh`), and its admin API:
+//!
+//! * `PUT /admin/ranker?site=` with a model (the JSON `tailor ranker fit` writes): checked (400 naming
+//!   what is wrong: not a model, other features than this build computes, a malformed tree), stored
+//!   and loaded before the answer (its revision, trees and features);
+//! * `GET /admin/ranker?site=`: the model in force (revision, trees, features), 404 without one;
+//! * `DELETE /admin/ranker?site=`: back to the blend alone (204; 404 without a model).
+//!
+//! The model lives in the site's slot (`NS:{site}:ranker`: `model`, the JSON, and `rev`, a digest
+//! of it, written together by [`store_model`]). A refresh reads the revision and only when it moved
+//! the model; a model that does not parse or reads other features than this build computes is
+//! refused with a warning and the site ranks with the blend alone, as a site without a model does.
+//! The popularity (the `rerank_popular_items` most popular items) is re-read at every refresh
+//! while the site has a model.
+
+use crate::api::{bad, ApiError, Recommender};
+use crate::rank::boost::Booster;
+use crate::rank::rerank;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, put};
+use axum::Json;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use tailor_core::access::Scope;
+use tailor_core::keys::KeySpace;
+use tailor_core::ops::{Update, WriteOp};
+use tailor_core::SiteId;
+use tailor_infra::api::Params;
+use tailor_infra::auth::{Access, Routes};
+use tailor_infra::store::{Read, Store, StoreError, Value};
+
+/// A site's model with what it reads.
+pub struct Learned {
+    rev: String,
+    pub model: Arc<Booster>,
+    pub popularity: HashMap<String, f64>,
+}
+
+/// Every site's [`Learned`] as last refreshed.
+#[derive(Default)]
+pub struct LearnedCache {
+    sites: RwLock<HashMap<SiteId, Arc<Learned>>>,
+}
+
+/// The read of the site's `n` most popular items with their popularity ...
+pub fn popularity_read(keys: &KeySpace, site: &SiteId, n: usize) -> Read {
+    Read::Top(keys.popular(site), n)
+}
+
+/// ... and its answer as the re-ranking stage reads it.
+pub fn popularity_of(value: Option<Value>) -> HashMap<String, f64> {
+    value
+        .map(|v| v.into_top())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+/// A digest of a model's JSON: its revision.
+fn digest(json: &str) -> String {
+    // SipHash with fixed keys: the same digest in every process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Stores a site's model (replacing any), checked first; returns its revision.
+pub async fn store_model(
+    store: &dyn Store,
+    keys: &KeySpace,
+    site: &SiteId,
+    model: &Booster,
+) -> anyhow::Result<String> {
+    if let Err(e) = rerank::check(model) {
+        anyhow::bail!("the model cannot be used: {e}");
+    }
+    let json = serde_json::to_string(model).expect("a model serialises");
+    let rev = digest(&json);
+    let key = keys.ranker(site);
+    store
+        .apply(&[Update {
+            ops: vec![
+                WriteOp::HashSet {
+                    key: key.clone(),
+                    field: "model".into(),
+                    value: json,
+                },
+                WriteOp::HashSet {
+                    key,
+                    field: "rev".into(),
+                    value: rev.clone(),
+                },
+            ],
+            ..Default::default()
+        }])
+        .await?;
+    Ok(rev)
+}
+
+impl LearnedCache {
+    /// The site's model, if it has one.
+    pub fn site(&self, site: &SiteId) -> Option<Arc<Learned>> {
+        self.sites.read().ok()?.get(site).cloned()
+    }
+
+    /// Re-reads the site's model if its revision moved, and its items' popularity.
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        keys: &KeySpace,
+        site: &SiteId,
+        popular_items: usize,
+    ) -> Result<(), StoreError> {
+        let key = keys.ranker(site);
+        let rev = store
+            .read(&[Read::Field(key.clone(), "rev".into())])
+            .await?
+            .pop()
+            .and_then(|v| v.into_text());
+        let Some(rev) = rev else {
+            if let Ok(mut m) = self.sites.write() {
+                m.remove(site);
+            }
+            return Ok(());
+        };
+        let current = self.site(site).filter(|l| l.rev == rev);
+        let mut reads = vec![popularity_read(keys, site, popular_items)];
+        if current.is_none() {
+            reads.push(Read::Field(key, "model".into()));
+        }
+        let mut values = store.read(&reads).await?.into_iter();
+        let popularity = popularity_of(values.next());
+        let model = match current {
+            Some(l) => l.model.clone(),
+            None => {
+                let json = values
+                    .next()
+                    .and_then(|v| v.into_text())
+                    .unwrap_or_default();
+                let parsed = serde_json::from_str::<Booster>(&json)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| rerank::check(&m).map(|()| m));
+                match parsed {
+                    Ok(m) => {
+                        tracing::info!(%site, %rev, trees = m.trees.len(), "re-ranking model loaded");
+                        Arc::new(m)
+                    }
+                    Err(e) => {
+                        tracing::warn!(%site, %rev, error = %e, "re-ranking model refused; ranking with the blend alone");
+                        if let Ok(mut m) = self.sites.write() {
+                            m.remove(site);
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        if let Ok(mut m) = self.sites.write() {
+            m.insert(
+                site.clone(),
+                Arc::new(Learned {
+                    rev,
+                    model,
+                    popularity,
+                }),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Largest model accepted (a 300-tree model of 31 leaves is about 1 MB of JSON).
+const MAX_MODEL_BYTES: usize = 32 * 1024 * 1024;
+
+/// The re-ranking model's routes, merged into the recommender's router.
+pub(crate) fn routes() -> Routes<Recommender> {
+    let admin = Access::Site(Scope::Admin);
+    Routes::new()
+        .route(Method::GET, "/admin/ranker", admin, get(get_ranker))
+        .route(
+            Method::PUT,
+            "/admin/ranker",
+            admin,
+            put(put_ranker).layer(DefaultBodyLimit::max(MAX_MODEL_BYTES)),
+        )
+        .route(
+            Method::DELETE,
+            "/admin/ranker",
+            admin,
+            delete(delete_ranker),
+        )
+}
+
+/// The model in force on a site.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RankerInfo {
+    pub site_id: String,
+    /// A digest of the model's JSON.
+    pub rev: String,
+    pub trees: usize,
+    pub features: Vec<String>,
+}
+
+fn info(site: &SiteId, l: &Learned) -> RankerInfo {
+    RankerInfo {
+        site_id: site.to_string(),
+        rev: l.rev.clone(),
+        trees: l.model.trees.len(),
+        features: l.model.features.clone(),
+    }
+}
+
+/// Loads a re-ranking model (`tailor ranker fit`) for a site.
+#[utoipa::path(put, path = "/admin/ranker", tag = "ranker",
+    params(("site" = String, Query, description = "the site id")),
+    request_body(content = Object, description = "the model, as `tailor ranker fit` writes it"),
+    responses(
+        (status = 200, description = "stored and in force", body = RankerInfo),
+        (status = 400, description = "not a model this build can use (the message says why)", body = tailor_infra::http::ErrorBody)))]
+pub(crate) async fn put_ranker(
+    State(r): State<Recommender>,
+    Query(q): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let site = r.site(&q)?;
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let model: Booster = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| bad("model", format!("at {}: {}", e.path(), e.inner())))?;
+    rerank::check(&model).map_err(|e| bad("model", e))?;
+    store_model(&*r.store, &r.keys, &site, &model)
+        .await
+        .map_err(|e| bad("model", e.to_string()))?;
+    let n = r.config.recommender.rerank_popular_items;
+    r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
+    let loaded = r
+        .learned
+        .site(&site)
+        .ok_or_else(|| ApiError::NotFound(format!("re-ranking model of {site}")))?;
+    Ok(Json(info(&site, &loaded)).into_response())
+}
+
+/// The re-ranking model in force on a site.
+#[utoipa::path(get, path = "/admin/ranker", tag = "ranker",
+    params(("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 200, description = "the model in force", body = RankerInfo),
+        (status = 404, description = "the site ranks with the blend alone", body = tailor_infra::http::ErrorBody)))]
+pub(crate) async fn get_ranker(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Json<RankerInfo>, ApiError> {
+    let site = r.site(&q)?;
+    let n = r.config.recommender.rerank_popular_items;
+    r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
+    match r.learned.site(&site) {
+        Some(l) => Ok(Json(info(&site, &l))),
+        None => Err(ApiError::NotFound(format!("re-ranking model of {site}"))),
+    }
+}
+
+/// Removes a site's re-ranking model: it ranks with the blend alone.
+#[utoipa::path(delete, path = "/admin/ranker", tag = "ranker",
+    params(("site" = String, Query, description = "the site id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 404, description = "the site has no model", body = tailor_infra::http::ErrorBody)))]
+pub(crate) async fn delete_ranker(
+    State(r): State<Recommender>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let site = r.site(&q)?;
+    let key = r.keys.ranker(&site);
+    let had = r
+        .store
+        .read(&[Read::Field(key.clone(), "rev".into())])
+        .await?
+        .pop()
+        .and_then(|v| v.into_text())
+        .is_some();
+    if !had {
+        return Err(ApiError::NotFound(format!("re-ranking model of {site}")));
+    }
+    r.store
+        .apply(&[Update {
+            ops: vec![WriteOp::Delete { key }],
+            ..Default::default()
+        }])
+        .await?;
+    let n = r.config.recommender.rerank_popular_items;
+    r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
