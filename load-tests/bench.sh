@@ -7,7 +7,8 @@
 #   NAME=FILE adds FILE to the load configuration for that run; no pair runs the defaults once;
 #   NAME=FILE@BINARY runs that configuration with another build of tailor (e.g. a baseline built
 #   with other features and copied aside).
-#   LOAD_ARGS adds tailor-load options (e.g. LOAD_ARGS="--batch 20 --scenarios baseline,ingest").
+#   LOAD_ARGS adds tailor-load options (e.g. LOAD_ARGS="--batch 20 --scenarios baseline,ingest";
+#   LOAD_ARGS="--ranker target/ranker.json" adds the learned re-ranking's scenario).
 # With kafka, tailor-load is also given the broker and Redis, for the processor's ceiling, the bare
 # recommendation and memory per member; the Tailor's RSS is read from its pid.
 # Each configuration gets fresh backends and a fresh Tailor (the same traffic from the same seed).
@@ -29,7 +30,7 @@ for run in "$@"; do
   fi
   # shellcheck disable=SC2086
   target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
-    --concurrency "$concurrency" --key "$key" --pid "$tailor_pid" "${backends[@]}" ${LOAD_ARGS:-}
+    --concurrency "$concurrency" --key "$key" --admin-key "$admin_key" --pid "$tailor_pid" "${backends[@]}" ${LOAD_ARGS:-}
   stop_all
   echo
 done

@@ -28,7 +28,7 @@ start_backends() {
 
 # Starts `tailor run` (BIN, by default the release build) with the load configuration plus EXTRA (a
 # TOML file, may be empty), on the backends if they were started, embedded otherwise: sets
-# http_port, tailor_pid and key (a collect key).
+# http_port, tailor_pid, key (a collect key) and admin_key.
 start_tailor() {
   local extra=${1:-} bin=${2:-target/release/tailor}
   # The load generator is one client IP: lift the per-IP rate limit for the run.
@@ -36,6 +36,7 @@ start_tailor() {
   if [ -n "$extra" ]; then cat "$extra" >>"$work/load.toml"; fi
   # A site in a configuration file takes server-side events with a collect key only.
   key=$(target/release/tailor keys create --config "$work/load.toml" --site demo --scope collect --name load | head -1)
+  admin_key=$(target/release/tailor keys create --config "$work/load.toml" --site demo --scope admin --name load-admin | head -1)
   http_port=$(free_port)
   local backends=()
   if [ -n "${redis_port:-}" ]; then

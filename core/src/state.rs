@@ -642,6 +642,27 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_session_keeps_distinct_items_and_every_click_and_is_read_as_its_clicks() {
+        let mut s = Session::default();
+        for i in ["a", "b", "a", "a"] {
+            s.push_click(i, 3);
+        }
+        assert_eq!(s.items, ["a", "b"]);
+        assert_eq!(
+            s.clicks,
+            ["a", "a", "b"],
+            "newest first, capped, repeats kept"
+        );
+        assert_eq!(s.as_read(), ["a", "a", "b"]);
+        // A session stored before clicks were kept is read as its distinct items.
+        let old = Session {
+            items: vec!["x".into(), "y".into()],
+            ..Default::default()
+        };
+        assert_eq!(old.as_read(), ["x", "y"]);
+    }
+
     const H: i64 = 10 * DAY_MS;
 
     #[test]

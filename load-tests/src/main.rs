@@ -58,6 +58,14 @@ struct Args {
     /// recommendations asked are anonymous, which need no key.
     #[arg(long, env = "TAILOR_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// A re-ranking model (`tailor ranker fit`): the recommend-learned scenario loads it through
+    /// `PUT /admin/ranker`, then asks as the recommend scenario does, so the learned stage's cost
+    /// shows beside the blend's in the same run.
+    #[arg(long, value_name = "FILE")]
+    ranker: Option<std::path::PathBuf>,
+    /// An `admin` key of the site, to load --ranker (a site from a configuration file needs it).
+    #[arg(long, env = "TAILOR_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
     /// Run the soak instead of the scenarios: steady open-loop traffic for this many minutes,
     /// sampled every `--window-secs` (docs/reliability.md).
     #[arg(long, value_name = "MINUTES")]
@@ -96,13 +104,13 @@ struct Args {
     #[arg(long, default_value = "tailor")]
     namespace: String,
     /// Which scenarios to run, in this order: baseline, ingest, bare-ingest, recommend,
-    /// bare-recommend, ceiling (the processor's, needs --kafka and --redis), ingest-open (open loop
+    /// recommend-learned (needs --ranker), bare-recommend, ceiling (the processor's, needs --kafka and --redis), ingest-open (open loop
     /// at half the ingest scenario's rate), freshness, memory (needs --redis). A scenario whose
     /// needs are missing is skipped with a note.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "baseline,ingest,bare-ingest,recommend,bare-recommend,ceiling,ingest-open,freshness,memory"
+        default_value = "baseline,ingest,bare-ingest,recommend,recommend-learned,bare-recommend,ceiling,ingest-open,freshness,memory"
     )]
     scenarios: Vec<String>,
     /// Freshness: background page views a second while probing (default: half of the processor's
@@ -120,6 +128,7 @@ enum Scenario {
     Ingest,
     BareIngest,
     Recommend,
+    RecommendLearned,
     BareRecommend,
 }
 
@@ -130,6 +139,7 @@ impl Scenario {
             Scenario::Ingest => "POST /v1/events",
             Scenario::BareIngest => "ceiling: bare POST, same batches",
             Scenario::Recommend => "GET /v1/recommendations",
+            Scenario::RecommendLearned => "GET /v1/recommendations, learned re-ranking",
             Scenario::BareRecommend => "ceiling: bare GET, one store round trip",
         }
     }
@@ -239,6 +249,44 @@ fn run_id() -> &'static str {
     })
 }
 
+/// Loads a re-ranking model into the Tailor under test and checks that answers use it.
+async fn load_ranker(
+    base: &str,
+    site: &str,
+    model: &std::path::Path,
+    key: Option<&str>,
+) -> anyhow::Result<()> {
+    let body = std::fs::read(model).with_context(|| format!("--ranker {}", model.display()))?;
+    let http = reqwest::Client::new();
+    let mut put = http
+        .put(format!("{base}/admin/ranker?site={site}"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(k) = key {
+        put = put.bearer_auth(k);
+    }
+    let r = put.send().await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "loading --ranker: {} {}",
+        r.status(),
+        r.text().await.unwrap_or_default()
+    );
+    let answer: serde_json::Value = http
+        .get(format!(
+            "{base}/v1/recommendations?site={site}&anonymous=load-check"
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(
+        answer["strategy"] == "learned",
+        "the model was loaded but answers do not use it: {answer}"
+    );
+    Ok(())
+}
+
 struct Outcome {
     hist: Histogram<u64>,
     requests: u64,
@@ -269,7 +317,9 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                     Scenario::BareIngest => {
                         shopper.post_views(&client, &format!("{base}/bare/events"), &a)
                     }
-                    Scenario::Recommend => shopper.recommend(&client, &base, &a),
+                    Scenario::Recommend | Scenario::RecommendLearned => {
+                        shopper.recommend(&client, &base, &a)
+                    }
                     Scenario::BareRecommend => shopper.get_for_visitor(
                         &client,
                         &format!("{base}/bare/recommendations"),
@@ -457,6 +507,7 @@ async fn main() -> anyhow::Result<()> {
                 "ingest",
                 "bare-ingest",
                 "recommend",
+                "recommend-learned",
                 "bare-recommend",
                 "ceiling",
                 "ingest-open",
@@ -503,6 +554,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Ingest,
         Scenario::BareIngest,
         Scenario::Recommend,
+        Scenario::RecommendLearned,
         Scenario::BareRecommend,
     ] {
         let key = match s {
@@ -510,10 +562,18 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Ingest => "ingest",
             Scenario::BareIngest => "bare-ingest",
             Scenario::Recommend => "recommend",
+            Scenario::RecommendLearned => "recommend-learned",
             Scenario::BareRecommend => "bare-recommend",
         };
         if !wants(key) {
             continue;
+        }
+        if s == Scenario::RecommendLearned {
+            let Some(model) = &args.ranker else {
+                notes.push("recommend-learned skipped: it loads a model (--ranker)".into());
+                continue;
+            };
+            load_ranker(&base, &args.site, model, args.admin_key.as_deref()).await?;
         }
         if s == Scenario::BareRecommend && store.is_none() {
             notes.push("bare-recommend skipped: it reads the Tailor's Redis (--redis)".into());

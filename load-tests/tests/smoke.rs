@@ -44,14 +44,36 @@ fn has(out: &str, text: &str) {
     assert!(out.contains(text), "{text:?} not in\n{out}");
 }
 
+/// A one-tree re-ranking model (it favours the less popular items) written to a file.
+fn model_file() -> std::path::PathBuf {
+    use tailor_recommender::rank::boost::{Booster, Tree};
+    use tailor_recommender::rank::rerank;
+    let features = rerank::names();
+    let popularity = features.iter().position(|f| f == "popularity").unwrap() as i32;
+    let model = Booster {
+        features,
+        trees: vec![Tree {
+            feature: vec![popularity, -1, -1],
+            value: vec![2.0, 1.0, -1.0],
+            left: vec![1, 0, 0],
+            right: vec![2, 0, 0],
+        }],
+    };
+    let path = testkit::temp_dir("load-smoke").join("ranker.json");
+    std::fs::write(&path, serde_json::to_string(&model).unwrap()).unwrap();
+    path
+}
+
 #[test]
 fn every_scenario_runs_embedded_and_says_what_it_skips() {
-    let out = load(&[]);
+    let model = model_file();
+    let out = load(&["--ranker", model.to_str().unwrap()]);
     for scenario in [
         "baseline GET /healthz",
         "POST /v1/events",
         "ceiling: bare POST, same batches",
         "GET /v1/recommendations",
+        "GET /v1/recommendations, learned re-ranking",
     ] {
         let cells = row(&out, scenario);
         assert_eq!(cells[7], "0", "errors of {scenario}: {out}");

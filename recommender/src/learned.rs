@@ -296,3 +296,87 @@ pub(crate) async fn delete_ranker(
     r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rank::boost::Tree;
+    use tailor_infra::store::memory::MemoryStore;
+
+    fn stump(value: f32) -> Booster {
+        Booster {
+            features: rerank::names(),
+            trees: vec![Tree {
+                feature: vec![-1],
+                value: vec![value],
+                left: vec![0],
+                right: vec![0],
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_model_loads_with_its_revision_and_a_bad_one_leaves_the_blend_alone() {
+        let store = MemoryStore::new();
+        let keys = KeySpace::new("t");
+        let site = SiteId::parse("s").unwrap();
+        let cache = LearnedCache::default();
+        cache.refresh(&store, &keys, &site, 10).await.unwrap();
+        assert!(cache.site(&site).is_none(), "no model stored");
+
+        store
+            .apply(&[Update {
+                ops: vec![WriteOp::ZIncr {
+                    key: keys.popular(&site),
+                    member: "a".into(),
+                    by: 3.0,
+                }],
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        let rev = store_model(&store, &keys, &site, &stump(1.0))
+            .await
+            .unwrap();
+        cache.refresh(&store, &keys, &site, 10).await.unwrap();
+        let loaded = cache.site(&site).expect("loaded");
+        assert_eq!(loaded.rev, rev);
+        assert_eq!(*loaded.model, stump(1.0));
+        assert_eq!(loaded.popularity.get("a"), Some(&3.0));
+        // Another model is another revision.
+        let rev2 = store_model(&store, &keys, &site, &stump(2.0))
+            .await
+            .unwrap();
+        assert_ne!(rev, rev2);
+        cache.refresh(&store, &keys, &site, 10).await.unwrap();
+        assert_eq!(*cache.site(&site).unwrap().model, stump(2.0));
+
+        // A model of other features is refused at the door, and one written past it is not loaded.
+        let other = Booster {
+            features: vec!["x".into()],
+            ..stump(1.0)
+        };
+        let err = store_model(&store, &keys, &site, &other).await.unwrap_err();
+        assert!(err.to_string().contains("this build computes"), "{err}");
+        store
+            .apply(&[Update {
+                ops: vec![
+                    WriteOp::HashSet {
+                        key: keys.ranker(&site),
+                        field: "model".into(),
+                        value: serde_json::to_string(&other).unwrap(),
+                    },
+                    WriteOp::HashSet {
+                        key: keys.ranker(&site),
+                        field: "rev".into(),
+                        value: "by-hand".into(),
+                    },
+                ],
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        cache.refresh(&store, &keys, &site, 10).await.unwrap();
+        assert!(cache.site(&site).is_none(), "refused: the blend alone");
+    }
+}
