@@ -148,9 +148,10 @@ pub struct Session {
     pub referrer: Option<String>,
     /// Distinct items viewed, newest first (co-visitation pairs them).
     pub items: Vec<String>,
-    /// Item views and clicks, newest first, repeats kept (at most `processor.session_items`): the
-    /// session as the recommender reads it, since how often and how recently an item was clicked
-    /// again says whether it is clicked once more (`recommender::rank::rerank`).
+    /// Item views and clicks, newest first, repeats kept (at most `processor.session_items`; kept
+    /// for the latest session only, emptied when the next one starts): the session as the
+    /// recommender reads it, since how often and how recently an item was clicked again says
+    /// whether it is clicked once more (`recommender::rank::rerank`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clicks: Vec<String>,
 }

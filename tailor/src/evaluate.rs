@@ -10,8 +10,10 @@
 //!    `i(k+1)`. Nothing after the prefix is known to the ranker, and test events never reach the
 //!    models.
 //! 3. Every ranker is the one recommender with different blend weights: `popular`, `covisitation`
-//!    and `session_knn` each enable one generator, `blend` is the configured default (and each
-//!    `--weights` adds a variant, for tuning).
+//!    and `session_knn` each enable one generator, `blend` is the configured default: the blend
+//!    re-ordered by a re-ranking model fitted first on TRAIN alone (`crate::learn`, on the sessions
+//!    ending in its last `--learn-days`), as a site with a model ranks; `blend_without_model` is the
+//!    blend alone (and each `--weights` adds a variant of it, for tuning).
 //!
 //! Tune on a split of the training file (`--validation-days`), never on the test file.
 
@@ -68,7 +70,7 @@ pub struct Evaluate {
     /// keep the configured weight; `decay=2` sets recommender.session_position_decay,
     /// `recency=7` recommender.session_recency_decay_days and `click=3`
     /// recommender.session_click_decay, 0 turns each off), as ranker
-    /// `blend[...]`. Repeatable, for tuning.
+    /// `blend[...]` (the blend alone, without the learned stage). Repeatable, for tuning.
     #[arg(long, value_name = "SPEC")]
     pub weights: Vec<String>,
     /// Ask with the session as the profile summary keeps it (its last `processor.session_items`

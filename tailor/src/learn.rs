@@ -50,7 +50,7 @@ pub struct FitParams {
     #[arg(long, default_value_t = 31)]
     pub leaves: usize,
     /// Each tree's step.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.02)]
     pub learning_rate: f64,
     /// Candidates a leaf holds at least.
     #[arg(long, default_value_t = 50)]

@@ -83,6 +83,11 @@ impl Folder<'_> {
                     Some(id) => id.to_string(),
                     None => format!("~{t}"),
                 };
+                // Only the session in progress is read click by click: older ones keep their
+                // distinct items, so a profile holds one session's clicks.
+                for older in &mut sessions.recent {
+                    older.clicks = Vec::new();
+                }
                 sessions.recent.push(Session {
                     id: id.clone(),
                     start_ms: t,

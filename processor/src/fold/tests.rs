@@ -370,3 +370,36 @@ async fn a_busy_items_neighbour_lists_keep_only_the_strongest() {
     assert!(got[1].clone().into_top().is_empty());
     assert_eq!(got[2].clone().into_top(), [("hub".to_string(), 5.0)]);
 }
+
+#[test]
+fn the_session_in_progress_keeps_its_clicks_for_the_recommender_and_older_ones_drop_them() {
+    let mut w = World::new();
+    let at = |session: &str, item: &str, t: &str| {
+        event(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a",
+            "session_id":session,"item_id":item,"timestamp":t}),
+        )
+    };
+    w.fold(&[
+        at("s1", "x", "2026-01-01T10:00:00Z"),
+        at("s1", "y", "2026-01-01T10:01:00Z"),
+        at("s1", "x", "2026-01-01T10:02:00Z"),
+        at("s1", "x", "2026-01-01T10:03:00Z"),
+    ]);
+    let s = w.state("a:a");
+    assert_eq!(s.sessions.recent[0].items, ["x", "y"]);
+    assert_eq!(s.sessions.recent[0].clicks, ["x", "x", "y", "x"]);
+    assert_eq!(
+        s.reco_view().session,
+        ["x", "x", "y", "x"],
+        "what the recommender reads"
+    );
+    w.fold(&[at("s2", "z", "2026-01-02T10:00:00Z")]);
+    let s = w.state("a:a");
+    assert!(
+        s.sessions.recent[0].clicks.is_empty(),
+        "an older session keeps its items only"
+    );
+    assert_eq!(s.sessions.recent[0].items, ["x", "y"]);
+    assert_eq!(s.reco_view().session, ["z"]);
+}

@@ -117,7 +117,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             trees: 300,
-            learning_rate: 0.05,
+            learning_rate: 0.02,
             leaves: 31,
             min_leaf: 50,
             bins: 64,
