@@ -571,7 +571,7 @@ impl Default for RecommenderConfig {
             session_recency_decay_days: Some(20.0),
             session_click_decay: None,
             weights: SourceWeights::default(),
-            rerank_candidates: 100,
+            rerank_candidates: 50,
             rerank_popular_items: 20_000,
             max_per_category: 0,
             exclude_current_item: false,

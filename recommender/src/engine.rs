@@ -177,7 +177,7 @@ impl Recommender {
                 session: &session,
                 popularity: &learned.popularity,
             };
-            ranked = rerank::rerank(&learned.model, ranked, &inputs, cfg.rerank_candidates);
+            ranked = rerank::rerank(&learned.forest, ranked, &inputs, cfg.rerank_candidates);
             strategy = "learned";
         }
         let items = self

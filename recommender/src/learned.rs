@@ -15,7 +15,7 @@
 //! while the site has a model.
 
 use crate::api::{bad, ApiError, Recommender};
-use crate::rank::boost::Booster;
+use crate::rank::boost::{Booster, Forest};
 use crate::rank::rerank;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -39,6 +39,8 @@ use tailor_infra::store::{Read, Store, StoreError, Value};
 pub struct Learned {
     rev: String,
     pub model: Arc<Booster>,
+    /// The model as it is evaluated.
+    pub forest: Arc<Forest>,
     pub popularity: HashMap<String, f64>,
 }
 
@@ -136,8 +138,8 @@ impl LearnedCache {
         }
         let mut values = store.read(&reads).await?.into_iter();
         let popularity = popularity_of(values.next());
-        let model = match current {
-            Some(l) => l.model.clone(),
+        let (model, forest) = match current {
+            Some(l) => (l.model.clone(), l.forest.clone()),
             None => {
                 let json = values
                     .next()
@@ -149,7 +151,7 @@ impl LearnedCache {
                 match parsed {
                     Ok(m) => {
                         tracing::info!(%site, %rev, trees = m.trees.len(), "re-ranking model loaded");
-                        Arc::new(m)
+                        (Arc::new(m.clone()), Arc::new(m.forest()))
                     }
                     Err(e) => {
                         tracing::warn!(%site, %rev, error = %e, "re-ranking model refused; ranking with the blend alone");
@@ -167,6 +169,7 @@ impl LearnedCache {
                 Arc::new(Learned {
                     rev,
                     model,
+                    forest,
                     popularity,
                 }),
             );

@@ -53,7 +53,7 @@ pub struct FitParams {
     #[arg(long, default_value_t = 0.02)]
     pub learning_rate: f64,
     /// Candidates a leaf holds at least.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     pub min_leaf: usize,
 }
 

@@ -45,7 +45,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
         "benchmarks.md",
         &[
             ("(needs Kafka and Redis)", 11),
-            ("(release build: minutes)", 12),
+            ("(release build: minutes)", 14),
         ],
     ),
     ("catalog.md", &[]),
@@ -54,7 +54,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "quality.md",
         &[
-            ("(full data: minutes; see the table)", 5),
+            ("(full data: minutes; see the table)", 7),
             ("(release build: minutes)", 1),
         ],
     ),

@@ -13,7 +13,7 @@
 //! fitted on other features is refused ([`check`]).
 
 use super::blend::Blended;
-use super::boost::Booster;
+use super::boost::{Booster, Forest};
 use super::{Generated, Source};
 use std::collections::HashMap;
 
@@ -33,6 +33,7 @@ const OWN: [&str; 10] = [
 
 /// The features' names, in the order [`features`] writes them.
 pub fn names() -> Vec<String> {
+    // `features` writes exactly these, in this order (a test checks the width).
     let mut out: Vec<String> = OWN[..2].iter().map(|s| s.to_string()).collect();
     for s in Source::ALL {
         out.push(s.as_str().to_string());
@@ -122,7 +123,7 @@ pub fn features(ranked: &[Blended], inputs: &Inputs<'_>, top: usize) -> Vec<f32>
     let s = session_facts(inputs.session);
     let best = ranked.first().map(|b| b.score).unwrap_or(1.0).max(1e-12);
     let last_clicks = s.last.and_then(|l| s.clicks.get(l)).map_or(0, |c| c.0) as f32;
-    let width = names().len();
+    let width = 2 + 2 * Source::ALL.len() + OWN.len() - 2;
     let mut out = Vec::with_capacity(ranked.len().min(top) * width);
     for (r, b) in ranked.iter().take(top).enumerate() {
         out.push((b.score / best) as f32);
@@ -160,7 +161,7 @@ pub fn features(ranked: &[Blended], inputs: &Inputs<'_>, top: usize) -> Vec<f32>
 /// follow in the blend's order. Each item's `score` becomes the model's, minus the lowest of the
 /// re-ordered ones plus 1 so it stays positive, and the items past `top` keep scores below those.
 pub fn rerank(
-    model: &Booster,
+    model: &Forest,
     ranked: Vec<Blended>,
     inputs: &Inputs<'_>,
     top: usize,
@@ -170,8 +171,7 @@ pub fn rerank(
         return ranked;
     }
     let x = features(&ranked, inputs, top);
-    let width = x.len() / n;
-    let scores: Vec<f64> = x.chunks(width).map(|row| model.predict(row)).collect();
+    let scores = model.predict_rows(&x, x.len() / n);
     let low = scores.iter().copied().fold(f64::INFINITY, f64::min);
     let mut head: Vec<(f64, Blended)> = ranked
         .into_iter()
@@ -290,7 +290,7 @@ mod tests {
             session: &s,
             popularity: &pop,
         };
-        let out = rerank(&model, blended(&["a", "b", "c", "d"]), &inputs, 3);
+        let out = rerank(&model.forest(), blended(&["a", "b", "c", "d"]), &inputs, 3);
         let ids: Vec<&str> = out.iter().map(|b| b.item_id.as_str()).collect();
         assert_eq!(
             ids,
