@@ -11,8 +11,8 @@
 //! of it, written together by [`store_model`]). A refresh reads the revision and only when it moved
 //! the model; a model that does not parse or reads other features than this build computes is
 //! refused with a warning and the site ranks with the blend alone, as a site without a model does.
-//! The popularity (the `rerank_popular_items` most popular items) is re-read at every refresh
-//! while the site has a model.
+//! The popularity (the `rerank_popular_items` most popular items) is re-read every 30 s while the
+//! site has a model.
 
 use crate::api::{bad, ApiError, Recommender};
 use crate::rank::boost::{Booster, Forest};
@@ -27,6 +27,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tailor_core::access::Scope;
 use tailor_core::keys::KeySpace;
 use tailor_core::ops::{Update, WriteOp};
@@ -42,12 +43,18 @@ pub struct Learned {
     /// The model as it is evaluated.
     pub forest: Arc<Forest>,
     pub popularity: HashMap<String, f64>,
+    read_at: Instant,
 }
+
+/// The popularity is re-read this often (it moves slowly; a model change is loaded at once).
+const POPULARITY_EVERY: Duration = Duration::from_secs(30);
 
 /// Every site's [`Learned`] as last refreshed.
 #[derive(Default)]
 pub struct LearnedCache {
     sites: RwLock<HashMap<SiteId, Arc<Learned>>>,
+    /// The revision each site's model was refused at, so it is not read again until it changes.
+    refused: RwLock<HashMap<SiteId, String>>,
 }
 
 /// The read of the site's `n` most popular items with their popularity ...
@@ -132,6 +139,16 @@ impl LearnedCache {
             return Ok(());
         };
         let current = self.site(site).filter(|l| l.rev == rev);
+        if current
+            .as_ref()
+            .is_some_and(|l| l.read_at.elapsed() < POPULARITY_EVERY)
+        {
+            return Ok(());
+        }
+        let refused = self.refused.read().ok().and_then(|r| r.get(site).cloned());
+        if current.is_none() && refused.as_deref() == Some(rev.as_str()) {
+            return Ok(()); // said once, when it was refused
+        }
         let mut reads = vec![popularity_read(keys, site, popular_items)];
         if current.is_none() {
             reads.push(Read::Field(key, "model".into()));
@@ -151,12 +168,16 @@ impl LearnedCache {
                 match parsed {
                     Ok(m) => {
                         tracing::info!(%site, %rev, trees = m.trees.len(), "re-ranking model loaded");
-                        (Arc::new(m.clone()), Arc::new(m.forest()))
+                        let forest = Arc::new(m.forest());
+                        (Arc::new(m), forest)
                     }
                     Err(e) => {
                         tracing::warn!(%site, %rev, error = %e, "re-ranking model refused; ranking with the blend alone");
                         if let Ok(mut m) = self.sites.write() {
                             m.remove(site);
+                        }
+                        if let Ok(mut r) = self.refused.write() {
+                            r.insert(site.clone(), rev);
                         }
                         return Ok(());
                     }
@@ -171,6 +192,7 @@ impl LearnedCache {
                     model,
                     forest,
                     popularity,
+                    read_at: Instant::now(),
                 }),
             );
         }

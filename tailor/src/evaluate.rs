@@ -414,7 +414,8 @@ fn write_dump(
     Ok(())
 }
 
-fn progress(len: u64, what: &str) -> ProgressBar {
+/// A progress bar of `len` steps of `what`, with rate and time left.
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template(&format!(

@@ -11,7 +11,6 @@
 
 use crate::evaluate::{self, Case};
 use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tailor_core::config::Config;
@@ -130,7 +129,7 @@ pub async fn fit(
     );
     let recommender = Recommender::new(store, keys, config.clone());
     let (mut x, mut starts, mut relevant) = (Vec::new(), vec![0], Vec::new());
-    let bar = bar(cases.len() as u64, "fitting cases");
+    let bar = evaluate::progress(cases.len() as u64, "fitting cases");
     for case in &cases {
         let ctx = context(case, case.prefix.clone(), top);
         let c = recommender
@@ -156,7 +155,7 @@ pub async fn fit(
     if queries == 0 {
         bail!("no held-out next click is among the blend's candidates: nothing to fit on");
     }
-    let bar = self::bar(params.trees as u64, "trees");
+    let bar = evaluate::progress(params.trees as u64, "trees");
     let data = Queries {
         x: &x,
         starts: &starts,
@@ -171,15 +170,6 @@ pub async fn fit(
         cases: cases.len(),
         queries,
     })
-}
-
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {what} eta {{eta}}"))
-            .expect("a valid template"),
-    );
-    bar
 }
 
 /// `tailor ranker fit`.
