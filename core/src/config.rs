@@ -502,7 +502,9 @@ pub struct RecommenderConfig {
     /// Items read from each popularity list (site, category, interests, trending).
     pub popular_read: usize,
     /// Session-based neighbours: how many of the most recent sessions sharing an item are compared
-    /// (V-SKNN's sample; at most `processor.session_index_size` are kept per item) ...
+    /// (V-SKNN's sample, which session-rec sets to 500; 125 ranks as well once the learned stage
+    /// re-orders the blend, for a quarter of the work; at most `processor.session_index_size` are
+    /// kept per item) ...
     pub session_sample: usize,
     /// ... and how many of the most similar vote (V-SKNN's k).
     pub session_neighbours: usize,
@@ -561,7 +563,7 @@ impl Default for RecommenderConfig {
             seed_items: 10,
             neighbours_per_seed: 50,
             popular_read: 100,
-            session_sample: 500,
+            session_sample: 125,
             session_neighbours: 100,
             session_cache: 50_000,
             session_index_cache: 1_000,

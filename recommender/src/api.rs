@@ -237,6 +237,7 @@ impl Recommender {
             now_ms: chrono::Utc::now().timestamp_millis(),
             weights: None,
             knn: None,
+            session_sample: None,
             blend_only: false,
         };
         Ok((site, ctx))

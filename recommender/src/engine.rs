@@ -62,6 +62,9 @@ pub struct Context {
     /// Replaces the configured session-neighbour refinements (`recommender.session_position_decay`,
     /// `session_recency_decay_days`); the evaluation's plain V-SKNN sets `Some(Tuning::default())`.
     pub knn: Option<Tuning>,
+    /// Replaces `recommender.session_sample` (the evaluation's faithful V-SKNN compares its
+    /// definition's 500 sessions).
+    pub session_sample: Option<usize>,
     /// The blend alone, without the site's learned re-ranking (the offline evaluation's
     /// single-source rankers and the blend it compares the model with).
     pub blend_only: bool,
@@ -256,16 +259,17 @@ impl Recommender {
             }
         }
         // Each session item's recent sessions, from memory when read a moment ago.
+        let sample = ctx.session_sample.unwrap_or(cfg.session_sample);
         let mut distinct_session: Vec<&String> = Vec::new();
         let mut per_item_sessions: Vec<RecentSessions> = Vec::new();
         if w.session_knn > 0.0 {
             for item in &session {
                 if !distinct_session.contains(&item) {
                     distinct_session.push(item);
-                    match self.index.lookup(site, item) {
+                    match self.index.lookup(site, item, sample) {
                         Some(list) => per_item_sessions.push(list),
                         None => want(
-                            Read::Top(k.item_sessions(site, item), cfg.session_sample),
+                            Read::Top(k.item_sessions(site, item), sample),
                             Want::Sessions(item.clone()),
                         ),
                     }
@@ -330,7 +334,7 @@ impl Recommender {
                 }),
                 Want::Sessions(item) => {
                     let list: RecentSessions = list.into();
-                    self.index.store(site, &item, list.clone());
+                    self.index.store(site, &item, sample, list.clone());
                     per_item_sessions.push(list);
                 }
                 Want::Category(c) => generated.push(Generated {
@@ -375,9 +379,7 @@ impl Recommender {
             });
         }
         if !per_item_sessions.is_empty() {
-            let past = self
-                .past_sessions(site, &per_item_sessions, cfg.session_sample)
-                .await?;
+            let past = self.past_sessions(site, &per_item_sessions, sample).await?;
             generated.push(Generated {
                 source: Source::SessionKnn,
                 candidates: session_knn::generate(

@@ -81,7 +81,8 @@ pub type RecentSessions = Arc<[(String, f64)]>;
 /// The session index's lists, each for a moment (see the module docs).
 pub struct IndexCache {
     ttl: Duration,
-    inner: Mutex<Generations<Key, (Instant, RecentSessions)>>,
+    // (read at, how many were asked for, the list)
+    inner: Mutex<Generations<Key, (Instant, usize, RecentSessions)>>,
 }
 
 impl IndexCache {
@@ -95,15 +96,20 @@ impl IndexCache {
     }
 
     /// `item`'s list if it was read less than the ttl ago.
-    pub fn lookup(&self, site: &SiteId, item: &str) -> Option<RecentSessions> {
-        let (at, list) = lock(&self.inner).get(&(site.clone(), item.to_string()))?;
-        (at.elapsed() < self.ttl).then_some(list)
+    /// The item's list if it was read a moment ago asking for at least `want` sessions (a list
+    /// read for a smaller sample may lack some of the ones wanted).
+    pub fn lookup(&self, site: &SiteId, item: &str, want: usize) -> Option<RecentSessions> {
+        let (at, asked, list) = lock(&self.inner).get(&(site.clone(), item.to_string()))?;
+        (at.elapsed() < self.ttl && asked >= want).then_some(list)
     }
 
-    /// Keeps a list just read from the store.
-    pub fn store(&self, site: &SiteId, item: &str, list: RecentSessions) {
+    /// Keeps a list just read from the store, asking for `asked` sessions.
+    pub fn store(&self, site: &SiteId, item: &str, asked: usize, list: RecentSessions) {
         let mut g = lock(&self.inner);
-        g.put((site.clone(), item.to_string()), (Instant::now(), list));
+        g.put(
+            (site.clone(), item.to_string()),
+            (Instant::now(), asked, list),
+        );
         metrics::gauge!("tailor_recommender_cache_entries", "cache" => "session_index")
             .set(g.len() as f64);
     }
@@ -167,19 +173,27 @@ mod tests {
         assert_eq!(c.held(), 0);
         assert!(c.lookup(&demo, &[("a".into(), 1.0)])[0].is_none());
         let i = IndexCache::new(10, Duration::ZERO);
-        i.store(&demo, "x", Arc::from(vec![("a".to_string(), 1.0)]));
-        assert!(i.lookup(&demo, "x").is_none());
+        i.store(&demo, "x", 5, Arc::from(vec![("a".to_string(), 1.0)]));
+        assert!(i.lookup(&demo, "x", 5).is_none());
     }
 
     #[test]
     fn an_items_recent_sessions_are_kept_for_the_ttl_only() {
         let c = IndexCache::new(10, Duration::from_millis(50));
         let demo = site("demo");
-        c.store(&demo, "x", Arc::from(vec![("a".to_string(), 1.0)]));
-        assert_eq!(c.lookup(&demo, "x").unwrap()[0].0, "a");
-        assert!(c.lookup(&demo, "y").is_none());
-        assert!(c.lookup(&site("other"), "x").is_none());
+        c.store(&demo, "x", 5, Arc::from(vec![("a".to_string(), 1.0)]));
+        assert_eq!(c.lookup(&demo, "x", 5).unwrap()[0].0, "a");
+        assert!(
+            c.lookup(&demo, "x", 3).is_some(),
+            "a smaller sample is served from it"
+        );
+        assert!(
+            c.lookup(&demo, "x", 10).is_none(),
+            "read for 5, it may lack the 6th to 10th"
+        );
+        assert!(c.lookup(&demo, "y", 5).is_none());
+        assert!(c.lookup(&site("other"), "x", 5).is_none());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(c.lookup(&demo, "x").is_none(), "expired");
+        assert!(c.lookup(&demo, "x", 5).is_none(), "expired");
     }
 }

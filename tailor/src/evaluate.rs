@@ -41,6 +41,9 @@ use tailor_recommender::rank::session_knn::Tuning;
 use tailor_recommender::rank::Source;
 use tailor_recommender::Recommender;
 
+/// V-SKNN's sample as session-rec defines it (`VMContextKNN`'s `sample_size`).
+const VSKNN_SAMPLE: usize = 500;
+
 /// Events per processor batch while training.
 const TRAIN_BATCH: usize = 500;
 
@@ -315,6 +318,8 @@ pub struct Variant {
     pub click_decay: Option<f64>,
     /// Without the site's learned re-ranking model.
     pub blend_only: bool,
+    /// Neighbour sessions compared (`None`: `recommender.session_sample`).
+    pub session_sample: Option<usize>,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
@@ -480,6 +485,7 @@ pub async fn score(
                 now_ms: 0.0,
             }),
             blend_only: variant.blend_only,
+            session_sample: variant.session_sample,
             ..crate::learn::context(case, session, cutoff)
         };
         let ranked = recommender.rank(site, &ctx).await?;
@@ -598,6 +604,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
         recency_days: config.recommender.session_recency_decay_days,
         click_decay: config.recommender.session_click_decay,
         blend_only: false,
+        session_sample: None,
     };
     // The single generators as the literature defines them: session_knn is plain V-SKNN.
     let mut rankers: Vec<(String, Variant)> = ["popular", "covisitation", "session_knn"]
@@ -612,6 +619,8 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                     recency_days: None,
                     click_decay: None,
                     blend_only: true,
+                    // V-SKNN as defined compares the 500 most recent sessions.
+                    session_sample: (*n == "session_knn").then_some(VSKNN_SAMPLE),
                 },
             )
         })
@@ -824,6 +833,7 @@ mod tests {
             recency_days: None,
             click_decay: None,
             blend_only: true,
+            session_sample: None,
         };
         let v = parse_weights("sequence=0.25, popular=0,decay=2", base).unwrap();
         assert_eq!(v.weights.sequence, 0.25);

@@ -45,7 +45,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
         "benchmarks.md",
         &[
             ("(needs Kafka and Redis)", 11),
-            ("(release build: minutes)", 14),
+            ("(release build: minutes)", 16),
         ],
     ),
     ("catalog.md", &[]),
