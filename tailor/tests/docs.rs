@@ -44,7 +44,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 11),
+            ("(needs Kafka and Redis)", 12),
             ("(release build: minutes)", 16),
         ],
     ),
