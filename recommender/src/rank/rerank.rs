@@ -33,7 +33,6 @@ const OWN: [&str; 10] = [
 
 /// The features' names, in the order [`features`] writes them.
 pub fn names() -> Vec<String> {
-    // `features` writes exactly these, in this order (a test checks the width).
     let mut out: Vec<String> = OWN[..2].iter().map(|s| s.to_string()).collect();
     for s in Source::ALL {
         out.push(s.as_str().to_string());
@@ -96,48 +95,48 @@ fn session_facts(session: &[String]) -> SessionFacts<'_> {
     }
 }
 
-/// A source's items -> (score / best score, 1 / rank).
-type ScoreAndRank<'a> = HashMap<&'a str, (f32, f32)>;
+/// Features a row holds: the blend's two, two per source, the session's and the item's.
+const WIDTH: usize = OWN.len() + 2 * Source::ALL.len();
 
 /// The feature rows of the first `top` blended items, row-major in [`names`]' order.
 pub fn features(ranked: &[Blended], inputs: &Inputs<'_>, top: usize) -> Vec<f32> {
-    let per_source: Vec<(Source, ScoreAndRank)> = inputs
-        .generated
+    let head = &ranked[..ranked.len().min(top)];
+    let row: HashMap<&str, usize> = head
         .iter()
-        .filter_map(|g| {
-            let best = g.candidates.first()?.score;
-            (best > 0.0).then(|| {
-                let m = g
-                    .candidates
-                    .iter()
-                    .enumerate()
-                    .map(|(r, c)| {
-                        let v = ((c.score / best) as f32, 1.0 / (r as f32 + 1.0));
-                        (c.item_id.as_str(), v)
-                    })
-                    .collect();
-                (g.source, m)
-            })
-        })
+        .enumerate()
+        .map(|(r, b)| (b.item_id.as_str(), r))
         .collect();
+    // (score / the source's best, 1 / rank in the source) per head item and source; only the head
+    // is looked up, so a long list costs one probe per candidate and no allocation.
+    let mut by_source = vec![(0f32, 0f32); head.len() * Source::ALL.len()];
+    for g in inputs.generated {
+        let Some(best) = g.candidates.first().map(|c| c.score).filter(|b| *b > 0.0) else {
+            continue;
+        };
+        let col = Source::ALL
+            .iter()
+            .position(|s| *s == g.source)
+            .expect("a source");
+        for (rank, c) in g.candidates.iter().enumerate() {
+            if let Some(&r) = row.get(c.item_id.as_str()) {
+                let cell = &mut by_source[r * Source::ALL.len() + col];
+                // Several lists of one source (none today) count the first.
+                if cell.1 == 0.0 {
+                    *cell = ((c.score / best) as f32, 1.0 / (rank as f32 + 1.0));
+                }
+            }
+        }
+    }
     let s = session_facts(inputs.session);
     let best = ranked.first().map(|b| b.score).unwrap_or(1.0).max(1e-12);
     let last_clicks = s.last.and_then(|l| s.clicks.get(l)).map_or(0, |c| c.0) as f32;
-    let width = 2 + 2 * Source::ALL.len() + OWN.len() - 2;
-    let mut out = Vec::with_capacity(ranked.len().min(top) * width);
-    for (r, b) in ranked.iter().take(top).enumerate() {
+    let mut out = Vec::with_capacity(head.len() * WIDTH);
+    for (r, b) in head.iter().enumerate() {
         out.push((b.score / best) as f32);
         out.push(1.0 / (r as f32 + 1.0));
-        for src in Source::ALL {
-            // Several lists of one source (none today) would count the first.
-            let v = per_source
-                .iter()
-                .find(|(s, _)| *s == src)
-                .and_then(|(_, m)| m.get(b.item_id.as_str()))
-                .copied()
-                .unwrap_or((0.0, 0.0));
-            out.push(v.0);
-            out.push(v.1);
+        for &(score, rank) in &by_source[r * Source::ALL.len()..(r + 1) * Source::ALL.len()] {
+            out.push(score);
+            out.push(rank);
         }
         let (clicks, back) = s
             .clicks
@@ -153,7 +152,7 @@ pub fn features(ranked: &[Blended], inputs: &Inputs<'_>, top: usize) -> Vec<f32>
         let pop = inputs.popularity.get(&b.item_id).copied().unwrap_or(0.0);
         out.push(pop.max(0.0).ln_1p() as f32);
     }
-    debug_assert_eq!(out.len(), ranked.len().min(top) * width);
+    debug_assert_eq!(out.len(), head.len() * WIDTH);
     out
 }
 
