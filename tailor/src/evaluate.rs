@@ -586,8 +586,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
     let learned = if args.no_learn {
         None
     } else {
-        let params = args.fit.params()?;
-        let fitted = crate::learn::fit(&config, train_events.clone(), args.learn_days, params)
+        let fitted = crate::learn::fit(&config, train_events.clone(), args.learn_days, args.fit)
             .await
             .context("fitting the re-ranking model")?;
         store_model(&*store, &keys, &site, &fitted.model).await?;

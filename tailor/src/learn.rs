@@ -54,12 +54,16 @@ pub struct FitParams {
     /// Candidates a leaf holds at least.
     #[arg(long, default_value_t = 100)]
     pub min_leaf: usize,
+    /// Fit on at most this many held-out predictions (an even spread of them): the fit holds each
+    /// one's candidates' features in memory, about 6 KB a prediction.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_cases: usize,
 }
 
 impl FitParams {
     pub fn params(self) -> anyhow::Result<Params> {
-        if self.trees == 0 || self.leaves < 2 || self.min_leaf == 0 {
-            bail!("--trees and --min-leaf must be at least 1, --leaves at least 2");
+        if self.trees == 0 || self.leaves < 2 || self.min_leaf == 0 || self.max_cases == 0 {
+            bail!("--trees, --min-leaf and --max-cases must be at least 1, --leaves at least 2");
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
             bail!(
@@ -86,6 +90,13 @@ pub struct Fitted {
     pub queries: usize,
 }
 
+/// At most `max` of `cases`, evenly spread over them (every k-th), so a big shop's fit stays
+/// within memory and keeps every part of the period.
+pub fn spread(cases: Vec<Case>, max: usize) -> Vec<Case> {
+    let step = cases.len().div_ceil(max.max(1)).max(1);
+    cases.into_iter().step_by(step).collect()
+}
+
 /// The request a case asks: the prefix as the session, its last item as the page's.
 pub fn context(case: &Case, session: Vec<String>, limit: usize) -> Context {
     Context {
@@ -103,13 +114,14 @@ pub async fn fit(
     config: &Arc<Config>,
     events: Vec<Event>,
     days: u32,
-    params: Params,
+    fit: FitParams,
 ) -> anyhow::Result<Fitted> {
+    let params = fit.params()?;
     let Some(site) = events.first().map(|e| e.site_id.clone()) else {
         bail!("no events to fit on");
     };
     let (before, held_out) = evaluate::split(events, days);
-    let cases = evaluate::cases(&held_out);
+    let cases = spread(evaluate::cases(&held_out), fit.max_cases);
     if cases.is_empty() {
         bail!(
             "no session of two or more item views ends in the last {days} days: nothing to fit on"
@@ -184,8 +196,7 @@ pub async fn run(config: Config, args: Fit) -> anyhow::Result<()> {
             sites.len()
         );
     }
-    let params = args.params.params()?;
-    let fitted = fit(&config, events, args.days, params).await?;
+    let fitted = fit(&config, events, args.days, args.params).await?;
     std::fs::write(&args.out, serde_json::to_string(&fitted.model)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
@@ -197,4 +208,28 @@ pub async fn run(config: Config, args: Fit) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_fitting_set_is_thinned_evenly() {
+        let case = |n: usize| Case {
+            session: format!("s{n}"),
+            prefix: vec!["a".into()],
+            prefix_ms: vec![0],
+            category: None,
+            next: "b".into(),
+        };
+        let ids = |c: Vec<Case>| c.into_iter().map(|c| c.session).collect::<Vec<_>>();
+        assert_eq!(
+            ids(spread((0..10).map(case).collect(), 4)),
+            ["s0", "s3", "s6", "s9"]
+        );
+        assert_eq!(spread((0..10).map(case).collect(), 10).len(), 10);
+        assert_eq!(spread((0..3).map(case).collect(), 100).len(), 3);
+        assert!(spread(Vec::new(), 5).is_empty());
+    }
 }
