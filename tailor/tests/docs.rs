@@ -44,7 +44,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 12),
+            ("(needs Kafka and Redis)", 13),
             ("(release build: minutes)", 16),
         ],
     ),
