@@ -79,16 +79,24 @@ fn digest(json: &str) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// Why a model was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreModelError {
+    /// Not a model this build can use (`rerank::check` says why).
+    #[error("the model cannot be used: {0}")]
+    Unusable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Stores a site's model (replacing any), checked first; returns its revision.
 pub async fn store_model(
     store: &dyn Store,
     keys: &KeySpace,
     site: &SiteId,
     model: &Booster,
-) -> anyhow::Result<String> {
-    if let Err(e) = rerank::check(model) {
-        anyhow::bail!("the model cannot be used: {e}");
-    }
+) -> Result<String, StoreModelError> {
+    rerank::check(model).map_err(StoreModelError::Unusable)?;
     let json = serde_json::to_string(model).expect("a model serialises");
     let rev = digest(&json);
     let key = keys.ranker(site);
@@ -257,10 +265,13 @@ pub(crate) async fn put_ranker(
     let mut de = serde_json::Deserializer::from_slice(&body);
     let model: Booster = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| bad("model", format!("at {}: {}", e.path(), e.inner())))?;
-    rerank::check(&model).map_err(|e| bad("model", e))?;
+    // A store outage is a 503 like any other, not the model's fault.
     store_model(&*r.store, &r.keys, &site, &model)
         .await
-        .map_err(|e| bad("model", e.to_string()))?;
+        .map_err(|e| match e {
+            StoreModelError::Unusable(why) => bad("model", why),
+            StoreModelError::Store(e) => e.into(),
+        })?;
     let n = r.config.recommender.rerank_popular_items;
     r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
     let loaded = r
