@@ -43,8 +43,10 @@ impl Tree {
         self.feature.len() - 1
     }
 
-    /// The leaf value for one row.
-    pub fn predict(&self, row: &[f32]) -> f32 {
+    /// The leaf value for one row: the plain walk of the serialised form, kept as the reference
+    /// the tests check [`Forest`] against (serving and fitting never walk this form).
+    #[cfg(test)]
+    fn predict(&self, row: &[f32]) -> f32 {
         let mut i = 0;
         loop {
             let f = self.feature[i];
@@ -61,8 +63,10 @@ impl Tree {
 }
 
 impl Booster {
-    /// The model's score for one row of features (higher ranks first).
-    pub fn predict(&self, row: &[f32]) -> f64 {
+    /// The model's score for one row of features (higher ranks first); the reference the tests
+    /// check [`Forest::predict_rows`] against.
+    #[cfg(test)]
+    fn predict(&self, row: &[f32]) -> f64 {
         self.trees.iter().map(|t| t.predict(row) as f64).sum()
     }
 
@@ -107,7 +111,8 @@ pub struct Forest {
 
 impl Forest {
     /// The scores of rows of `width` features (row-major), tree by tree: one tree stays in cache
-    /// while every row walks it. Each score sums the trees in order, as [`Booster::predict`] does.
+    /// while every row walks it. Each score sums the trees in order (the tests check it against a
+    /// plain walk of each tree, row by row).
     pub fn predict_rows(&self, x: &[f32], width: usize) -> Vec<f64> {
         let mut out = vec![0.0; x.len() / width.max(1)];
         for &root in &self.roots {
