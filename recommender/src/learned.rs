@@ -208,6 +208,24 @@ impl LearnedCache {
     }
 }
 
+impl Recommender {
+    /// Re-reads the site's model (if its revision moved) and popularity into this recommender.
+    pub async fn refresh_learned(&self, site: &SiteId) -> Result<(), StoreError> {
+        let n = self.config.recommender.rerank_popular_items;
+        self.learned
+            .refresh(&*self.store, &self.keys, site, n)
+            .await
+    }
+
+    /// Stores a site's model (checked first) and puts it in force here at once; the other
+    /// recommenders load it at their next refresh.
+    pub async fn put_model(&self, site: &SiteId, model: &Booster) -> Result<(), StoreModelError> {
+        store_model(&*self.store, &self.keys, site, model).await?;
+        self.refresh_learned(site).await?;
+        Ok(())
+    }
+}
+
 /// Largest model accepted (a 300-tree model of 31 leaves is about 1 MB of JSON).
 const MAX_MODEL_BYTES: usize = 32 * 1024 * 1024;
 
@@ -266,14 +284,10 @@ pub(crate) async fn put_ranker(
     let model: Booster = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| bad("model", format!("at {}: {}", e.path(), e.inner())))?;
     // A store outage is a 503 like any other, not the model's fault.
-    store_model(&*r.store, &r.keys, &site, &model)
-        .await
-        .map_err(|e| match e {
-            StoreModelError::Unusable(why) => bad("model", why),
-            StoreModelError::Store(e) => e.into(),
-        })?;
-    let n = r.config.recommender.rerank_popular_items;
-    r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
+    r.put_model(&site, &model).await.map_err(|e| match e {
+        StoreModelError::Unusable(why) => bad("model", why),
+        StoreModelError::Store(e) => e.into(),
+    })?;
     let loaded = r
         .learned
         .site(&site)
@@ -292,8 +306,7 @@ pub(crate) async fn get_ranker(
     Query(q): Params,
 ) -> Result<Json<RankerInfo>, ApiError> {
     let site = r.site(&q)?;
-    let n = r.config.recommender.rerank_popular_items;
-    r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
+    r.refresh_learned(&site).await?;
     match r.learned.site(&site) {
         Some(l) => Ok(Json(info(&site, &l))),
         None => Err(ApiError::NotFound(format!("re-ranking model of {site}"))),
@@ -328,8 +341,7 @@ pub(crate) async fn delete_ranker(
             ..Default::default()
         }])
         .await?;
-    let n = r.config.recommender.rerank_popular_items;
-    r.learned.refresh(&*r.store, &r.keys, &site, n).await?;
+    r.refresh_learned(&site).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

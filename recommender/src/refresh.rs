@@ -52,12 +52,7 @@ impl Recommender {
         if let Err(e) = self.campaigns.refresh(&*self.store, &self.keys, site).await {
             tracing::warn!(%site, error = %e, "campaigns refresh failed; keeping the last copy");
         }
-        let popular_items = self.config.recommender.rerank_popular_items;
-        if let Err(e) = self
-            .learned
-            .refresh(&*self.store, &self.keys, site, popular_items)
-            .await
-        {
+        if let Err(e) = self.refresh_learned(site).await {
             tracing::warn!(%site, error = %e, "re-ranking model refresh failed; keeping the last copy");
         }
         if let Err(e) = self.refresh_popular(site).await {

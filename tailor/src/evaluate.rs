@@ -36,7 +36,6 @@ use tailor_infra::store::Store;
 use tailor_infra::Shutdown;
 use tailor_processor::Processor;
 use tailor_recommender::engine::Context;
-use tailor_recommender::learned::store_model;
 use tailor_recommender::rank::session_knn::Tuning;
 use tailor_recommender::rank::Source;
 use tailor_recommender::Recommender;
@@ -582,19 +581,14 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
             *popularity.entry(i).or_default() += 1.0;
         }
     }
-    let recommender = Recommender::new(store.clone(), keys.clone(), config.clone());
+    let recommender = Recommender::new(store, keys, config.clone());
     let learned = if args.no_learn {
         None
     } else {
         let fitted = crate::learn::fit(&config, train_events.clone(), args.learn_days, args.fit)
             .await
             .context("fitting the re-ranking model")?;
-        store_model(&*store, &keys, &site, &fitted.model).await?;
-        let n = config.recommender.rerank_popular_items;
-        recommender
-            .learned
-            .refresh(&*store, &keys, &site, n)
-            .await?;
+        recommender.put_model(&site, &fitted.model).await?;
         Some(fitted)
     };
     let base = Variant {
