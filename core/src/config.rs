@@ -407,6 +407,12 @@ pub struct ProcessorConfig {
     pub session_items: u32,
     /// How long an event id is remembered to drop duplicates, in seconds.
     pub dedupe_ttl_secs: u64,
+    /// Write state documents compressed and dedupe markers as fields of a hash per device
+    /// (`tailor_core::stored`, `tailor_core::keys::MarkerSlot`); both forms are always read. Off, the
+    /// forms of earlier versions are written, which those versions can read: upgrading a running
+    /// deployment rolls out with it off, then turns it on once no earlier processor runs
+    /// (docs/operations.md, "Rolling out a new version").
+    pub compact_storage: bool,
     /// Half-life of interest scores (items, categories, brands), in days.
     pub interest_half_life_days: f64,
     /// Half-life of the short-term category interest that behaviour-change detection compares with
@@ -462,6 +468,7 @@ impl Default for ProcessorConfig {
             recent_items: 20,
             session_items: 30,
             dedupe_ttl_secs: 7 * 24 * 3600,
+            compact_storage: true,
             interest_half_life_days: 30.0,
             recent_half_life_days: 1.0,
             top_items: 50,

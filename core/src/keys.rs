@@ -12,7 +12,8 @@
 //! |---|---|---|
 //! | `NS:{site:subj}:state` | hash | `doc`: the state document (JSON), `rev`: its revision (the write guard) |
 //! | `NS:{site:subj}:pdays` | zset | purchase day → spend (the lifetime-value fit's input) |
-//! | `NS:{site:a:dev}:ev:<event_id>` | string | dedupe marker of an event from device `dev` (expires) |
+//! | `NS:{site:a:dev}:evd:<generation>` | hash | dedupe markers of the events from device `dev` received in that generation: hashed event id → `<partition>@<offset>` of the message that applied it (expires; [`MarkerSlot`]) |
+//! | `NS:{site:a:dev}:ev:<event_id>` | string | an event's dedupe marker as written before the markers moved to `evd` hashes: still read, never written (expires within `processor.dedupe_ttl_secs`) |
 //! | `NS:{site:subj}:erased` | string | when the subject was erased (ms); older events are dropped |
 //! | `NS:{site:subj}:act:<action id>` | string | an outbound action was sent (expires) |
 //! | `NS:{site}:actions:dead` | list | outbound actions whose webhook kept failing (JSON, newest first) |
@@ -42,6 +43,48 @@
 //! | `NS:{site}:an:<day>:pages` / `:refs` | zset | that day's page views per page / sessions per referrer |
 
 use crate::ids::{EventId, SiteId, Subject};
+
+/// An event's dedupe marker: a field of a hash per device and *generation*, the span of
+/// `processor.dedupe_ttl_secs` its collector received it in.
+///
+/// A marker is a hash field (about 20 bytes in a small hash) rather than a key of its own (about 140
+/// bytes), and the generation bounds each hash: a device's hashes expire two generations after their
+/// last write, so an active device keeps at most three. The marker is written in the event's own
+/// generation and looked for in it and both neighbours: a retry received up to a generation later
+/// (or, with collectors' clocks apart, earlier) finds it, so every duplicate within
+/// `dedupe_ttl_secs` is caught, and some up to twice that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerSlot {
+    /// The previous generation's hash, the event's own, the next one.
+    pub buckets: [String; 3],
+    /// The event's field in them.
+    pub field: String,
+    /// The key the marker had before (see [`KeySpace::legacy_marker`]).
+    pub legacy: String,
+}
+
+impl MarkerSlot {
+    /// The hash the marker is written to.
+    pub fn own(&self) -> &str {
+        &self.buckets[1]
+    }
+
+    /// How long a hash lives after its last write: two generations.
+    pub fn bucket_ttl_secs(ttl_secs: u64) -> u64 {
+        2 * ttl_secs.max(1)
+    }
+}
+
+/// An event id's field in a marker hash: the first 63 bits of its SHA-256, in decimal, which Redis
+/// keeps as an 8-byte integer in a small hash (an event id may be any string up to 128 characters).
+/// Two ids of one device sharing a field within a generation (odds about n²/2⁶⁴ for n events) would
+/// drop the second as a duplicate.
+pub fn marker_field(event: &EventId) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(event.as_str().as_bytes());
+    let first = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    (first >> 1).to_string()
+}
 
 /// What a popularity key is scoped to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +131,33 @@ impl KeySpace {
         self.subject(site, s, "pdays")
     }
 
-    /// The dedupe marker of an event, in the slot of the device that sent it.
-    pub fn applied_marker(&self, site: &SiteId, device: &Subject, event: &EventId) -> String {
+    /// An event's dedupe marker as written before [`marker`](Self::marker) (a key per event): read,
+    /// so that a duplicate of an event applied before the upgrade is still caught, never written.
+    pub fn legacy_marker(&self, site: &SiteId, device: &Subject, event: &EventId) -> String {
         self.subject(site, device, &format!("ev:{event}"))
+    }
+
+    /// Where the dedupe marker of an event from `device`, received at `received_ms` by the
+    /// collector's clock, is written and looked for; `ttl_secs` is `processor.dedupe_ttl_secs`.
+    pub fn marker(
+        &self,
+        site: &SiteId,
+        device: &Subject,
+        event: &EventId,
+        received_ms: i64,
+        ttl_secs: u64,
+    ) -> MarkerSlot {
+        let generation = received_ms.div_euclid((ttl_secs.max(1) * 1000) as i64);
+        let bucket = |g: i64| self.subject(site, device, &format!("evd:{g}"));
+        MarkerSlot {
+            buckets: [
+                bucket(generation - 1),
+                bucket(generation),
+                bucket(generation + 1),
+            ],
+            field: marker_field(event),
+            legacy: self.legacy_marker(site, device, event),
+        }
     }
 
     /// Marks an outbound action as sent (topic and webhook), in the member's slot (expires).
@@ -266,15 +333,57 @@ mod tests {
     use crate::ids::MemberId;
 
     #[test]
+    fn a_marker_field_is_pinned_across_versions() {
+        // A marker written by one version is looked for by the next: the field may never change.
+        let field = |id: &str| marker_field(&EventId::parse(id).unwrap());
+        assert_eq!(field("e1"), "5021058866657771161");
+        assert_eq!(field("e2"), "6199069511792963389");
+    }
+
+    #[test]
+    fn a_marker_is_written_in_its_generation_and_looked_for_around_it() {
+        let k = KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        let dev = Subject::parse("a:d1").unwrap();
+        let id = EventId::parse("e1").unwrap();
+        let ttl = 3600;
+        let at = |ms: i64| k.marker(&site, &dev, &id, ms, ttl);
+        // A retry received within the TTL, later or a little earlier, looks where the first was written.
+        for (first, retry) in [
+            (0, 3_599_999),
+            (3_599_999, 3_600_000),
+            (3_600_000, 3_599_999),
+        ] {
+            assert!(at(retry).buckets.iter().any(|b| b == at(first).own()));
+        }
+        assert!(!at(7_200_000).buckets.iter().any(|b| b == at(0).own()));
+        assert_eq!(MarkerSlot::bucket_ttl_secs(ttl), 7200);
+    }
+
+    #[test]
     fn member_keys_share_one_hash_tag() {
         let k = KeySpace::default();
         let site = SiteId::parse("demo").unwrap();
         let s = Subject::Member(MemberId::parse("alice").unwrap());
         assert_eq!(k.state(&site, &s), "tailor:{demo:m:alice}:state");
         assert_eq!(
-            k.applied_marker(&site, &s, &EventId::parse("e1").unwrap()),
+            k.legacy_marker(&site, &s, &EventId::parse("e1").unwrap()),
             "tailor:{demo:m:alice}:ev:e1"
         );
+        let week: i64 = 7 * 24 * 3600;
+        let slot = k.marker(
+            &site,
+            &s,
+            &EventId::parse("e1").unwrap(),
+            2 * week * 1000 + 5,
+            week as u64,
+        );
+        assert_eq!(
+            slot.buckets,
+            [1, 2, 3].map(|g| format!("tailor:{{demo:m:alice}}:evd:{g}"))
+        );
+        assert_eq!(slot.own(), "tailor:{demo:m:alice}:evd:2");
+        assert_eq!(slot.legacy, "tailor:{demo:m:alice}:ev:e1");
         assert_eq!(k.covisits(&site, "sku1"), "tailor:{demo}:covis:sku1");
         assert_eq!(k.segment(&site, "vip"), "tailor:{demo}:seg:vip");
         assert_eq!(k.catalog(&site), "tailor:{demo}:catalog");

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod rules;
 pub mod segment;
 pub mod state;
+pub mod stored;
 pub mod trending;
 
 pub use event::{Event, EventBody, EventType};

@@ -611,6 +611,18 @@ impl SubjectState {
     pub fn from_json(s: &str) -> Result<SubjectState, serde_json::Error> {
         serde_json::from_str(s)
     }
+
+    /// The form kept in the store: the JSON, compressed ([`crate::stored`]).
+    pub fn to_stored(&self) -> String {
+        crate::stored::compress(&self.to_json())
+    }
+
+    /// Reads [`to_stored`](Self::to_stored)'s form, or the plain JSON written before it; an error
+    /// for the caller to report, as [`from_json`](Self::from_json)'s.
+    pub fn from_stored(s: &str) -> Result<SubjectState, String> {
+        let json = crate::stored::decompress(s).map_err(|e| e.to_string())?;
+        Self::from_json(&json).map_err(|e| e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -738,5 +750,20 @@ mod tests {
         assert_eq!(m.recent_items, ["x"]);
         let back = SubjectState::from_json(&m.to_json()).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_document_is_stored_compressed_and_one_stored_as_json_still_reads() {
+        let mut m = SubjectState::default();
+        m.anonymous_ids.push("dev".into());
+        m.recent_items = (0..30).map(|i| format!("sku-{i}")).collect();
+        m.events.insert("page_view".into(), 30);
+        let stored = m.to_stored();
+        assert!(stored.starts_with(crate::stored::TAG));
+        assert!(stored.len() < m.to_json().len() / 2, "{stored:?}");
+        assert_eq!(SubjectState::from_stored(&stored).unwrap(), m);
+        assert_eq!(SubjectState::from_stored(&m.to_json()).unwrap(), m);
+        assert!(SubjectState::from_stored("{\"not\": a document").is_err());
+        assert!(SubjectState::from_stored("Z\u{1}\u{2}").is_err());
     }
 }

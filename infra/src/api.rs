@@ -80,16 +80,17 @@ pub fn site(config: &Config, raw: Option<&str>) -> Result<SiteId, ApiError> {
     Ok(site)
 }
 
-/// One JSON field of a subject's state hash (`doc`: the whole document, `reco`: the recommendation
-/// summary), following an anonymous id's stitch (`stitched_to` reads it from the value) to the
+/// One field of a subject's state hash (`doc`: the whole document, `reco`: the recommendation
+/// summary), read with `parse`, following an anonymous id's stitch (`stitched_to` reads it from the value) to the
 /// member now holding its history: the subject it was found under and the value; `None` if never
 /// seen. A value that does not parse is a store error (503), not a missing profile.
-pub async fn stitched_field<T: serde::de::DeserializeOwned>(
+pub async fn stitched_field<T>(
     store: &dyn crate::store::Store,
     keys: &tailor_core::keys::KeySpace,
     site: &SiteId,
     subject: &tailor_core::Subject,
     field: &str,
+    parse: fn(&str) -> Result<T, String>,
     stitched_to: fn(&T) -> Option<&String>,
 ) -> Result<Option<(tailor_core::Subject, T)>, ApiError> {
     use tailor_core::{MemberId, Subject};
@@ -104,7 +105,7 @@ pub async fn stitched_field<T: serde::de::DeserializeOwned>(
             .pop()
             .and_then(|v| v.into_text());
         let Some(raw) = raw else { return Ok(None) };
-        let value: T = serde_json::from_str(&raw).map_err(|e| {
+        let value: T = parse(&raw).map_err(|e| {
             ApiError::Store(StoreError::Rejected(format!(
                 "the {field} of {subject} does not parse: {e}"
             )))
@@ -136,6 +137,7 @@ pub async fn state_of(
         site,
         subject,
         "doc",
+        tailor_core::state::SubjectState::from_stored,
         |s: &tailor_core::state::SubjectState| s.stitched_to.as_ref(),
     )
     .await

@@ -239,12 +239,12 @@ pub async fn processor(
             while owed >= 1.0 {
                 owed -= 1.0;
                 match k {
+                    // The event's dedupe marker: a field of its device's marker hash.
                     0 => pipe
-                        .cmd("SET")
-                        .arg(format!("ceiling:{run}:ev:{id}"))
+                        .cmd("HSET")
+                        .arg(format!("ceiling:{run}:evd:{who}"))
+                        .arg(id)
                         .arg(1)
-                        .arg("EX")
-                        .arg(3600)
                         .ignore(),
                     _ => pipe
                         .cmd("HINCRBY")

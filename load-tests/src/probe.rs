@@ -248,7 +248,7 @@ pub async fn memory(
             member += size;
             let kind = if k.ends_with(":state") {
                 "state"
-            } else if k.contains("}:ev:") {
+            } else if k.contains("}:evd:") || k.contains("}:ev:") {
                 "ev"
             } else if k.contains("}:sess:") {
                 "sess"

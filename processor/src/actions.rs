@@ -216,7 +216,7 @@ impl ActionStage {
             .map_err(|e| e.to_string())?
             .pop()
             .and_then(|v| v.into_text());
-        Ok(raw.and_then(|r| SubjectState::from_json(&r).ok()))
+        Ok(raw.and_then(|r| SubjectState::from_stored(&r).ok()))
     }
 
     /// Sends one action unless it was sent before: the pending mark, the topic, the webhook (or the

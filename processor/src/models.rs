@@ -420,13 +420,13 @@ impl Processor {
                 if changed {
                     // The judgement's own moves, then whatever else was out of step.
                     ops.extend(repair);
-                    updates.push(doc_update(&self.keys, doc));
+                    updates.push(doc_update(&self.keys, doc, self.config.compact_storage));
                     follow.push((ops, true));
                     changes.extend(ch);
                 } else if !repair.is_empty() {
                     // Out of step, nothing to judge: rewrite the same document as a fence, so the
                     // repair lands only if no event changed the document since it was read.
-                    updates.push(doc_update(&self.keys, doc));
+                    updates.push(doc_update(&self.keys, doc, self.config.compact_storage));
                     follow.push((repair, false));
                 }
             }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tailor_core::config::ProcessorConfig;
 use tailor_core::event::Event;
-use tailor_core::keys::KeySpace;
+use tailor_core::keys::{KeySpace, MarkerSlot};
 use tailor_core::models::SiteModels;
 use tailor_core::ops::{merge, Applied, Guard, Update, WriteOp};
 use tailor_core::segment::{self, SegmentDef};
@@ -46,6 +46,8 @@ const CONFLICT_RETRIES: u32 = 5;
 /// At most this many messages' site updates in one atomic step: one Redis script of a few thousand
 /// commands, so a batch never holds Redis for long.
 const MERGED_MESSAGES: usize = 64;
+/// Reads per event's marker: three generations' hashes and the legacy key (see `MarkerSlot`).
+const MARKER_READS: usize = 4;
 
 /// Everything the loop needs besides the consumer.
 #[derive(Clone)]
@@ -87,7 +89,7 @@ pub fn parse_doc(
     let mut extra = Vec::new();
     let state = match hash.get("doc") {
         None => SubjectState::default(),
-        Some(raw) => SubjectState::from_json(raw).unwrap_or_else(|err| {
+        Some(raw) => SubjectState::from_stored(raw).unwrap_or_else(|err| {
             // Never silently lose a profile: keep the unreadable document aside and start afresh.
             metrics::counter!("tailor_processor_corrupt_documents_total").increment(1);
             tracing::error!(%site, %subject, error = %err, "state document does not parse; quarantined");
@@ -110,13 +112,17 @@ pub fn parse_doc(
 }
 
 /// The guarded write of a document (and the subject-slot ops that go with it).
-pub fn doc_update(keys: &KeySpace, doc: &Doc) -> Update {
+pub fn doc_update(keys: &KeySpace, doc: &Doc, compact: bool) -> Update {
     let key = keys.state(&doc.site, &doc.subject);
     let mut ops = vec![
         WriteOp::HashSet {
             key: key.clone(),
             field: "doc".into(),
-            value: doc.state.to_json(),
+            value: if compact {
+                doc.state.to_stored()
+            } else {
+                doc.state.to_json()
+            },
         },
         WriteOp::HashSet {
             key: key.clone(),
@@ -312,26 +318,31 @@ impl Processor {
             .flat_map(|(_, e)| folder.keys_needed(e))
             .filter(|(k, _, _)| seen.insert(k.clone()))
             .collect();
-        let marker_keys: Vec<String> = events
-            .iter()
-            .map(|(_, e)| {
-                self.keys.applied_marker(
-                    &e.site_id,
-                    &Subject::Anonymous(e.anonymous_id.clone()),
-                    &e.event_id,
-                )
-            })
-            .collect();
+        // Each event's marker is looked for in three generations' hashes and under its legacy key.
+        let markers: Vec<(MarkerSlot, String)> =
+            events.iter().map(|(_, e)| folder.marker(e)).collect();
         // One round trip for the sites, the documents with their tombstones, and the markers.
         let mut reads = self.site_reads(&sites);
         reads.extend(self.doc_reads(&wanted));
-        reads.extend(marker_keys.iter().map(|k| Read::Get(k.clone())));
+        for (slot, _) in &markers {
+            reads.extend(
+                slot.buckets
+                    .iter()
+                    .map(|b| Read::Field(b.clone(), slot.field.clone())),
+            );
+            reads.push(Read::Get(slot.legacy.clone()));
+        }
         let mut values = self.store.read(&reads).await?.into_iter();
         loaded.sites = self.parse_sites(&sites, &mut values);
         self.parse_docs(&mut loaded, wanted, &mut values);
-        for (k, v) in marker_keys.into_iter().zip(values) {
-            if let Some(at) = v.into_text() {
-                loaded.markers.insert(k, at);
+        for (_, id) in markers {
+            let found: Vec<String> = values
+                .by_ref()
+                .take(MARKER_READS)
+                .filter_map(|v| v.into_text())
+                .collect();
+            if !found.is_empty() {
+                loaded.markers.insert(id, found);
             }
         }
         // Members that anonymous-only events resolve to through their device's stitch.
@@ -395,7 +406,11 @@ impl Processor {
         }
         let first_doc = site_updates.len();
         let mut updates = site_updates;
-        updates.extend(dirty.iter().map(|d| doc_update(&self.keys, d)));
+        updates.extend(
+            dirty
+                .iter()
+                .map(|d| doc_update(&self.keys, d, self.config.compact_storage)),
+        );
         let docs = first_doc..updates.len();
         updates.extend(folded.markers);
         let outcomes = self.store.apply(&updates).await?;
@@ -598,5 +613,118 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["fine"]);
+    }
+
+    /// On one backend, writing the compact forms or the earlier ones (`compact_storage`): a retry
+    /// of an event (same id, another message) is dropped wherever its marker is, in the device's
+    /// marker hash or under the key markers had before; the message that set a marker, redelivered,
+    /// is not a duplicate of itself.
+    async fn an_event_counts_once_whatever_message_brings_it(store: Arc<dyn Store>, compact: bool) {
+        use tailor_core::event::RawEvent;
+        let p = Processor {
+            store,
+            keys: KeySpace::new(tailor_infra::testkit::unique("ns")),
+            config: ProcessorConfig {
+                compact_storage: compact,
+                ..Default::default()
+            },
+            segments: vec![],
+            group: "g".into(),
+            changes: None,
+            offer_secret: tailor_core::config::DEV_OFFER_SECRET.into(),
+        };
+        let site = SiteId::parse("demo".to_string()).unwrap();
+        let view = |id: &str| {
+            RawEvent::from_json(serde_json::json!({"type": "page_view", "site_id": "demo",
+                "anonymous_id": "dev", "event_id": id, "item_id": "sku"}))
+            .unwrap()
+            .validate(chrono::Utc::now())
+            .unwrap()
+        };
+        let message = |offset: i64, e: &Event| Message {
+            topic: "t".into(),
+            partition: 3,
+            offset,
+            payload: serde_json::to_vec(e).unwrap(),
+            request_id: None,
+        };
+        let shutdown = Shutdown::new();
+        let first = view("e1");
+        let out = p.apply_batch(&[message(1, &first)], &shutdown).await;
+        assert_eq!(out, Some(vec![Outcome::Applied]));
+        let (slot, _) = p.folder().marker(&first);
+        let stored = p
+            .store
+            .read(&[
+                Read::Hash(slot.own().to_string()),
+                Read::Get(slot.legacy.clone()),
+            ])
+            .await
+            .unwrap();
+        if compact {
+            let marker = HashMap::from([(slot.field.clone(), "3@1".to_string())]);
+            assert_eq!(stored, [Value::Hash(marker), Value::Text(None)]);
+        } else {
+            let marker = Some("t/3@1".to_string());
+            assert_eq!(stored, [Value::Hash(HashMap::new()), Value::Text(marker)]);
+        }
+        // A retry: the same event at a later offset, received again by the collector.
+        let retry = view("e1");
+        let out = p.apply_batch(&[message(7, &retry)], &shutdown).await;
+        assert_eq!(out, Some(vec![Outcome::DuplicateEvent]));
+        // An event whose marker was written by an earlier version, as a key of its own.
+        let old = view("e2");
+        let (slot, _) = p.folder().marker(&old);
+        p.store
+            .apply(&[Update {
+                ops: vec![WriteOp::Put {
+                    key: slot.legacy.clone(),
+                    value: "t/3@2".into(),
+                    ttl_secs: Some(60),
+                }],
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        let out = p
+            .apply_batch(&[message(8, &old), message(9, &view("e3"))], &shutdown)
+            .await;
+        assert_eq!(out, Some(vec![Outcome::DuplicateEvent, Outcome::Applied]));
+        // The message that wrote the marker is not a duplicate of itself (its document decides:
+        // already applied, so it is behind the document's watermark).
+        let out = p.apply_batch(&[message(1, &first)], &shutdown).await;
+        assert_ne!(out, Some(vec![Outcome::DuplicateEvent]));
+        let doc = p
+            .store
+            .read(&[Read::Field(
+                p.keys.state(&site, &Subject::parse("a:dev").unwrap()),
+                "doc".into(),
+            )])
+            .await
+            .unwrap()
+            .remove(0)
+            .into_text()
+            .unwrap();
+        assert_eq!(
+            doc.starts_with(tailor_core::stored::TAG),
+            compact,
+            "{doc:?}"
+        );
+        let state = SubjectState::from_stored(&doc).unwrap();
+        assert_eq!(state.events["page_view"], 2, "e1 and e3, once each");
+    }
+
+    #[tokio::test]
+    async fn a_retried_event_counts_once_embedded_and_on_redis() {
+        for compact in [true, false] {
+            let memory = tailor_infra::store::memory::MemoryStore::new();
+            an_event_counts_once_whatever_message_brings_it(Arc::new(memory), compact).await;
+            let redis = tailor_infra::store::redis::RedisStore::connect(
+                &tailor_infra::testkit::redis_url(),
+            )
+            .await
+            .unwrap();
+            an_event_counts_once_whatever_message_brings_it(Arc::new(redis), compact).await;
+        }
     }
 }

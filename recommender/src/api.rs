@@ -287,6 +287,7 @@ impl Recommender {
             site,
             subject,
             "reco",
+            |raw| serde_json::from_str(raw).map_err(|e| e.to_string()),
             |v: &RecoView| v.stitched_to.as_ref(),
         )
         .await?

@@ -296,8 +296,11 @@ mod tests {
         for gone in [
             k.popular(&site),
             k.state(&site, &who),
-            k.applied_marker(&site, &who, &EventId::parse("x:catalog").unwrap()),
-            k.applied_marker(&site, &who, &EventId::parse("x:rules").unwrap()),
+            k.legacy_marker(&site, &who, &EventId::parse("x:catalog").unwrap()),
+            k.legacy_marker(&site, &who, &EventId::parse("x:rules").unwrap()),
+            k.marker(&site, &who, &EventId::parse("x").unwrap(), 0, 1)
+                .own()
+                .to_string(),
         ] {
             assert!(!kept_on_rebuild(&gone), "{gone}");
         }

@@ -24,7 +24,7 @@ use tailor_core::campaign;
 use tailor_core::change::{Change, ChangeKind};
 use tailor_core::config::ProcessorConfig;
 use tailor_core::event::{Event, EventBody, ReferrerClass};
-use tailor_core::keys::KeySpace;
+use tailor_core::keys::{KeySpace, MarkerSlot};
 use tailor_core::models::{Facts, SiteModels};
 use tailor_core::ops::{Position, Update, WriteOp};
 use tailor_core::segment::{Rule, Subject as RuleSubject};
@@ -78,8 +78,9 @@ pub struct SiteCtx {
 pub struct Loaded {
     /// By state key.
     pub docs: HashMap<String, Doc>,
-    /// Marker keys that exist, with the message that set them (`topic/partition@offset`).
-    pub markers: HashMap<String, String>,
+    /// The markers found for each event of the batch (by [`Folder::marker`]'s id): the message that
+    /// set each (`<partition>@<offset>`, or `topic/partition@offset` in a legacy marker).
+    pub markers: HashMap<String, Vec<String>>,
     /// Erasure time (ms) by state key.
     pub erased: HashMap<String, i64>,
     pub sites: HashMap<SiteId, SiteCtx>,
@@ -120,6 +121,38 @@ pub struct Folded {
     pub site_updates: Vec<Update>,
     pub markers: Vec<Update>,
     pub changes: Vec<Change>,
+}
+
+/// One update per marker hash: the batch's markers of one device and generation, set together,
+/// with the hash's expiry renewed once (each marker is an update of a field and an expiry; a
+/// legacy marker, a key of its own, stays as it is).
+fn group_markers(markers: Vec<Update>) -> Vec<Update> {
+    let mut grouped: Vec<Update> = Vec::with_capacity(markers.len());
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for u in markers {
+        let Some(WriteOp::HashSet { key, .. }) = u.ops.first() else {
+            grouped.push(u);
+            continue;
+        };
+        let key = key.clone();
+        match at.get(&key) {
+            Some(&i) => {
+                let ops = &mut grouped[i].ops;
+                let expire = ops.pop();
+                ops.extend(
+                    u.ops
+                        .into_iter()
+                        .filter(|op| !matches!(op, WriteOp::Expire { .. })),
+                );
+                ops.extend(expire);
+            }
+            None => {
+                at.insert(key, grouped.len());
+                grouped.push(u);
+            }
+        }
+    }
+    grouped
 }
 
 /// Folding settings.
@@ -328,7 +361,22 @@ impl Folder<'_> {
             let outcome = self.fold_one(loaded, input, &mut seen, &mut out);
             out.outcomes.push(outcome);
         }
+        out.markers = group_markers(std::mem::take(&mut out.markers));
         out
+    }
+
+    /// Where an event's dedupe marker is written and looked for, and the id [`Loaded::markers`]
+    /// holds what was found under.
+    pub fn marker(&self, e: &Event) -> (MarkerSlot, String) {
+        let slot = self.keys.marker(
+            &e.site_id,
+            &Subject::Anonymous(e.anonymous_id.clone()),
+            &e.event_id,
+            ms(e.received_at),
+            self.config.dedupe_ttl_secs,
+        );
+        let id = format!("{}#{}", slot.own(), slot.field);
+        (slot, id)
     }
 
     fn doc<'l>(&self, loaded: &'l mut Loaded, site: &SiteId, s: &Subject) -> &'l mut Doc {
@@ -353,21 +401,46 @@ impl Folder<'_> {
         let e = input.event;
         let site = &e.site_id;
         let device = Subject::Anonymous(e.anonymous_id.clone());
-        let marker = self.keys.applied_marker(site, &device, &e.event_id);
-        let here = format!("{}@{}", input.tp, input.offset);
+        let (slot, marker) = self.marker(e);
+        // The message, as a marker names it: the partition (one topic feeds the processor) and offset.
+        let partition = input.tp.rsplit('/').next().unwrap_or(&input.tp);
+        let here = format!("{partition}@{}", input.offset);
+        let legacy_here = format!("{}@{}", input.tp, input.offset);
         // A marker set by this very message (its document write conflicted, or crashed after the
         // marker landed) is not a duplicate: the document's watermark decides.
-        let marked_elsewhere = loaded.markers.get(&marker).is_some_and(|m| *m != here);
+        let marked_elsewhere = loaded
+            .markers
+            .get(&marker)
+            .is_some_and(|found| found.iter().any(|m| *m != here && *m != legacy_here));
         if marked_elsewhere || !seen.insert((site.clone(), e.event_id.to_string())) {
             return Outcome::DuplicateEvent;
         }
-        out.markers.push(Update {
-            ops: vec![WriteOp::Put {
-                key: marker,
-                value: here,
-                ttl_secs: Some(self.config.dedupe_ttl_secs),
-            }],
-            ..Default::default()
+        out.markers.push(if self.config.compact_storage {
+            let bucket = slot.own().to_string();
+            Update {
+                ops: vec![
+                    WriteOp::HashSet {
+                        key: bucket.clone(),
+                        field: slot.field,
+                        value: here,
+                    },
+                    WriteOp::Expire {
+                        key: bucket,
+                        seconds: MarkerSlot::bucket_ttl_secs(self.config.dedupe_ttl_secs),
+                    },
+                ],
+                ..Default::default()
+            }
+        } else {
+            // As earlier versions wrote it, which they can read (`processor.compact_storage`).
+            Update {
+                ops: vec![WriteOp::Put {
+                    key: slot.legacy,
+                    value: legacy_here,
+                    ttl_secs: Some(self.config.dedupe_ttl_secs),
+                }],
+                ..Default::default()
+            }
         });
 
         // Whose profile: the named member, else the member the device was stitched to, else the device.
