@@ -20,6 +20,19 @@ pub const TAG: char = 'Z';
 /// CPU, on a document the processor rewrites at every event.
 const LEVEL: i32 = 1;
 
+/// The largest document a stored one may decompress to (documents are a few kilobytes: every list
+/// in them is capped); a frame claiming more is refused rather than allocated.
+const MAX_JSON: usize = 4 << 20;
+
+thread_local! {
+    // One context per thread: creating a context allocates and zeroes a few hundred kilobytes,
+    // several times the work of compressing a document (it was 8% of the processor's CPU).
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Why a stored document could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredError {
@@ -27,13 +40,22 @@ pub enum StoredError {
     Packing(&'static str),
     #[error("the compressed document does not decompress: {0}")]
     Zstd(std::io::Error),
+    #[error("the compressed document does not state a decompressed size under {MAX_JSON} bytes")]
+    Size,
     #[error("the document is not valid UTF-8 JSON once decompressed")]
     Utf8,
 }
 
 /// The stored form of `json`.
 pub fn compress(json: &str) -> String {
-    let bytes = zstd::bulk::compress(json.as_bytes(), LEVEL).expect("compressing into memory");
+    let bytes = COMPRESSOR.with_borrow_mut(|c| {
+        let c = match c {
+            Some(c) => c,
+            None => c.insert(zstd::bulk::Compressor::new(LEVEL).expect("a zstd context")),
+        };
+        c.compress(json.as_bytes())
+            .expect("compressing into memory")
+    });
     let mut out = String::with_capacity(1 + bytes.len() * 8 / 7 + 1);
     out.push(TAG);
     pack7(&bytes, &mut out);
@@ -46,7 +68,17 @@ pub fn decompress(stored: &str) -> Result<std::borrow::Cow<'_, str>, StoredError
         return Ok(std::borrow::Cow::Borrowed(stored));
     };
     let bytes = unpack7(packed)?;
-    let json = zstd::stream::decode_all(bytes.as_slice()).map_err(StoredError::Zstd)?;
+    let size = match zstd::zstd_safe::get_frame_content_size(&bytes) {
+        Ok(Some(n)) if n <= MAX_JSON as u64 => n as usize,
+        _ => return Err(StoredError::Size),
+    };
+    let json = DECOMPRESSOR.with_borrow_mut(|d| {
+        let d = match d {
+            Some(d) => d,
+            None => d.insert(zstd::bulk::Decompressor::new().map_err(StoredError::Zstd)?),
+        };
+        d.decompress(&bytes, size).map_err(StoredError::Zstd)
+    })?;
     String::from_utf8(json)
         .map(std::borrow::Cow::Owned)
         .map_err(|_| StoredError::Utf8)
@@ -148,8 +180,12 @@ mod tests {
         assert!(decompress(cut).is_err());
         assert!(matches!(
             decompress("Z\u{7f}\u{7f}\u{7f}"),
-            Err(StoredError::Packing(_)) | Err(StoredError::Zstd(_))
+            Err(StoredError::Packing(_) | StoredError::Size | StoredError::Zstd(_))
         ));
         assert!(matches!(decompress("Zé"), Err(StoredError::Packing(_))));
+        // A small frame that would decompress to more than any document is refused unallocated.
+        let bomb = compress(&" ".repeat(MAX_JSON + 1));
+        assert!(bomb.len() < 1000);
+        assert!(matches!(decompress(&bomb), Err(StoredError::Size)));
     }
 }
