@@ -15,6 +15,7 @@
 mod ceiling;
 mod probe;
 mod soak;
+mod targets;
 
 use anyhow::Context;
 use clap::Parser;
@@ -120,6 +121,13 @@ struct Args {
     /// Memory: how many of the visitors to size.
     #[arg(long, default_value_t = 500)]
     memory_sample: u64,
+    /// Also write what the run measured to this JSON file, for `--judge`.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Judge issue 11's performance targets on these reports (`--report` files, comma-separated),
+    /// print the table and exit (`load-tests/targets.sh` makes the runs).
+    #[arg(long, value_delimiter = ',')]
+    judge: Vec<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -445,6 +453,19 @@ fn ms(us: u64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
+    if !args.judge.is_empty() {
+        let mut reports = Vec::new();
+        for path in &args.judge {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the report {}", path.display()))?;
+            reports.push(
+                targets::Report::parse(&text)
+                    .with_context(|| format!("the report {}", path.display()))?,
+            );
+        }
+        print!("{}", targets::table(&targets::judge(&reports)));
+        return Ok(());
+    }
     let shutdown = Shutdown::new();
     let (base, running) = match &args.target {
         Some(t) => (t.trim_end_matches('/').to_string(), None),
@@ -544,6 +565,16 @@ async fn main() -> anyhow::Result<()> {
         "| scenario | requests/s | events/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | p50 / baseline p50 | RSS MB after |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut report = targets::Report::new(
+        if args.kafka.is_some() && args.redis.is_some() {
+            "kafka"
+        } else {
+            "embedded"
+        },
+        args.batch,
+        args.concurrency,
+        args.seconds,
+    );
     let mut baseline_p50 = None;
     let mut rates: HashMap<&'static str, f64> = HashMap::new();
     // Ingest runs before recommend, so recommendations are ranked over a populated store.
@@ -606,6 +637,15 @@ async fn main() -> anyhow::Result<()> {
         let p50 = o.hist.value_at_quantile(0.5);
         let base_p50 = *baseline_p50.get_or_insert(p50.max(1));
         rates.insert(key, o.requests as f64 / secs);
+        report.scenario(
+            key,
+            o.requests as f64 / secs,
+            o.events as f64 / secs,
+            ms(p50),
+            ms(o.hist.value_at_quantile(0.99)),
+            ms(o.hist.value_at_quantile(0.999)),
+            o.errors,
+        );
         println!(
             "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1}x | {:.0} |",
             s.name(),
@@ -640,6 +680,11 @@ async fn main() -> anyhow::Result<()> {
     let mut processor_rate = None;
     if let Some((events, secs)) = drained {
         processor_rate = Some(events as f64 / secs);
+        report.set(
+            "processor",
+            serde_json::json!({"events": events, "seconds": secs,
+                "events_per_sec": events as f64 / secs, "writes_per_event": writes_per_event}),
+        );
         println!(
             "processor: {events} events applied to profiles in {secs:.1} s (from the first ingest request to the last event consumed) = {:.0} events/s{}",
             events as f64 / secs,
@@ -657,6 +702,11 @@ async fn main() -> anyhow::Result<()> {
             (Some(brokers), Some(r), Some((events, _)), Some(w)) => {
                 let c = ceiling::processor(brokers, &args.topic, r, events, w, run_id()).await?;
                 let rate = c.events as f64 / c.secs.max(1e-9);
+                report.set(
+                    "ceiling",
+                    serde_json::json!({"events": c.events, "writes": c.writes,
+                        "seconds": c.secs, "events_per_sec": rate}),
+                );
                 println!(
                     "processor ceiling: {} events read and {} plain writes in {:.1} s = {rate:.0} events/s; the processor is {:.3}x of it",
                     c.events,
@@ -675,6 +725,13 @@ async fn main() -> anyhow::Result<()> {
                 let rate = r * args.batch as f64 / 2.0;
                 let (h, acked) =
                     probe::ingest_open(&base, args.clone(), rate, args.seconds).await?;
+                report.set(
+                    "ingest_open",
+                    serde_json::json!({"asked_per_sec": rate, "acked_per_sec": acked,
+                        "p50_ms": ms(h.value_at_quantile(0.5)),
+                        "p99_ms": ms(h.value_at_quantile(0.99)),
+                        "p999_ms": ms(h.value_at_quantile(0.999))}),
+                );
                 println!(
                     "ingest open loop at half the ingest scenario's rate, {rate:.0} page views/s asked, {acked:.0}/s acknowledged: from when each request was due to its 2xx p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
                     ms(h.value_at_quantile(0.5)),
@@ -703,6 +760,14 @@ async fn main() -> anyhow::Result<()> {
             .or(processor_rate.map(|r| r / 2.0))
             .unwrap_or(1000.0);
         let f = probe::freshness(&base, args.clone(), rate, args.seconds).await?;
+        report.set(
+            "freshness",
+            serde_json::json!({"asked_per_sec": rate, "background_per_sec": f.background_per_sec,
+                "probes": f.probes, "missed": f.missed,
+                "p50_ms": ms(f.hist.value_at_quantile(0.5)),
+                "p99_ms": ms(f.hist.value_at_quantile(0.99)),
+                "p999_ms": ms(f.hist.value_at_quantile(0.999))}),
+        );
         println!(
             "freshness at {:.0} background page views/s acknowledged (asked {rate:.0}): {} probes, {} not shown within 5 s; from the 2xx to a recommendation holding the item p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
             f.background_per_sec,
@@ -731,6 +796,12 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     let q = |p: f64| m.per_member[((n - 1) as f64 * p).round() as usize];
                     let mean = m.per_member.iter().sum::<u64>() as f64 / n as f64;
+                    report.set(
+                        "memory",
+                        serde_json::json!({"sampled": n, "keys": m.keys, "mean_bytes": mean,
+                            "p50_bytes": q(0.5), "p90_bytes": q(0.9), "p99_bytes": q(0.99),
+                            "by_kind": m.by_kind}),
+                    );
                     let total: u64 = m.by_kind.values().sum();
                     let kinds: Vec<String> = m
                         .by_kind
@@ -755,6 +826,10 @@ async fn main() -> anyhow::Result<()> {
     }
     for n in notes {
         println!("note: {n}");
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("writing the report {}", path.display()))?;
     }
     shutdown.cancel();
     if let Some(r) = running {

@@ -64,10 +64,30 @@ fn model_file() -> std::path::PathBuf {
     path
 }
 
+/// The targets judged on `reports`: the table's row per target, as (measured, holds).
+fn judged(reports: &[&std::path::Path]) -> Vec<(String, String)> {
+    let list: Vec<&str> = reports.iter().map(|p| p.to_str().unwrap()).collect();
+    let out = load(&["--judge", &list.join(",")]);
+    out.lines()
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+            assert_eq!(cells.len(), 3, "{l}");
+            (cells[1].to_string(), cells[2].to_string())
+        })
+        .collect()
+}
+
 #[test]
 fn every_scenario_runs_embedded_and_says_what_it_skips() {
     let model = model_file();
-    let out = load(&["--ranker", model.to_str().unwrap()]);
+    let report = testkit::temp_dir("load-smoke").join("embedded.json");
+    let out = load(&[
+        "--ranker",
+        model.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     for scenario in [
         "baseline GET /healthz",
         "POST /v1/events",
@@ -91,6 +111,26 @@ fn every_scenario_runs_embedded_and_says_what_it_skips() {
     has(&out, "note: bare-recommend skipped");
     has(&out, "note: ceiling skipped");
     has(&out, "note: memory skipped");
+
+    // The run's report judges the targets it measured, from its own figures, and names the rest.
+    let rows = judged(&[&report]);
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    let recommend = row(&out, "GET /v1/recommendations");
+    let baseline = row(&out, "baseline GET /healthz");
+    let ratio = recommend[1].parse::<f64>().unwrap() / baseline[1].parse::<f64>().unwrap();
+    assert!(
+        rows[0].0.starts_with(&format!("embedded: {ratio:.3}x")),
+        "{rows:?} against {ratio}"
+    );
+    for (i, (measured, holds)) in rows.iter().enumerate() {
+        let embedded_only_misses = [2, 4, 7, 8]; // bare-recommend, Kafka, memory, the soak
+        if embedded_only_misses.contains(&i) {
+            assert_eq!(holds, "not measured", "{measured}");
+        } else {
+            assert!(measured.starts_with("embedded: "), "{measured}");
+            assert!(holds == "**yes**" || holds == "no", "{holds}");
+        }
+    }
 }
 
 #[test]
@@ -98,7 +138,10 @@ fn the_ceilings_and_memory_run_on_the_broker_and_redis() {
     let topic = testkit::unique("load-smoke");
     let ns = testkit::unique("load");
     let (kafka, redis) = (testkit::kafka_brokers(), testkit::redis_url());
+    let report = testkit::temp_dir("load-smoke").join("kafka.json");
     let out = load(&[
+        "--report",
+        report.to_str().unwrap(),
         "--kafka",
         &kafka,
         "--redis",
@@ -127,4 +170,13 @@ fn the_ceilings_and_memory_run_on_the_broker_and_redis() {
         .and_then(|s| s.split(' ').next())
         .unwrap();
     has(&out, &format!("processor ceiling: {applied} events read"));
+    // What this run measured on Kafka and Redis is judged; the embedded-only target is not.
+    let rows = judged(&[&report]);
+    for i in [2, 4, 7] {
+        assert!(rows[i].0.starts_with("kafka: "), "{rows:?}");
+    }
+    assert_eq!(
+        rows[3].1, "not measured",
+        "the embedded processor: {rows:?}"
+    );
 }

@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 13),
-            ("(release build: minutes)", 16),
+            ("(needs Kafka and Redis)", 14),
+            ("(release build: minutes)", 17),
         ],
     ),
     ("catalog.md", &[]),
