@@ -44,7 +44,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 14),
+            ("(needs Kafka and Redis)", 15),
             ("(release build: minutes)", 17),
         ],
     ),
