@@ -45,7 +45,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
         "benchmarks.md",
         &[
             ("(needs Kafka and Redis)", 15),
-            ("(release build: minutes)", 17),
+            ("(release build: minutes)", 19),
         ],
     ),
     ("catalog.md", &[]),
