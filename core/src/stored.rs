@@ -1,5 +1,5 @@
-//! The stored form of a state document: its JSON, compressed with zstd and packed seven bits to a
-//! character, behind a one-character tag.
+//! The stored form of a state document and of its recommendation summary: their JSON, compressed
+//! with zstd and packed seven bits to a character, behind a one-character tag.
 //!
 //! A member's document is most of what Redis keeps for them (docs/benchmarks.md, memory per member)
 //! and its JSON repeats itself: the same item ids in the session, the path, the interests and the

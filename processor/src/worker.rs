@@ -127,7 +127,14 @@ pub fn doc_update(keys: &KeySpace, doc: &Doc, compact: bool) -> Update {
         WriteOp::HashSet {
             key: key.clone(),
             field: "reco".into(),
-            value: serde_json::to_string(&doc.state.reco_view()).expect("serialises"),
+            value: {
+                let json = serde_json::to_string(&doc.state.reco_view()).expect("serialises");
+                if compact {
+                    tailor_core::stored::compress(&json)
+                } else {
+                    json
+                }
+            },
         },
         WriteOp::HashSet {
             key: key.clone(),
@@ -694,22 +701,31 @@ mod tests {
         // already applied, so it is behind the document's watermark).
         let out = p.apply_batch(&[message(1, &first)], &shutdown).await;
         assert_ne!(out, Some(vec![Outcome::DuplicateEvent]));
-        let doc = p
+        let state_key = p.keys.state(&site, &Subject::parse("a:dev").unwrap());
+        let mut stored = p
             .store
-            .read(&[Read::Field(
-                p.keys.state(&site, &Subject::parse("a:dev").unwrap()),
-                "doc".into(),
-            )])
+            .read(&[
+                Read::Field(state_key.clone(), "doc".into()),
+                Read::Field(state_key, "reco".into()),
+            ])
             .await
             .unwrap()
-            .remove(0)
-            .into_text()
-            .unwrap();
+            .into_iter()
+            .map(|v| v.into_text().unwrap());
+        let (doc, reco) = (stored.next().unwrap(), stored.next().unwrap());
         assert_eq!(
             doc.starts_with(tailor_core::stored::TAG),
             compact,
             "{doc:?}"
         );
+        assert_eq!(
+            reco.starts_with(tailor_core::stored::TAG),
+            compact,
+            "{reco:?}"
+        );
+        let summary: tailor_core::state::RecoView =
+            serde_json::from_str(&tailor_core::stored::decompress(&reco).unwrap()).unwrap();
+        assert_eq!(summary.recent, ["sku"]);
         let state = SubjectState::from_stored(&doc).unwrap();
         assert_eq!(state.events["page_view"], 2, "e1 and e3, once each");
     }

@@ -287,7 +287,10 @@ impl Recommender {
             site,
             subject,
             "reco",
-            |raw| serde_json::from_str(raw).map_err(|e| e.to_string()),
+            |raw| {
+                let json = tailor_core::stored::decompress(raw).map_err(|e| e.to_string())?;
+                serde_json::from_str(&json).map_err(|e| e.to_string())
+            },
             |v: &RecoView| v.stitched_to.as_ref(),
         )
         .await?
