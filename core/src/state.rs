@@ -612,13 +612,8 @@ impl SubjectState {
         serde_json::from_str(s)
     }
 
-    /// The form kept in the store: the JSON, compressed ([`crate::stored`]).
-    pub fn to_stored(&self) -> String {
-        crate::stored::compress(&self.to_json())
-    }
-
-    /// Reads [`to_stored`](Self::to_stored)'s form, or the plain JSON written before it; an error
-    /// for the caller to report, as [`from_json`](Self::from_json)'s.
+    /// Reads the form kept in the store (the JSON compressed, [`crate::stored`]), or the plain JSON
+    /// written before it; an error for the caller to report, as [`from_json`](Self::from_json)'s.
     pub fn from_stored(s: &str) -> Result<SubjectState, String> {
         let json = crate::stored::decompress(s).map_err(|e| e.to_string())?;
         Self::from_json(&json).map_err(|e| e.to_string())
@@ -758,7 +753,7 @@ mod tests {
         m.anonymous_ids.push("dev".into());
         m.recent_items = (0..30).map(|i| format!("sku-{i}")).collect();
         m.events.insert("page_view".into(), 30);
-        let stored = m.to_stored();
+        let stored = crate::stored::compress(&m.to_json());
         assert!(stored.starts_with(crate::stored::TAG));
         assert!(stored.len() < m.to_json().len() / 2, "{stored:?}");
         assert_eq!(SubjectState::from_stored(&stored).unwrap(), m);

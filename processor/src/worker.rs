@@ -114,27 +114,24 @@ pub fn parse_doc(
 /// The guarded write of a document (and the subject-slot ops that go with it).
 pub fn doc_update(keys: &KeySpace, doc: &Doc, compact: bool) -> Update {
     let key = keys.state(&doc.site, &doc.subject);
+    // The document and the summary in the stored form (`processor.compact_storage`), or as JSON.
+    let encode = |json: String| {
+        if compact {
+            tailor_core::stored::compress(&json)
+        } else {
+            json
+        }
+    };
     let mut ops = vec![
         WriteOp::HashSet {
             key: key.clone(),
             field: "doc".into(),
-            value: if compact {
-                doc.state.to_stored()
-            } else {
-                doc.state.to_json()
-            },
+            value: encode(doc.state.to_json()),
         },
         WriteOp::HashSet {
             key: key.clone(),
             field: "reco".into(),
-            value: {
-                let json = serde_json::to_string(&doc.state.reco_view()).expect("serialises");
-                if compact {
-                    tailor_core::stored::compress(&json)
-                } else {
-                    json
-                }
-            },
+            value: encode(serde_json::to_string(&doc.state.reco_view()).expect("serialises")),
         },
         WriteOp::HashSet {
             key: key.clone(),
@@ -326,12 +323,11 @@ impl Processor {
             .filter(|(k, _, _)| seen.insert(k.clone()))
             .collect();
         // Each event's marker is looked for in three generations' hashes and under its legacy key.
-        let markers: Vec<(MarkerSlot, String)> =
-            events.iter().map(|(_, e)| folder.marker(e)).collect();
+        let markers: Vec<MarkerSlot> = events.iter().map(|(_, e)| folder.marker(e)).collect();
         // One round trip for the sites, the documents with their tombstones, and the markers.
         let mut reads = self.site_reads(&sites);
         reads.extend(self.doc_reads(&wanted));
-        for (slot, _) in &markers {
+        for slot in &markers {
             reads.extend(
                 slot.buckets
                     .iter()
@@ -342,16 +338,16 @@ impl Processor {
         let mut values = self.store.read(&reads).await?.into_iter();
         loaded.sites = self.parse_sites(&sites, &mut values);
         self.parse_docs(&mut loaded, wanted, &mut values);
-        for (_, id) in markers {
-            let found: Vec<String> = values
-                .by_ref()
-                .take(MARKER_READS)
-                .filter_map(|v| v.into_text())
-                .collect();
-            if !found.is_empty() {
-                loaded.markers.insert(id, found);
-            }
-        }
+        let marked: Vec<Vec<String>> = markers
+            .iter()
+            .map(|_| {
+                values
+                    .by_ref()
+                    .take(MARKER_READS)
+                    .filter_map(|v| v.into_text())
+                    .collect()
+            })
+            .collect();
         // Members that anonymous-only events resolve to through their device's stitch.
         let second: Vec<(String, SiteId, Subject)> = events
             .iter()
@@ -373,10 +369,13 @@ impl Processor {
 
         let inputs: Vec<Input<'_>> = events
             .iter()
-            .map(|(m, e)| Input {
+            .zip(markers.into_iter().zip(marked))
+            .map(|((m, e), (marker, marked))| Input {
                 tp: format!("{}/{}", m.topic, m.partition),
                 offset: m.offset,
                 event: e,
+                marker,
+                marked,
             })
             .collect();
         let folded = folder.fold(&mut loaded, &inputs);
@@ -659,7 +658,7 @@ mod tests {
         let first = view("e1");
         let out = p.apply_batch(&[message(1, &first)], &shutdown).await;
         assert_eq!(out, Some(vec![Outcome::Applied]));
-        let (slot, _) = p.folder().marker(&first);
+        let slot = p.folder().marker(&first);
         let stored = p
             .store
             .read(&[
@@ -681,7 +680,7 @@ mod tests {
         assert_eq!(out, Some(vec![Outcome::DuplicateEvent]));
         // An event whose marker was written by an earlier version, as a key of its own.
         let old = view("e2");
-        let (slot, _) = p.folder().marker(&old);
+        let slot = p.folder().marker(&old);
         p.store
             .apply(&[Update {
                 ops: vec![WriteOp::Put {

@@ -78,20 +78,22 @@ pub struct SiteCtx {
 pub struct Loaded {
     /// By state key.
     pub docs: HashMap<String, Doc>,
-    /// The markers found for each event of the batch (by [`Folder::marker`]'s id): the message that
-    /// set each (`<partition>@<offset>`, or `topic/partition@offset` in a legacy marker).
-    pub markers: HashMap<String, Vec<String>>,
     /// Erasure time (ms) by state key.
     pub erased: HashMap<String, i64>,
     pub sites: HashMap<SiteId, SiteCtx>,
 }
 
-/// One event with its bus position.
+/// One event with its bus position and its dedupe marker.
 pub struct Input<'a> {
     /// `topic/partition`.
     pub tp: String,
     pub offset: i64,
     pub event: &'a Event,
+    /// Where its marker is written and looked for ([`Folder::marker`]).
+    pub marker: MarkerSlot,
+    /// The messages that set the markers found for it in the store (`<partition>@<offset>`, or
+    /// `topic/partition@offset` in a legacy marker); empty when none was.
+    pub marked: Vec<String>,
 }
 
 /// What happened to one event.
@@ -365,18 +367,15 @@ impl Folder<'_> {
         out
     }
 
-    /// Where an event's dedupe marker is written and looked for, and the id [`Loaded::markers`]
-    /// holds what was found under.
-    pub fn marker(&self, e: &Event) -> (MarkerSlot, String) {
-        let slot = self.keys.marker(
+    /// Where an event's dedupe marker is written and looked for.
+    pub fn marker(&self, e: &Event) -> MarkerSlot {
+        self.keys.marker(
             &e.site_id,
             &Subject::Anonymous(e.anonymous_id.clone()),
             &e.event_id,
             ms(e.received_at),
             self.config.dedupe_ttl_secs,
-        );
-        let id = format!("{}#{}", slot.own(), slot.field);
-        (slot, id)
+        )
     }
 
     fn doc<'l>(&self, loaded: &'l mut Loaded, site: &SiteId, s: &Subject) -> &'l mut Doc {
@@ -401,17 +400,14 @@ impl Folder<'_> {
         let e = input.event;
         let site = &e.site_id;
         let device = Subject::Anonymous(e.anonymous_id.clone());
-        let (slot, marker) = self.marker(e);
+        let slot = &input.marker;
         // The message, as a marker names it: the partition (one topic feeds the processor) and offset.
         let partition = input.tp.rsplit('/').next().unwrap_or(&input.tp);
         let here = format!("{partition}@{}", input.offset);
         let legacy_here = format!("{}@{}", input.tp, input.offset);
         // A marker set by this very message (its document write conflicted, or crashed after the
         // marker landed) is not a duplicate: the document's watermark decides.
-        let marked_elsewhere = loaded
-            .markers
-            .get(&marker)
-            .is_some_and(|found| found.iter().any(|m| *m != here && *m != legacy_here));
+        let marked_elsewhere = input.marked.iter().any(|m| *m != here && *m != legacy_here);
         if marked_elsewhere || !seen.insert((site.clone(), e.event_id.to_string())) {
             return Outcome::DuplicateEvent;
         }
@@ -421,7 +417,7 @@ impl Folder<'_> {
                 ops: vec![
                     WriteOp::HashSet {
                         key: bucket.clone(),
-                        field: slot.field,
+                        field: slot.field.clone(),
                         value: here,
                     },
                     WriteOp::Expire {
@@ -435,7 +431,7 @@ impl Folder<'_> {
             // As earlier versions wrote it, which they can read (`processor.compact_storage`).
             Update {
                 ops: vec![WriteOp::Put {
-                    key: slot.legacy,
+                    key: slot.legacy.clone(),
                     value: legacy_here,
                     ttl_secs: Some(self.config.dedupe_ttl_secs),
                 }],

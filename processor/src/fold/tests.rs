@@ -28,6 +28,11 @@ impl World {
 
     /// Folds events as one batch at fresh offsets of partition 0; returns the outcomes.
     fn fold(&mut self, events: &[Event]) -> Folded {
+        let folder = Folder {
+            keys: &self.keys,
+            config: &self.config,
+            offer_secret: tailor_core::config::DEV_OFFER_SECRET,
+        };
         let inputs: Vec<Input<'_>> = events
             .iter()
             .map(|e| {
@@ -36,14 +41,11 @@ impl World {
                     tp: "t/0".into(),
                     offset: self.offset,
                     event: e,
+                    marker: folder.marker(e),
+                    marked: Vec::new(),
                 }
             })
             .collect();
-        let folder = Folder {
-            keys: &self.keys,
-            config: &self.config,
-            offer_secret: tailor_core::config::DEV_OFFER_SECRET,
-        };
         folder.fold(&mut self.loaded, &inputs)
     }
 
