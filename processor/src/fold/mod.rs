@@ -121,40 +121,12 @@ impl Outcome {
 pub struct Folded {
     pub outcomes: Vec<Outcome>,
     pub site_updates: Vec<Update>,
+    /// One update per marker hash (the batch's markers of one device and generation, set together,
+    /// the hash's expiry renewed once), or per legacy marker key.
     pub markers: Vec<Update>,
     pub changes: Vec<Change>,
-}
-
-/// One update per marker hash: the batch's markers of one device and generation, set together,
-/// with the hash's expiry renewed once (each marker is an update of a field and an expiry; a
-/// legacy marker, a key of its own, stays as it is).
-fn group_markers(markers: Vec<Update>) -> Vec<Update> {
-    let mut grouped: Vec<Update> = Vec::with_capacity(markers.len());
-    let mut at: HashMap<String, usize> = HashMap::new();
-    for u in markers {
-        let Some(WriteOp::HashSet { key, .. }) = u.ops.first() else {
-            grouped.push(u);
-            continue;
-        };
-        let key = key.clone();
-        match at.get(&key) {
-            Some(&i) => {
-                let ops = &mut grouped[i].ops;
-                let expire = ops.pop();
-                ops.extend(
-                    u.ops
-                        .into_iter()
-                        .filter(|op| !matches!(op, WriteOp::Expire { .. })),
-                );
-                ops.extend(expire);
-            }
-            None => {
-                at.insert(key, grouped.len());
-                grouped.push(u);
-            }
-        }
-    }
-    grouped
+    /// The position in `markers` of each marker hash's update.
+    marker_hashes: HashMap<String, usize>,
 }
 
 /// Folding settings.
@@ -363,7 +335,6 @@ impl Folder<'_> {
             let outcome = self.fold_one(loaded, input, &mut seen, &mut out);
             out.outcomes.push(outcome);
         }
-        out.markers = group_markers(std::mem::take(&mut out.markers));
         out
     }
 
@@ -411,33 +382,45 @@ impl Folder<'_> {
         if marked_elsewhere || !seen.insert((site.clone(), e.event_id.to_string())) {
             return Outcome::DuplicateEvent;
         }
-        out.markers.push(if self.config.compact_storage {
-            let bucket = slot.own().to_string();
-            Update {
-                ops: vec![
-                    WriteOp::HashSet {
-                        key: bucket.clone(),
-                        field: slot.field.clone(),
-                        value: here,
-                    },
-                    WriteOp::Expire {
-                        key: bucket,
-                        seconds: MarkerSlot::bucket_ttl_secs(self.config.dedupe_ttl_secs),
-                    },
-                ],
-                ..Default::default()
+        if self.config.compact_storage {
+            let bucket = slot.own();
+            let set = WriteOp::HashSet {
+                key: bucket.to_string(),
+                field: slot.field.clone(),
+                value: here,
+            };
+            match out.marker_hashes.get(bucket) {
+                // Before the hash's expiry, which stays the update's last op.
+                Some(&i) => {
+                    let ops = &mut out.markers[i].ops;
+                    ops.insert(ops.len() - 1, set);
+                }
+                None => {
+                    out.marker_hashes
+                        .insert(bucket.to_string(), out.markers.len());
+                    out.markers.push(Update {
+                        ops: vec![
+                            set,
+                            WriteOp::Expire {
+                                key: bucket.to_string(),
+                                seconds: MarkerSlot::bucket_ttl_secs(self.config.dedupe_ttl_secs),
+                            },
+                        ],
+                        ..Default::default()
+                    });
+                }
             }
         } else {
             // As earlier versions wrote it, which they can read (`processor.compact_storage`).
-            Update {
+            out.markers.push(Update {
                 ops: vec![WriteOp::Put {
                     key: slot.legacy.clone(),
                     value: legacy_here,
                     ttl_secs: Some(self.config.dedupe_ttl_secs),
                 }],
                 ..Default::default()
-            }
-        });
+            });
+        }
 
         // Whose profile: the named member, else the member the device was stitched to, else the device.
         let stitched = self.doc(loaded, site, &device).state.stitched_to.clone();

@@ -405,3 +405,23 @@ fn the_session_in_progress_keeps_its_clicks_for_the_recommender_and_older_ones_d
     assert_eq!(s.sessions.recent[0].items, ["x", "y"]);
     assert_eq!(s.reco_view().session, ["z"]);
 }
+
+#[test]
+fn a_devices_markers_in_one_batch_are_one_update_with_one_expiry() {
+    let mut w = World::new();
+    let out = w.fold(&[
+        view("d", None, "x"),
+        view("e", None, "x"),
+        view("d", None, "y"),
+    ]);
+    assert_eq!(out.markers.len(), 2, "one per device: {:?}", out.markers);
+    let ops = &out.markers[0].ops;
+    assert!(
+        matches!(
+            ops.as_slice(),
+            [WriteOp::HashSet { key: a, .. }, WriteOp::HashSet { key: b, .. }, WriteOp::Expire { key: c, .. }]
+                if a == b && b == c && a.contains("{demo:a:d}:evd:")
+        ),
+        "{ops:?}"
+    );
+}
