@@ -454,6 +454,10 @@ pub struct ProcessorConfig {
     pub actions: bool,
     /// Clicks back within a session that count as "followed by" (sequential rules), weighted 1/distance.
     pub sequence_steps: u32,
+    /// The session's most recent distinct items that an item viewed for the first time in the session
+    /// is paired with in co-visitation: bounds a view's co-visitation writes (two increments a pair),
+    /// which would otherwise grow with the session's length.
+    pub covisitation_window: u32,
     /// Trending compares the last this-many hours with the long-run daily rate.
     pub trending_window_hours: u32,
     /// Days of the long-run rate trending compares against.
@@ -486,7 +490,8 @@ impl Default for ProcessorConfig {
             actions: true,
             session_index_ttl_days: 30,
             neighbours_kept: 300,
-            sequence_steps: 10,
+            sequence_steps: 5,
+            covisitation_window: 5,
             trending_window_hours: 24,
             trending_baseline_days: 28,
             lifecycle: crate::models::LifecycleRules::default(),
@@ -516,13 +521,15 @@ pub struct RecommenderConfig {
     /// ... and how many of the most similar vote (V-SKNN's k).
     pub session_neighbours: usize,
     /// Past sessions whose item lists the recommender keeps in memory (0: none), so a request
-    /// reads only the neighbour sessions that changed since (a past session's list changes only
-    /// with its next click, which the session index shows).
+    /// reads only the neighbour sessions that changed since: one that has ended
+    /// (`session_timeout_mins`) until the session index shows a later click, one that may still be
+    /// going on for `session_index_cache_ms`.
     pub session_cache: usize,
     /// Items whose most recent sessions (the session index's lists) the recommender keeps in
     /// memory, each for `session_index_cache_ms` (0: none) ...
     pub session_index_cache: usize,
-    /// ... milliseconds: neighbours are then sampled without the sessions of the last moment.
+    /// ... milliseconds: neighbours are then sampled without the sessions of the last moment (and
+    /// a neighbour session still going on is read again after this long).
     pub session_index_cache_ms: u64,
     /// A session whose last click is older than this is over: its items seed nothing, in minutes.
     pub session_timeout_mins: u32,
@@ -997,6 +1004,10 @@ impl Config {
             (
                 "processor.sequence_steps",
                 self.processor.sequence_steps as i64,
+            ),
+            (
+                "processor.covisitation_window",
+                self.processor.covisitation_window as i64,
             ),
             (
                 "processor.trending_window_hours",

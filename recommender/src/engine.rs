@@ -379,7 +379,9 @@ impl Recommender {
             });
         }
         if !per_item_sessions.is_empty() {
-            let past = self.past_sessions(site, &per_item_sessions, sample).await?;
+            let past = self
+                .past_sessions(site, &per_item_sessions, sample, ctx.now_ms as f64)
+                .await?;
             generated.push(Generated {
                 source: Source::SessionKnn,
                 candidates: session_knn::generate(
@@ -499,15 +501,16 @@ impl Recommender {
     }
 
     /// Round trip 3: the items of the most recent sessions sharing an item with the session, read
-    /// only for those the session cache does not hold as of their last click.
+    /// only for those the session cache does not hold current (`crate::sessions`).
     async fn past_sessions(
         &self,
         site: &SiteId,
         per_item: &[RecentSessions],
         sample: usize,
+        now_ms: f64,
     ) -> Result<Vec<Arc<PastSession>>, ApiError> {
         let sampled = session_knn::sample(per_item, sample);
-        let cached = self.sessions.lookup(site, &sampled);
+        let cached = self.sessions.lookup(site, &sampled, now_ms);
         let missing: Vec<&(String, f64)> = sampled
             .iter()
             .zip(&cached)
@@ -530,12 +533,14 @@ impl Recommender {
         let read: Vec<Arc<PastSession>> = missing
             .into_iter()
             .zip(values)
-            .map(|((id, last_ms), v)| {
+            .map(|((id, score), v)| {
+                // Range answers ascending by score, the last click: the session's order, its last
+                // click last (at least the score it was sampled by, unless its list expired).
+                let items = v.into_top();
                 Arc::new(PastSession {
                     id: id.clone(),
-                    last_ms: *last_ms,
-                    // Range answers ascending by score, the last click: the session's order.
-                    items: v.into_top().into_iter().map(|(i, _)| i).collect(),
+                    last_ms: items.last().map_or(*score, |(_, t)| t.max(*score)),
+                    items: items.into_iter().map(|(i, _)| i).collect(),
                 })
             })
             .collect();
@@ -652,11 +657,12 @@ mod tests {
         });
         let keys = tailor_core::keys::KeySpace::default();
         let site = SiteId::parse("demo").unwrap();
-        // Two past sessions holding "a", each with its items and its place in a's index.
+        // Two past sessions holding "a": each click places the session in the clicked item's
+        // index and the item in the session's list.
         let click = |session: &str, item: &str, t: f64| Update {
             ops: vec![
                 WriteOp::ZSet {
-                    key: keys.item_sessions(&site, "a"),
+                    key: keys.item_sessions(&site, item),
                     member: session.into(),
                     score: t,
                 },
@@ -679,9 +685,11 @@ mod tests {
         let mut config = tailor_core::config::Config::default();
         config.recommender.session_index_cache_ms = 0;
         let r = Recommender::new(store.clone(), keys.clone(), Arc::new(config));
+        // Asked a day later: both sessions have ended.
         let ctx = Context {
             session: Some(vec!["a".into()]),
             limit: 10,
+            now_ms: 86_400_000,
             ..Default::default()
         };
         let first = r.rank(&site, &ctx).await.unwrap();
@@ -693,8 +701,12 @@ mod tests {
         assert_eq!(store.sessions.load(Relaxed), 2, "both read");
         r.rank(&site, &ctx).await.unwrap();
         assert_eq!(store.sessions.load(Relaxed), 2, "unchanged: from memory");
-        // d/2 clicks "y": its last click moves, so it alone is read again, and y is offered.
-        store.apply(&[click("d/2", "y", 4.0)]).await.unwrap();
+        // d/2 clicks "y", then "a" again (late events): a's index shows a later click than the list
+        // read, so d/2 alone is read again, and y is offered.
+        store
+            .apply(&[click("d/2", "y", 4.0), click("d/2", "a", 5.0)])
+            .await
+            .unwrap();
         let third = r.rank(&site, &ctx).await.unwrap();
         assert_eq!(store.sessions.load(Relaxed), 3);
         assert!(
@@ -702,8 +714,16 @@ mod tests {
             "{:?}",
             third.items
         );
+        // Asked while the sessions may still be going on (a click could have reached an item the
+        // sample does not go through), with no freshness allowed: both are read again.
+        let going_on = Context {
+            now_ms: 6,
+            ..ctx.clone()
+        };
+        r.rank(&site, &going_on).await.unwrap();
+        assert_eq!(store.sessions.load(Relaxed), 5);
         // The index itself is read every time with no index cache ...
-        assert_eq!(store.index.load(Relaxed), 3);
+        assert_eq!(store.index.load(Relaxed), 4);
         // ... and once a moment with it.
         let cached = Recommender::new(
             store.clone(),
@@ -712,7 +732,7 @@ mod tests {
         );
         cached.rank(&site, &ctx).await.unwrap();
         cached.rank(&site, &ctx).await.unwrap();
-        assert_eq!(store.index.load(Relaxed), 4);
+        assert_eq!(store.index.load(Relaxed), 5);
     }
 
     #[test]

@@ -30,7 +30,11 @@ impl Recommender {
             catalog: Arc::new(CatalogCache::new()),
             rules: Arc::new(RuleCache::new(config.rules.clone())),
             campaigns: Arc::new(CampaignCache::new(config.campaigns.clone())),
-            sessions: Arc::new(SessionCache::new(config.recommender.session_cache)),
+            sessions: Arc::new(SessionCache::new(
+                config.recommender.session_cache,
+                Duration::from_millis(config.recommender.session_index_cache_ms),
+                f64::from(config.recommender.session_timeout_mins) * 60_000.0,
+            )),
             index: Arc::new(IndexCache::new(
                 config.recommender.session_index_cache,
                 Duration::from_millis(config.recommender.session_index_cache_ms),

@@ -5,11 +5,13 @@
 //! `recommender.session_sample` most recent sessions (round trip 2), then the item lists of up to
 //! that many sampled sessions (round trip 3).
 //!
-//! - [`SessionCache`]: a past session's list changes only with its next click, and the session
-//!   index scores each session by its last click, so a cached list is current exactly when it was
-//!   read at the sampled last click: only the sessions that moved since (and those never seen) are
-//!   read. (Two clicks of one session in the same millisecond share a last click: a list read
-//!   between them is served without the second until the session's next click.)
+//! - [`SessionCache`]: a past session's list changes only with its next click. The session index
+//!   scores a session, in each item's list, by its last click on that item, so a later score than
+//!   the cached list's last click shows the list is stale; a click on an item the sample did not go
+//!   through shows nowhere. So a cached list serves a session that has ended (no click for
+//!   `recommender.session_timeout_mins` before the request) for as long as it is cached, and one
+//!   that may still be going on for `recommender.session_index_cache_ms` after it was read, like
+//!   the index's own lists.
 //! - [`IndexCache`]: an item's recent sessions change with every click on it, so its list is kept
 //!   for `recommender.session_index_cache_ms` only: neighbours sampled from a list that old miss at
 //!   most the sessions of that moment, and every visitor's own session, read in round trip 1, is
@@ -31,30 +33,43 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Past sessions' item lists (see the module docs).
 pub struct SessionCache {
-    inner: Mutex<Generations<Key, Arc<PastSession>>>,
+    /// How long a list of a session that may still be going on is served.
+    fresh: Duration,
+    /// Quiet that ends a session (ms).
+    ended_ms: f64,
+    // (read at, the session)
+    inner: Mutex<Generations<Key, (Instant, Arc<PastSession>)>>,
 }
 
 impl SessionCache {
-    /// A cache of at most `bound` sessions (0 keeps none).
-    pub fn new(bound: usize) -> SessionCache {
+    /// A cache of at most `bound` sessions (0 keeps none), serving a session that may still be going
+    /// on (a click less than `ended_ms` before the request) for `fresh` after it was read.
+    pub fn new(bound: usize, fresh: Duration, ended_ms: f64) -> SessionCache {
         SessionCache {
+            fresh,
+            ended_ms,
             inner: Mutex::new(Generations::new(bound)),
         }
     }
 
-    /// The cached sessions among `sampled` (session id, last click) that are current, in the
-    /// sample's order, `None` where the store must be read.
+    /// The cached sessions among `sampled` (session id, its latest score in the index) that are
+    /// current at `now_ms`, in the sample's order, `None` where the store must be read.
     pub fn lookup(
         &self,
         site: &SiteId,
         sampled: &[(String, f64)],
+        now_ms: f64,
     ) -> Vec<Option<Arc<PastSession>>> {
         let mut g = lock(&self.inner);
         sampled
             .iter()
-            .map(|(id, last_ms)| {
+            .map(|(id, score)| {
                 g.get(&(site.clone(), id.clone()))
-                    .filter(|s| s.last_ms == *last_ms)
+                    .filter(|(at, s)| {
+                        s.last_ms >= *score
+                            && (now_ms - s.last_ms > self.ended_ms || at.elapsed() < self.fresh)
+                    })
+                    .map(|(_, s)| s)
             })
             .collect()
     }
@@ -62,8 +77,9 @@ impl SessionCache {
     /// Keeps sessions just read from the store.
     pub fn store(&self, site: &SiteId, read: &[Arc<PastSession>]) {
         let mut g = lock(&self.inner);
+        let now = Instant::now();
         for s in read {
-            g.put((site.clone(), s.id.clone()), s.clone());
+            g.put((site.clone(), s.id.clone()), (now, s.clone()));
         }
         metrics::gauge!("tailor_recommender_cache_entries", "cache" => "sessions")
             .set(g.len() as f64);
@@ -131,47 +147,77 @@ mod tests {
         SiteId::parse(s).unwrap()
     }
 
+    /// Sessions end after 1,000 ms of quiet; one still going on is served for 50 ms.
+    fn cache(bound: usize) -> SessionCache {
+        SessionCache::new(bound, Duration::from_millis(50), 1_000.0)
+    }
+
     #[test]
-    fn a_session_is_served_from_memory_until_its_next_click() {
-        let c = SessionCache::new(10);
+    fn an_ended_session_is_served_from_memory_until_it_shows_a_later_click() {
+        let c = cache(10);
         let demo = site("demo");
         c.store(&demo, &[session("a", 100.0, &["x", "y"])]);
-        let hit = c.lookup(&demo, &[("a".into(), 100.0), ("b".into(), 50.0)]);
+        let now = 5_000.0;
+        let hit = c.lookup(&demo, &[("a".into(), 100.0), ("b".into(), 50.0)], now);
         assert_eq!(hit[0].as_ref().unwrap().items, ["x", "y"]);
         assert!(hit[1].is_none(), "never read");
-        // The session clicked again: the index shows a later last click, so the list is stale.
-        assert!(c.lookup(&demo, &[("a".into(), 120.0)])[0].is_none());
+        assert!(
+            c.lookup(&demo, &[("a".into(), 90.0)], now)[0].is_some(),
+            "sampled through an item it clicked before its last click"
+        );
+        // The session clicked again: the index shows a later click, so the list is stale.
+        assert!(c.lookup(&demo, &[("a".into(), 120.0)], now)[0].is_none());
         // Another site's session of the same id is another session.
-        assert!(c.lookup(&site("other"), &[("a".into(), 100.0)])[0].is_none());
+        assert!(c.lookup(&site("other"), &[("a".into(), 100.0)], now)[0].is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            c.lookup(&demo, &[("a".into(), 100.0)], now)[0].is_some(),
+            "ended: kept however long ago it was read"
+        );
+    }
+
+    #[test]
+    fn a_session_that_may_still_be_going_on_is_served_for_a_moment_only() {
+        let c = cache(10);
+        let demo = site("demo");
+        c.store(&demo, &[session("a", 100.0, &["x"])]);
+        // 500 ms after its last click it may have clicked an item the sample did not go through.
+        assert!(c.lookup(&demo, &[("a".into(), 100.0)], 600.0)[0].is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.lookup(&demo, &[("a".into(), 100.0)], 600.0)[0].is_none());
+        assert!(
+            c.lookup(&demo, &[("a".into(), 100.0)], 1_200.0)[0].is_some(),
+            "once over, the list cannot change"
+        );
     }
 
     #[test]
     fn the_cache_stays_within_its_bound_and_keeps_what_is_used() {
-        let c = SessionCache::new(4);
+        let c = cache(4);
         let demo = site("demo");
         c.store(&demo, &[session("hot", 1.0, &["x"])]);
         for i in 0..100 {
             c.store(&demo, &[session(&format!("s{i}"), 1.0, &["y"])]);
             // Used on every request: it survives every generation change.
             assert!(
-                c.lookup(&demo, &[("hot".into(), 1.0)])[0].is_some(),
+                c.lookup(&demo, &[("hot".into(), 1.0)], 5_000.0)[0].is_some(),
                 "after {i}"
             );
             assert!(c.held() <= 4 + 1, "{} held", c.held());
         }
         assert!(
-            c.lookup(&demo, &[("s0".into(), 1.0)])[0].is_none(),
+            c.lookup(&demo, &[("s0".into(), 1.0)], 5_000.0)[0].is_none(),
             "long unused: dropped"
         );
     }
 
     #[test]
     fn a_bound_of_zero_keeps_nothing() {
-        let c = SessionCache::new(0);
+        let c = cache(0);
         let demo = site("demo");
         c.store(&demo, &[session("a", 1.0, &["x"])]);
         assert_eq!(c.held(), 0);
-        assert!(c.lookup(&demo, &[("a".into(), 1.0)])[0].is_none());
+        assert!(c.lookup(&demo, &[("a".into(), 1.0)], 5_000.0)[0].is_none());
         let i = IndexCache::new(10, Duration::ZERO);
         i.store(&demo, "x", 5, Arc::from(vec![("a".to_string(), 1.0)]));
         assert!(i.lookup(&demo, "x", 5).is_none());

@@ -15,9 +15,11 @@
 //! bound; a list that is never trimmed belongs to an item nobody sees, which gains few neighbours).
 //!
 //! The session index keeps, per item, only the `processor.session_index_size` most recent sessions,
-//! scored by the session's *last* click: that is exactly what V-SKNN's "most recent sessions sharing
-//! an item" sample needs (if a session is among the N most recent of the union over a session's
-//! items, it is among the N most recent of each item it contains), at a bounded cost per item.
+//! each scored by its last click *on that item*: one write a view, whatever the session's length.
+//! V-SKNN's "most recent sessions sharing an item" sample takes a session's latest score over the
+//! items it shares, its last click on any of them: within a session's span (minutes) of its last
+//! click overall, which is what V-SKNN ranks by. (Scoring by the last click overall would move the
+//! session in the index of every item it holds on every view: a write per held item.)
 
 use super::*;
 use tailor_core::keys::Facet;
@@ -30,7 +32,8 @@ const DAY_BUCKET_SLACK_SECS: u64 = 7 * 86_400;
 const COPURCHASE_HISTORY: usize = 20;
 
 impl Folder<'_> {
-    /// Pairs an item seen for the first time in a session with the session's earlier items.
+    /// Pairs an item seen for the first time in a session with the session's earlier items, its
+    /// `processor.covisitation_window` most recent (`before` is newest first).
     pub(super) fn covisit(
         &self,
         site: &SiteId,
@@ -41,7 +44,7 @@ impl Folder<'_> {
         if before.iter().any(|s| s == item) {
             return;
         }
-        for other in before {
+        for other in before.iter().take(self.config.covisitation_window as usize) {
             fx.zincr(self.keys.covisits(site, other), item, 1.0);
             fx.zincr(self.keys.covisits(site, item), other, 1.0);
         }
@@ -93,8 +96,8 @@ impl Folder<'_> {
         });
     }
 
-    /// Records that `session` (`<device>/<session id>`) holds `item` and ended at `t`: the session
-    /// moves to `t` in the index of every item it holds, and `item` joins its item list.
+    /// Records that `session` (`<device>/<session id>`) clicked `item` at `t`: its entry in the
+    /// item's index moves to `t`, and `item` joins the session's item list.
     pub(super) fn session_index(
         &self,
         site: &SiteId,
@@ -105,22 +108,15 @@ impl Folder<'_> {
         fx: &mut Effects<'_>,
     ) {
         let k = self.keys;
-        let keep = self.config.session_index_size;
-        let new = !before.iter().any(|b| b == item);
-        for held in std::iter::once(item).chain(before.iter().map(String::as_str)) {
-            if held == item && !new {
-                continue;
-            }
-            fx.ops.push(WriteOp::ZSet {
-                key: k.item_sessions(site, held),
-                member: session.to_string(),
-                score: t as f64,
-            });
-        }
-        if new {
+        fx.ops.push(WriteOp::ZSet {
+            key: k.item_sessions(site, item),
+            member: session.to_string(),
+            score: t as f64,
+        });
+        if !before.iter().any(|b| b == item) {
             fx.ops.push(WriteOp::ZKeepTop {
                 key: k.item_sessions(site, item),
-                keep,
+                keep: self.config.session_index_size,
             });
         }
         let items = k.session_items(site, session);

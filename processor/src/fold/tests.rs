@@ -425,3 +425,59 @@ fn a_devices_markers_in_one_batch_are_one_update_with_one_expiry() {
         "{ops:?}"
     );
 }
+
+#[tokio::test]
+async fn a_views_shared_model_writes_stay_bounded_however_long_the_session() {
+    use tailor_infra::store::{memory::MemoryStore, Read, Store};
+    let mut w = World::new();
+    w.config.covisitation_window = 3;
+    w.config.sequence_steps = 2;
+    let at = |item: &str, minute: u32| {
+        event(
+            json!({"type":"page_view","site_id":"demo","anonymous_id":"a","session_id":"s",
+            "item_id":item,"timestamp":format!("2026-01-01T10:{minute:02}:00Z")}),
+        )
+    };
+    let items: Vec<String> = (0..12).map(|i| format!("i{i}")).collect();
+    let mut writes = Vec::new();
+    let store = MemoryStore::new();
+    for (m, item) in items.iter().enumerate() {
+        let out = w.fold(&[at(item, m as u32)]);
+        writes.push(out.site_updates.iter().map(|u| u.ops.len()).sum::<usize>());
+        store.apply(&out.site_updates).await.unwrap();
+    }
+    // From the fourth view on, a view writes as much as the one before it.
+    assert!(writes[3..].windows(2).all(|p| p[0] == p[1]), "{writes:?}");
+    let site = SiteId::parse("demo").unwrap();
+    let got = store
+        .read(&[
+            Read::Top(w.keys.covisits(&site, "i11"), 100),
+            Read::Top(w.keys.covisits(&site, "i0"), 100),
+            Read::Top(w.keys.followers(&site, "i8"), 100),
+            Read::Top(w.keys.item_sessions(&site, "i0"), 100),
+            Read::Range(w.keys.session_items(&site, "a/s"), 0, -1),
+        ])
+        .await
+        .unwrap();
+    let names = |v: &tailor_infra::store::Value| {
+        let mut n: Vec<String> = v.clone().into_top().into_iter().map(|(i, _)| i).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&got[0]),
+        ["i10", "i8", "i9"],
+        "paired with the last 3"
+    );
+    assert_eq!(names(&got[1]), ["i1", "i2", "i3"], "... and by the next 3");
+    assert_eq!(
+        got[2].clone().into_top(),
+        [("i9".to_string(), 1.0), ("i10".to_string(), 0.5)]
+    );
+    // The session stays in i0's index at its click on i0 (10:00); its item list holds all 12.
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+        .unwrap()
+        .timestamp_millis() as f64;
+    assert_eq!(got[3].clone().into_top(), [("a/s".to_string(), t0)]);
+    assert_eq!(got[4].clone().into_top().len(), 12);
+}
