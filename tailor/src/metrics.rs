@@ -168,6 +168,17 @@ pub fn register(roles: Roles, config: &Config) {
             gauge!("tailor_recommender_cache_entries", "cache" => cache).increment(0.0);
         }
         let _ = histogram!("tailor_recommender_duration_seconds");
+        // Set per site by the recommender's first refresh; registered here so they are there from the
+        // start, not from whenever that refresh lands (`increment(0.0)` keeps a value already set).
+        for site in &config.sites {
+            for name in [
+                "tailor_recommender_catalog_items",
+                "tailor_recommender_rules",
+                "tailor_recommender_campaigns",
+            ] {
+                gauge!(name, "site" => site.id.clone()).increment(0.0);
+            }
+        }
         for outcome in ["upserted", "rejected", "deleted"] {
             counter!("tailor_catalog_items_total", "outcome" => outcome).increment(0);
         }

@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 15),
-            ("(release build: minutes)", 19),
+            ("(needs Kafka and Redis)", 16),
+            ("(release build: minutes)", 21),
         ],
     ),
     ("catalog.md", &[]),
@@ -54,7 +54,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "quality.md",
         &[
-            ("(full data: minutes; see the table)", 7),
+            ("(full data: minutes; see the table)", 8),
             ("(release build: minutes)", 1),
         ],
     ),
