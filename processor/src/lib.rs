@@ -14,8 +14,10 @@ pub mod erasure;
 pub mod export;
 pub mod fold;
 pub mod health;
+pub mod lanes;
 pub mod models;
 pub mod worker;
 
 pub use health::Health;
-pub use worker::{run, Processor};
+pub use lanes::run;
+pub use worker::Processor;

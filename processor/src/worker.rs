@@ -1,4 +1,4 @@
-//! The consumer loop: poll, then per partition (concurrently) load, fold, emit, write; then commit.
+//! A batch of one partition: load, fold, emit, write (the loop that feeds it: [`crate::lanes`]).
 //!
 //! Invariants:
 //! * An offset is committed only after every event before it is durably applied (or recognised as
@@ -11,8 +11,6 @@
 //!   every write that landed recognises the redelivery from its own watermark (a merged update
 //!   skips exactly the runs at or below it, however the redelivered batch is cut), and the rest are
 //!   made now.
-//! * A batch's partitions are applied concurrently, each slice in order; the batch's offsets are
-//!   committed once every slice is applied.
 //! * Site updates are written before documents: if a document write lands, the site effects of its
 //!   events have landed too, so skipping an already-applied event never skips its site effects.
 //! * Change events are produced before anything is written, with ids derived from the causing event,
@@ -35,12 +33,10 @@ use tailor_core::ops::{merge, Applied, Guard, Update, WriteOp};
 use tailor_core::segment::{self, SegmentDef};
 use tailor_core::state::SubjectState;
 use tailor_core::{MemberId, SiteId, Subject};
-use tailor_infra::bus::{Consumer, Message, Offsets, Producer};
+use tailor_infra::bus::{Message, Producer};
 use tailor_infra::store::{Read, Store, StoreError, Value};
 use tailor_infra::Shutdown;
 
-/// How long an idle poll waits before checking for shutdown.
-const IDLE_POLL: Duration = Duration::from_millis(200);
 /// Re-folds after guard conflicts before backing off.
 const CONFLICT_RETRIES: u32 = 5;
 /// At most this many messages' site updates in one atomic step: one Redis script of a few thousand
@@ -504,96 +500,9 @@ impl Processor {
     }
 }
 
-/// A batch cut per partition, each slice in its original order.
-fn by_partition(batch: Vec<Message>) -> Vec<Vec<Message>> {
-    let mut parts: Vec<Vec<Message>> = Vec::new();
-    for m in batch {
-        match parts.iter_mut().find(|p| p[0].partition == m.partition) {
-            Some(p) => p.push(m),
-            None => parts.push(vec![m]),
-        }
-    }
-    parts
-}
-
-/// Runs the loop until `shutdown`; on shutdown the batch in hand is finished and committed first.
-/// Every turn beats `health`, and the partitions' lag is reported to it (see [`crate::health`]).
-pub async fn run(
-    processor: Processor,
-    mut consumer: Box<dyn Consumer>,
-    shutdown: Shutdown,
-    health: crate::Health,
-) -> anyhow::Result<()> {
-    tracing::info!(topic = consumer.topic(), group = %processor.group, "processor started");
-    let mut last_lag = Instant::now() - crate::health::LAG_EVERY;
-    while !shutdown.is_cancelled() {
-        health.beat();
-        let batch = match consumer.poll(processor.config.batch_size, IDLE_POLL).await {
-            Ok(b) => b,
-            Err(e) => {
-                metrics::counter!("tailor_processor_poll_errors_total").increment(1);
-                tracing::warn!(error = %e, "poll failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        if !batch.is_empty() {
-            let offsets = Offsets::after(&batch);
-            // Partitions are independent (each has its own watermarks, and a member's document is
-            // guarded): their slices of the batch are applied concurrently, so one's store round
-            // trips overlap another's fold. Within a partition, order is kept.
-            let parts = by_partition(batch);
-            let applied = join_all(parts.iter().map(|p| processor.apply_batch(p, &shutdown))).await;
-            if applied.iter().any(Option::is_none) {
-                break;
-            }
-            if let Err(e) = consumer.commit(&offsets).await {
-                // Not fatal: the next commit covers these offsets, and a redelivery is a no-op.
-                metrics::counter!("tailor_processor_commit_errors_total").increment(1);
-                tracing::warn!(error = %e, "offset commit failed; it will be retried with the next batch");
-            }
-        }
-        if last_lag.elapsed() >= crate::health::LAG_EVERY {
-            last_lag = Instant::now();
-            match consumer.lag().await {
-                Ok(lags) => health.observe(&lags),
-                Err(e) => tracing::debug!(error = %e, "could not read consumer lag"),
-            }
-            if health.stuck_group(crate::health::REJOIN_AFTER) {
-                crate::health::rejoin(consumer.as_mut(), "processor").await;
-            }
-        }
-    }
-    if let Err(e) = consumer.flush().await {
-        tracing::warn!(error = %e, "final offset commit failed; the next start redelivers (and skips) what was applied");
-    }
-    tracing::info!("processor stopped");
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_batch_is_cut_per_partition_in_order() {
-        let m = |partition: i32, offset: i64| Message {
-            topic: "t".into(),
-            partition,
-            offset,
-            payload: Vec::new(),
-            request_id: None,
-        };
-        let parts = by_partition(vec![m(1, 5), m(0, 9), m(1, 6), m(2, 1), m(0, 10)]);
-        let cut: Vec<Vec<(i32, i64)>> = parts
-            .iter()
-            .map(|p| p.iter().map(|m| (m.partition, m.offset)).collect())
-            .collect();
-        assert_eq!(
-            cut,
-            vec![vec![(1, 5), (1, 6)], vec![(0, 9), (0, 10)], vec![(2, 1)]]
-        );
-    }
 
     #[test]
     fn stored_segments_that_no_longer_load_are_set_aside() {
