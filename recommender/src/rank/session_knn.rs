@@ -3,9 +3,10 @@
 //! on), the session-kNN family the literature finds hard to beat on shop traffic.
 //!
 //! Given the session in progress `s = [s_1 .. s_n]` (clicks, oldest first):
-//! 1. *Sample*: the `sample` most recent past sessions (by their last click) sharing an item with `s`.
-//!    The processor keeps, per item, its most recent sessions (`processor.session_index_size`), which
-//!    is exactly enough to find them (see `processor/src/fold/shared.rs`).
+//! 1. *Sample*: the `sample` most recent past sessions sharing an item with `s`, by their last click
+//!    on an item they share (within a session's span of their last click overall). The processor
+//!    keeps, per item, its most recent sessions (`processor.session_index_size`), which is enough to
+//!    find them (see `processor/src/fold/shared.rs`).
 //! 2. *Similarity* of a past session `p`: Σ over the distinct items of `s` that `p` holds of the
 //!    item's position weight (the j-th click weighs j / n, so the latest click of an item counts),
 //!    divided by the number of distinct items of `s`.
