@@ -44,7 +44,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 18),
+            ("(needs Kafka and Redis)", 19),
             ("(release build: minutes)", 21),
         ],
     ),

@@ -23,10 +23,12 @@ if ARGV[1] ~= '' then
 end
 local runs = tonumber(ARGV[7])
 local i = 8 + 2 * runs
--- The current run: its index, the ops left in it and whether it is applied.
+local n = #ARGV
+local call = redis.call
+-- The current run: its index, the ops left in it and whether it is applied. The ops written most
+-- come first.
 local run, left, live = 0, -1, true
-local call = function(...) if live then return redis.call(...) end return false end
-while i <= #ARGV do
+while i <= n do
   while left <= 0 and run < runs do
     run = run + 1
     left = tonumber(ARGV[7 + 2 * run])
@@ -34,48 +36,55 @@ while i <= #ARGV do
   end
   left = left - 1
   local op, k = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
-  if op == 'hincr' then
-    call('HINCRBY', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'hincrf' then
-    call('HINCRBYFLOAT', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  if op == 'zincr' then
+    if live then call('ZINCRBY', k, ARGV[i + 3], ARGV[i + 2]) end; i = i + 4
+  elseif op == 'zset' then
+    if live then call('ZADD', k, ARGV[i + 3], ARGV[i + 2]) end; i = i + 4
+  elseif op == 'zkeep' then
+    if live then call('ZREMRANGEBYRANK', k, 0, -(tonumber(ARGV[i + 2]) + 1)) end; i = i + 3
+  elseif op == 'hincr' then
+    if live then call('HINCRBY', k, ARGV[i + 2], ARGV[i + 3]) end; i = i + 4
+  elseif op == 'expire' then
+    if live then call('EXPIRE', k, ARGV[i + 2]) end; i = i + 3
   elseif op == 'hset' then
-    call('HSET', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+    if live then call('HSET', k, ARGV[i + 2], ARGV[i + 3]) end; i = i + 4
+  elseif op == 'hincrf' then
+    if live then call('HINCRBYFLOAT', k, ARGV[i + 2], ARGV[i + 3]) end; i = i + 4
   elseif op == 'hmin' or op == 'hmax' then
-    local cur = tonumber(call('HGET', k, ARGV[i + 2]))
-    local v = tonumber(ARGV[i + 3])
-    if cur == nil or (op == 'hmin' and v < cur) or (op == 'hmax' and v > cur) then
-      call('HSET', k, ARGV[i + 2], ARGV[i + 3])
+    if live then
+      local cur = tonumber(call('HGET', k, ARGV[i + 2]))
+      local v = tonumber(ARGV[i + 3])
+      if cur == nil or (op == 'hmin' and v < cur) or (op == 'hmax' and v > cur) then
+        call('HSET', k, ARGV[i + 2], ARGV[i + 3])
+      end
     end
     i = i + 4
   elseif op == 'lpushd' then
-    call('LREM', k, 0, ARGV[i + 2])
-    call('LPUSH', k, ARGV[i + 2])
-    call('LTRIM', k, 0, tonumber(ARGV[i + 3]) - 1); i = i + 4
-  elseif op == 'zincr' then
-    call('ZINCRBY', k, ARGV[i + 3], ARGV[i + 2]); i = i + 4
-  elseif op == 'zset' then
-    call('ZADD', k, ARGV[i + 3], ARGV[i + 2]); i = i + 4
+    if live then
+      call('LREM', k, 0, ARGV[i + 2])
+      call('LPUSH', k, ARGV[i + 2])
+      call('LTRIM', k, 0, tonumber(ARGV[i + 3]) - 1)
+    end
+    i = i + 4
   elseif op == 'zrem' then
-    call('ZREM', k, ARGV[i + 2]); i = i + 3
+    if live then call('ZREM', k, ARGV[i + 2]) end; i = i + 3
   elseif op == 'sadd' then
-    call('SADD', k, ARGV[i + 2]); i = i + 3
+    if live then call('SADD', k, ARGV[i + 2]) end; i = i + 3
   elseif op == 'srem' then
-    call('SREM', k, ARGV[i + 2]); i = i + 3
+    if live then call('SREM', k, ARGV[i + 2]) end; i = i + 3
   elseif op == 'put' then
-    if ARGV[i + 3] == '' then
-      call('SET', k, ARGV[i + 2])
-    else
-      call('SET', k, ARGV[i + 2], 'EX', ARGV[i + 3])
+    if live then
+      if ARGV[i + 3] == '' then
+        call('SET', k, ARGV[i + 2])
+      else
+        call('SET', k, ARGV[i + 2], 'EX', ARGV[i + 3])
+      end
     end
     i = i + 4
   elseif op == 'del' then
-    call('DEL', k); i = i + 2
+    if live then call('DEL', k) end; i = i + 2
   elseif op == 'hdel' then
-    call('HDEL', k, ARGV[i + 2]); i = i + 3
-  elseif op == 'zkeep' then
-    call('ZREMRANGEBYRANK', k, 0, -(tonumber(ARGV[i + 2]) + 1)); i = i + 3
-  elseif op == 'expire' then
-    call('EXPIRE', k, ARGV[i + 2]); i = i + 3
+    if live then call('HDEL', k, ARGV[i + 2]) end; i = i + 3
   else
     return redis.error_reply('tailor apply: unknown op ' .. tostring(op))
   end
