@@ -615,8 +615,7 @@ impl SubjectState {
     /// Reads the form kept in the store (the JSON compressed, [`crate::stored`]), or the plain JSON
     /// written before it; an error for the caller to report, as [`from_json`](Self::from_json)'s.
     pub fn from_stored(s: &str) -> Result<SubjectState, String> {
-        let json = crate::stored::decompress(s).map_err(|e| e.to_string())?;
-        Self::from_json(&json).map_err(|e| e.to_string())
+        crate::stored::parse(s)
     }
 }
 

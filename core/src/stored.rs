@@ -82,6 +82,13 @@ pub fn compress(json: &str) -> String {
     out
 }
 
+/// A stored document read into `T`: decompressed when it carries [`TAG`], parsed as JSON otherwise
+/// (the plain form written before); an error for the caller to report.
+pub fn parse<T: serde::de::DeserializeOwned>(stored: &str) -> Result<T, String> {
+    let json = decompress(stored).map_err(|e| e.to_string())?;
+    serde_json::from_str(&json).map_err(|e| e.to_string())
+}
+
 /// The JSON of a stored document: decompressed when it carries [`TAG`], as it is otherwise.
 pub fn decompress(stored: &str) -> Result<std::borrow::Cow<'_, str>, StoredError> {
     let Some(packed) = stored.strip_prefix(TAG) else {

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 /// How long an idle poll waits before checking for shutdown.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// Slices a lane holds waiting beside the one it is applying.
-pub const LANE_DEPTH: usize = 2;
+const LANE_DEPTH: usize = 2;
 
 /// What a lane reports after each slice: the offsets just past it, or `None` when it stopped
 /// without applying it (shutdown during a store outage).

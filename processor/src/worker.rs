@@ -631,8 +631,7 @@ mod tests {
             compact,
             "{reco:?}"
         );
-        let summary: tailor_core::state::RecoView =
-            serde_json::from_str(&tailor_core::stored::decompress(&reco).unwrap()).unwrap();
+        let summary: tailor_core::state::RecoView = tailor_core::stored::parse(&reco).unwrap();
         assert_eq!(summary.recent, ["sku"]);
         let state = SubjectState::from_stored(&doc).unwrap();
         assert_eq!(state.events["page_view"], 2, "e1 and e3, once each");

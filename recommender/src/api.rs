@@ -287,10 +287,7 @@ impl Recommender {
             site,
             subject,
             "reco",
-            |raw| {
-                let json = tailor_core::stored::decompress(raw).map_err(|e| e.to_string())?;
-                serde_json::from_str(&json).map_err(|e| e.to_string())
-            },
+            tailor_core::stored::parse,
             |v: &RecoView| v.stitched_to.as_ref(),
         )
         .await?
