@@ -531,6 +531,13 @@ pub struct RecommenderConfig {
     /// ... milliseconds: neighbours are then sampled without the sessions of the last moment (and
     /// a neighbour session still going on is read again after this long).
     pub session_index_cache_ms: u64,
+    /// The site's other shared lists (co-visits, followers and co-purchases of an item, popular
+    /// and trending items) the recommender keeps in memory, each for `shared_list_cache_ms` (0:
+    /// none) ...
+    pub shared_list_cache: usize,
+    /// ... milliseconds: answers then reflect the shared models as they were at most this long ago
+    /// (a visitor's own clicks, read with their summary, show at once).
+    pub shared_list_cache_ms: u64,
     /// A session whose last click is older than this is over: its items seed nothing, in minutes.
     pub session_timeout_mins: u32,
     /// Session neighbours weigh their items by exp(-distance in clicks to the shared item / this)
@@ -582,6 +589,8 @@ impl Default for RecommenderConfig {
             session_cache: 50_000,
             session_index_cache: 1_000,
             session_index_cache_ms: 1_000,
+            shared_list_cache: 10_000,
+            shared_list_cache_ms: 1_000,
             session_timeout_mins: 30,
             session_position_decay: Some(2.0),
             session_recency_decay_days: Some(20.0),

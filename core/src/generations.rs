@@ -3,14 +3,14 @@
 //! when it holds half the bound it becomes the old one, whose entries (unused for a whole generation)
 //! are dropped. An approximate least-recently-used cache with a hash map's cost per lookup.
 
+use crate::hash::FastMap;
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
 
 pub struct Generations<K, V> {
     bound: usize,
-    young: HashMap<K, V>,
-    old: HashMap<K, V>,
+    young: FastMap<K, V>,
+    old: FastMap<K, V>,
 }
 
 impl<K: Hash + Eq, V: Clone> Generations<K, V> {
@@ -18,8 +18,8 @@ impl<K: Hash + Eq, V: Clone> Generations<K, V> {
     pub fn new(bound: usize) -> Self {
         Generations {
             bound,
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: FastMap::default(),
+            old: FastMap::default(),
         }
     }
 

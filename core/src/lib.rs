@@ -17,6 +17,7 @@ pub mod config;
 pub mod deadletter;
 pub mod event;
 pub mod generations;
+pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod models;

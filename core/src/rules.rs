@@ -520,10 +520,16 @@ pub fn apply<'c, T: Default>(
             _ => true,
         })
     };
-    let mut seen: HashSet<String> = HashSet::new();
+    let first: Vec<bool> = {
+        let mut seen = crate::hash::set_with_capacity(candidates.len());
+        candidates
+            .iter()
+            .map(|c| seen.insert(c.item_id.as_str()))
+            .collect()
+    };
     let mut kept: Vec<Scored<T>> = Vec::with_capacity(candidates.len());
-    for mut c in candidates {
-        if !seen.insert(c.item_id.clone()) {
+    for (mut c, first) in candidates.into_iter().zip(first) {
+        if !first {
             continue;
         }
         let item = catalog(&c.item_id);

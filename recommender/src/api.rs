@@ -41,8 +41,11 @@ pub struct Recommender {
     pub campaigns: Arc<crate::campaigns::CampaignCache>,
     /// Past sessions' item lists, for session-based neighbours.
     pub sessions: Arc<crate::sessions::SessionCache>,
-    /// Items' most recent sessions, for a moment.
-    pub index: Arc<crate::sessions::IndexCache>,
+    /// Items' most recent sessions (the session index's lists), for a moment.
+    pub index: Arc<crate::lists::ListCache>,
+    /// The site's other shared lists (co-visits, followers, co-purchases, popular, trending), for
+    /// a moment.
+    pub lists: Arc<crate::lists::ListCache>,
     /// Each site's learned re-ranking model and the popularity it reads.
     pub learned: Arc<crate::learned::LearnedCache>,
 }

@@ -16,6 +16,7 @@
 //! background refresh (`crate::refresh`; strategy `fallback`) instead of failing.
 
 use crate::api::{ApiError, Recommender};
+use crate::lists::SharedList;
 use crate::rank::blend::{self, Blended};
 use crate::rank::item_to_item::{self, Seed};
 use crate::rank::popular::{self, Interest};
@@ -117,7 +118,7 @@ enum Want {
     Seed(Source, usize),
     Copurchase(usize),
     /// An item's recent sessions.
-    Sessions(String),
+    Sessions,
     Category(String),
     Interest(Because, f64),
     Trending,
@@ -218,10 +219,25 @@ impl Recommender {
         let seeds = item_to_item::seeds(ctx.item.as_deref(), &history, cfg.seed_items);
 
         let k = &self.keys;
-        let mut reads: Vec<Read> = Vec::new();
+        // Each list wanted, from memory when read a moment ago (`crate::lists`), else read.
+        let cache_of = |what: &Want| match what {
+            Want::Sessions => &*self.index,
+            _ => &*self.lists,
+        };
         let mut wants: Vec<Want> = Vec::new();
+        let mut lists: Vec<Option<SharedList>> = Vec::new();
+        let mut reads: Vec<Read> = Vec::new();
+        let mut read_for: Vec<usize> = Vec::new();
         let mut want = |read: Read, what: Want| {
-            reads.push(read);
+            let Read::Top(key, n) = read else {
+                unreachable!("every list wanted is a top-n read")
+            };
+            let hit = cache_of(&what).lookup(&key, n);
+            if hit.is_none() {
+                read_for.push(wants.len());
+                reads.push(Read::Top(key, n));
+            }
+            lists.push(hit);
             wants.push(what);
         };
         let n = cfg.neighbours_per_seed;
@@ -266,13 +282,10 @@ impl Recommender {
             for item in &session {
                 if !distinct_session.contains(&item) {
                     distinct_session.push(item);
-                    match self.index.lookup(site, item, sample) {
-                        Some(list) => per_item_sessions.push(list),
-                        None => want(
-                            Read::Top(k.item_sessions(site, item), sample),
-                            Want::Sessions(item.clone()),
-                        ),
-                    }
+                    want(
+                        Read::Top(k.item_sessions(site, item), sample),
+                        Want::Sessions,
+                    );
                 }
             }
         }
@@ -306,14 +319,25 @@ impl Recommender {
             want(Read::Top(k.popular(site), p + ctx.limit), Want::Popular);
         }
 
-        let values = self.store.read(&reads).await?;
+        let values = if reads.is_empty() {
+            Vec::new()
+        } else {
+            self.store.read(&reads).await?
+        };
+        for ((read, at), value) in reads.into_iter().zip(read_for).zip(values) {
+            if let Read::Top(key, n) = read {
+                let list: SharedList = value.into_top().into();
+                cache_of(&wants[at]).store(key, n, list.clone());
+                lists[at] = Some(list);
+            }
+        }
         let mut covis: Vec<Seed> = Vec::new();
         let mut follow: Vec<Seed> = Vec::new();
         let mut bought_with: Vec<Seed> = Vec::new();
         let mut interests: Vec<Interest> = Vec::new();
         let mut generated: Vec<Generated> = Vec::new();
-        for (what, value) in wants.into_iter().zip(values) {
-            let list = value.into_top();
+        for (what, list) in wants.into_iter().zip(lists) {
+            let list = list.unwrap_or_default();
             match what {
                 Want::Seed(source, i) => {
                     let seed = Seed {
@@ -332,11 +356,7 @@ impl Recommender {
                     weight: buy_seeds[i].1,
                     neighbours: list,
                 }),
-                Want::Sessions(item) => {
-                    let list: RecentSessions = list.into();
-                    self.index.store(site, &item, sample, list.clone());
-                    per_item_sessions.push(list);
-                }
+                Want::Sessions => per_item_sessions.push(list),
                 Want::Category(c) => generated.push(Generated {
                     source: Source::Category,
                     candidates: popular::from_list(&list, &Because::Category(c)),

@@ -5,7 +5,8 @@
 //! them; [`api`] serves recommendations and profiles.
 //! [`catalog`] and [`rules`] are the shop's product catalog and business rules, [`campaigns`] its
 //! campaigns and the offers they put beside the items (their APIs and in-memory copies, kept fresh
-//! by [`refresh`]); [`sessions`] keeps past sessions' item lists in memory; [`learned`] each site's
+//! by [`refresh`]); [`lists`] keeps the site's shared ranked lists in memory for a moment,
+//! [`sessions`] past sessions' item lists; [`learned`] each site's
 //! learned re-ranking model.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod catalog;
 mod definitions;
 pub mod engine;
 pub mod learned;
+pub mod lists;
 pub mod openapi;
 pub mod rank;
 pub mod refresh;

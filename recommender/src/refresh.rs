@@ -11,8 +11,9 @@
 use crate::api::Recommender;
 use crate::campaigns::CampaignCache;
 use crate::catalog::CatalogCache;
+use crate::lists::ListCache;
 use crate::rules::RuleCache;
-use crate::sessions::{IndexCache, SessionCache};
+use crate::sessions::SessionCache;
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_core::config::Config;
@@ -35,9 +36,15 @@ impl Recommender {
                 Duration::from_millis(config.recommender.session_index_cache_ms),
                 f64::from(config.recommender.session_timeout_mins) * 60_000.0,
             )),
-            index: Arc::new(IndexCache::new(
+            index: Arc::new(ListCache::new(
+                "session_index",
                 config.recommender.session_index_cache,
                 Duration::from_millis(config.recommender.session_index_cache_ms),
+            )),
+            lists: Arc::new(ListCache::new(
+                "shared_lists",
+                config.recommender.shared_list_cache,
+                Duration::from_millis(config.recommender.shared_list_cache_ms),
             )),
             learned: Arc::default(),
             config,

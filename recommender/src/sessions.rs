@@ -12,12 +12,11 @@
 //!   `recommender.session_timeout_mins` before the request) for as long as it is cached, and one
 //!   that may still be going on for `recommender.session_index_cache_ms` after it was read, like
 //!   the index's own lists.
-//! - [`IndexCache`]: an item's recent sessions change with every click on it, so its list is kept
-//!   for `recommender.session_index_cache_ms` only: neighbours sampled from a list that old miss at
-//!   most the sessions of that moment, and every visitor's own session, read in round trip 1, is
-//!   never cached.
 //!
-//! Both are bounded ([`Generations`]: an approximate least-recently-used cache).
+//! The session index's lists themselves are shared lists (`crate::lists`), kept for
+//! `recommender.session_index_cache_ms`.
+//!
+//! Bounded ([`Generations`]: an approximate least-recently-used cache).
 
 use crate::rank::session_knn::PastSession;
 use std::sync::{Arc, Mutex};
@@ -25,7 +24,13 @@ use std::time::{Duration, Instant};
 use tailor_core::generations::Generations;
 use tailor_core::SiteId;
 
-type Key = (SiteId, String);
+/// A session's key: its site and id, apart by a character no id holds.
+fn key_into(buf: &mut String, site: &SiteId, id: &str) {
+    buf.clear();
+    buf.push_str(site.as_str());
+    buf.push('\0');
+    buf.push_str(id);
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -38,7 +43,7 @@ pub struct SessionCache {
     /// Quiet that ends a session (ms).
     ended_ms: f64,
     // (read at, the session)
-    inner: Mutex<Generations<Key, (Instant, Arc<PastSession>)>>,
+    inner: Mutex<Generations<String, (Instant, Arc<PastSession>)>>,
 }
 
 impl SessionCache {
@@ -61,10 +66,12 @@ impl SessionCache {
         now_ms: f64,
     ) -> Vec<Option<Arc<PastSession>>> {
         let mut g = lock(&self.inner);
+        let mut key = String::new();
         sampled
             .iter()
             .map(|(id, score)| {
-                g.get(&(site.clone(), id.clone()))
+                key_into(&mut key, site, id);
+                g.get(key.as_str())
                     .filter(|(at, s)| {
                         s.last_ms >= *score
                             && (now_ms - s.last_ms > self.ended_ms || at.elapsed() < self.fresh)
@@ -79,7 +86,9 @@ impl SessionCache {
         let mut g = lock(&self.inner);
         let now = Instant::now();
         for s in read {
-            g.put((site.clone(), s.id.clone()), (now, s.clone()));
+            let mut key = String::new();
+            key_into(&mut key, site, &s.id);
+            g.put(key, (now, s.clone()));
         }
         metrics::gauge!("tailor_recommender_cache_entries", "cache" => "sessions")
             .set(g.len() as f64);
@@ -92,44 +101,7 @@ impl SessionCache {
 }
 
 /// An item's most recent sessions (session id, last click), newest first.
-pub type RecentSessions = Arc<[(String, f64)]>;
-
-/// The session index's lists, each for a moment (see the module docs).
-pub struct IndexCache {
-    ttl: Duration,
-    // (read at, how many were asked for, the list)
-    inner: Mutex<Generations<Key, (Instant, usize, RecentSessions)>>,
-}
-
-impl IndexCache {
-    /// A cache of at most `bound` lists, each kept for `ttl` (a zero bound or ttl keeps none).
-    pub fn new(bound: usize, ttl: Duration) -> IndexCache {
-        let bound = if ttl.is_zero() { 0 } else { bound };
-        IndexCache {
-            ttl,
-            inner: Mutex::new(Generations::new(bound)),
-        }
-    }
-
-    /// `item`'s list if it was read less than the ttl ago.
-    /// The item's list if it was read a moment ago asking for at least `want` sessions (a list
-    /// read for a smaller sample may lack some of the ones wanted).
-    pub fn lookup(&self, site: &SiteId, item: &str, want: usize) -> Option<RecentSessions> {
-        let (at, asked, list) = lock(&self.inner).get(&(site.clone(), item.to_string()))?;
-        (at.elapsed() < self.ttl && asked >= want).then_some(list)
-    }
-
-    /// Keeps a list just read from the store, asking for `asked` sessions.
-    pub fn store(&self, site: &SiteId, item: &str, asked: usize, list: RecentSessions) {
-        let mut g = lock(&self.inner);
-        g.put(
-            (site.clone(), item.to_string()),
-            (Instant::now(), asked, list),
-        );
-        metrics::gauge!("tailor_recommender_cache_entries", "cache" => "session_index")
-            .set(g.len() as f64);
-    }
-}
+pub type RecentSessions = crate::lists::SharedList;
 
 #[cfg(test)]
 mod tests {
@@ -218,28 +190,5 @@ mod tests {
         c.store(&demo, &[session("a", 1.0, &["x"])]);
         assert_eq!(c.held(), 0);
         assert!(c.lookup(&demo, &[("a".into(), 1.0)], 5_000.0)[0].is_none());
-        let i = IndexCache::new(10, Duration::ZERO);
-        i.store(&demo, "x", 5, Arc::from(vec![("a".to_string(), 1.0)]));
-        assert!(i.lookup(&demo, "x", 5).is_none());
-    }
-
-    #[test]
-    fn an_items_recent_sessions_are_kept_for_the_ttl_only() {
-        let c = IndexCache::new(10, Duration::from_millis(50));
-        let demo = site("demo");
-        c.store(&demo, "x", 5, Arc::from(vec![("a".to_string(), 1.0)]));
-        assert_eq!(c.lookup(&demo, "x", 5).unwrap()[0].0, "a");
-        assert!(
-            c.lookup(&demo, "x", 3).is_some(),
-            "a smaller sample is served from it"
-        );
-        assert!(
-            c.lookup(&demo, "x", 10).is_none(),
-            "read for 5, it may lack the 6th to 10th"
-        );
-        assert!(c.lookup(&demo, "y", 5).is_none());
-        assert!(c.lookup(&site("other"), "x", 5).is_none());
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(c.lookup(&demo, "x", 5).is_none(), "expired");
     }
 }

@@ -163,9 +163,15 @@ pub fn register(roles: Roles, config: &Config) {
         for from in ["memory", "store"] {
             counter!("tailor_recommender_session_reads_total", "from" => from).increment(0);
         }
-        // `tailor_recommender::sessions`.
-        for cache in ["sessions", "session_index"] {
+        // `tailor_recommender::sessions` and `::lists`.
+        for cache in ["sessions", "session_index", "shared_lists"] {
             gauge!("tailor_recommender_cache_entries", "cache" => cache).increment(0.0);
+        }
+        for cache in ["session_index", "shared_lists"] {
+            for from in ["memory", "store"] {
+                counter!("tailor_recommender_list_reads_total", "cache" => cache, "from" => from)
+                    .increment(0);
+            }
         }
         let _ = histogram!("tailor_recommender_duration_seconds");
         // Set per site by the recommender's first refresh; registered here so they are there from the

@@ -11,8 +11,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// The embedded store's hasher: fast on short keys, seeded per process.
-pub type FastHash = foldhash::fast::RandomState;
+pub use tailor_core::hash::FastHash;
 
 /// A score with the total order Redis ranks by (`f64::total_cmp`).
 #[derive(Debug, Clone, Copy, PartialEq)]

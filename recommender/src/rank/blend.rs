@@ -7,7 +7,7 @@
 //! known category, and pinned items, are never skipped), before truncating to the limit.
 
 use super::{Because, Generated, Source};
-use std::collections::HashMap;
+use tailor_core::hash::FastMap;
 
 /// A blended, ranked item.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ pub struct Blended {
 /// contributes nothing). Returns every item with a positive score, best first, ties by item id.
 pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Blended> {
     // item -> (score, best contribution, its source, its cause)
-    let mut acc: HashMap<&str, (f64, f64, Source, &Because)> = HashMap::new();
+    let mut acc: FastMap<&str, (f64, f64, Source, &Because)> = FastMap::default();
     for g in generated {
         let w = weight(g.source);
         if w <= 0.0 {
@@ -77,7 +77,7 @@ pub fn diversify<'a, T>(
     category_of: impl Fn(&T) -> Option<&'a str>,
     fixed: impl Fn(&T) -> bool,
 ) -> Vec<T> {
-    let mut per: HashMap<&str, usize> = HashMap::new();
+    let mut per: FastMap<&str, usize> = FastMap::default();
     let mut out = Vec::with_capacity(limit);
     for b in ranked {
         if out.len() >= limit {

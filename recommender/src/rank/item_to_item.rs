@@ -15,7 +15,7 @@ pub const CONTEXT_WEIGHT: f64 = 2.0;
 pub struct Seed {
     pub item_id: String,
     pub weight: f64,
-    pub neighbours: Vec<(String, f64)>,
+    pub neighbours: crate::lists::SharedList,
 }
 
 /// Seeds for a request: the context item first, then history (newest first) with weights 1, 1/2,
@@ -47,7 +47,7 @@ pub fn generate(seeds: &[Seed]) -> Vec<Candidate> {
         if max <= 0.0 {
             continue;
         }
-        for (item, count) in &seed.neighbours {
+        for (item, count) in seed.neighbours.iter() {
             if *count > 0.0 && !is_seed(item) {
                 tally.add(item, seed.weight * count / max, seed.item_id.as_str());
             }
@@ -83,12 +83,12 @@ mod tests {
             Seed {
                 item_id: "a".into(),
                 weight: 1.0,
-                neighbours: n(&[("b", 10.0), ("c", 5.0)]),
+                neighbours: n(&[("b", 10.0), ("c", 5.0)]).into(),
             },
             Seed {
                 item_id: "d".into(),
                 weight: 0.5,
-                neighbours: n(&[("c", 4.0), ("a", 3.0)]),
+                neighbours: n(&[("c", 4.0), ("a", 3.0)]).into(),
             },
         ];
         let out = generate(&seeds);
@@ -109,12 +109,12 @@ mod tests {
             Seed {
                 item_id: "big".into(),
                 weight: 1.0,
-                neighbours: n(&[("x", 1000.0), ("y", 10.0)]),
+                neighbours: n(&[("x", 1000.0), ("y", 10.0)]).into(),
             },
             Seed {
                 item_id: "small".into(),
                 weight: 1.0,
-                neighbours: n(&[("y", 2.0)]),
+                neighbours: n(&[("y", 2.0)]).into(),
             },
         ];
         let out = generate(&seeds);

@@ -125,13 +125,13 @@ pub struct Generated {
 /// generator that adds up several lists shares.
 pub(crate) struct Tally<'a, C> {
     // item -> (score, cause of the best contribution, best contribution)
-    scores: std::collections::HashMap<&'a str, (f64, C, f64)>,
+    scores: tailor_core::hash::FastMap<&'a str, (f64, C, f64)>,
 }
 
 impl<'a, C: Copy> Tally<'a, C> {
     pub(crate) fn new() -> Self {
         Tally {
-            scores: std::collections::HashMap::new(),
+            scores: tailor_core::hash::FastMap::default(),
         }
     }
 

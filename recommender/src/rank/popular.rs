@@ -25,7 +25,7 @@ pub fn from_list(list: &[(String, f64)], because: &Because) -> Vec<Candidate> {
 pub struct Interest {
     pub because: Because,
     pub share: f64,
-    pub popular: Vec<(String, f64)>,
+    pub popular: crate::lists::SharedList,
 }
 
 /// Popular items of the member's interests: each list is normalised by its best item and weighted
@@ -39,7 +39,7 @@ pub fn interests(interests: &[Interest]) -> Vec<Candidate> {
         if max <= 0.0 || i.share <= 0.0 {
             continue;
         }
-        for (item, s) in &i.popular {
+        for (item, s) in i.popular.iter() {
             tally.add(item, i.share * s / max, &i.because);
         }
     }
@@ -67,12 +67,12 @@ mod tests {
             Interest {
                 because: Because::Category("tents".into()),
                 share: 0.8,
-                popular: l(&[("t1", 100.0), ("t2", 50.0)]),
+                popular: l(&[("t1", 100.0), ("t2", 50.0)]).into(),
             },
             Interest {
                 because: Because::Brand("acme".into()),
                 share: 0.2,
-                popular: l(&[("b1", 7.0), ("t2", 7.0)]),
+                popular: l(&[("b1", 7.0), ("t2", 7.0)]).into(),
             },
         ]);
         let ids: Vec<&str> = out.iter().map(|c| c.item_id.as_str()).collect();

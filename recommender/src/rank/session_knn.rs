@@ -25,7 +25,8 @@
 //! in the similarity instead of j / n (STAN's first factor: the last clicks say most about intent).
 
 use super::{Because, Candidate, Tally};
-use std::collections::HashMap;
+use std::collections::BinaryHeap;
+use tailor_core::hash::FastSet;
 
 /// Refinements over plain V-SKNN (all off by default).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -63,23 +64,96 @@ impl PastSession {
     }
 }
 
-/// The sampled neighbourhood: from each item's recent sessions (id → last click), the `sample` most
-/// recent distinct sessions. Ties by id, for determinism.
+/// The sampled neighbourhood: from each item's recent sessions (id → last click, newest first as
+/// the index answers), the `sample` most recent distinct sessions, each at its latest click. Ties by
+/// id, for determinism.
+///
+/// The lists are merged newest first, so a session's first appearance is its latest click and the
+/// merge stops once `sample` sessions are in hand: it reads about `sample` entries instead of every
+/// list whole (sessions of ten items sampled 125 each were 15% of a recommendation's CPU).
 pub fn sample(per_item: &[impl AsRef<[(String, f64)]>], sample: usize) -> Vec<(String, f64)> {
-    let mut latest: HashMap<&str, f64> = HashMap::new();
-    for list in per_item {
-        for (id, t) in list.as_ref() {
-            let e = latest.entry(id).or_insert(*t);
-            *e = e.max(*t);
+    if sample == 0 {
+        return Vec::new();
+    }
+    // A list out of the index's order (a caller's own) is put in order first.
+    let lists: Vec<std::borrow::Cow<[(String, f64)]>> = per_item
+        .iter()
+        .map(|l| {
+            let l = l.as_ref();
+            if l.windows(2).all(|w| w[0].1 >= w[1].1) {
+                std::borrow::Cow::Borrowed(l)
+            } else {
+                let mut sorted = l.to_vec();
+                sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+                std::borrow::Cow::Owned(sorted)
+            }
+        })
+        .collect();
+    let mut heads: BinaryHeap<Head> = lists
+        .iter()
+        .enumerate()
+        .filter_map(|(list, l)| Head::at(l, list, 0))
+        .collect();
+    let mut seen: FastSet<&str> = tailor_core::hash::set_with_capacity(2 * sample);
+    let mut out: Vec<(&str, f64)> = Vec::with_capacity(sample + 8);
+    while let Some(h) = heads.pop() {
+        // In hand: every session whose latest click is later than this one's. Sessions at exactly
+        // the last time taken are still read so the tie-break by id below sees them all.
+        if out.len() >= sample && out.last().is_some_and(|(_, t)| h.t < *t) {
+            break;
+        }
+        if seen.insert(h.id) {
+            out.push((h.id, h.t));
+        }
+        if let Some(next) = Head::at(&lists[h.list], h.list, h.pos + 1) {
+            heads.push(next);
         }
     }
-    let mut v: Vec<(String, f64)> = latest
-        .into_iter()
-        .map(|(i, t)| (i.to_string(), t))
-        .collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(sample);
-    v
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    out.truncate(sample);
+    out.into_iter().map(|(i, t)| (i.to_string(), t)).collect()
+}
+
+/// The next unread entry of one list in [`sample`]'s merge: the latest click first.
+struct Head<'a> {
+    t: f64,
+    id: &'a str,
+    list: usize,
+    pos: usize,
+}
+
+impl<'a> Head<'a> {
+    fn at(l: &'a [(String, f64)], list: usize, pos: usize) -> Option<Head<'a>> {
+        l.get(pos).map(|(id, t)| Head {
+            t: *t,
+            id,
+            list,
+            pos,
+        })
+    }
+}
+
+impl PartialEq for Head<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Head<'_> {}
+
+impl PartialOrd for Head<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head<'_> {
+    /// The heap's greatest: the latest click, then the smaller id.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.t
+            .total_cmp(&other.t)
+            .then_with(|| other.id.cmp(self.id))
+    }
 }
 
 /// V-SKNN candidates for `session` (clicks, oldest first) from the sampled past sessions; see the
@@ -207,6 +281,52 @@ mod tests {
             sample(&per_item, 2),
             vec![("p2".to_string(), 9.0), ("p1".to_string(), 5.0)]
         );
+    }
+
+    /// The merge against its definition (every list whole: each session's latest click, the most
+    /// recent first, ties by id) on lists with many ties, in the index's order or not.
+    #[test]
+    fn sample_merges_to_what_reading_every_list_whole_gives() {
+        fn whole(per_item: &[Vec<(String, f64)>], n: usize) -> Vec<(String, f64)> {
+            let mut latest: std::collections::HashMap<&str, f64> = Default::default();
+            for (id, t) in per_item.iter().flatten() {
+                let e = latest.entry(id).or_insert(*t);
+                *e = e.max(*t);
+            }
+            let mut v: Vec<(String, f64)> = latest
+                .into_iter()
+                .map(|(i, t)| (i.to_string(), t))
+                .collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(n);
+            v
+        }
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for round in 0..300 {
+            let lists = 1 + next(6) as usize;
+            let per_item: Vec<Vec<(String, f64)>> = (0..lists)
+                .map(|_| {
+                    let mut l: Vec<(String, f64)> = (0..next(12))
+                        .map(|_| (format!("s{}", next(20)), next(8) as f64))
+                        .collect();
+                    l.sort_by(|a, b| a.0.cmp(&b.0));
+                    l.dedup_by(|a, b| a.0 == b.0);
+                    if round % 3 != 0 {
+                        // The index's order: newest first, ties by id descending as ZREVRANGE.
+                        l.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+                    }
+                    l
+                })
+                .collect();
+            let n = next(15) as usize;
+            assert_eq!(sample(&per_item, n), whole(&per_item, n), "round {round}");
+        }
     }
 
     #[test]
