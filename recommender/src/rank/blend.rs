@@ -60,7 +60,8 @@ pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Ble
             because: because.clone(),
         })
         .collect();
-    out.sort_by(|a, b| {
+    // One entry an item: (score, id) is a total order.
+    out.sort_unstable_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| a.item_id.cmp(&b.item_id))

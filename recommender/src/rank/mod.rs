@@ -161,9 +161,10 @@ impl<'a, C: Copy> Tally<'a, C> {
     }
 }
 
-/// Sorts candidates best first, ties by item id (so answers are deterministic).
+/// Sorts candidates best first, ties by item id (so answers are deterministic). Ids are unique
+/// within a generator's list, so the order is total and an unstable sort gives the same result.
 pub fn sort_candidates(c: &mut [Candidate]) {
-    c.sort_by(|a, b| {
+    c.sort_unstable_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| a.item_id.cmp(&b.item_id))

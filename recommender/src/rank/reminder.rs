@@ -5,11 +5,11 @@
 //! an item clicked twice scores more than one clicked once at the same distance.
 
 use super::{sort_candidates, Because, Candidate};
-use std::collections::HashMap;
+use tailor_core::hash::FastMap;
 
 /// Reminder candidates for a session (clicks, oldest first).
 pub fn generate(session: &[String]) -> Vec<Candidate> {
-    let mut scores: HashMap<&str, f64> = HashMap::new();
+    let mut scores: FastMap<&str, f64> = FastMap::default();
     for (back, item) in session.iter().rev().enumerate() {
         *scores.entry(item).or_default() += 1.0 / (back as f64 + 1.0);
     }

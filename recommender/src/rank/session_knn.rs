@@ -109,7 +109,7 @@ pub fn sample(per_item: &[impl AsRef<[(String, f64)]>], sample: usize) -> Vec<(S
             heads.push(next);
         }
     }
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     out.truncate(sample);
     out.into_iter().map(|(i, t)| (i.to_string(), t)).collect()
 }
@@ -201,7 +201,8 @@ pub fn generate(
             (sim > 0.0).then_some((p, sim))
         })
         .collect();
-    neighbours.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+    // Sampled sessions are distinct: (similarity, id) is a total order.
+    neighbours.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
     neighbours.truncate(k);
     let mut tally = Tally::new();
     for (p, sim) in neighbours {
