@@ -23,7 +23,8 @@ pub struct Blended {
 /// contributes nothing). Returns every item with a positive score, best first, ties by item id.
 pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Blended> {
     // item -> (score, best contribution, its source, its cause)
-    let mut acc: FastMap<&str, (f64, f64, Source, &Because)> = FastMap::default();
+    let mut acc: FastMap<&str, (f64, f64, Source, &Because)> =
+        tailor_core::hash::map_with_capacity(generated.iter().map(|g| g.candidates.len()).sum());
     for g in generated {
         let w = weight(g.source);
         if w <= 0.0 {

@@ -39,7 +39,7 @@ pub fn seeds(context: Option<&str>, recent: &[String], max: usize) -> Vec<(Strin
 /// Candidates from the seeds' neighbour lists; see the module docs.
 pub fn generate(seeds: &[Seed]) -> Vec<Candidate> {
     let is_seed = |item: &str| seeds.iter().any(|s| s.item_id == item);
-    let mut tally = Tally::new();
+    let mut tally = Tally::with_capacity(seeds.iter().map(|s| s.neighbours.len()).sum());
     for seed in seeds {
         let Some(max) = seed.neighbours.iter().map(|(_, c)| *c).reduce(f64::max) else {
             continue;

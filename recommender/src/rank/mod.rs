@@ -129,9 +129,10 @@ pub(crate) struct Tally<'a, C> {
 }
 
 impl<'a, C: Copy> Tally<'a, C> {
-    pub(crate) fn new() -> Self {
+    /// A tally with room for `n` items (what its lists hold at most: no rehash while adding).
+    pub(crate) fn with_capacity(n: usize) -> Self {
         Tally {
-            scores: tailor_core::hash::FastMap::default(),
+            scores: tailor_core::hash::map_with_capacity(n),
         }
     }
 

@@ -31,7 +31,7 @@ pub struct Interest {
 /// Popular items of the member's interests: each list is normalised by its best item and weighted
 /// by the interest's share, so a strong interest's second item can beat a weak interest's first.
 pub fn interests(interests: &[Interest]) -> Vec<Candidate> {
-    let mut tally = Tally::new();
+    let mut tally = Tally::with_capacity(interests.iter().map(|i| i.popular.len()).sum());
     for i in interests {
         let Some(max) = i.popular.iter().map(|(_, s)| *s).reduce(f64::max) else {
             continue;

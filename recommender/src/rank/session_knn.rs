@@ -26,7 +26,7 @@
 
 use super::{Because, Candidate, Tally};
 use std::collections::BinaryHeap;
-use tailor_core::hash::FastSet;
+use tailor_core::hash::{FastMap, FastSet};
 
 /// Refinements over plain V-SKNN (all off by default).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -55,12 +55,6 @@ pub struct PastSession {
 impl AsRef<PastSession> for PastSession {
     fn as_ref(&self) -> &PastSession {
         self
-    }
-}
-
-impl PastSession {
-    fn position(&self, item: &str) -> Option<usize> {
-        self.items.iter().position(|i| i == item)
     }
 }
 
@@ -156,6 +150,18 @@ impl Ord for Head<'_> {
     }
 }
 
+/// A past session similar to the one in progress.
+struct Neighbour<'a> {
+    past: &'a PastSession,
+    sim: f64,
+    /// How many clicks back the newest click of the session it shares is (0: the last click) ...
+    step: usize,
+    /// ... that click's item ...
+    shared: &'a str,
+    /// ... and where the past session holds it.
+    at: usize,
+}
+
 /// V-SKNN candidates for `session` (clicks, oldest first) from the sampled past sessions; see the
 /// module docs. The reason names the session's item that the best neighbours share.
 pub fn generate(
@@ -184,44 +190,69 @@ pub fn generate(
         }
     }
     let distinct = pos.len() as f64;
-    let mut neighbours: Vec<(&PastSession, f64)> = past
+    // Each distinct item's place in `pos`, and how many clicks back its last click is.
+    let index: FastMap<&str, usize> = pos.iter().enumerate().map(|(k, (i, _))| (*i, k)).collect();
+    let mut back = vec![usize::MAX; pos.len()];
+    for (step, item) in session.iter().rev().enumerate() {
+        let k = index[item.as_str()];
+        back[k] = back[k].min(step);
+    }
+    // Per past session, where it holds each of the session's items (one pass over its items, not
+    // one scan of them per item of the session).
+    let mut held = vec![usize::MAX; pos.len()];
+    let mut neighbours: Vec<Neighbour> = past
         .iter()
         .map(AsRef::as_ref)
         .filter_map(|p| {
+            held.fill(usize::MAX);
+            for (j, item) in p.items.iter().enumerate() {
+                if let Some(&k) = index.get(item.as_str()) {
+                    held[k] = held[k].min(j);
+                }
+            }
+            // Summed in the session's order (see above).
             let sim: f64 = pos
                 .iter()
-                .filter(|(i, _)| p.position(i).is_some())
-                .map(|(_, w)| w)
+                .zip(&held)
+                .filter(|(_, at)| **at != usize::MAX)
+                .map(|((_, w), _)| w)
                 .sum::<f64>()
                 / distinct;
             let sim = match tuning.recency_decay_ms {
                 Some(l) if l > 0.0 => sim * (-(tuning.now_ms - p.last_ms).max(0.0) / l).exp(),
                 _ => sim,
             };
-            (sim > 0.0).then_some((p, sim))
+            // The newest click of the session that it shares, and where it holds that item.
+            let (step, shared, at) = (0..pos.len())
+                .filter(|&k| held[k] != usize::MAX)
+                .map(|k| (back[k], k, held[k]))
+                .min()?;
+            (sim > 0.0).then_some(Neighbour {
+                past: p,
+                sim,
+                step,
+                shared: pos[shared].0,
+                at,
+            })
         })
         .collect();
     // Sampled sessions are distinct: (similarity, id) is a total order.
-    neighbours.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+    neighbours.sort_unstable_by(|a, b| {
+        b.sim
+            .total_cmp(&a.sim)
+            .then_with(|| a.past.id.cmp(&b.past.id))
+    });
     neighbours.truncate(k);
-    let mut tally = Tally::new();
-    for (p, sim) in neighbours {
+    let mut tally = Tally::with_capacity(neighbours.iter().map(|nb| nb.past.items.len()).sum());
+    for nb in neighbours {
         // Decay by how recent the newest shared click is (1 / steps back).
-        let Some((step, shared, at)) = session
-            .iter()
-            .rev()
-            .enumerate()
-            .find_map(|(step, i)| p.position(i).map(|at| (step, i, at)))
-        else {
-            continue;
-        };
-        let base = sim / (step + 1) as f64;
-        for (j, item) in p.items.iter().enumerate() {
+        let base = nb.sim / (nb.step + 1) as f64;
+        for (j, item) in nb.past.items.iter().enumerate() {
             let contribution = match tuning.position_decay {
-                Some(l) if l > 0.0 => base * (-(j.abs_diff(at) as f64) / l).exp(),
+                Some(l) if l > 0.0 => base * (-(j.abs_diff(nb.at) as f64) / l).exp(),
                 _ => base,
             };
-            tally.add(item, contribution, shared.as_str());
+            tally.add(item, contribution, nb.shared);
         }
     }
     tally.into_candidates(|shared| Because::Item(shared.to_string()))
@@ -327,6 +358,113 @@ mod tests {
                 .collect();
             let n = next(15) as usize;
             assert_eq!(sample(&per_item, n), whole(&per_item, n), "round {round}");
+        }
+    }
+
+    /// `generate` as first written (every session item looked up by scanning each neighbour's
+    /// items), the reference the one-pass form must match bit for bit.
+    fn generate_by_scans(
+        session: &[String],
+        past: &[PastSession],
+        k: usize,
+        tuning: Tuning,
+    ) -> Vec<Candidate> {
+        let position = |p: &PastSession, item: &str| p.items.iter().position(|i| i == item);
+        let n = session.len();
+        let mut pos: Vec<(&str, f64)> = Vec::new();
+        for (j, item) in session.iter().enumerate() {
+            let w = match tuning.click_decay {
+                Some(l) if l > 0.0 => (-((n - 1 - j) as f64) / l).exp(),
+                _ => (j + 1) as f64 / n as f64,
+            };
+            match pos.iter_mut().find(|(i, _)| *i == item.as_str()) {
+                Some(p) => p.1 = w,
+                None => pos.push((item, w)),
+            }
+        }
+        let distinct = pos.len() as f64;
+        let mut neighbours: Vec<(&PastSession, f64)> = past
+            .iter()
+            .filter_map(|p| {
+                let sim: f64 = pos
+                    .iter()
+                    .filter(|(i, _)| position(p, i).is_some())
+                    .map(|(_, w)| w)
+                    .sum::<f64>()
+                    / distinct;
+                let sim = match tuning.recency_decay_ms {
+                    Some(l) if l > 0.0 => sim * (-(tuning.now_ms - p.last_ms).max(0.0) / l).exp(),
+                    _ => sim,
+                };
+                (sim > 0.0).then_some((p, sim))
+            })
+            .collect();
+        neighbours.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+        neighbours.truncate(k);
+        let mut tally = Tally::with_capacity(0);
+        for (p, sim) in neighbours {
+            let Some((step, shared, at)) = session
+                .iter()
+                .rev()
+                .enumerate()
+                .find_map(|(step, i)| position(p, i).map(|at| (step, i, at)))
+            else {
+                continue;
+            };
+            let base = sim / (step + 1) as f64;
+            for (j, item) in p.items.iter().enumerate() {
+                let contribution = match tuning.position_decay {
+                    Some(l) if l > 0.0 => base * (-(j.abs_diff(at) as f64) / l).exp(),
+                    _ => base,
+                };
+                tally.add(item, contribution, shared.as_str());
+            }
+        }
+        tally.into_candidates(|shared| Because::Item(shared.to_string()))
+    }
+
+    #[test]
+    fn one_pass_over_each_neighbour_matches_scanning_it_per_item() {
+        let mut seed = 11u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let tunings = [
+            Tuning::default(),
+            Tuning {
+                position_decay: Some(2.0),
+                recency_decay_ms: Some(50.0),
+                click_decay: Some(3.0),
+                now_ms: 100.0,
+            },
+        ];
+        for round in 0..300 {
+            let session: Vec<String> = (0..1 + next(12))
+                .map(|_| format!("i{}", next(15)))
+                .collect();
+            let past: Vec<PastSession> = (0..next(40))
+                .map(|s| {
+                    let mut items: Vec<String> = (0..1 + next(10))
+                        .map(|_| format!("i{}", next(15)))
+                        .collect();
+                    items.dedup();
+                    PastSession {
+                        id: format!("s{s}"),
+                        last_ms: next(100) as f64,
+                        items,
+                    }
+                })
+                .collect();
+            let k = next(30) as usize;
+            let tuning = tunings[round % 2];
+            assert_eq!(
+                generate(&session, &past, k, tuning),
+                generate_by_scans(&session, &past, k, tuning),
+                "round {round}"
+            );
         }
     }
 
