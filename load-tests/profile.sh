@@ -6,15 +6,25 @@
 # seconds each process (Tailor, redis-server, the broker) used meanwhile and, on Kafka and Redis,
 # Redis' time by command.
 #
-# Usage: load-tests/profile.sh embedded|kafka SECONDS [TOP] [ingest|recommend]
+# With CALLERS=1 it profiles a build with frame pointers (target/profiling, built on the first
+# use: minutes) and also prints each of Tailor's own functions with the time spent in it and what
+# it calls: where a flat profile's allocation, hashing and sorting come from.
+#
+# Usage: [CALLERS=1] load-tests/profile.sh embedded|kafka SECONDS [TOP] [ingest|recommend]
 # Needs perf (linux-perf) and, for kafka, tansu and redis-server (lib.sh).
 source "$(dirname "$0")/lib.sh"
 mode=${1:?embedded or kafka} seconds=${2:-10} top=${3:-40} scenario=${4:-ingest}
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 build
+bin=target/release/tailor record=()
+if [ "${CALLERS:-0}" = 1 ]; then
+  CARGO_TARGET_DIR=target/profiling RUSTFLAGS="-C force-frame-pointers=yes" \
+    CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release -p tailor
+  bin=target/profiling/release/tailor record=(-g)
+fi
 redis_port='' kafka_port=''
 if [ "$mode" = kafka ]; then start_backends; fi
-start_tailor ""
+start_tailor "" "$bin"
 backends=()
 if [ "$mode" = kafka ]; then
   backends=(--kafka "127.0.0.1:$kafka_port" --redis "redis://127.0.0.1:$redis_port")
@@ -34,7 +44,7 @@ if [ "$mode" = kafka ]; then procs+=("redis-server:${pids[0]}" "tansu:${pids[1]}
 declare -A before
 for p in "${procs[@]}"; do before[$p]=$(cpu_secs "${p#*:}"); done
 started=$(date +%s.%N)
-perf record -q -F 499 -p "$tailor_pid" -o "$work/perf.data" 2>"$work/perf.log" &
+perf record -q "${record[@]}" -F 499 -p "$tailor_pid" -o "$work/perf.data" 2>"$work/perf.log" &
 perf_pid=$!
 sleep 1
 echo "## $scenario (profiled)"; load "$scenario"
@@ -52,6 +62,11 @@ if [ "$mode" = kafka ]; then
     sort -rn | head -n 12 | awk '{ printf "%s: %s calls, %.2f s, %s us per call\n", $2, $3, $1 / 1e6, $4 }'
 fi
 echo; echo "## self time by function (top $top)"
-perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -n "$top"
+perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -n "$top" || true
 echo; echo "## by thread"
-perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -n 15
+perf report -i "$work/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | head -n 15 || true
+if [ "${CALLERS:-0}" = 1 ]; then
+  echo; echo "## Tailor's own functions, with what they call (top $top)"
+  perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' |
+    grep 'tailor_' | sed 's/  */ /g' | cut -c1-200 | head -n "$top" || true
+fi

@@ -45,7 +45,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
         "benchmarks.md",
         &[
             ("(needs Kafka and Redis)", 19),
-            ("(release build: minutes)", 21),
+            ("(release build: minutes)", 24),
         ],
     ),
     ("catalog.md", &[]),
