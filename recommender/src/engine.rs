@@ -626,11 +626,15 @@ pub fn reason(
 mod tests {
     use super::*;
 
-    /// A store that counts the reads of the session index and of sessions' item lists.
+    /// A store that counts the reads of the session index, of sessions' item lists, of
+    /// co-visitation lists and of members' summaries.
+    #[derive(Default)]
     struct Counting {
         inner: tailor_infra::store::memory::MemoryStore,
         index: std::sync::atomic::AtomicUsize,
         sessions: std::sync::atomic::AtomicUsize,
+        covisits: std::sync::atomic::AtomicUsize,
+        summaries: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait::async_trait]
@@ -652,6 +656,8 @@ mod tests {
                     Read::Range(k, _, _) if k.contains(":sess:") => {
                         self.sessions.fetch_add(1, Relaxed)
                     }
+                    Read::Top(k, _) if k.contains(":covis:") => self.covisits.fetch_add(1, Relaxed),
+                    Read::Field(_, f) if f == "reco" => self.summaries.fetch_add(1, Relaxed),
                     _ => 0,
                 };
             }
@@ -670,11 +676,7 @@ mod tests {
         use std::sync::atomic::Ordering::Relaxed;
         use tailor_core::ops::{Update, WriteOp};
         use tailor_infra::store::Store;
-        let store = Arc::new(Counting {
-            inner: Default::default(),
-            index: Default::default(),
-            sessions: Default::default(),
-        });
+        let store = Arc::new(Counting::default());
         let keys = tailor_core::keys::KeySpace::default();
         let site = SiteId::parse("demo").unwrap();
         // Two past sessions holding "a": each click places the session in the clicked item's
@@ -753,6 +755,55 @@ mod tests {
         cached.rank(&site, &ctx).await.unwrap();
         cached.rank(&site, &ctx).await.unwrap();
         assert_eq!(store.index.load(Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn shared_lists_are_read_once_a_moment_and_the_visitors_summary_every_time() {
+        use std::sync::atomic::Ordering::Relaxed;
+        use tailor_core::ops::{Update, WriteOp};
+        use tailor_infra::store::Store;
+        let store = Arc::new(Counting::default());
+        let keys = tailor_core::keys::KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        let covisit = |item: &str, score: f64| Update {
+            ops: vec![WriteOp::ZIncr {
+                key: keys.covisits(&site, "a"),
+                member: item.into(),
+                by: score,
+            }],
+            ..Default::default()
+        };
+        store.apply(&[covisit("b", 1.0)]).await.unwrap();
+        let ctx = Context {
+            subject: Some(Subject::parse("a:v1").unwrap()),
+            item: Some("a".into()),
+            limit: 10,
+            now_ms: 86_400_000,
+            ..Default::default()
+        };
+        let ids =
+            |r: &Ranked| -> Vec<String> { r.items.iter().map(|i| i.item_id.clone()).collect() };
+        let r = Recommender::new(
+            store.clone(),
+            keys.clone(),
+            Arc::new(tailor_core::config::Config::default()),
+        );
+        assert!(ids(&r.rank(&site, &ctx).await.unwrap()).contains(&"b".to_string()));
+        assert_eq!(store.covisits.load(Relaxed), 1);
+        // The list changes; asked again within `shared_list_cache_ms` (1 s) it is served from
+        // memory, as it was a moment ago, while the visitor's summary is read again.
+        store.apply(&[covisit("c", 5.0)]).await.unwrap();
+        let second = ids(&r.rank(&site, &ctx).await.unwrap());
+        assert_eq!(store.covisits.load(Relaxed), 1, "from memory");
+        assert!(!second.contains(&"c".to_string()), "{second:?}");
+        assert_eq!(store.summaries.load(Relaxed), 2, "the summary every time");
+        // Without the cache every request reads the list, and sees the change.
+        let mut config = tailor_core::config::Config::default();
+        config.recommender.shared_list_cache_ms = 0;
+        let uncached = Recommender::new(store.clone(), keys, Arc::new(config));
+        let fresh = ids(&uncached.rank(&site, &ctx).await.unwrap());
+        assert_eq!(store.covisits.load(Relaxed), 2);
+        assert_eq!(fresh.first().map(String::as_str), Some("c"), "{fresh:?}");
     }
 
     #[test]
