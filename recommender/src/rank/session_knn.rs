@@ -41,6 +41,44 @@ pub struct Tuning {
     pub now_ms: f64,
 }
 
+impl Tuning {
+    /// A neighbour's similarity weighted by its age at `now_ms` (λ₂), when set.
+    fn aged(&self, sim: f64, last_ms: f64) -> f64 {
+        match self.recency_decay_ms {
+            Some(l) if l > 0.0 => sim * (-(self.now_ms - last_ms).max(0.0) / l).exp(),
+            _ => sim,
+        }
+    }
+
+    /// A neighbour's item's share of `base`, `distance` clicks from the shared item (λ₃), when set.
+    fn near(&self, base: f64, distance: usize) -> f64 {
+        match self.position_decay {
+            Some(l) if l > 0.0 => base * (-(distance as f64) / l).exp(),
+            _ => base,
+        }
+    }
+}
+
+/// Position weight of each distinct item of `session` (clicks, oldest first): its last click's
+/// j / n, or STAN's exp(-(n - j) / λ₁) with a click decay. Kept in the session's order so that
+/// similarities are summed in one order on every run (a hash map's order differs per process, and
+/// floating-point sums with it: ties would not be broken the same way twice).
+fn weights(session: &[String], click_decay: Option<f64>) -> Vec<(&str, f64)> {
+    let n = session.len();
+    let mut pos: Vec<(&str, f64)> = Vec::new();
+    for (j, item) in session.iter().enumerate() {
+        let w = match click_decay {
+            Some(l) if l > 0.0 => (-((n - 1 - j) as f64) / l).exp(),
+            _ => (j + 1) as f64 / n as f64,
+        };
+        match pos.iter_mut().find(|(i, _)| *i == item.as_str()) {
+            Some(p) => p.1 = w,
+            None => pos.push((item, w)),
+        }
+    }
+    pos
+}
+
 /// A past session read from the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PastSession {
@@ -174,21 +212,7 @@ pub fn generate(
     if n == 0 || k == 0 {
         return Vec::new();
     }
-    // Position weight of each distinct item: its last click's j / n (or STAN's exp(-(n - j) / λ₁)),
-    // kept in the session's order so that similarities are summed in one order on every run (a
-    // hash map's order differs per process, and floating-point sums with it: ties would not be
-    // broken the same way twice).
-    let mut pos: Vec<(&str, f64)> = Vec::new();
-    for (j, item) in session.iter().enumerate() {
-        let w = match tuning.click_decay {
-            Some(l) if l > 0.0 => (-((n - 1 - j) as f64) / l).exp(),
-            _ => (j + 1) as f64 / n as f64,
-        };
-        match pos.iter_mut().find(|(i, _)| *i == item.as_str()) {
-            Some(p) => p.1 = w,
-            None => pos.push((item, w)),
-        }
-    }
+    let pos = weights(session, tuning.click_decay);
     let distinct = pos.len() as f64;
     // Each distinct item's place in `pos`, and how many clicks back its last click is.
     let index: FastMap<&str, usize> = pos.iter().enumerate().map(|(k, (i, _))| (*i, k)).collect();
@@ -218,10 +242,7 @@ pub fn generate(
                 .map(|((_, w), _)| w)
                 .sum::<f64>()
                 / distinct;
-            let sim = match tuning.recency_decay_ms {
-                Some(l) if l > 0.0 => sim * (-(tuning.now_ms - p.last_ms).max(0.0) / l).exp(),
-                _ => sim,
-            };
+            let sim = tuning.aged(sim, p.last_ms);
             // The newest click of the session that it shares, and where it holds that item.
             let (step, shared, at) = (0..pos.len())
                 .filter(|&k| held[k] != usize::MAX)
@@ -248,11 +269,7 @@ pub fn generate(
         // Decay by how recent the newest shared click is (1 / steps back).
         let base = nb.sim / (nb.step + 1) as f64;
         for (j, item) in nb.past.items.iter().enumerate() {
-            let contribution = match tuning.position_decay {
-                Some(l) if l > 0.0 => base * (-(j.abs_diff(nb.at) as f64) / l).exp(),
-                _ => base,
-            };
-            tally.add(item, contribution, nb.shared);
+            tally.add(item, tuning.near(base, j.abs_diff(nb.at)), nb.shared);
         }
     }
     tally.into_candidates(|shared| Because::Item(shared.to_string()))
@@ -370,18 +387,7 @@ mod tests {
         tuning: Tuning,
     ) -> Vec<Candidate> {
         let position = |p: &PastSession, item: &str| p.items.iter().position(|i| i == item);
-        let n = session.len();
-        let mut pos: Vec<(&str, f64)> = Vec::new();
-        for (j, item) in session.iter().enumerate() {
-            let w = match tuning.click_decay {
-                Some(l) if l > 0.0 => (-((n - 1 - j) as f64) / l).exp(),
-                _ => (j + 1) as f64 / n as f64,
-            };
-            match pos.iter_mut().find(|(i, _)| *i == item.as_str()) {
-                Some(p) => p.1 = w,
-                None => pos.push((item, w)),
-            }
-        }
+        let pos = weights(session, tuning.click_decay);
         let distinct = pos.len() as f64;
         let mut neighbours: Vec<(&PastSession, f64)> = past
             .iter()
@@ -392,10 +398,7 @@ mod tests {
                     .map(|(_, w)| w)
                     .sum::<f64>()
                     / distinct;
-                let sim = match tuning.recency_decay_ms {
-                    Some(l) if l > 0.0 => sim * (-(tuning.now_ms - p.last_ms).max(0.0) / l).exp(),
-                    _ => sim,
-                };
+                let sim = tuning.aged(sim, p.last_ms);
                 (sim > 0.0).then_some((p, sim))
             })
             .collect();
@@ -413,11 +416,7 @@ mod tests {
             };
             let base = sim / (step + 1) as f64;
             for (j, item) in p.items.iter().enumerate() {
-                let contribution = match tuning.position_decay {
-                    Some(l) if l > 0.0 => base * (-(j.abs_diff(at) as f64) / l).exp(),
-                    _ => base,
-                };
-                tally.add(item, contribution, shared.as_str());
+                tally.add(item, tuning.near(base, j.abs_diff(at)), shared.as_str());
             }
         }
         tally.into_candidates(|shared| Because::Item(shared.to_string()))
