@@ -581,11 +581,11 @@ impl Default for RecommenderConfig {
         RecommenderConfig {
             default_limit: 10,
             max_limit: 100,
-            seed_items: 10,
-            neighbours_per_seed: 50,
+            seed_items: 5,
+            neighbours_per_seed: 25,
             popular_read: 100,
             session_sample: 125,
-            session_neighbours: 100,
+            session_neighbours: 50,
             session_cache: 50_000,
             session_index_cache: 1_000,
             session_index_cache_ms: 1_000,
@@ -1395,7 +1395,7 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(e.key, "processor.neighbours_kept");
-        assert!(e.reason.contains("(50)"), "{e}");
+        assert!(e.reason.contains("(25)"), "{e}");
         let c = "[processor]\nneighbours_kept = 20\n[recommender]\nneighbours_per_seed = 20\n";
         Config::from_toml(c).unwrap().validate().unwrap();
     }

@@ -31,8 +31,10 @@ use tailor_infra::store::{Read, Store};
 use tailor_infra::Shutdown;
 
 /// Items whose neighbour lists the bare recommendation reads (the recommender reads co-visits and
-/// followers of up to `recommender.seed_items` seeds, 10).
-const SEEDS: usize = 10;
+/// followers of up to `recommender.seed_items` seeds, 5, `recommender.neighbours_per_seed` each,
+/// 25).
+const SEEDS: usize = 5;
+const NEIGHBOURS: usize = 25;
 /// Items whose recent sessions it reads (the recommender reads them for each session item).
 const SESSION_ITEMS: usize = 5;
 
@@ -107,8 +109,8 @@ async fn recommendations(
     ];
     for _ in 0..SEEDS {
         let item = &b.catalogue.popular(&mut rng).id;
-        reads.push(Read::Top(k.covisits(&b.site, item), 20));
-        reads.push(Read::Top(k.followers(&b.site, item), 20));
+        reads.push(Read::Top(k.covisits(&b.site, item), NEIGHBOURS));
+        reads.push(Read::Top(k.followers(&b.site, item), NEIGHBOURS));
     }
     for _ in 0..SESSION_ITEMS {
         let item = &b.catalogue.popular(&mut rng).id;

@@ -241,6 +241,7 @@ impl Recommender {
             weights: None,
             knn: None,
             session_sample: None,
+            session_neighbours: None,
             blend_only: false,
         };
         Ok((site, ctx))

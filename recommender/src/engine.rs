@@ -66,6 +66,8 @@ pub struct Context {
     /// Replaces `recommender.session_sample` (the evaluation's faithful V-SKNN compares its
     /// definition's 500 sessions).
     pub session_sample: Option<usize>,
+    /// Replaces `recommender.session_neighbours` (the faithful V-SKNN's k of 100).
+    pub session_neighbours: Option<usize>,
     /// The blend alone, without the site's learned re-ranking (the offline evaluation's
     /// single-source rankers and the blend it compares the model with).
     pub blend_only: bool,
@@ -407,7 +409,7 @@ impl Recommender {
                 candidates: session_knn::generate(
                     &session,
                     &past,
-                    cfg.session_neighbours,
+                    ctx.session_neighbours.unwrap_or(cfg.session_neighbours),
                     Tuning {
                         now_ms: ctx.now_ms as f64,
                         ..ctx.knn.unwrap_or(Tuning {

@@ -42,6 +42,8 @@ use tailor_recommender::Recommender;
 
 /// V-SKNN's sample as session-rec defines it (`VMContextKNN`'s `sample_size`).
 const VSKNN_SAMPLE: usize = 500;
+/// V-SKNN's k: the neighbours that vote.
+const VSKNN_K: usize = 100;
 
 /// Events per processor batch while training.
 const TRAIN_BATCH: usize = 500;
@@ -317,8 +319,10 @@ pub struct Variant {
     pub click_decay: Option<f64>,
     /// Without the site's learned re-ranking model.
     pub blend_only: bool,
-    /// Neighbour sessions compared (`None`: `recommender.session_sample`).
+    /// Neighbour sessions compared (`None`: `recommender.session_sample`) ...
     pub session_sample: Option<usize>,
+    /// ... and how many of the most similar vote (`None`: `recommender.session_neighbours`).
+    pub session_neighbours: Option<usize>,
 }
 
 /// Parses `--weights` (`name=value,...`, `decay=clicks`) over a base.
@@ -485,6 +489,7 @@ pub async fn score(
             }),
             blend_only: variant.blend_only,
             session_sample: variant.session_sample,
+            session_neighbours: variant.session_neighbours,
             ..crate::learn::context(case, session, cutoff)
         };
         let ranked = recommender.rank(site, &ctx).await?;
@@ -598,6 +603,7 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
         click_decay: config.recommender.session_click_decay,
         blend_only: false,
         session_sample: None,
+        session_neighbours: None,
     };
     // The single generators as the literature defines them: session_knn is plain V-SKNN.
     let mut rankers: Vec<(String, Variant)> = ["popular", "covisitation", "session_knn"]
@@ -612,8 +618,10 @@ pub async fn run(mut config: Config, args: Evaluate) -> anyhow::Result<()> {
                     recency_days: None,
                     click_decay: None,
                     blend_only: true,
-                    // V-SKNN as defined compares the 500 most recent sessions.
+                    // V-SKNN as defined compares the 500 most recent sessions, and the 100 most
+                    // similar vote.
                     session_sample: (*n == "session_knn").then_some(VSKNN_SAMPLE),
+                    session_neighbours: (*n == "session_knn").then_some(VSKNN_K),
                 },
             )
         })
@@ -827,6 +835,7 @@ mod tests {
             click_decay: None,
             blend_only: true,
             session_sample: None,
+            session_neighbours: None,
         };
         let v = parse_weights("sequence=0.25, popular=0,decay=2", base).unwrap();
         assert_eq!(v.weights.sequence, 0.25);
