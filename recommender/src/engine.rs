@@ -230,10 +230,8 @@ impl Recommender {
         let mut lists: Vec<Option<SharedList>> = Vec::new();
         let mut reads: Vec<Read> = Vec::new();
         let mut read_for: Vec<usize> = Vec::new();
-        let mut want = |read: Read, what: Want| {
-            let Read::Top(key, n) = read else {
-                unreachable!("every list wanted is a top-n read")
-            };
+        // The `n` best of the ranked list at `key`.
+        let mut want = |(key, n): (String, usize), what: Want| {
             let hit = cache_of(&what).lookup(&key, n);
             if hit.is_none() {
                 read_for.push(wants.len());
@@ -246,13 +244,13 @@ impl Recommender {
         for (i, (item, _)) in seeds.iter().enumerate() {
             if w.covisitation > 0.0 {
                 want(
-                    Read::Top(k.covisits(site, item), n),
+                    (k.covisits(site, item), n),
                     Want::Seed(Source::Covisitation, i),
                 );
             }
             if w.sequence > 0.0 {
                 want(
-                    Read::Top(k.followers(site, item), n),
+                    (k.followers(site, item), n),
                     Want::Seed(Source::Sequence, i),
                 );
             }
@@ -269,7 +267,7 @@ impl Recommender {
             for (item, weight) in from {
                 if !buy_seeds.iter().any(|(s, _)| s == item) {
                     want(
-                        Read::Top(k.copurchases(site, item), n),
+                        (k.copurchases(site, item), n),
                         Want::Copurchase(buy_seeds.len()),
                     );
                     buy_seeds.push((item.clone(), weight));
@@ -284,10 +282,7 @@ impl Recommender {
             for item in &session {
                 if !distinct_session.contains(&item) {
                     distinct_session.push(item);
-                    want(
-                        Read::Top(k.item_sessions(site, item), sample),
-                        Want::Sessions,
-                    );
+                    want((k.item_sessions(site, item), sample), Want::Sessions);
                 }
             }
         }
@@ -295,7 +290,7 @@ impl Recommender {
         if w.category > 0.0 {
             if let Some(c) = &ctx.category {
                 want(
-                    Read::Top(k.popular_in(site, Facet::Category, c), p),
+                    (k.popular_in(site, Facet::Category, c), p),
                     Want::Category(c.clone()),
                 );
             }
@@ -303,22 +298,22 @@ impl Recommender {
         if w.interest > 0.0 {
             for (c, share) in &view.categories {
                 want(
-                    Read::Top(k.popular_in(site, Facet::Category, c), p),
+                    (k.popular_in(site, Facet::Category, c), p),
                     Want::Interest(Because::Category(c.clone()), *share),
                 );
             }
             for (b, share) in &view.brands {
                 want(
-                    Read::Top(k.popular_in(site, Facet::Brand, b), p),
+                    (k.popular_in(site, Facet::Brand, b), p),
                     Want::Interest(Because::Brand(b.clone()), *share),
                 );
             }
         }
         if w.trending > 0.0 {
-            want(Read::Top(k.trending(site), p), Want::Trending);
+            want((k.trending(site), p), Want::Trending);
         }
         if w.popular > 0.0 {
-            want(Read::Top(k.popular(site), p + ctx.limit), Want::Popular);
+            want((k.popular(site), p + ctx.limit), Want::Popular);
         }
 
         let values = if reads.is_empty() {
