@@ -478,8 +478,7 @@ pub async fn run(
                 })
         };
         for m in &batch {
-            let next = pending.0.entry(m.partition).or_insert(m.offset + 1);
-            *next = (*next).max(m.offset + 1);
+            pending.advance(m.partition, m.offset + 1);
         }
         let mut rows: Vec<Row> = batch
             .into_iter()

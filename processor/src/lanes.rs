@@ -12,7 +12,7 @@
 //!   applies one only after the one before it is applied.
 //! * An offset is committed only once its lane has applied every slice up to it: lanes report each
 //!   slice applied, in their order, and the loop commits what was reported.
-//! * Each lane holds at most [`LANE_DEPTH`] slices waiting: a slow partition holds the poll back
+//! * Each lane holds at most `LANE_DEPTH` slices waiting: a slow partition holds the poll back
 //!   instead of filling memory.
 //! * On shutdown the loop stops polling, every lane finishes the slice it is applying (a lane that
 //!   has not started a slice drops it: it is redelivered), and what was applied is committed.
@@ -82,8 +82,7 @@ fn collect(done: &mut mpsc::UnboundedReceiver<Report>, applied: &mut Offsets) ->
         match report {
             Some(o) => {
                 for (p, next) in o.0 {
-                    let e = applied.0.entry(p).or_insert(next);
-                    *e = (*e).max(next);
+                    applied.advance(p, next);
                 }
             }
             None => ok = false,

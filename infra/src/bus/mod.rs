@@ -52,12 +52,17 @@ pub struct Offsets(pub BTreeMap<i32, i64>);
 impl Offsets {
     /// The offsets just past every message given.
     pub fn after(messages: &[Message]) -> Offsets {
-        let mut m = BTreeMap::new();
+        let mut o = Offsets(BTreeMap::new());
         for msg in messages {
-            let next = m.entry(msg.partition).or_insert(msg.offset + 1);
-            *next = (*next).max(msg.offset + 1);
+            o.advance(msg.partition, msg.offset + 1);
         }
-        Offsets(m)
+        o
+    }
+
+    /// Moves `partition`'s next offset to `next` unless it is already further.
+    pub fn advance(&mut self, partition: i32, next: i64) {
+        let at = self.0.entry(partition).or_insert(next);
+        *at = (*at).max(next);
     }
 }
 
