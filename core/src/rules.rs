@@ -187,6 +187,13 @@ impl Rule {
         self.segment.is_some()
     }
 
+    /// Whether the rule only keeps or drops items, one at a time: it neither re-scores (boosts,
+    /// buries) nor places (pins). Under such rules the answer is the first items of the ranking
+    /// that pass, so a ranker may hand [`apply`] only the head of a long ranking.
+    pub fn only_filters(&self) -> bool {
+        matches!(self.action, Action::Include(_) | Action::Exclude(_))
+    }
+
     /// Whether the rule is in force for this request (site, slot, segment).
     fn applies(&self, ctx: &RuleContext<'_>) -> bool {
         self.site.as_ref().is_none_or(|s| s == ctx.site)

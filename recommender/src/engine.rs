@@ -111,8 +111,28 @@ pub struct Candidates {
     /// The session in progress, oldest click first.
     pub session: Vec<String>,
     pub generated: Vec<Generated>,
-    /// The blend, best first.
+    /// The blend, best first: all of it, or its head when `cut`.
     pub ranked: Vec<Blended>,
+    /// `ranked` holds only the blend's first items ([`head_size`]): enough for an answer, unless
+    /// the rules or diversity drop most of them, when [`Candidates::blend_all`] gives the rest.
+    pub cut: bool,
+    /// The blend's weights for the request.
+    weights: SourceWeights,
+}
+
+impl Candidates {
+    /// The whole blend, best first (`ranked` when it was not cut).
+    pub fn blend_all(&self) -> Vec<Blended> {
+        blend::blend(&self.generated, |s| weight_of(&self.weights, s))
+    }
+}
+
+/// How many of the blend's best items a request sorts and hands on when the site's rules only
+/// filter (`Rule::only_filters`): what the learned re-ranking reads, and room for the rules and
+/// diversity to drop three items of four before the answer runs short (then the whole blend is
+/// taken: the answer is the same either way).
+pub fn head_size(limit: usize, rerank_candidates: usize) -> usize {
+    rerank_candidates.max(4 * limit)
 }
 
 /// The reads of round trip 2, in order, with what each feeds.
@@ -170,25 +190,50 @@ impl Recommender {
     pub async fn rank(&self, site: &SiteId, ctx: &Context) -> Result<Ranked, ApiError> {
         let cfg = &self.config.recommender;
         let (_, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
-        let Candidates {
-            view,
-            session,
-            generated,
-            mut ranked,
-        } = self.candidates(site, ctx).await?;
-        let mut strategy = "blend";
-        if let Some(learned) = self.learned.site(site).filter(|_| !ctx.blend_only) {
-            let inputs = rerank::Inputs {
-                generated: &generated,
-                session: &session,
-                popularity: &learned.popularity,
-            };
-            ranked = rerank::rerank(&learned.forest, ranked, &inputs, cfg.rerank_candidates);
-            strategy = "learned";
-        }
-        let items = self
-            .finish(site, ctx, &view, ranked, max_per_category, exclude_current)
+        let mut c = self.candidates(site, ctx).await?;
+        let learned = self.learned.site(site).filter(|_| !ctx.blend_only);
+        let order = |ranked: Vec<Blended>, c: &Candidates| match &learned {
+            Some(learned) => {
+                let inputs = rerank::Inputs {
+                    generated: &c.generated,
+                    session: &c.session,
+                    popularity: &learned.popularity,
+                };
+                rerank::rerank(&learned.forest, ranked, &inputs, cfg.rerank_candidates)
+            }
+            None => ranked,
+        };
+        let ranked = order(std::mem::take(&mut c.ranked), &c);
+        let mut items = self
+            .finish(
+                site,
+                ctx,
+                &c.view,
+                ranked,
+                max_per_category,
+                exclude_current,
+            )
             .await?;
+        if c.cut && items.len() < ctx.limit {
+            // The rules or diversity dropped too much of the blend's head: the whole blend.
+            metrics::counter!("tailor_recommender_blend_heads_short_total").increment(1);
+            let ranked = order(c.blend_all(), &c);
+            items = self
+                .finish(
+                    site,
+                    ctx,
+                    &c.view,
+                    ranked,
+                    max_per_category,
+                    exclude_current,
+                )
+                .await?;
+        }
+        let strategy = if learned.is_some() {
+            "learned"
+        } else {
+            "blend"
+        };
         Ok(Ranked { strategy, items })
     }
 
@@ -420,12 +465,21 @@ impl Recommender {
             });
         }
 
-        let ranked: Vec<Blended> = blend::blend(&generated, |s| weight_of(&w, s));
+        // Only the blend's head is sorted when the site's rules only filter (the answer is then the
+        // first items that pass); boosts and pins need every item.
+        let head = if self.rules.for_site(site).iter().all(|r| r.only_filters()) {
+            head_size(ctx.limit, cfg.rerank_candidates)
+        } else {
+            usize::MAX
+        };
+        let best = blend::best(&generated, |s| weight_of(&w, s), head);
         Ok(Candidates {
             view,
             session,
             generated,
-            ranked,
+            ranked: best.items,
+            cut: best.cut,
+            weights: w,
         })
     }
 
@@ -622,6 +676,7 @@ pub fn reason(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A store that counts the reads of the session index, of sessions' item lists, of
     /// co-visitation lists and of members' summaries.
@@ -801,6 +856,69 @@ mod tests {
         let fresh = ids(&uncached.rank(&site, &ctx).await.unwrap());
         assert_eq!(store.covisits.load(Relaxed), 2);
         assert_eq!(fresh.first().map(String::as_str), Some("c"), "{fresh:?}");
+    }
+
+    #[tokio::test]
+    async fn a_filtered_answer_is_the_same_from_the_blends_head_as_from_all_of_it() {
+        use tailor_core::ops::{Update, WriteOp};
+        use tailor_infra::store::Store;
+        let store = Arc::new(tailor_infra::store::memory::MemoryStore::new());
+        let keys = tailor_core::keys::KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        // 300 items co-visited with "a", n000 the most.
+        let ops = (0..300)
+            .map(|i| WriteOp::ZIncr {
+                key: keys.covisits(&site, "a"),
+                member: format!("n{i:03}"),
+                by: 1000.0 - i as f64,
+            })
+            .collect();
+        store
+            .apply(&[Update {
+                ops,
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        let ctx = Context {
+            item: Some("a".into()),
+            limit: 10,
+            now_ms: 86_400_000,
+            ..Default::default()
+        };
+        let answer = |rules: serde_json::Value| {
+            let mut config = tailor_core::config::Config::default();
+            config.rules = serde_json::from_value(rules).unwrap();
+            config.recommender.neighbours_per_seed = 300;
+            let r = Recommender::new(store.clone(), keys.clone(), Arc::new(config));
+            let (site, ctx) = (site.clone(), ctx.clone());
+            async move {
+                let c = r.candidates(&site, &ctx).await.unwrap();
+                let ranked = r.rank(&site, &ctx).await.unwrap();
+                let ids: Vec<String> = ranked.items.into_iter().map(|i| i.item_id).collect();
+                (c.ranked.len(), c.cut, ids)
+            }
+        };
+        let dropped =
+            |n: std::ops::Range<usize>| -> Vec<String> { n.map(|i| format!("n{i:03}")).collect() };
+        let expected = |from: usize| -> Vec<String> {
+            (from..from + 10).map(|i| format!("n{i:03}")).collect()
+        };
+        // Filters only: the head (max(50 re-ranked, 4 × 10)) is all a request sorts.
+        let few = json!([{"name": "few", "kind": "exclude", "items": dropped(0..5)}]);
+        assert_eq!(answer(few).await, (50, true, expected(5)));
+        // The filters drop the whole head: the answer comes from the whole blend, the same as when
+        // a boost (here of nothing) makes the request rank every item.
+        // (A rule names at most 100 items.)
+        let most = json!([
+            {"name": "most", "kind": "exclude", "items": dropped(0..60)},
+            {"name": "more", "kind": "exclude", "items": dropped(60..120)},
+        ]);
+        assert_eq!(answer(most.clone()).await, (50, true, expected(120)));
+        let mut boosted = most.as_array().unwrap().clone();
+        boosted
+            .push(json!({"name": "none", "kind": "boost", "tags": ["no-such-tag"], "factor": 2}));
+        assert_eq!(answer(json!(boosted)).await, (300, false, expected(120)));
     }
 
     #[test]

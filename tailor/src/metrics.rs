@@ -159,6 +159,7 @@ pub fn register(roles: Roles, config: &Config) {
             counter!("tailor_recommender_responses_total", "strategy" => strategy).increment(0);
         }
         counter!("tailor_recommender_fallbacks_total", "reason" => "timeout").increment(0);
+        counter!("tailor_recommender_blend_heads_short_total").increment(0);
         // `tailor_recommender::engine`, neighbour sessions' item lists.
         for from in ["memory", "store"] {
             counter!("tailor_recommender_session_reads_total", "from" => from).increment(0);

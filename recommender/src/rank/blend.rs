@@ -22,6 +22,20 @@ pub struct Blended {
 /// Blends generators' lists with per-source weights (a source absent from `weights`, or weighted 0,
 /// contributes nothing). Returns every item with a positive score, best first, ties by item id.
 pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Blended> {
+    best(generated, weight, usize::MAX).items
+}
+
+/// The first `n` items of [`blend`]'s answer, and whether it had more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Best {
+    pub items: Vec<Blended>,
+    /// Items were left out: the blend had more than `n`.
+    pub cut: bool,
+}
+
+/// [`blend`]'s first `n` items, the same ones in the same order: only those are sorted and made
+/// owned (a request blends some 2,000 items and answers with 10).
+pub fn best(generated: &[Generated], weight: impl Fn(Source) -> f64, n: usize) -> Best {
     // item -> (score, best contribution, its source, its cause)
     let mut acc: FastMap<&str, (f64, f64, Source, &Because)> =
         tailor_core::hash::map_with_capacity(generated.iter().map(|g| g.candidates.len()).sum());
@@ -52,22 +66,31 @@ pub fn blend(generated: &[Generated], weight: impl Fn(Source) -> f64) -> Vec<Ble
             }
         }
     }
-    let mut out: Vec<Blended> = acc
+    let mut all: Vec<(&str, f64, Source, &Because)> = acc
         .into_iter()
-        .map(|(item, (score, _, source, because))| Blended {
+        .map(|(item, (score, _, source, because))| (item, score, source, because))
+        .collect();
+    // One entry an item: (score, id) is a total order, so the first `n` are the same whichever way
+    // they are found.
+    let order = |a: &(&str, f64, Source, &Because), b: &(&str, f64, Source, &Because)| {
+        b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
+    };
+    let cut = all.len() > n;
+    if cut {
+        all.select_nth_unstable_by(n, order);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(order);
+    let items = all
+        .into_iter()
+        .map(|(item, score, source, because)| Blended {
             item_id: item.to_string(),
             score,
             source,
             because: because.clone(),
         })
         .collect();
-    // One entry an item: (score, id) is a total order.
-    out.sort_unstable_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.item_id.cmp(&b.item_id))
-    });
-    out
+    Best { items, cut }
 }
 
 /// Keeps at most `max_per_category` items of one category (0: no limit), in order, up to `limit`.
@@ -137,6 +160,41 @@ mod tests {
         let only_popular = blend(&lists, |s| if s == Source::Popular { 1.0 } else { 0.0 });
         assert_eq!(only_popular.len(), 2);
         assert!(only_popular.iter().all(|b| b.source == Source::Popular));
+    }
+
+    #[test]
+    fn the_best_n_are_the_blends_first_n_ties_included() {
+        let mut seed = 5u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for round in 0..300 {
+            // Few distinct scores and items shared across sources: many ties to break by id.
+            let lists: Vec<Generated> = Source::ALL
+                .iter()
+                .take(1 + next(4) as usize)
+                .map(|&source| {
+                    let mut items: Vec<(String, f64)> = (0..next(30))
+                        .map(|_| (format!("i{}", next(40)), 1.0 + next(4) as f64))
+                        .collect();
+                    items.sort_by(|a, b| a.0.cmp(&b.0));
+                    items.dedup_by(|a, b| a.0 == b.0);
+                    let items: Vec<(&str, f64)> =
+                        items.iter().map(|(i, s)| (i.as_str(), *s)).collect();
+                    g(source, &items)
+                })
+                .collect();
+            let weight = |s: Source| 1.0 + s as usize as f64 / 4.0;
+            let all = blend(&lists, weight);
+            for n in [0, 1, 3, 10, 50] {
+                let b = best(&lists, weight, n);
+                assert_eq!(b.items, all[..n.min(all.len())], "round {round}, n {n}");
+                assert_eq!(b.cut, all.len() > n, "round {round}, n {n}");
+            }
+        }
     }
 
     #[test]
