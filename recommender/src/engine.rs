@@ -887,8 +887,10 @@ mod tests {
             ..Default::default()
         };
         let answer = |rules: serde_json::Value| {
-            let mut config = tailor_core::config::Config::default();
-            config.rules = serde_json::from_value(rules).unwrap();
+            let mut config = tailor_core::config::Config {
+                rules: serde_json::from_value(rules).unwrap(),
+                ..Default::default()
+            };
             config.recommender.neighbours_per_seed = 300;
             let r = Recommender::new(store.clone(), keys.clone(), Arc::new(config));
             let (site, ctx) = (site.clone(), ctx.clone());
