@@ -105,22 +105,91 @@ pub struct Ranked {
     pub items: Vec<Recommendation>,
 }
 
-/// A request's blended candidates with what they were made from (the learned stage's inputs).
-pub struct Candidates {
+/// What a request's generators read (round trips 1-3), owned: the candidates borrow from it.
+pub struct Gathered {
     pub view: RecoView,
     /// The session in progress, oldest click first.
     pub session: Vec<String>,
-    pub generated: Vec<Generated>,
+    /// The page category's, trending and popular lists, in the order they were wanted.
+    lists: Vec<(Source, Because, SharedList)>,
+    covis: Vec<Seed>,
+    follow: Vec<Seed>,
+    bought_with: Vec<Seed>,
+    interests: Vec<Interest>,
+    reminder: bool,
+    /// The sampled neighbour sessions, how many of them vote, and the tuning.
+    past: Option<(Vec<Arc<PastSession>>, usize, Tuning)>,
+    /// The blend's weights for the request.
+    weights: SourceWeights,
+}
+
+impl Gathered {
+    /// Every enabled generator's candidates.
+    pub fn generate(&self) -> Vec<Generated<'_>> {
+        let mut generated: Vec<Generated<'_>> = self
+            .lists
+            .iter()
+            .map(|(source, because, list)| Generated {
+                source: *source,
+                candidates: popular::from_list(list, because.cause()),
+            })
+            .collect();
+        generated.push(Generated {
+            source: Source::Covisitation,
+            candidates: item_to_item::generate(&self.covis),
+        });
+        generated.push(Generated {
+            source: Source::Sequence,
+            candidates: item_to_item::generate(&self.follow),
+        });
+        generated.push(Generated {
+            source: Source::Copurchase,
+            candidates: item_to_item::generate(&self.bought_with),
+        });
+        generated.push(Generated {
+            source: Source::Interest,
+            candidates: popular::interests(&self.interests),
+        });
+        if self.reminder {
+            generated.push(Generated {
+                source: Source::Reminder,
+                candidates: reminder::generate(&self.session),
+            });
+        }
+        if let Some((past, k, tuning)) = &self.past {
+            generated.push(Generated {
+                source: Source::SessionKnn,
+                candidates: session_knn::generate(&self.session, past, *k, *tuning),
+            });
+        }
+        generated
+    }
+
+    /// The generators' candidates and the blend's first `head` items (`usize::MAX`: all of it).
+    pub fn candidates(&self, head: usize) -> Candidates<'_> {
+        let generated = self.generate();
+        let best = blend::best(&generated, |s| weight_of(&self.weights, s), head);
+        Candidates {
+            generated,
+            ranked: best.items,
+            cut: best.cut,
+            weights: self.weights,
+        }
+    }
+}
+
+/// A request's blended candidates with what they were made from (the learned stage's inputs).
+pub struct Candidates<'a> {
+    pub generated: Vec<Generated<'a>>,
     /// The blend, best first: all of it, or its head when `cut`.
     pub ranked: Vec<Blended>,
     /// `ranked` holds only the blend's first items ([`head_size`]): enough for an answer, unless
     /// the rules or diversity drop most of them, when [`Candidates::blend_all`] gives the rest.
     pub cut: bool,
-    /// The blend's weights for the request.
     weights: SourceWeights,
 }
 
-impl Candidates {
+impl Candidates<'_> {
     /// The whole blend, best first (`ranked` when it was not cut).
     pub fn blend_all(&self) -> Vec<Blended> {
         blend::blend(&self.generated, |s| weight_of(&self.weights, s))
@@ -190,13 +259,14 @@ impl Recommender {
     pub async fn rank(&self, site: &SiteId, ctx: &Context) -> Result<Ranked, ApiError> {
         let cfg = &self.config.recommender;
         let (_, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
-        let mut c = self.candidates(site, ctx).await?;
+        let g = self.gather(site, ctx).await?;
+        let mut c = g.candidates(self.head(site, ctx));
         let learned = self.learned.site(site).filter(|_| !ctx.blend_only);
         let order = |ranked: Vec<Blended>, c: &Candidates| match &learned {
             Some(learned) => {
                 let inputs = rerank::Inputs {
                     generated: &c.generated,
-                    session: &c.session,
+                    session: &g.session,
                     popularity: &learned.popularity,
                 };
                 rerank::rerank(&learned.forest, ranked, &inputs, cfg.rerank_candidates)
@@ -208,7 +278,7 @@ impl Recommender {
             .finish(
                 site,
                 ctx,
-                &c.view,
+                &g.view,
                 ranked,
                 max_per_category,
                 exclude_current,
@@ -222,7 +292,7 @@ impl Recommender {
                 .finish(
                     site,
                     ctx,
-                    &c.view,
+                    &g.view,
                     ranked,
                     max_per_category,
                     exclude_current,
@@ -237,8 +307,18 @@ impl Recommender {
         Ok(Ranked { strategy, items })
     }
 
-    /// Round trips 1-3 and the blend: every candidate, best first, with what it was made from.
-    pub async fn candidates(&self, site: &SiteId, ctx: &Context) -> Result<Candidates, ApiError> {
+    /// How much of the blend a request sorts: its head when the site's rules only filter (the answer
+    /// is then the first items that pass), all of it when a boost or pin may re-order or place.
+    pub fn head(&self, site: &SiteId, ctx: &Context) -> usize {
+        if self.rules.for_site(site).iter().all(|r| r.only_filters()) {
+            head_size(ctx.limit, self.config.recommender.rerank_candidates)
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Round trips 1-3: what the generators read ([`Gathered::candidates`] ranks it).
+    pub async fn gather(&self, site: &SiteId, ctx: &Context) -> Result<Gathered, ApiError> {
         let cfg = &self.config.recommender;
         let (slot_weights, _, _) = cfg.for_slot(ctx.slot.as_deref());
         let w = ctx.weights.unwrap_or(slot_weights);
@@ -377,7 +457,7 @@ impl Recommender {
         let mut follow: Vec<Seed> = Vec::new();
         let mut bought_with: Vec<Seed> = Vec::new();
         let mut interests: Vec<Interest> = Vec::new();
-        let mut generated: Vec<Generated> = Vec::new();
+        let mut popular_lists: Vec<(Source, Because, SharedList)> = Vec::new();
         for (what, list) in wants.into_iter().zip(lists) {
             let list = list.unwrap_or_default();
             match what {
@@ -399,86 +479,46 @@ impl Recommender {
                     neighbours: list,
                 }),
                 Want::Sessions => per_item_sessions.push(list),
-                Want::Category(c) => generated.push(Generated {
-                    source: Source::Category,
-                    candidates: popular::from_list(&list, &Because::Category(c)),
-                }),
+                Want::Category(c) => {
+                    popular_lists.push((Source::Category, Because::Category(c), list))
+                }
                 Want::Interest(because, share) => interests.push(Interest {
                     because,
                     share,
                     popular: list,
                 }),
-                Want::Trending => generated.push(Generated {
-                    source: Source::Trending,
-                    candidates: popular::from_list(&list, &Because::Source),
-                }),
-                Want::Popular => generated.push(Generated {
-                    source: Source::Popular,
-                    candidates: popular::from_list(&list, &Because::Source),
-                }),
+                Want::Trending => popular_lists.push((Source::Trending, Because::Source, list)),
+                Want::Popular => popular_lists.push((Source::Popular, Because::Source, list)),
             }
         }
-        generated.push(Generated {
-            source: Source::Covisitation,
-            candidates: item_to_item::generate(&covis),
-        });
-        generated.push(Generated {
-            source: Source::Sequence,
-            candidates: item_to_item::generate(&follow),
-        });
-        generated.push(Generated {
-            source: Source::Copurchase,
-            candidates: item_to_item::generate(&bought_with),
-        });
-        generated.push(Generated {
-            source: Source::Interest,
-            candidates: popular::interests(&interests),
-        });
-        if w.reminder > 0.0 {
-            generated.push(Generated {
-                source: Source::Reminder,
-                candidates: reminder::generate(&session),
-            });
-        }
-        if !per_item_sessions.is_empty() {
+        let past = if per_item_sessions.is_empty() {
+            None
+        } else {
             let past = self
                 .past_sessions(site, &per_item_sessions, sample, ctx.now_ms as f64)
                 .await?;
-            generated.push(Generated {
-                source: Source::SessionKnn,
-                candidates: session_knn::generate(
-                    &session,
-                    &past,
-                    ctx.session_neighbours.unwrap_or(cfg.session_neighbours),
-                    Tuning {
-                        now_ms: ctx.now_ms as f64,
-                        ..ctx.knn.unwrap_or(Tuning {
-                            position_decay: cfg.session_position_decay,
-                            click_decay: cfg.session_click_decay,
-                            recency_decay_ms: cfg
-                                .session_recency_decay_days
-                                .map(|d| d * DAY_MS as f64),
-                            now_ms: 0.0,
-                        })
-                    },
-                ),
-            });
-        }
-
-        // Only the blend's head is sorted when the site's rules only filter (the answer is then the
-        // first items that pass); boosts and pins need every item.
-        let head = if self.rules.for_site(site).iter().all(|r| r.only_filters()) {
-            head_size(ctx.limit, cfg.rerank_candidates)
-        } else {
-            usize::MAX
+            let tuning = Tuning {
+                now_ms: ctx.now_ms as f64,
+                ..ctx.knn.unwrap_or(Tuning {
+                    position_decay: cfg.session_position_decay,
+                    click_decay: cfg.session_click_decay,
+                    recency_decay_ms: cfg.session_recency_decay_days.map(|d| d * DAY_MS as f64),
+                    now_ms: 0.0,
+                })
+            };
+            let k = ctx.session_neighbours.unwrap_or(cfg.session_neighbours);
+            Some((past, k, tuning))
         };
-        let best = blend::best(&generated, |s| weight_of(&w, s), head);
-        Ok(Candidates {
+        Ok(Gathered {
             view,
             session,
-            generated,
-            ranked: best.items,
-            cut: best.cut,
+            lists: popular_lists,
+            covis,
+            follow,
+            bought_with,
+            interests,
+            reminder: w.reminder > 0.0,
+            past,
             weights: w,
         })
     }
@@ -895,7 +935,8 @@ mod tests {
             let r = Recommender::new(store.clone(), keys.clone(), Arc::new(config));
             let (site, ctx) = (site.clone(), ctx.clone());
             async move {
-                let c = r.candidates(&site, &ctx).await.unwrap();
+                let g = r.gather(&site, &ctx).await.unwrap();
+                let c = g.candidates(r.head(&site, &ctx));
                 let ranked = r.rank(&site, &ctx).await.unwrap();
                 let ids: Vec<String> = ranked.items.into_iter().map(|i| i.item_id).collect();
                 (c.ranked.len(), c.cut, ids)

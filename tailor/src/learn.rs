@@ -144,10 +144,11 @@ pub async fn fit(
     let bar = evaluate::progress(cases.len() as u64, "fitting cases");
     for case in &cases {
         let ctx = context(case, case.prefix.clone(), top);
-        let c = recommender
-            .candidates(&site, &ctx)
+        let g = recommender
+            .gather(&site, &ctx)
             .await
             .map_err(|e| anyhow::anyhow!("ranking a fitting case: {e:?}"))?;
+        let c = g.candidates(top);
         bar.inc(1);
         let head = &c.ranked[..c.ranked.len().min(top)];
         if !head.iter().any(|b| b.item_id == case.next) {
@@ -155,7 +156,7 @@ pub async fn fit(
         }
         let inputs = rerank::Inputs {
             generated: &c.generated,
-            session: &c.session,
+            session: &g.session,
             popularity: &popularity,
         };
         x.extend(rerank::features(head, &inputs, top));

@@ -6,7 +6,7 @@
 //! skips an item whose category already has `max_per_category` items in the answer (items of no
 //! known category, and pinned items, are never skipped), before truncating to the limit.
 
-use super::{Because, Generated, Source};
+use super::{Because, Cause, Generated, Source};
 use tailor_core::hash::FastMap;
 
 /// A blended, ranked item.
@@ -37,7 +37,7 @@ pub struct Best {
 /// owned (a request blends some 2,000 items and answers with 10).
 pub fn best(generated: &[Generated], weight: impl Fn(Source) -> f64, n: usize) -> Best {
     // item -> (score, best contribution, its source, its cause)
-    let mut acc: FastMap<&str, (f64, f64, Source, &Because)> =
+    let mut acc: FastMap<&str, (f64, f64, Source, Cause)> =
         tailor_core::hash::map_with_capacity(generated.iter().map(|g| g.candidates.len()).sum());
     for g in generated {
         let w = weight(g.source);
@@ -56,23 +56,23 @@ pub fn best(generated: &[Generated], weight: impl Fn(Source) -> f64, n: usize) -
                 continue;
             }
             let e = acc
-                .entry(&c.item_id)
-                .or_insert((0.0, 0.0, g.source, &c.because));
+                .entry(c.item_id)
+                .or_insert((0.0, 0.0, g.source, c.because));
             e.0 += contribution;
             if contribution > e.1 || (contribution == e.1 && g.source < e.2) {
                 e.1 = contribution;
                 e.2 = g.source;
-                e.3 = &c.because;
+                e.3 = c.because;
             }
         }
     }
-    let mut all: Vec<(&str, f64, Source, &Because)> = acc
+    let mut all: Vec<(&str, f64, Source, Cause)> = acc
         .into_iter()
         .map(|(item, (score, _, source, because))| (item, score, source, because))
         .collect();
     // One entry an item: (score, id) is a total order, so the first `n` are the same whichever way
     // they are found.
-    let order = |a: &(&str, f64, Source, &Because), b: &(&str, f64, Source, &Because)| {
+    let order = |a: &(&str, f64, Source, Cause), b: &(&str, f64, Source, Cause)| {
         b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
     };
     let cut = all.len() > n;
@@ -87,7 +87,7 @@ pub fn best(generated: &[Generated], weight: impl Fn(Source) -> f64, n: usize) -
             item_id: item.to_string(),
             score,
             source,
-            because: because.clone(),
+            because: because.to_because(),
         })
         .collect();
     Best { items, cut }
@@ -127,15 +127,15 @@ mod tests {
     use super::super::Candidate;
     use super::*;
 
-    fn g(source: Source, items: &[(&str, f64)]) -> Generated {
+    fn g<'a>(source: Source, items: &[(&'a str, f64)]) -> Generated<'a> {
         Generated {
             source,
             candidates: items
                 .iter()
                 .map(|(i, s)| Candidate {
-                    item_id: i.to_string(),
+                    item_id: i,
                     score: *s,
-                    because: Because::Item(format!("seed-of-{i}")),
+                    because: Cause::Item(i),
                 })
                 .collect(),
         }
@@ -171,19 +171,18 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % m
         };
+        let ids: Vec<String> = (0..40).map(|i| format!("i{i}")).collect();
         for round in 0..300 {
             // Few distinct scores and items shared across sources: many ties to break by id.
             let lists: Vec<Generated> = Source::ALL
                 .iter()
                 .take(1 + next(4) as usize)
                 .map(|&source| {
-                    let mut items: Vec<(String, f64)> = (0..next(30))
-                        .map(|_| (format!("i{}", next(40)), 1.0 + next(4) as f64))
+                    let mut items: Vec<(&str, f64)> = (0..next(30))
+                        .map(|_| (ids[next(40) as usize].as_str(), 1.0 + next(4) as f64))
                         .collect();
-                    items.sort_by(|a, b| a.0.cmp(&b.0));
+                    items.sort_by(|a, b| a.0.cmp(b.0));
                     items.dedup_by(|a, b| a.0 == b.0);
-                    let items: Vec<(&str, f64)> =
-                        items.iter().map(|(i, s)| (i.as_str(), *s)).collect();
                     g(source, &items)
                 })
                 .collect();

@@ -5,7 +5,7 @@
 //! cannot drown the others. The seeds themselves are not candidates here (re-showing viewed items is
 //! the session generator's call).
 
-use super::{Because, Candidate, Tally};
+use super::{Candidate, Cause, Tally};
 
 /// Weight of the item on the current page, relative to the newest history item (1.0).
 pub const CONTEXT_WEIGHT: f64 = 2.0;
@@ -36,8 +36,8 @@ pub fn seeds(context: Option<&str>, recent: &[String], max: usize) -> Vec<(Strin
     out
 }
 
-/// Candidates from the seeds' neighbour lists; see the module docs.
-pub fn generate(seeds: &[Seed]) -> Vec<Candidate> {
+/// Candidates from the seeds' neighbour lists (in no particular order); see the module docs.
+pub fn generate(seeds: &[Seed]) -> Vec<Candidate<'_>> {
     let is_seed = |item: &str| seeds.iter().any(|s| s.item_id == item);
     let mut tally = Tally::with_capacity(seeds.iter().map(|s| s.neighbours.len()).sum());
     for seed in seeds {
@@ -53,11 +53,12 @@ pub fn generate(seeds: &[Seed]) -> Vec<Candidate> {
             }
         }
     }
-    tally.into_candidates(|seed| Because::Item(seed.to_string()))
+    tally.into_candidates(Cause::Item)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ranked;
     use super::*;
 
     fn n(items: &[(&str, f64)]) -> Vec<(String, f64)> {
@@ -91,15 +92,11 @@ mod tests {
                 neighbours: n(&[("c", 4.0), ("a", 3.0)]).into(),
             },
         ];
-        let out = generate(&seeds);
-        let ids: Vec<&str> = out.iter().map(|r| r.item_id.as_str()).collect();
+        let out = ranked(generate(&seeds));
+        let ids: Vec<&str> = out.iter().map(|r| r.item_id).collect();
         // c: 0.5 + 0.5 = 1.0 ties b: 1.0, broken by id; seeds a and d are never candidates.
         assert_eq!(ids, ["b", "c"]);
-        assert_eq!(
-            out[1].because,
-            Because::Item("a".into()),
-            "a gave c the most"
-        );
+        assert_eq!(out[1].because, Cause::Item("a"), "a gave c the most");
         assert!((out[1].score - 1.0).abs() < 1e-12);
     }
 
@@ -117,7 +114,7 @@ mod tests {
                 neighbours: n(&[("y", 2.0)]).into(),
             },
         ];
-        let out = generate(&seeds);
+        let out = ranked(generate(&seeds));
         assert_eq!(out[0].item_id, "y", "0.01 + 1.0 beats 1.0");
         assert!(generate(&[]).is_empty());
     }

@@ -105,20 +105,54 @@ pub enum Because {
     Source,
 }
 
-/// One generator's candidate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub item_id: String,
-    /// Comparable within one generator's list only.
-    pub score: f64,
-    pub because: Because,
+impl Because {
+    /// The cause as a candidate carries it.
+    pub fn cause(&self) -> Cause<'_> {
+        match self {
+            Because::Item(i) => Cause::Item(i),
+            Because::Category(c) => Cause::Category(c),
+            Because::Brand(b) => Cause::Brand(b),
+            Because::Source => Cause::Source,
+        }
+    }
 }
 
-/// One generator's output.
+/// [`Because`], borrowed from what the request read: a candidate carries one without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Cause<'a> {
+    Item(&'a str),
+    Category(&'a str),
+    Brand(&'a str),
+    #[default]
+    Source,
+}
+
+impl Cause<'_> {
+    pub fn to_because(self) -> Because {
+        match self {
+            Cause::Item(i) => Because::Item(i.to_string()),
+            Cause::Category(c) => Because::Category(c.to_string()),
+            Cause::Brand(b) => Because::Brand(b.to_string()),
+            Cause::Source => Because::Source,
+        }
+    }
+}
+
+/// One generator's candidate, borrowed from the lists the request read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate<'a> {
+    pub item_id: &'a str,
+    /// Comparable within one generator's list only.
+    pub score: f64,
+    pub because: Cause<'a>,
+}
+
+/// One generator's output: one candidate an item, in no particular order (the blend sums them;
+/// [`sort_candidates`] ranks a list).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Generated {
+pub struct Generated<'a> {
     pub source: Source,
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<Candidate<'a>>,
 }
 
 /// Sums contributions per item and remembers the cause of each item's largest one: the shape every
@@ -145,29 +179,33 @@ impl<'a, C: Copy> Tally<'a, C> {
         }
     }
 
-    /// The items with a positive score as candidates, best first.
-    pub(crate) fn into_candidates(self, because: impl Fn(C) -> Because) -> Vec<Candidate> {
-        let mut out: Vec<Candidate> = self
-            .scores
+    /// The items with a positive score as candidates, in no particular order.
+    pub(crate) fn into_candidates(self, because: impl Fn(C) -> Cause<'a>) -> Vec<Candidate<'a>> {
+        self.scores
             .into_iter()
             .filter(|(_, (score, _, _))| *score > 0.0)
             .map(|(item, (score, cause, _))| Candidate {
-                item_id: item.to_string(),
+                item_id: item,
                 score,
                 because: because(cause),
             })
-            .collect();
-        sort_candidates(&mut out);
-        out
+            .collect()
     }
 }
 
 /// Sorts candidates best first, ties by item id (so answers are deterministic). Ids are unique
 /// within a generator's list, so the order is total and an unstable sort gives the same result.
-pub fn sort_candidates(c: &mut [Candidate]) {
+pub fn sort_candidates(c: &mut [Candidate<'_>]) {
     c.sort_unstable_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then_with(|| a.item_id.cmp(&b.item_id))
+            .then_with(|| a.item_id.cmp(b.item_id))
     });
+}
+
+/// A generator's list ranked (tests read them in order).
+#[cfg(test)]
+pub(crate) fn ranked(mut c: Vec<Candidate<'_>>) -> Vec<Candidate<'_>> {
+    sort_candidates(&mut c);
+    c
 }

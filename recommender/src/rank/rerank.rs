@@ -14,7 +14,7 @@
 
 use super::blend::Blended;
 use super::boost::{Booster, Forest};
-use super::{Generated, Source};
+use super::{sort_candidates, Generated, Source};
 use std::collections::HashMap;
 
 /// Features that do not depend on a source, after the per-source pairs.
@@ -56,7 +56,7 @@ pub fn check(model: &Booster) -> Result<(), String> {
 
 /// What the features are computed from, besides the blended list.
 pub struct Inputs<'a> {
-    pub generated: &'a [Generated],
+    pub generated: &'a [Generated<'a>],
     /// The session's clicks, oldest first (repeats kept).
     pub session: &'a [String],
     /// Items' site-wide popularity (the popular model's scores; absent items count 0).
@@ -110,15 +110,18 @@ pub fn features(ranked: &[Blended], inputs: &Inputs<'_>, top: usize) -> Vec<f32>
     // is looked up, so a long list costs one probe per candidate and no allocation.
     let mut by_source = vec![(0f32, 0f32); head.len() * Source::ALL.len()];
     for g in inputs.generated {
-        let Some(best) = g.candidates.first().map(|c| c.score).filter(|b| *b > 0.0) else {
+        // A generator's list comes in no particular order: ranked here, where the ranks are read.
+        let mut ranked = g.candidates.clone();
+        sort_candidates(&mut ranked);
+        let Some(best) = ranked.first().map(|c| c.score).filter(|b| *b > 0.0) else {
             continue;
         };
         let col = Source::ALL
             .iter()
             .position(|s| *s == g.source)
             .expect("a source");
-        for (rank, c) in g.candidates.iter().enumerate() {
-            if let Some(&r) = row.get(c.item_id.as_str()) {
+        for (rank, c) in ranked.iter().enumerate() {
+            if let Some(&r) = row.get(c.item_id) {
                 let cell = &mut by_source[r * Source::ALL.len() + col];
                 // Several lists of one source (none today) count the first.
                 if cell.1 == 0.0 {
@@ -194,7 +197,7 @@ pub fn rerank(
 #[cfg(test)]
 mod tests {
     use super::super::boost::Tree;
-    use super::super::{Because, Candidate};
+    use super::super::{Because, Candidate, Cause};
     use super::*;
 
     fn blended(items: &[&str]) -> Vec<Blended> {
@@ -224,16 +227,17 @@ mod tests {
     fn features_describe_the_session_the_sources_and_popularity() {
         let generated = [Generated {
             source: Source::Sequence,
+            // In no particular order, as generators give them.
             candidates: vec![
                 Candidate {
-                    item_id: "b".into(),
-                    score: 4.0,
-                    because: Because::Source,
+                    item_id: "c",
+                    score: 1.0,
+                    because: Cause::Source,
                 },
                 Candidate {
-                    item_id: "c".into(),
-                    score: 1.0,
-                    because: Because::Source,
+                    item_id: "b",
+                    score: 4.0,
+                    because: Cause::Source,
                 },
             ],
         }];

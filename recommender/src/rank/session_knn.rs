@@ -24,7 +24,7 @@
 //! V-SKNN. With a `click_decay` λ₁, the session's own clicks weigh exp(-clicks before the last / λ₁)
 //! in the similarity instead of j / n (STAN's first factor: the last clicks say most about intent).
 
-use super::{Because, Candidate, Tally};
+use super::{Candidate, Cause, Tally};
 use std::collections::BinaryHeap;
 use tailor_core::hash::{FastMap, FastSet};
 
@@ -201,13 +201,14 @@ struct Neighbour<'a> {
 }
 
 /// V-SKNN candidates for `session` (clicks, oldest first) from the sampled past sessions; see the
-/// module docs. The reason names the session's item that the best neighbours share.
-pub fn generate(
-    session: &[String],
-    past: &[impl AsRef<PastSession>],
+/// module docs. The reason names the session's item that the best neighbours share. In no
+/// particular order.
+pub fn generate<'a>(
+    session: &'a [String],
+    past: &'a [impl AsRef<PastSession>],
     k: usize,
     tuning: Tuning,
-) -> Vec<Candidate> {
+) -> Vec<Candidate<'a>> {
     let n = session.len();
     if n == 0 || k == 0 {
         return Vec::new();
@@ -272,11 +273,12 @@ pub fn generate(
             tally.add(item, tuning.near(base, j.abs_diff(nb.at)), nb.shared);
         }
     }
-    tally.into_candidates(|shared| Because::Item(shared.to_string()))
+    tally.into_candidates(Cause::Item)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ranked;
     use super::*;
 
     fn s(items: &[&str]) -> Vec<String> {
@@ -380,12 +382,12 @@ mod tests {
 
     /// `generate` as first written (every session item looked up by scanning each neighbour's
     /// items), the reference the one-pass form must match bit for bit.
-    fn generate_by_scans(
-        session: &[String],
-        past: &[PastSession],
+    fn generate_by_scans<'a>(
+        session: &'a [String],
+        past: &'a [PastSession],
         k: usize,
         tuning: Tuning,
-    ) -> Vec<Candidate> {
+    ) -> Vec<Candidate<'a>> {
         let position = |p: &PastSession, item: &str| p.items.iter().position(|i| i == item);
         let pos = weights(session, tuning.click_decay);
         let distinct = pos.len() as f64;
@@ -419,7 +421,7 @@ mod tests {
                 tally.add(item, tuning.near(base, j.abs_diff(at)), shared.as_str());
             }
         }
-        tally.into_candidates(|shared| Because::Item(shared.to_string()))
+        tally.into_candidates(Cause::Item)
     }
 
     #[test]
@@ -460,8 +462,8 @@ mod tests {
             let k = next(30) as usize;
             let tuning = tunings[round % 2];
             assert_eq!(
-                generate(&session, &past, k, tuning),
-                generate_by_scans(&session, &past, k, tuning),
+                ranked(generate(&session, &past, k, tuning)),
+                ranked(generate_by_scans(&session, &past, k, tuning)),
                 "round {round}"
             );
         }
@@ -484,7 +486,7 @@ mod tests {
         assert_eq!(score("a"), Some(0.125));
         assert_eq!(
             out.iter().find(|c| c.item_id == "y").unwrap().because,
-            Because::Item("a".into())
+            Cause::Item("a")
         );
     }
 
@@ -504,12 +506,8 @@ mod tests {
     #[test]
     fn repeated_clicks_count_at_their_last_position() {
         // a, b, a: a's weight is 3/3, b's 2/3; two distinct items.
-        let out = generate(
-            &s(&["a", "b", "a"]),
-            &[past("p", 1.0, &["b", "z"])],
-            5,
-            Tuning::default(),
-        );
+        let (session, p) = (s(&["a", "b", "a"]), [past("p", 1.0, &["b", "z"])]);
+        let out = generate(&session, &p, 5, Tuning::default());
         let z = out.iter().find(|c| c.item_id == "z").unwrap();
         // sim = (2/3)/2 = 1/3; the newest shared click (b) is 2 clicks back → 1/2.
         assert!((z.score - 1.0 / 6.0).abs() < 1e-12);
@@ -522,16 +520,12 @@ mod tests {
             click_decay: Some(1.0),
             ..Default::default()
         };
-        let out = generate(&s(&["a", "b", "c"]), &[past("p", 1.0, &["b", "z"])], 5, t);
+        let (session, p) = (s(&["a", "b", "c"]), [past("p", 1.0, &["b", "z"])]);
+        let out = generate(&session, &p, 5, t);
         let z = out.iter().find(|c| c.item_id == "z").unwrap();
         // sim = e^-1 / 3 distinct items; the shared b is 2 clicks back → 1/2.
         assert!((z.score - (-1.0f64).exp() / 3.0 / 2.0).abs() < 1e-12);
-        let plain = generate(
-            &s(&["a", "b", "c"]),
-            &[past("p", 1.0, &["b", "z"])],
-            5,
-            Tuning::default(),
-        );
+        let plain = generate(&session, &p, 5, Tuning::default());
         let z = plain.iter().find(|c| c.item_id == "z").unwrap();
         assert!((z.score - (2.0 / 3.0) / 3.0 / 2.0).abs() < 1e-12);
     }
@@ -545,8 +539,8 @@ mod tests {
             past("p", 1.0, &["a", "c", "e", "g", "i", "x"]),
             past("q", 2.0, &["b", "d", "f", "h", "y"]),
         ];
-        let bits = || -> Vec<(String, u64)> {
-            generate(&session, &n, 5, Tuning::default())
+        let bits = || -> Vec<(&str, u64)> {
+            ranked(generate(&session, &n, 5, Tuning::default()))
                 .into_iter()
                 .map(|c| (c.item_id, c.score.to_bits()))
                 .collect()
