@@ -10,7 +10,10 @@
 # use: minutes) and also prints each of Tailor's own functions with the time spent in it and what
 # it calls: where a flat profile's allocation, hashing and sorting come from.
 #
-# Usage: [CALLERS=1] load-tests/profile.sh embedded|kafka SECONDS [TOP] [ingest|recommend]
+# PERF_DATA=FILE keeps the recording (e.g. `perf report -i FILE --no-children -S memmove -G` for
+# who calls one function).
+#
+# Usage: [CALLERS=1] [PERF_DATA=FILE] load-tests/profile.sh embedded|kafka SECONDS [TOP] [ingest|recommend]
 # Needs perf (linux-perf) and, for kafka, tansu and redis-server (lib.sh).
 source "$(dirname "$0")/lib.sh"
 mode=${1:?embedded or kafka} seconds=${2:-10} top=${3:-40} scenario=${4:-ingest}
@@ -50,6 +53,7 @@ sleep 1
 echo "## $scenario (profiled)"; load "$scenario"
 elapsed=$(awk -v a="$(date +%s.%N)" -v b="$started" 'BEGIN { printf "%.1f", a - b }')
 kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+if [ -n "${PERF_DATA:-}" ]; then cp "$work/perf.data" "$PERF_DATA"; fi
 echo; echo "## CPU used during the run ($elapsed s of wall time on $(nproc) cores)"
 for p in "${procs[@]}"; do
   awk -v n="${p%%:*}" -v a="$(cpu_secs "${p#*:}")" -v b="${before[$p]}" -v t="$elapsed" \
