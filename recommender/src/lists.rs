@@ -13,7 +13,8 @@
 //! Bounded ([`Generations`]: an approximate least-recently-used cache), keyed by the store key
 //! (which names the site).
 
-use std::sync::{Arc, Mutex};
+use metrics::Counter;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tailor_core::generations::Generations;
 
@@ -27,6 +28,9 @@ pub struct ListCache {
     inner: Mutex<Generations<String, (Instant, usize, SharedList)>>,
     /// The cache's name in `tailor_recommender_cache_entries`.
     name: &'static str,
+    /// `tailor_recommender_list_reads_total` from memory and from the store: taken on the first
+    /// lookup (the recorder is installed by then), not looked up in the registry on each.
+    reads: OnceLock<[Counter; 2]>,
 }
 
 impl ListCache {
@@ -37,6 +41,7 @@ impl ListCache {
             ttl,
             inner: Mutex::new(Generations::new(bound)),
             name,
+            reads: OnceLock::new(),
         }
     }
 
@@ -47,9 +52,12 @@ impl ListCache {
             .get(key)
             .filter(|(at, asked, _)| at.elapsed() < self.ttl && *asked >= want)
             .map(|(_, _, list)| list);
-        let from = if found.is_some() { "memory" } else { "store" };
-        metrics::counter!("tailor_recommender_list_reads_total", "cache" => self.name, "from" => from)
-            .increment(1);
+        let [memory, store] = self.reads.get_or_init(|| {
+            ["memory", "store"].map(|from| {
+                metrics::counter!("tailor_recommender_list_reads_total", "cache" => self.name, "from" => from)
+            })
+        });
+        if found.is_some() { memory } else { store }.increment(1);
         found
     }
 

@@ -7,6 +7,7 @@
 //! known category, and pinned items, are never skipped), before truncating to the limit.
 
 use super::{Because, Cause, Generated, Source};
+use std::collections::BinaryHeap;
 use tailor_core::hash::FastMap;
 
 /// A blended, ranked item.
@@ -66,24 +67,33 @@ pub fn best(generated: &[Generated], weight: impl Fn(Source) -> f64, n: usize) -
             }
         }
     }
-    let mut all: Vec<(&str, f64, Source, Cause)> = acc
-        .into_iter()
-        .map(|(item, (score, _, source, because))| (item, score, source, because))
-        .collect();
     // One entry an item: (score, id) is a total order, so the first `n` are the same whichever way
-    // they are found.
-    let order = |a: &(&str, f64, Source, Cause), b: &(&str, f64, Source, Cause)| {
-        b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
-    };
-    let cut = all.len() > n;
-    if cut {
-        all.select_nth_unstable_by(n, order);
-        all.truncate(n);
-    }
-    all.sort_unstable_by(order);
-    let items = all
+    // they are found. Kept in a heap of the best `n` so far, worst on top: most items are compared
+    // with the worst kept and go, and only `n` are ever sorted.
+    let cut = acc.len() > n;
+    let ranked = acc
         .into_iter()
-        .map(|(item, score, source, because)| Blended {
+        .map(|(item, (score, _, source, because))| Ranked(item, score, source, because));
+    let head: Vec<Ranked> = if cut {
+        let mut head: BinaryHeap<Ranked> = BinaryHeap::with_capacity(n + 1);
+        for r in ranked {
+            if head.len() < n {
+                head.push(r);
+            } else if let Some(mut worst) = head.peek_mut() {
+                if r < *worst {
+                    *worst = r;
+                }
+            }
+        }
+        head.into_sorted_vec()
+    } else {
+        let mut all: Vec<Ranked> = ranked.collect();
+        all.sort_unstable();
+        all
+    };
+    let items = head
+        .into_iter()
+        .map(|Ranked(item, score, source, because)| Blended {
             item_id: item.to_string(),
             score,
             source,
@@ -92,6 +102,29 @@ pub fn best(generated: &[Generated], weight: impl Fn(Source) -> f64, n: usize) -
         .collect();
     Best { items, cut }
 }
+
+/// A blended item in the answer's order: a lesser one ranks first (higher score, then lower id).
+struct Ranked<'a>(&'a str, f64, Source, Cause<'a>);
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.1.total_cmp(&self.1).then_with(|| self.0.cmp(other.0))
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked<'_> {}
 
 /// Keeps at most `max_per_category` items of one category (0: no limit), in order, up to `limit`.
 /// Items `fixed` says are placed (pinned) are always kept where they are.
