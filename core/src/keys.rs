@@ -24,7 +24,8 @@
 //! | `NS:{site}:pop:h:<YYYYMMDDHH>` / `:pop:d:<YYYYMMDD>` | zset | item → weighted interactions that hour / day (trending's windows; expire) |
 //! | `NS:{site}:trending` | zset | item → how far its last day beats its long-run daily rate (background refresh) |
 //! | `NS:{site}:isess:<item>` | zset | session → its last click (ms): the most recent sessions with `item` (session-based neighbours) |
-//! | `NS:{site}:sess:<device>/<session>` | zset | item → last click (ms) in that session (expires) |
+//! | `NS:{site}:si:<device>/<session>` | string | that session's items as [`crate::stored::session_list`] writes them: its last click (ms), then its distinct items, oldest last click first (expires) |
+//! | `NS:{site}:sess:<device>/<session>` | zset | item → last click (ms) in that session: the form before `si`, still read, written with `processor.compact_storage = false` (expires) |
 //! | `NS:{site}:next:<item>` | zset | item → Σ 1/distance over sessions where it followed `item` |
 //! | `NS:{site}:copurch:<item>` | zset | item → times bought with `item` (same order, or by the same customer) |
 //! | `NS:{site}:customers` | zset | customer subject → total spend (M) |
@@ -301,7 +302,15 @@ impl KeySpace {
         format!("{}:{{{site}}}:isess:{item}", self.ns)
     }
 
-    /// The items of one session (`session` = `<device>/<session id>`).
+    /// The items of one session (`session` = `<device>/<session id>`) as one string
+    /// ([`crate::stored::session_list`]).
+    pub fn session_list(&self, site: &SiteId, session: &str) -> String {
+        format!("{}:{{{site}}}:si:{session}", self.ns)
+    }
+
+    /// The items of one session as a sorted set (item → last click), the form before
+    /// [`session_list`](Self::session_list): still read, written with `processor.compact_storage =
+    /// false`.
     pub fn session_items(&self, site: &SiteId, session: &str) -> String {
         format!("{}:{{{site}}}:sess:{session}", self.ns)
     }

@@ -269,3 +269,56 @@ mod tests {
         assert!(matches!(decompress(&bomb), Err(StoredError::Size)));
     }
 }
+
+/// A session's item list as the session index stores it: its last click (ms), then its distinct
+/// items, the one clicked longest ago first, separated by spaces (ids hold no whitespace).
+///
+/// One string a session instead of a sorted set of item → last click: about half the memory (a
+/// small sorted set keeps a score of eight bytes and bookkeeping per item, and the key's own
+/// structure), and one write a view (`SET … EX`) instead of two (`ZADD`, `EXPIRE`). The processor
+/// writes the whole list at each view of the session, from the session its document keeps.
+pub mod session_list {
+    /// The stored form of a session whose last click was at `last_ms`, `items` oldest first.
+    pub fn encode<'a>(last_ms: i64, items: impl IntoIterator<Item = &'a str>) -> String {
+        let mut out = last_ms.to_string();
+        for item in items {
+            out.push(' ');
+            out.push_str(item);
+        }
+        out
+    }
+
+    /// The last click (ms) and the items, oldest first, of a stored session; `None` if it is not
+    /// one.
+    pub fn decode(stored: &str) -> Option<(f64, Vec<String>)> {
+        let mut parts = stored.split(' ');
+        let last_ms: i64 = parts.next()?.parse().ok()?;
+        Some((
+            last_ms as f64,
+            parts
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_session_reads_back_as_written() {
+            let s = encode(1_700_000_000_123, ["a", "b-1", "ü/2"]);
+            assert_eq!(s, "1700000000123 a b-1 ü/2");
+            assert_eq!(
+                decode(&s),
+                Some((
+                    1_700_000_000_123.0,
+                    vec!["a".into(), "b-1".into(), "ü/2".into()]
+                ))
+            );
+            assert_eq!(decode(&encode(5, [])), Some((5.0, vec![])));
+            assert_eq!(decode("not a session"), None);
+        }
+    }
+}

@@ -187,8 +187,8 @@ pub struct Memory {
 }
 
 /// Samples `sample` of the load's visitors (`v<n>`) that Redis holds: one `SCAN` pass over the
-/// database picks their keys (`<ns>:{<site>:a:v<n>}:*` and `<ns>:{<site>}:sess:v<n>/*`), then
-/// `MEMORY USAGE` sizes each (pipelined).
+/// database picks their keys (`<ns>:{<site>:a:v<n>}:*` and `<ns>:{<site>}:si:v<n>/*`, or `:sess:` as
+/// earlier versions stored a session), then `MEMORY USAGE` sizes each (pipelined).
 pub async fn memory(
     redis: &redis::Client,
     namespace: &str,
@@ -200,7 +200,10 @@ pub async fn memory(
     let step = (visitors / sample.max(1)).max(1);
     let wanted = |v: u64| v.is_multiple_of(step);
     let subject_prefix = format!("{namespace}:{{{site}:a:v");
-    let session_prefix = format!("{namespace}:{{{site}}}:sess:v");
+    let session_prefixes = [
+        format!("{namespace}:{{{site}}}:si:v"),
+        format!("{namespace}:{{{site}}}:sess:v"),
+    ];
     let mut keys_of: HashMap<u64, Vec<String>> = HashMap::new();
     let mut cursor: u64 = 0;
     let mut total = 0u64;
@@ -215,7 +218,7 @@ pub async fn memory(
         for k in batch {
             let visitor = if let Some(rest) = k.strip_prefix(&subject_prefix) {
                 rest.split('}').next()
-            } else if let Some(rest) = k.strip_prefix(&session_prefix) {
+            } else if let Some(rest) = session_prefixes.iter().find_map(|p| k.strip_prefix(p)) {
                 rest.split('/').next()
             } else {
                 None
@@ -250,7 +253,7 @@ pub async fn memory(
                 "state"
             } else if k.contains("}:evd:") || k.contains("}:ev:") {
                 "ev"
-            } else if k.contains("}:sess:") {
+            } else if k.contains("}:si:") || k.contains("}:sess:") {
                 "sess"
             } else {
                 "other"

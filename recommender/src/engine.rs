@@ -6,8 +6,9 @@
 //! 2. every list the enabled generators need: per seed its co-visits, followers and co-purchases, per
 //!    session item its recent sessions, the page category's and the interests' popular items,
 //!    trending and popular;
-//! 3. the items of the sampled neighbour sessions (only when session-based neighbours are enabled and
-//!    the visitor has a session in progress).
+//! 3. the items of the sampled neighbour sessions the session cache does not hold (only when
+//!    session-based neighbours are enabled and the visitor has a session in progress); a session
+//!    last written in the form before `si` lists (`tailor_core::keys`) takes one more.
 //!
 //! The blend's best `recommender.rerank_candidates` are then re-ordered by the site's learned model
 //! when it has one (`crate::rank::rerank`; no read: the model and the popularity it reads are in
@@ -35,6 +36,7 @@ use tailor_core::models::Facts;
 use tailor_core::rules::{self, RuleContext, Scored};
 use tailor_core::segment;
 use tailor_core::state::{RecoView, DAY_MS};
+use tailor_core::stored::session_list;
 use tailor_core::{SiteId, Subject};
 use tailor_infra::store::Read;
 
@@ -634,24 +636,42 @@ impl Recommender {
             .increment(missing.len() as u64);
         let reads: Vec<Read> = missing
             .iter()
-            .map(|(id, _)| Read::Range(self.keys.session_items(site, id), 0, -1))
+            .map(|(id, _)| Read::Get(self.keys.session_list(site, id)))
             .collect();
         let values = if reads.is_empty() {
             Vec::new()
         } else {
             self.store.read(&reads).await?
         };
+        // (last click, items oldest first) of each session read.
+        let mut lists: Vec<Option<(f64, Vec<String>)>> = values
+            .into_iter()
+            .map(|v| v.into_text().and_then(|t| session_list::decode(&t)))
+            .collect();
+        // A session last written by an earlier version (or with `processor.compact_storage = false`)
+        // is a sorted set of item → last click: read as such, ascending (the session's order).
+        let earlier: Vec<usize> = (0..lists.len()).filter(|&i| lists[i].is_none()).collect();
+        if !earlier.is_empty() {
+            let reads: Vec<Read> = earlier
+                .iter()
+                .map(|&i| Read::Range(self.keys.session_items(site, &missing[i].0), 0, -1))
+                .collect();
+            for (i, v) in earlier.into_iter().zip(self.store.read(&reads).await?) {
+                let items = v.into_top();
+                let last = items.last().map_or(f64::MIN, |(_, t)| *t);
+                lists[i] = Some((last, items.into_iter().map(|(i, _)| i).collect()));
+            }
+        }
         let read: Vec<Arc<PastSession>> = missing
             .into_iter()
-            .zip(values)
-            .map(|((id, score), v)| {
-                // Range answers ascending by score, the last click: the session's order, its last
-                // click last (at least the score it was sampled by, unless its list expired).
-                let items = v.into_top();
+            .zip(lists)
+            .map(|((id, score), list)| {
+                let (last, items) = list.unwrap_or((f64::MIN, Vec::new()));
                 Arc::new(PastSession {
                     id: id.clone(),
-                    last_ms: items.last().map_or(*score, |(_, t)| t.max(*score)),
-                    items: items.into_iter().map(|(i, _)| i).collect(),
+                    // At least the score it was sampled by (its list may have expired).
+                    last_ms: last.max(*score),
+                    items,
                 })
             })
             .collect();
@@ -847,6 +867,80 @@ mod tests {
         cached.rank(&site, &ctx).await.unwrap();
         cached.rank(&site, &ctx).await.unwrap();
         assert_eq!(store.index.load(Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn past_sessions_are_read_in_either_stored_form() {
+        use tailor_core::ops::{Update, WriteOp};
+        use tailor_infra::store::Store;
+        let store = Arc::new(tailor_infra::store::memory::MemoryStore::new());
+        let keys = tailor_core::keys::KeySpace::default();
+        let site = SiteId::parse("demo").unwrap();
+        let indexed = |session: &str, item: &str, t: f64| WriteOp::ZSet {
+            key: keys.item_sessions(&site, item),
+            member: session.into(),
+            score: t,
+        };
+        // d/1 as this version writes it (a, then x), d/2 as a sorted set (a, then y).
+        let ops = vec![
+            indexed("d/1", "a", 1.0),
+            WriteOp::Put {
+                key: keys.session_list(&site, "d/1"),
+                value: session_list::encode(2, ["a", "x"]),
+                ttl_secs: None,
+            },
+            indexed("d/2", "a", 3.0),
+            WriteOp::ZSet {
+                key: keys.session_items(&site, "d/2"),
+                member: "a".into(),
+                score: 3.0,
+            },
+            WriteOp::ZSet {
+                key: keys.session_items(&site, "d/2"),
+                member: "y".into(),
+                score: 4.0,
+            },
+        ];
+        store
+            .apply(&[Update {
+                ops,
+                ..Default::default()
+            }])
+            .await
+            .unwrap();
+        let r = Recommender::new(
+            store.clone(),
+            keys,
+            Arc::new(tailor_core::config::Config::default()),
+        );
+        let ctx = Context {
+            session: Some(vec!["a".into()]),
+            limit: 10,
+            now_ms: 86_400_000,
+            ..Default::default()
+        };
+        let g = r.gather(&site, &ctx).await.unwrap();
+        let (past, _, _) = g.past.as_ref().expect("sessions sampled");
+        let mut read: Vec<(String, f64, Vec<String>)> = past
+            .iter()
+            .map(|p| (p.id.clone(), p.last_ms, p.items.clone()))
+            .collect();
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            read,
+            [
+                (
+                    "d/1".to_string(),
+                    2.0,
+                    vec!["a".to_string(), "x".to_string()]
+                ),
+                (
+                    "d/2".to_string(),
+                    4.0,
+                    vec!["a".to_string(), "y".to_string()]
+                ),
+            ]
+        );
     }
 
     #[tokio::test]

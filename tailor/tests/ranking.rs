@@ -261,10 +261,18 @@ async fn kafka_and_redis() {
         .await
         .unwrap();
     let ns = &config.redis.namespace;
-    let session = format!("{ns}:{{demo}}:sess:bob-phone/bob-phone-s");
+    let session = format!("{ns}:{{demo}}:si:bob-phone/bob-phone-s");
     let index = format!("{ns}:{{demo}}:isess:t1");
     let exists: bool = redis.exists(&session).await.unwrap();
     assert!(exists, "bob's session is indexed before the erasure");
+    // A session of the device as an earlier version stored it (a sorted set), erased too.
+    let earlier = format!("{ns}:{{demo}}:sess:bob-phone/earlier");
+    let _: () = redis.zadd(&earlier, "t9", 1.0).await.unwrap();
+    let earlier_index = format!("{ns}:{{demo}}:isess:t9");
+    let _: () = redis
+        .zadd(&earlier_index, "bob-phone/earlier", 1.0)
+        .await
+        .unwrap();
     let r = app
         .http
         .post(format!("{}/admin/erase?site=demo&member=bob", app.base))
@@ -277,5 +285,12 @@ async fn kafka_and_redis() {
     assert!(!exists, "bob's session items are gone");
     let score: Option<f64> = redis.zscore(&index, "bob-phone/bob-phone-s").await.unwrap();
     assert_eq!(score, None, "bob's session left the item's session index");
+    let exists: bool = redis.exists(&earlier).await.unwrap();
+    assert!(!exists, "the earlier form's list is gone");
+    let score: Option<f64> = redis
+        .zscore(&earlier_index, "bob-phone/earlier")
+        .await
+        .unwrap();
+    assert_eq!(score, None, "and its entry in the index");
     app.stop().await;
 }

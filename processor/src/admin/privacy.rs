@@ -6,7 +6,8 @@
 //! processor drops every event of a tombstoned identity received before that time, so neither
 //! redelivery nor `tailor replay` rebuilds the profile; events received later (the person comes back)
 //! start a new profile. The sessions of each device leave the session index of the session-based
-//! neighbours (`NS:{site}:sess:<device>/<session>` and their entries in `:isess:<item>`), since they
+//! neighbours (`NS:{site}:si:<device>/<session>`, or `:sess:` as earlier versions wrote them, and
+//! their entries in `:isess:<item>`), since they
 //! name the device. What stays: anonymous aggregates (popularity, co-visitation, followers,
 //! co-purchase, daily analytics) and the event log itself until its retention expires (see
 //! ARCHITECTURE.md, "Erasure").
@@ -18,9 +19,10 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use tailor_core::models::STAGES;
 use tailor_core::ops::{Update, WriteOp};
+use tailor_core::stored::session_list;
 use tailor_core::{AnonymousId, MemberId, Subject};
 use tailor_infra::api::{bad, ApiError};
-use tailor_infra::store::Read;
+use tailor_infra::store::{Read, Value};
 
 /// What an erasure did.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -159,23 +161,40 @@ impl Admin {
         let Subject::Anonymous(device) = s else {
             return Ok(Vec::new());
         };
-        let prefix = self.keys.session_items(site, &format!("{device}/"));
-        let keys = self.store.scan(&prefix).await?;
-        let reads: Vec<Read> = keys.iter().map(|k| Read::Range(k.clone(), 0, -1)).collect();
-        let values = self.store.read(&reads).await?;
         let mut ops = Vec::new();
-        for (key, items) in keys.into_iter().zip(values) {
-            let session = key
-                .strip_prefix(&self.keys.session_items(site, ""))
-                .unwrap_or_default()
-                .to_string();
-            for (item, _) in items.into_top() {
-                ops.push(WriteOp::ZRemove {
-                    key: self.keys.item_sessions(site, &item),
-                    member: session.clone(),
-                });
+        // Each session's list in both stored forms: a string (`si`), or a sorted set as earlier
+        // versions wrote it (`sess`).
+        let forms = [
+            (self.keys.session_list(site, ""), true),
+            (self.keys.session_items(site, ""), false),
+        ];
+        for (base, string) in forms {
+            let keys = self.store.scan(&format!("{base}{device}/")).await?;
+            let reads: Vec<Read> = keys
+                .iter()
+                .map(|k| match string {
+                    true => Read::Get(k.clone()),
+                    false => Read::Range(k.clone(), 0, -1),
+                })
+                .collect();
+            let values = self.store.read(&reads).await?;
+            for (key, value) in keys.into_iter().zip(values) {
+                let session = key.strip_prefix(&base).unwrap_or_default().to_string();
+                let items: Vec<String> = match value {
+                    Value::Text(t) => t
+                        .and_then(|t| session_list::decode(&t))
+                        .map(|(_, items)| items)
+                        .unwrap_or_default(),
+                    other => other.into_top().into_iter().map(|(i, _)| i).collect(),
+                };
+                for item in items {
+                    ops.push(WriteOp::ZRemove {
+                        key: self.keys.item_sessions(site, &item),
+                        member: session.clone(),
+                    });
+                }
+                ops.push(WriteOp::Delete { key });
             }
-            ops.push(WriteOp::Delete { key });
         }
         Ok(ops)
     }

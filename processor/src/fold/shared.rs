@@ -97,7 +97,9 @@ impl Folder<'_> {
     }
 
     /// Records that `session` (`<device>/<session id>`) clicked `item` at `t`: its entry in the
-    /// item's index moves to `t`, and `item` joins the session's item list.
+    /// item's index moves to `t`, and the session's item list becomes `item` after the session's
+    /// other items (`before`, newest first, as the document keeps them: `processor.session_items`
+    /// of them), written whole (`tailor_core::stored::session_list`).
     pub(super) fn session_index(
         &self,
         site: &SiteId,
@@ -119,16 +121,34 @@ impl Folder<'_> {
                 keep: self.config.session_index_size,
             });
         }
-        let items = k.session_items(site, session);
-        fx.ops.push(WriteOp::ZSet {
-            key: items.clone(),
-            member: item.to_string(),
-            score: t as f64,
-        });
-        fx.ops.push(WriteOp::Expire {
-            key: items,
-            seconds: u64::from(self.config.session_index_ttl_days) * 86_400,
-        });
+        let ttl = u64::from(self.config.session_index_ttl_days) * 86_400;
+        if self.config.compact_storage {
+            let cap = (self.config.session_items as usize).max(1);
+            let others: Vec<&str> = before
+                .iter()
+                .filter(|b| *b != item)
+                .take(cap - 1)
+                .map(String::as_str)
+                .collect();
+            let oldest_first = others.into_iter().rev().chain([item]);
+            fx.ops.push(WriteOp::Put {
+                key: k.session_list(site, session),
+                value: tailor_core::stored::session_list::encode(t, oldest_first),
+                ttl_secs: Some(ttl),
+            });
+        } else {
+            // As earlier versions wrote it, which they can read (`processor.compact_storage`).
+            let items = k.session_items(site, session);
+            fx.ops.push(WriteOp::ZSet {
+                key: items.clone(),
+                member: item.to_string(),
+                score: t as f64,
+            });
+            fx.ops.push(WriteOp::Expire {
+                key: items,
+                seconds: ttl,
+            });
+        }
     }
 
     /// Sequential rules: `item` followed each of the session's last `sequence_steps` items, weighted
