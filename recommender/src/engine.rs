@@ -136,18 +136,15 @@ impl Gathered {
                 candidates: popular::from_list(list, because.cause()),
             })
             .collect();
-        generated.push(Generated {
-            source: Source::Covisitation,
-            candidates: item_to_item::generate(&self.covis),
-        });
-        generated.push(Generated {
-            source: Source::Sequence,
-            candidates: item_to_item::generate(&self.follow),
-        });
-        generated.push(Generated {
-            source: Source::Copurchase,
-            candidates: item_to_item::generate(&self.bought_with),
-        });
+        let seeded = [
+            (Source::Covisitation, &self.covis),
+            (Source::Sequence, &self.follow),
+            (Source::Copurchase, &self.bought_with),
+        ];
+        generated.extend(seeded.map(|(source, seeds)| Generated {
+            source,
+            candidates: item_to_item::generate(seeds),
+        }));
         generated.push(Generated {
             source: Source::Interest,
             candidates: popular::interests(&self.interests),

@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 19),
-            ("(release build: minutes)", 25),
+            ("(needs Kafka and Redis)", 21),
+            ("(release build: minutes)", 27),
         ],
     ),
     ("catalog.md", &[]),
@@ -61,7 +61,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "reliability.md",
         &[
-            ("(needs Kafka and Redis)", 6),
+            ("(needs Kafka and Redis)", 7),
             ("(release build: minutes)", 1),
         ],
     ),
