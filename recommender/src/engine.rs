@@ -32,10 +32,10 @@ use std::sync::Arc;
 use tailor_core::catalog::CatalogItem;
 use tailor_core::config::SourceWeights;
 use tailor_core::keys::Facet;
-use tailor_core::models::Facts;
+use tailor_core::models::{Facts, SiteModels};
 use tailor_core::rules::{self, RuleContext, Scored};
 use tailor_core::segment;
-use tailor_core::state::{RecoView, DAY_MS};
+use tailor_core::state::{RecoView, SubjectState, DAY_MS};
 use tailor_core::stored::session_list;
 use tailor_core::{SiteId, Subject};
 use tailor_infra::store::Read;
@@ -257,9 +257,9 @@ impl Recommender {
     /// Ranks for a request with no deadline (the offline evaluation calls this directly).
     pub async fn rank(&self, site: &SiteId, ctx: &Context) -> Result<Ranked, ApiError> {
         let cfg = &self.config.recommender;
-        let (_, max_per_category, exclude_current) = cfg.for_slot(ctx.slot.as_deref());
+        let rules = self.rules.for_site(site);
         let g = self.gather(site, ctx).await?;
-        let mut c = g.candidates(self.head(site, ctx));
+        let mut c = g.candidates(self.head(&rules, ctx));
         let learned = self.learned.site(site).filter(|_| !ctx.blend_only);
         let order = |ranked: Vec<Blended>, c: &Candidates| match &learned {
             Some(learned) => {
@@ -272,31 +272,14 @@ impl Recommender {
             }
             None => ranked,
         };
-        let ranked = order(std::mem::take(&mut c.ranked), &c);
-        let mut items = self
-            .finish(
-                site,
-                ctx,
-                &g.view,
-                ranked,
-                max_per_category,
-                exclude_current,
-            )
-            .await?;
+        // What the rules read, once: for the blend's head and, if it runs short, for all of it.
+        let doc = self.rule_profile(site, ctx, &rules).await?;
+        let finish = |ranked| self.finish(site, ctx, &g.view, &rules, doc.as_ref(), ranked);
+        let mut items = finish(order(std::mem::take(&mut c.ranked), &c));
         if c.cut && items.len() < ctx.limit {
             // The rules or diversity dropped too much of the blend's head: the whole blend.
             metrics::counter!("tailor_recommender_blend_heads_short_total").increment(1);
-            let ranked = order(c.blend_all(), &c);
-            items = self
-                .finish(
-                    site,
-                    ctx,
-                    &g.view,
-                    ranked,
-                    max_per_category,
-                    exclude_current,
-                )
-                .await?;
+            items = finish(order(c.blend_all(), &c));
         }
         let strategy = if learned.is_some() {
             "learned"
@@ -308,8 +291,8 @@ impl Recommender {
 
     /// How much of the blend a request sorts: its head when the site's rules only filter (the answer
     /// is then the first items that pass), all of it when a boost or pin may re-order or place.
-    pub fn head(&self, site: &SiteId, ctx: &Context) -> usize {
-        if self.rules.for_site(site).iter().all(|r| r.only_filters()) {
+    fn head(&self, rules: &[rules::Rule], ctx: &Context) -> usize {
+        if rules.iter().all(|r| r.only_filters()) {
             head_size(ctx.limit, self.config.recommender.rerank_candidates)
         } else {
             usize::MAX
@@ -522,37 +505,47 @@ impl Recommender {
         })
     }
 
-    /// The shop's side of an answer: only catalog items once the site has a catalog, the business
-    /// rules (stock, already bought, filters, boosts, pins), never the page's item when the slot says
-    /// so, diversity, and the catalog fields and reasons of what is left.
-    async fn finish(
+    /// What segment-scoped rules read: the visitor's whole document and the site's models (`None`
+    /// when no rule of the site needs them, or the request names no visitor).
+    async fn rule_profile(
         &self,
         site: &SiteId,
         ctx: &Context,
-        view: &RecoView,
-        ranked: Vec<Blended>,
-        max_per_category: usize,
-        exclude_current: bool,
-    ) -> Result<Vec<Recommendation>, ApiError> {
-        let catalog = self.catalog.site(site);
-        let rules = self.rules.for_site(site);
-        // Segment-scoped rules need the visitor's whole document and the site's models.
+        rules: &[rules::Rule],
+    ) -> Result<Option<(SubjectState, SiteModels)>, ApiError> {
         let doc = match &ctx.subject {
             Some(s) if rules.iter().any(|r| r.needs_profile()) => {
                 self.state_of(site, s).await?.map(|(_, state)| state)
             }
             _ => None,
         };
-        let models = match doc {
-            Some(_) => Some(self.models(site).await?),
+        Ok(match doc {
+            Some(state) => Some((state, self.models(site).await?)),
             None => None,
-        };
-        let facts = doc.as_ref().zip(models.as_ref()).map(|(state, models)| {
+        })
+    }
+
+    /// The shop's side of an answer: only catalog items once the site has a catalog, the business
+    /// rules (stock, already bought, filters, boosts, pins), never the page's item when the slot says
+    /// so, diversity, and the catalog fields and reasons of what is left.
+    fn finish(
+        &self,
+        site: &SiteId,
+        ctx: &Context,
+        view: &RecoView,
+        rules: &[rules::Rule],
+        doc: Option<&(SubjectState, SiteModels)>,
+        ranked: Vec<Blended>,
+    ) -> Vec<Recommendation> {
+        let (_, max_per_category, exclude_current) =
+            self.config.recommender.for_slot(ctx.slot.as_deref());
+        let catalog = self.catalog.site(site);
+        let facts = doc.map(|(state, models)| {
             Facts::of(state, models, &self.config.processor.lifecycle, ctx.now_ms)
         });
         let half_life_ms = (self.config.processor.interest_half_life_days * DAY_MS as f64) as i64;
         let profile = doc
-            .as_ref()
+            .map(|(state, _)| state)
             .zip(facts.as_ref())
             .map(|(state, facts)| segment::Subject {
                 facts,
@@ -581,7 +574,7 @@ impl Recommender {
             profile: profile.as_ref(),
         };
         let kept = rules::apply(
-            &rules,
+            rules,
             &rule_ctx,
             |id| catalog.get(id).map(|i| &**i),
             candidates,
@@ -594,8 +587,7 @@ impl Recommender {
             |c| c.pinned,
         );
         let title = |id: &str| catalog.get(id).map(|i| i.title.clone());
-        Ok(kept
-            .into_iter()
+        kept.into_iter()
             .map(|c| Recommendation {
                 reason: if c.pinned {
                     "recommended by the shop".into()
@@ -607,7 +599,7 @@ impl Recommender {
                 score: c.score,
                 source: c.meta.source,
             })
-            .collect())
+            .collect()
     }
 
     /// Round trip 3: the items of the most recent sessions sharing an item with the session, read
@@ -1027,7 +1019,7 @@ mod tests {
             let (site, ctx) = (site.clone(), ctx.clone());
             async move {
                 let g = r.gather(&site, &ctx).await.unwrap();
-                let c = g.candidates(r.head(&site, &ctx));
+                let c = g.candidates(r.head(&r.rules.for_site(&site), &ctx));
                 let ranked = r.rank(&site, &ctx).await.unwrap();
                 let ids: Vec<String> = ranked.items.into_iter().map(|i| i.item_id).collect();
                 (c.ranked.len(), c.cut, ids)

@@ -6,7 +6,7 @@
 //! skips an item whose category already has `max_per_category` items in the answer (items of no
 //! known category, and pinned items, are never skipped), before truncating to the limit.
 
-use super::{Because, Cause, Generated, Source};
+use super::{by_rank, Because, Cause, Generated, Source};
 use std::collections::BinaryHeap;
 use tailor_core::hash::FastMap;
 
@@ -108,7 +108,7 @@ struct Ranked<'a>(&'a str, f64, Source, Cause<'a>);
 
 impl Ord for Ranked<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.1.total_cmp(&self.1).then_with(|| self.0.cmp(other.0))
+        by_rank((self.1, self.0), (other.1, other.0))
     }
 }
 

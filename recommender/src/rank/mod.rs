@@ -118,12 +118,11 @@ impl Because {
 }
 
 /// [`Because`], borrowed from what the request read: a candidate carries one without allocating.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cause<'a> {
     Item(&'a str),
     Category(&'a str),
     Brand(&'a str),
-    #[default]
     Source,
 }
 
@@ -196,11 +195,12 @@ impl<'a, C: Copy> Tally<'a, C> {
 /// Sorts candidates best first, ties by item id (so answers are deterministic). Ids are unique
 /// within a generator's list, so the order is total and an unstable sort gives the same result.
 pub fn sort_candidates(c: &mut [Candidate<'_>]) {
-    c.sort_unstable_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.item_id.cmp(b.item_id))
-    });
+    c.sort_unstable_by(|a, b| by_rank((a.score, a.item_id), (b.score, b.item_id)));
+}
+
+/// The order of every ranked list: the higher score first, ties by item id.
+pub(crate) fn by_rank(a: (f64, &str), b: (f64, &str)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1))
 }
 
 /// A generator's list ranked (tests read them in order).
