@@ -28,7 +28,8 @@ start_backends() {
 
 # Starts `tailor run` (BIN, by default the release build) with the load configuration plus EXTRA (a
 # TOML file, may be empty), on the backends if they were started, embedded otherwise: sets
-# http_port, tailor_pid, key (a collect key) and admin_key.
+# http_port, tailor_pid, key (a collect key) and admin_key. TAILOR_COMMAND=collector starts the
+# collector alone instead (on the backends; pair it with `tailor-load --collector-only`).
 start_tailor() {
   local extra=${1:-} bin=${2:-target/release/tailor}
   # The load generator is one client IP: lift the per-IP rate limit for the run.
@@ -42,7 +43,7 @@ start_tailor() {
   if [ -n "${redis_port:-}" ]; then
     backends=(--kafka "127.0.0.1:$kafka_port" --redis "redis://127.0.0.1:$redis_port")
   fi
-  "$bin" run --config "$work/load.toml" "${backends[@]}" --listen "127.0.0.1:$http_port" >"$work/tailor.log" 2>&1 &
+  "$bin" "${TAILOR_COMMAND:-run}" --config "$work/load.toml" "${backends[@]}" --listen "127.0.0.1:$http_port" >"$work/tailor.log" 2>&1 &
   tailor_pid=$!
   pids+=($tailor_pid)
   local ready=0

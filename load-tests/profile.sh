@@ -10,6 +10,9 @@
 # use: minutes) and also prints each of Tailor's own functions with the time spent in it and what
 # it calls: where a flat profile's allocation, hashing and sorting come from.
 #
+# LOAD_ARGS adds options to tailor-load's runs; with TAILOR_COMMAND=collector (lib.sh) and
+# LOAD_ARGS=--collector-only it profiles the collector alone.
+#
 # PERF_DATA=FILE keeps the recording (e.g. `perf report -i FILE --no-children -S memmove -G` for
 # who calls one function).
 #
@@ -34,7 +37,7 @@ if [ "$mode" = kafka ]; then
 fi
 load() {
   target/release/tailor-load --target "http://127.0.0.1:$http_port" --seconds "$seconds" \
-    --concurrency 8 --key "$key" --pid "$tailor_pid" "${backends[@]}" --scenarios "$1" | grep -v INFO
+    --concurrency 8 --key "$key" --pid "$tailor_pid" "${backends[@]}" ${LOAD_ARGS:-} --scenarios "$1" | grep -v INFO
 }
 if [ "$scenario" = recommend ]; then
   echo "## seeding (not profiled)"; load ingest

@@ -114,6 +114,12 @@ struct Args {
         default_value = "baseline,ingest,bare-ingest,recommend,recommend-learned,bare-recommend,ceiling,ingest-open,freshness,memory"
     )]
     scenarios: Vec<String>,
+    /// The Tailor under test runs the collector alone (`tailor collector`, `TAILOR_COMMAND=collector`
+    /// in the scripts): the collector's rate and latency without a processor draining on the same
+    /// cores. Ingest is not followed to a processor, and only baseline, ingest, bare-ingest and
+    /// ingest-open run (the others are skipped with a note).
+    #[arg(long)]
+    collector_only: bool,
     /// Freshness: background page views a second while probing (default: half of the processor's
     /// rate measured by the ingest scenario, else 1000).
     #[arg(long)]
@@ -525,7 +531,27 @@ async fn main() -> anyhow::Result<()> {
         args.batch,
         run_id()
     );
-    let wants = |name: &str| args.scenarios.iter().any(|s| s == name);
+    /// What a collector alone serves (`--collector-only`).
+    const COLLECTOR_SCENARIOS: [&str; 4] = ["baseline", "ingest", "bare-ingest", "ingest-open"];
+    let wants = |name: &str| {
+        args.scenarios.iter().any(|s| s == name)
+            && (!args.collector_only || COLLECTOR_SCENARIOS.contains(&name))
+    };
+    let mut notes: Vec<String> = Vec::new();
+    if args.collector_only {
+        let skipped: Vec<&str> = args
+            .scenarios
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !COLLECTOR_SCENARIOS.contains(s))
+            .collect();
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "{} skipped: the target runs the collector alone (--collector-only)",
+                skipped.join(", ")
+            ));
+        }
+    }
     for s in &args.scenarios {
         anyhow::ensure!(
             [
@@ -565,7 +591,6 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let bare = format!("http://{bare}");
-    let mut notes: Vec<String> = Vec::new();
     println!(
         "| scenario | requests/s | events/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | p50 / baseline p50 | RSS MB after |"
     );
@@ -626,7 +651,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let started = Instant::now();
         let o = run(target, s, args.clone()).await?;
-        if let Scenario::Ingest = s {
+        if s == Scenario::Ingest && !args.collector_only {
             // Let the processor finish the backlog, so the next scenario measures ranking alone,
             // and so the ingest-to-profile throughput can be reported: from the first request sent
             // to the last accepted event consumed (requests still waiting for room in the bus when
@@ -741,7 +766,7 @@ async fn main() -> anyhow::Result<()> {
                 );
                 // Let the processor catch up, so what follows measures without this backlog.
                 let lag_deadline = Instant::now() + Duration::from_secs(600);
-                while Instant::now() < lag_deadline {
+                while !args.collector_only && Instant::now() < lag_deadline {
                     let before = processed(&base).await?;
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     if processed(&base).await? == before {

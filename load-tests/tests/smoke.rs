@@ -134,6 +134,36 @@ fn every_scenario_runs_embedded_and_says_what_it_skips() {
 }
 
 #[test]
+fn collector_only_runs_the_collectors_scenarios_and_waits_for_no_processor() {
+    let out = load(&[
+        "--collector-only",
+        "--scenarios",
+        "baseline,ingest,bare-ingest,recommend,ingest-open,freshness",
+    ]);
+    for scenario in [
+        "baseline GET /healthz",
+        "POST /v1/events",
+        "ceiling: bare POST, same batches",
+    ] {
+        let cells = row(&out, scenario);
+        assert_eq!(cells[7], "0", "errors of {scenario}: {out}");
+    }
+    has(&out, "collector: ");
+    has(&out, "ingest open loop at half the ingest scenario's rate");
+    has(
+        &out,
+        "note: recommend, freshness skipped: the target runs the collector alone",
+    );
+    for absent in [
+        "| GET /v1/recommendations |",
+        "processor: ",
+        "freshness at ",
+    ] {
+        assert!(!out.contains(absent), "{absent:?} in\n{out}");
+    }
+}
+
+#[test]
 fn the_ceilings_and_memory_run_on_the_broker_and_redis() {
     let topic = testkit::unique("load-smoke");
     let ns = testkit::unique("load");
