@@ -5,6 +5,7 @@
 //! whatever the backend, and lets the Redis backend apply one event's ops in a single atomic script.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// One primitive change to the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +104,10 @@ impl WriteOp {
 /// equal to `offset`. The store applies exactly the runs above the recorded watermark (a prefix of
 /// them is behind it after a redelivery cut differently) and records `offset`. Empty `parts`: every
 /// op is from `offset`.
+///
+/// A summed update ([`sum`]) carries the messages from `since` to `offset` with their increments
+/// added up, so it cannot be cut: the store applies it whole when the recorded watermark is below
+/// `since`, skips it at or above `offset`, and refuses it in between ([`Applied::Conflict`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub key: String,
@@ -110,6 +115,8 @@ pub struct Position {
     pub offset: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<(i64, usize)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
 }
 
 impl Position {
@@ -210,6 +217,97 @@ fn settle_bounds(u: &mut Update) {
     p.parts = runs;
 }
 
+/// The summed form of a merged update ([`merge`], two runs or more): each increment of one key's
+/// member or field (`ZIncr`, `HashIncr`, `HashIncrFloat`) added into the first, so the store runs one
+/// command where the runs ran one per message: a batch's views of one popular item, its
+/// co-visitation pairs seen in several sessions. A key is summed only when every op on it is
+/// increments of one kind (bounds aside, which [`merge`] already runs once at the end), so the
+/// result is the runs' result (up to the rounding of the floats' order of addition).
+///
+/// It cannot be cut like the runs: the store applies it whole, skips it, or refuses it when part
+/// of it was applied before ([`Position::since`]); the caller then sends `u` itself. `None` when
+/// summing saves no op, or `u` is not a merged update.
+pub fn sum(u: &Update) -> Option<Update> {
+    let p = u.position.as_ref()?;
+    if p.parts.len() < 2 || u.guard.is_some() || u.marker.is_some() {
+        return None;
+    }
+    #[derive(PartialEq, Clone, Copy)]
+    enum Kind {
+        ZIncr,
+        HashIncr,
+        HashIncrFloat,
+        Other,
+    }
+    let kind = |op: &WriteOp| match op {
+        WriteOp::ZIncr { .. } => Some(Kind::ZIncr),
+        WriteOp::HashIncr { .. } => Some(Kind::HashIncr),
+        WriteOp::HashIncrFloat { .. } => Some(Kind::HashIncrFloat),
+        WriteOp::Expire { .. } | WriteOp::ZKeepTop { .. } => None,
+        _ => Some(Kind::Other),
+    };
+    // Each key's one kind of op, or `Other` once two kinds (or a non-increment) touch it.
+    let mut keys: HashMap<&str, Kind> = HashMap::new();
+    for op in &u.ops {
+        if let Some(k) = kind(op) {
+            keys.entry(op.key())
+                .and_modify(|had| {
+                    if *had != k {
+                        *had = Kind::Other
+                    }
+                })
+                .or_insert(k);
+        }
+    }
+    let mut ops: Vec<WriteOp> = Vec::with_capacity(u.ops.len());
+    // The op a key's member or field was first incremented in, by its place in `ops`.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    for op in &u.ops {
+        let (key, member) = match op {
+            WriteOp::ZIncr { key, member, .. } => (key, member),
+            WriteOp::HashIncr { key, field, .. } | WriteOp::HashIncrFloat { key, field, .. } => {
+                (key, field)
+            }
+            _ => {
+                ops.push(op.clone());
+                continue;
+            }
+        };
+        if keys[key.as_str()] == Kind::Other {
+            ops.push(op.clone());
+            continue;
+        }
+        match first.get(&(key.as_str(), member.as_str())) {
+            None => {
+                first.insert((key.as_str(), member.as_str()), ops.len());
+                ops.push(op.clone());
+            }
+            Some(&i) => match (&mut ops[i], op) {
+                (WriteOp::ZIncr { by, .. }, WriteOp::ZIncr { by: more, .. })
+                | (WriteOp::HashIncrFloat { by, .. }, WriteOp::HashIncrFloat { by: more, .. }) => {
+                    *by += more
+                }
+                (WriteOp::HashIncr { by, .. }, WriteOp::HashIncr { by: more, .. }) => {
+                    *by = by.saturating_add(*more)
+                }
+                _ => unreachable!("a summed key has one kind of op"),
+            },
+        }
+    }
+    if ops.len() == u.ops.len() {
+        return None;
+    }
+    Some(Update {
+        position: Some(Position {
+            parts: Vec::new(),
+            since: p.parts.first().map(|(offset, _)| *offset),
+            ..p.clone()
+        }),
+        ops,
+        ..Default::default()
+    })
+}
+
 /// A dedupe marker: an update whose marker key exists is skipped; applying it sets the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
@@ -286,7 +384,9 @@ pub enum Applied {
     DuplicateEvent,
     /// The bus position is at or below the watermark (a redelivery after a crash or rebalance).
     BehindWatermark,
-    /// The guarded document changed since it was read: re-read and plan again.
+    /// The guarded document changed since it was read: re-read and plan again. For a summed
+    /// update ([`sum`]): some of its messages were applied before (the watermark is between its
+    /// `since` and its `offset`), so nothing was applied: send its runs instead.
     Conflict,
 }
 
@@ -336,6 +436,7 @@ mod tests {
                 field: field.into(),
                 offset,
                 parts: Vec::new(),
+                since: None,
             }),
             ops,
             ..Default::default()
@@ -432,5 +533,78 @@ mod tests {
             u.position.as_ref().unwrap().parts,
             vec![(1, 1), (2, 1), (3, 3)]
         );
+    }
+
+    fn zincr(key: &str, member: &str, by: f64) -> WriteOp {
+        WriteOp::ZIncr {
+            key: key.into(),
+            member: member.into(),
+            by,
+        }
+    }
+
+    #[test]
+    fn sum_adds_each_keys_increments_into_one_op_and_leaves_the_rest() {
+        let set = |key: &str| WriteOp::HashSet {
+            key: key.into(),
+            field: "n".into(),
+            value: "1".into(),
+        };
+        let merged = merge(
+            vec![
+                at(
+                    "t/0",
+                    4,
+                    vec![
+                        zincr("z", "a", 1.0),
+                        incr("h"),
+                        zincr("z", "b", 0.5),
+                        expire("z", 60),
+                    ],
+                ),
+                at(
+                    "t/0",
+                    5,
+                    vec![zincr("z", "a", 2.0), incr("h"), set("mixed"), incr("mixed")],
+                ),
+                at(
+                    "t/0",
+                    7,
+                    vec![zincr("z", "b", 0.25), incr("h"), incr("mixed")],
+                ),
+            ],
+            10,
+        );
+        let summed = sum(&merged[0]).expect("fewer ops");
+        assert_eq!(
+            summed.ops,
+            vec![
+                zincr("z", "a", 3.0),
+                WriteOp::HashIncr {
+                    key: "h".into(),
+                    field: "n".into(),
+                    by: 3
+                },
+                zincr("z", "b", 0.75),
+                set("mixed"),
+                incr("mixed"),
+                incr("mixed"),
+                expire("z", 60),
+            ],
+            "a key with a set among its increments is left as it was"
+        );
+        let p = summed.position.unwrap();
+        assert_eq!((p.since, p.offset, p.parts), (Some(4), 7, vec![]));
+    }
+
+    #[test]
+    fn sum_leaves_single_messages_and_updates_without_repeats() {
+        let one = at("t/0", 3, vec![incr("h"), incr("h")]);
+        assert_eq!(sum(&one), None, "one message is not a merged update");
+        let distinct = merge(
+            vec![at("t/0", 1, vec![incr("a")]), at("t/0", 2, vec![incr("b")])],
+            10,
+        );
+        assert_eq!(sum(&distinct[0]), None, "nothing to add up");
     }
 }

@@ -10,9 +10,14 @@
 //!   watermark ([`tailor_core::ops::merge`]). A crash between any two writes redelivers the batch;
 //!   every write that landed recognises the redelivery from its own watermark (a merged update
 //!   skips exactly the runs at or below it, however the redelivered batch is cut), and the rest are
-//!   made now.
+//!   made now. Where the messages increment the same members (a popular item's views, a pair seen
+//!   in several sessions), their sums go instead ([`tailor_core::ops::sum`]): applied whole when
+//!   none of the messages was applied before, skipped when all were, and otherwise refused, then
+//!   sent as the runs.
 //! * Site updates are written before documents: if a document write lands, the site effects of its
 //!   events have landed too, so skipping an already-applied event never skips its site effects.
+//!   Sums go in a round trip of their own before the documents, so a refused one is re-sent as its
+//!   runs before any document follows.
 //! * Change events are produced before anything is written, with ids derived from the causing event,
 //!   so a crash can repeat a change (same id) but never lose one.
 //! * A guard conflict (another consumer wrote the same member, e.g. two devices in two partitions)
@@ -29,7 +34,7 @@ use tailor_core::config::ProcessorConfig;
 use tailor_core::event::Event;
 use tailor_core::keys::{KeySpace, MarkerSlot};
 use tailor_core::models::SiteModels;
-use tailor_core::ops::{merge, Applied, Guard, Update, WriteOp};
+use tailor_core::ops::{merge, sum, Applied, Guard, Update, WriteOp};
 use tailor_core::segment::{self, SegmentDef};
 use tailor_core::state::SubjectState;
 use tailor_core::{MemberId, SiteId, Subject};
@@ -398,16 +403,43 @@ impl Processor {
         let mut dirty: Vec<&Doc> = loaded.docs.values().filter(|d| d.dirty).collect();
         dirty.sort_by_key(|d| matches!(d.subject, Subject::Member(_)));
         // A site's updates go as one atomic step per partition and run of messages, each message's
-        // ops still applied at most once under the site's watermark.
-        let site_updates = merge(folded.site_updates, MERGED_MESSAGES);
+        // ops still applied at most once under the site's watermark; where the run's messages
+        // increment the same members, their sums go instead (`sum`), applied whole or refused.
+        let (site_updates, runs): (Vec<Update>, Vec<Option<Update>>) =
+            merge(folded.site_updates, MERGED_MESSAGES)
+                .into_iter()
+                .map(|u| match sum(&u) {
+                    Some(summed) => (summed, Some(u)),
+                    None => (u, None),
+                })
+                .unzip();
         if tailor_infra::failpoint("processor-after-site-updates") && !site_updates.is_empty() {
             // Tests: die where only the site's watermark prevents double counting on redelivery.
             self.store.apply(&site_updates).await?;
             tracing::warn!("failpoint processor-after-site-updates: aborting");
             std::process::abort();
         }
-        let first_doc = site_updates.len();
-        let mut updates = site_updates;
+        let mut updates = Vec::new();
+        if runs.iter().any(Option::is_some) {
+            // Sums go first, in a round trip of their own: one refused because some of its messages
+            // were applied before (a redelivery cut differently) goes again as its runs, so every
+            // site effect has landed before any document of the batch does.
+            let outcomes = self.store.apply(&site_updates).await?;
+            let refused: Vec<Update> = outcomes
+                .iter()
+                .zip(runs)
+                .filter(|(o, _)| **o == Applied::Conflict)
+                .filter_map(|(_, r)| r)
+                .collect();
+            if !refused.is_empty() {
+                metrics::counter!("tailor_processor_site_sums_refused_total")
+                    .increment(refused.len() as u64);
+                self.store.apply(&refused).await?;
+            }
+        } else {
+            updates = site_updates;
+        }
+        let first_doc = updates.len();
         updates.extend(
             dirty
                 .iter()
@@ -649,5 +681,94 @@ mod tests {
             .unwrap();
             an_event_counts_once_whatever_message_brings_it(Arc::new(redis), compact).await;
         }
+    }
+
+    /// A batch's site effects go summed (one view of a popular item by each of several visitors is
+    /// one increment of it); redelivered cut differently after a crash between the site's writes and
+    /// the documents', the sum is refused and its runs count exactly the new messages.
+    async fn a_summed_batch_redelivered_cut_differently_counts_each_view_once(
+        store: Arc<dyn Store>,
+    ) {
+        use tailor_core::event::RawEvent;
+        let p = Processor {
+            store,
+            keys: KeySpace::new(tailor_infra::testkit::unique("ns")),
+            config: ProcessorConfig::default(),
+            segments: vec![],
+            group: "g".into(),
+            changes: None,
+            offer_secret: tailor_core::config::DEV_OFFER_SECRET.into(),
+        };
+        let site = SiteId::parse("demo".to_string()).unwrap();
+        let message = |offset: i64| {
+            let e = RawEvent::from_json(serde_json::json!({"type": "page_view", "site_id": "demo",
+                "anonymous_id": format!("dev{offset}"), "event_id": format!("e{offset}"),
+                "item_id": "sku"}))
+            .unwrap()
+            .validate(chrono::Utc::now())
+            .unwrap();
+            Message {
+                topic: "t".into(),
+                partition: 0,
+                offset,
+                payload: serde_json::to_vec(&e).unwrap(),
+                request_id: None,
+            }
+        };
+        let popular = || async {
+            let got = p
+                .store
+                .read(&[Read::Top(p.keys.popular(&site), 5)])
+                .await
+                .unwrap();
+            match &got[0] {
+                Value::Top(top) => {
+                    assert_eq!(top.len(), 1, "{top:?}");
+                    top[0].1
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let shutdown = Shutdown::new();
+        let batch: Vec<Message> = (1..=4).map(message).collect();
+        let out = p.apply_batch(&batch, &shutdown).await.unwrap();
+        assert_eq!(out, vec![Outcome::Applied; 4]);
+        let view = popular().await / 4.0;
+        assert!(view > 0.0);
+        // As if the process had died after the site's writes and before two of the documents'.
+        let lost: Vec<WriteOp> = [3, 4]
+            .iter()
+            .map(|n| WriteOp::Delete {
+                key: p
+                    .keys
+                    .state(&site, &Subject::parse(&format!("a:dev{n}")).unwrap()),
+            })
+            .collect();
+        for op in lost {
+            let update = Update {
+                ops: vec![op],
+                ..Default::default()
+            };
+            p.store.apply(&[update]).await.unwrap();
+        }
+        let again: Vec<Message> = (3..=6).map(message).collect();
+        let out = p.apply_batch(&again, &shutdown).await.unwrap();
+        assert_eq!(
+            out,
+            vec![Outcome::Applied; 4],
+            "3 and 4 are applied again to their documents"
+        );
+        assert_eq!(popular().await, 6.0 * view, "views 1 to 6 once each");
+    }
+
+    #[tokio::test]
+    async fn a_summed_batch_redelivered_counts_once_embedded_and_on_redis() {
+        let memory = tailor_infra::store::memory::MemoryStore::new();
+        a_summed_batch_redelivered_cut_differently_counts_each_view_once(Arc::new(memory)).await;
+        let redis =
+            tailor_infra::store::redis::RedisStore::connect(&tailor_infra::testkit::redis_url())
+                .await
+                .unwrap();
+        a_summed_batch_redelivered_cut_differently_counts_each_view_once(Arc::new(redis)).await;
     }
 }

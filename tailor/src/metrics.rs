@@ -114,6 +114,7 @@ pub fn register(roles: Roles, config: &Config) {
         }
         for name in [
             "tailor_processor_conflicts_total",
+            "tailor_processor_site_sums_refused_total",
             "tailor_processor_corrupt_documents_total",
             "tailor_processor_store_retries_total",
             "tailor_processor_commit_errors_total",

@@ -3,14 +3,17 @@
 -- update when absent, so every key stays in the update's hash slot); KEYS[4..]: keys the ops use.
 -- ARGV[1]: guard field ('' = no guard); ARGV[2]: '1' if the field must hold ARGV[3], '0' if it must be
 -- absent; ARGV[4]: marker TTL in seconds ('' = no marker); ARGV[5]: watermark field ('' = no position);
--- ARGV[6]: bus offset; ARGV[7]: n, the number of runs of a merged update (0: one run, every op from
--- ARGV[6]); ARGV[8..7+2n]: each run's offset and op count; then the ops, each `code, key index, args...`.
--- A run at or below the watermark is skipped (its ops are read, not executed).
--- Returns 0 applied, 1 duplicate event, 2 behind watermark, 3 guard conflict.
+-- ARGV[6]: bus offset; ARGV[7]: the first offset of a summed update ('' = not summed); ARGV[8]: n, the
+-- number of runs of a merged update (0: one run, every op from ARGV[6]); ARGV[9..8+2n]: each run's
+-- offset and op count; then the ops, each `code, key index, args...`.
+-- A run at or below the watermark is skipped (its ops are read, not executed); a summed update is
+-- refused (3) when the watermark is at or above its first offset.
+-- Returns 0 applied, 1 duplicate event, 2 behind watermark, 3 guard conflict or summed update cut.
 local wm = nil
 if ARGV[5] ~= '' then
   wm = tonumber(redis.call('HGET', KEYS[3], ARGV[5]))
   if wm and wm >= tonumber(ARGV[6]) then return 2 end
+  if wm and ARGV[7] ~= '' and wm >= tonumber(ARGV[7]) then return 3 end
 end
 if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 if ARGV[1] ~= '' then
@@ -21,8 +24,8 @@ if ARGV[1] ~= '' then
     return 3
   end
 end
-local runs = tonumber(ARGV[7])
-local i = 8 + 2 * runs
+local runs = tonumber(ARGV[8])
+local i = 9 + 2 * runs
 local n = #ARGV
 local call = redis.call
 -- The current run: its index, the ops left in it and whether it is applied. The ops written most
@@ -31,8 +34,8 @@ local run, left, live = 0, -1, true
 while i <= n do
   while left <= 0 and run < runs do
     run = run + 1
-    left = tonumber(ARGV[7 + 2 * run])
-    live = not wm or tonumber(ARGV[6 + 2 * run]) > wm
+    left = tonumber(ARGV[8 + 2 * run])
+    live = not wm or tonumber(ARGV[7 + 2 * run]) > wm
   end
   left = left - 1
   local op, k = ARGV[i], KEYS[tonumber(ARGV[i + 1])]

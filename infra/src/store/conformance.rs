@@ -2,7 +2,7 @@
 
 use super::{memory::MemoryStore, redis::RedisStore, Read, Store, Value};
 use crate::testkit;
-use tailor_core::ops::{merge, Applied, Guard, Marker, Position, Update, WriteOp};
+use tailor_core::ops::{merge, sum, Applied, Guard, Marker, Position, Update, WriteOp};
 
 fn update(ns: &str, event: &str, offset: Option<i64>, ops: Vec<WriteOp>) -> Update {
     Update {
@@ -16,6 +16,7 @@ fn update(ns: &str, event: &str, offset: Option<i64>, ops: Vec<WriteOp>) -> Upda
             field: "t/0".into(),
             offset,
             parts: Vec::new(),
+            since: None,
         }),
         ops,
     }
@@ -256,6 +257,7 @@ async fn merged_runs(store: &dyn Store, ns: &str) {
             field: "t/3".into(),
             offset,
             parts: Vec::new(),
+            since: None,
         }),
         ops: vec![
             WriteOp::HashIncr {
@@ -317,6 +319,71 @@ async fn merged_runs(store: &dyn Store, ns: &str) {
         Value::Top(vec![("m24".into(), 100_000.0), ("m23".into(), 10_000.0)]),
         "the sorted set is trimmed to its top 2 once, at the end"
     );
+}
+
+/// A summed update ([`sum`]) applies whole, is skipped whole, or is refused with nothing applied
+/// when part of it was applied before; the runs it came from then apply exactly what is new.
+async fn summed_runs(store: &dyn Store, ns: &str) {
+    let (h, z) = (format!("{ns}:sh"), format!("{ns}:sz"));
+    let at = |offset: i64, by: i64| Update {
+        position: Some(Position {
+            key: format!("{ns}:soffsets"),
+            field: "t/5".into(),
+            offset,
+            parts: Vec::new(),
+            since: None,
+        }),
+        ops: vec![
+            WriteOp::HashIncr {
+                key: h.clone(),
+                field: "n".into(),
+                by,
+            },
+            WriteOp::ZIncr {
+                key: z.clone(),
+                member: "m".into(),
+                by: by as f64,
+            },
+        ],
+        ..Default::default()
+    };
+    let read = || async {
+        let got = store
+            .read(&[Read::Field(h.clone(), "n".into()), Read::Top(z.clone(), 5)])
+            .await
+            .unwrap();
+        (got[0].clone(), got[1].clone())
+    };
+    let counted = |n: i64| {
+        (
+            Value::Text(Some(n.to_string())),
+            Value::Top(vec![("m".into(), n as f64)]),
+        )
+    };
+    assert_eq!(store.apply(&[at(21, 1)]).await.unwrap(), [Applied::Applied]);
+    let runs = merge(vec![at(22, 10), at(23, 100)], 8);
+    let summed = sum(&runs[0]).expect("one op a key");
+    assert_eq!(summed.ops.len(), 2);
+    assert_eq!(
+        store.apply(&[summed.clone()]).await.unwrap(),
+        [Applied::Applied]
+    );
+    assert_eq!(read().await, counted(111));
+    assert_eq!(
+        store.apply(&[summed]).await.unwrap(),
+        [Applied::BehindWatermark]
+    );
+    // Redelivered, cut differently: 23 was applied, 24 and 25 are new. The sum is refused whole.
+    let runs = merge(vec![at(23, 100), at(24, 1000), at(25, 10_000)], 8);
+    let summed = sum(&runs[0]).expect("one op a key");
+    assert_eq!(store.apply(&[summed]).await.unwrap(), [Applied::Conflict]);
+    assert_eq!(
+        read().await,
+        counted(111),
+        "nothing of a refused sum applied"
+    );
+    assert_eq!(store.apply(&runs).await.unwrap(), [Applied::Applied]);
+    assert_eq!(read().await, counted(11_111), "21 to 25 once each");
 }
 
 async fn suite(store: &dyn Store, ns: &str) {
@@ -429,6 +496,7 @@ async fn suite(store: &dyn Store, ns: &str) {
 async fn memory_store_conforms() {
     suite(&MemoryStore::new(), "mem").await;
     merged_runs(&MemoryStore::new(), "mem").await;
+    summed_runs(&MemoryStore::new(), "mem").await;
     documents_and_sets(&MemoryStore::new(), "mem").await;
 }
 
@@ -437,6 +505,7 @@ async fn redis_store_conforms() {
     let store = RedisStore::connect(&testkit::redis_url()).await.unwrap();
     suite(&store, &testkit::unique("conf")).await;
     merged_runs(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
+    summed_runs(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
     documents_and_sets(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
 }
 
@@ -479,6 +548,7 @@ async fn redis_cluster_store_conforms() {
     // The suites' updates each keep their keys in one slot, as Tailor's do: a hash tag.
     suite(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
     merged_runs(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
+    summed_runs(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
     documents_and_sets(&store, &format!("{{{}}}", testkit::unique("conf"))).await;
 }
 

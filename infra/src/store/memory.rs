@@ -215,6 +215,9 @@ impl Db {
             if wm.is_some_and(|w| w >= p.offset) {
                 return Ok(Applied::BehindWatermark);
             }
+            if wm.is_some_and(|w| p.since.is_some_and(|s| w >= s)) {
+                return Ok(Applied::Conflict);
+            }
         }
         if let Some(m) = &u.marker {
             if self.live(&m.key).is_some() {

@@ -273,13 +273,14 @@ fn encode(u: &Update) -> Option<(Vec<&str>, Vec<String>)> {
         Some(p) => {
             args.push(p.field.clone());
             args.push(p.offset.to_string());
+            args.push(p.since.map(|s| s.to_string()).unwrap_or_default());
             args.push(p.parts.len().to_string());
             for (offset, n) in &p.parts {
                 args.push(offset.to_string());
                 args.push(n.to_string());
             }
         }
-        None => args.extend([String::new(), "0".into(), "0".into()]),
+        None => args.extend([String::new(), "0".into(), String::new(), "0".into()]),
     }
     let mut index: HashMap<&str, usize> = HashMap::new();
     for op in &u.ops {

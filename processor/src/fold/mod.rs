@@ -504,6 +504,7 @@ impl Folder<'_> {
                 field: input.tp.clone(),
                 offset: input.offset,
                 parts: Vec::new(),
+                since: None,
             }),
             ops,
             ..Default::default()
