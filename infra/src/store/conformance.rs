@@ -365,7 +365,7 @@ async fn summed_runs(store: &dyn Store, ns: &str) {
     let summed = sum(&runs[0]).expect("one op a key");
     assert_eq!(summed.ops.len(), 2);
     assert_eq!(
-        store.apply(&[summed.clone()]).await.unwrap(),
+        store.apply(std::slice::from_ref(&summed)).await.unwrap(),
         [Applied::Applied]
     );
     assert_eq!(read().await, counted(111));
