@@ -248,43 +248,54 @@ async fn documents_and_sets(store: &dyn Store, ns: &str) {
     );
 }
 
-/// A merged update ([`merge`]) applies exactly its runs above the watermark, however it is cut.
-async fn merged_runs(store: &dyn Store, ns: &str) {
-    let (h, z) = (format!("{ns}:mh"), format!("{ns}:mz"));
-    let at = |offset: i64, by: i64| Update {
+/// An update of one message at `offset` of partition `t/3`, under the watermark hash `key`.
+fn at_offset(key: String, offset: i64, ops: Vec<WriteOp>) -> Update {
+    Update {
         position: Some(Position {
-            key: format!("{ns}:moffsets"),
+            key,
             field: "t/3".into(),
             offset,
             parts: Vec::new(),
             since: None,
         }),
-        ops: vec![
-            WriteOp::HashIncr {
-                key: h.clone(),
-                field: "n".into(),
-                by,
-            },
-            WriteOp::HashMin {
-                key: h.clone(),
-                field: format!("first{offset}"),
-                value: offset,
-            },
-            WriteOp::ZIncr {
-                key: z.clone(),
-                member: format!("m{offset}"),
-                by: by as f64,
-            },
-            WriteOp::ZKeepTop {
-                key: z.clone(),
-                keep: 2,
-            },
-            WriteOp::Expire {
-                key: h.clone(),
-                seconds: 600,
-            },
-        ],
+        ops,
         ..Default::default()
+    }
+}
+
+/// A merged update ([`merge`]) applies exactly its runs above the watermark, however it is cut.
+async fn merged_runs(store: &dyn Store, ns: &str) {
+    let (h, z) = (format!("{ns}:mh"), format!("{ns}:mz"));
+    let at = |offset: i64, by: i64| {
+        at_offset(
+            format!("{ns}:moffsets"),
+            offset,
+            vec![
+                WriteOp::HashIncr {
+                    key: h.clone(),
+                    field: "n".into(),
+                    by,
+                },
+                WriteOp::HashMin {
+                    key: h.clone(),
+                    field: format!("first{offset}"),
+                    value: offset,
+                },
+                WriteOp::ZIncr {
+                    key: z.clone(),
+                    member: format!("m{offset}"),
+                    by: by as f64,
+                },
+                WriteOp::ZKeepTop {
+                    key: z.clone(),
+                    keep: 2,
+                },
+                WriteOp::Expire {
+                    key: h.clone(),
+                    seconds: 600,
+                },
+            ],
+        )
     };
     assert_eq!(store.apply(&[at(21, 1)]).await.unwrap(), [Applied::Applied]);
     let batch = merge(
@@ -325,27 +336,23 @@ async fn merged_runs(store: &dyn Store, ns: &str) {
 /// when part of it was applied before; the runs it came from then apply exactly what is new.
 async fn summed_runs(store: &dyn Store, ns: &str) {
     let (h, z) = (format!("{ns}:sh"), format!("{ns}:sz"));
-    let at = |offset: i64, by: i64| Update {
-        position: Some(Position {
-            key: format!("{ns}:soffsets"),
-            field: "t/5".into(),
+    let at = |offset: i64, by: i64| {
+        at_offset(
+            format!("{ns}:soffsets"),
             offset,
-            parts: Vec::new(),
-            since: None,
-        }),
-        ops: vec![
-            WriteOp::HashIncr {
-                key: h.clone(),
-                field: "n".into(),
-                by,
-            },
-            WriteOp::ZIncr {
-                key: z.clone(),
-                member: "m".into(),
-                by: by as f64,
-            },
-        ],
-        ..Default::default()
+            vec![
+                WriteOp::HashIncr {
+                    key: h.clone(),
+                    field: "n".into(),
+                    by,
+                },
+                WriteOp::ZIncr {
+                    key: z.clone(),
+                    member: "m".into(),
+                    by: by as f64,
+                },
+            ],
+        )
     };
     let read = || async {
         let got = store
