@@ -3,7 +3,10 @@
 //!
 //! - [`serve`]: a bare server, built on the HTTP server Tailor runs (`tailor_infra::server`, same
 //!   settings), with `POST /bare/events` (parse the JSON batch and answer 202: the collector's
-//!   ceiling, without validation, enrichment or the bus) and `GET /bare/recommendations` (one
+//!   ceiling, without validation, enrichment or the bus), `POST /bare/produce` (parse the batch,
+//!   write each event to a topic of its own with the collector's producer settings, `acks=all`,
+//!   and answer 202 once all are acknowledged: the collector's durable ceiling on a broker) and
+//!   `GET /bare/recommendations` (one
 //!   pipelined store round trip of the shape of the recommender's main read, through the same
 //!   store client, answering the site's popular items: the recommender's ceiling).
 //! - [`processor`]: reads this run's events from the topic with a consumer group of its own and
@@ -26,7 +29,7 @@ use tailor::traffic::{Catalogue, Rng};
 use tailor_core::keys::KeySpace;
 use tailor_core::{AnonymousId, SiteId, Subject};
 use tailor_infra::bus::kafka::{KafkaConsumer, KafkaSettings};
-use tailor_infra::bus::{Consumer, Offsets};
+use tailor_infra::bus::{Consumer, Offsets, Producer};
 use tailor_infra::store::{Read, Store};
 use tailor_infra::Shutdown;
 
@@ -41,15 +44,18 @@ const SESSION_ITEMS: usize = 5;
 #[derive(Clone)]
 struct Bare {
     store: Option<Arc<dyn Store>>,
+    producer: Option<Arc<dyn Producer>>,
     keys: KeySpace,
     site: SiteId,
     catalogue: Arc<Catalogue>,
     seed: Arc<AtomicU64>,
 }
 
-/// Starts the bare server on an ephemeral loopback port; `store` enables the bare recommendation.
+/// Starts the bare server on an ephemeral loopback port; `store` enables the bare recommendation,
+/// `producer` the bare producing handler.
 pub async fn serve(
     store: Option<Arc<dyn Store>>,
+    producer: Option<Arc<dyn Producer>>,
     namespace: &str,
     site: &str,
     items: u64,
@@ -57,6 +63,7 @@ pub async fn serve(
 ) -> anyhow::Result<SocketAddr> {
     let bare = Bare {
         store,
+        producer,
         keys: KeySpace::new(namespace.to_string()),
         site: SiteId::parse(site.to_string()).map_err(|e| anyhow::anyhow!("--site: {e}"))?,
         catalogue: Arc::new(Catalogue::synthetic(items)),
@@ -64,6 +71,7 @@ pub async fn serve(
     };
     let router = Router::new()
         .route("/bare/events", post(events))
+        .route("/bare/produce", post(produce))
         .route("/bare/recommendations", get(recommendations))
         .with_state(bare);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -85,6 +93,43 @@ async fn events(Json(batch): Json<Value>) -> (StatusCode, Json<Value>) {
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"accepted": n})),
     )
+}
+
+/// The producer the collector would have on `brokers`, writing to `topic` (created with the
+/// collector's default partitions if it does not exist).
+pub async fn producer(brokers: &str, topic: String) -> anyhow::Result<Arc<dyn Producer>> {
+    use tailor_infra::bus::kafka::{ensure_topic, KafkaProducer, KafkaSettings, FETCH_WAIT};
+    let kafka = tailor_core::config::Config::default().kafka;
+    let settings = KafkaSettings {
+        brokers: brokers.to_string(),
+        topic,
+        delivery_timeout: Duration::from_millis(kafka.delivery_timeout_ms),
+        fetch_wait: FETCH_WAIT,
+    };
+    ensure_topic(&settings, kafka.partitions, 1, &[]).await?;
+    Ok(Arc::new(KafkaProducer::new(&settings)?))
+}
+
+/// The collector's durable ceiling: each event of the batch written to the broker as it came (keyed
+/// by its visitor, as the collector keys them) and acknowledged before the 202.
+async fn produce(
+    State(b): State<Bare>,
+    Json(batch): Json<Vec<Value>>,
+) -> Result<(StatusCode, Json<Value>), (StatusCode, String)> {
+    let Some(producer) = &b.producer else {
+        return Err((StatusCode::NOT_FOUND, "no broker: give --kafka".into()));
+    };
+    let sends = batch.iter().map(|e| {
+        let key = e["anonymous_id"].as_str().unwrap_or_default();
+        producer.send(key, serde_json::to_vec(e).expect("JSON serialises"))
+    });
+    for r in futures::future::join_all(sends).await {
+        r.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"accepted": batch.len()})),
+    ))
 }
 
 /// The recommender's ceiling: one pipelined round trip (the visitor's summary, the popular list,

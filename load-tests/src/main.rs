@@ -104,14 +104,15 @@ struct Args {
     /// The Redis key namespace of the Tailor under test (`redis.namespace`).
     #[arg(long, default_value = "tailor")]
     namespace: String,
-    /// Which scenarios to run, in this order: baseline, ingest, bare-ingest, recommend,
+    /// Which scenarios to run, in this order: baseline, ingest, bare-ingest, bare-produce (needs
+    /// --kafka: the bare POST writing each event to the broker, acks=all), recommend,
     /// recommend-learned (needs --ranker), bare-recommend, ceiling (the processor's, needs --kafka and --redis), ingest-open (open loop
     /// at half the ingest scenario's rate), freshness, memory (needs --redis). A scenario whose
     /// needs are missing is skipped with a note.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "baseline,ingest,bare-ingest,recommend,recommend-learned,bare-recommend,ceiling,ingest-open,freshness,memory"
+        default_value = "baseline,ingest,bare-ingest,bare-produce,recommend,recommend-learned,bare-recommend,ceiling,ingest-open,freshness,memory"
     )]
     scenarios: Vec<String>,
     /// The Tailor under test runs the collector alone (`tailor collector`, `TAILOR_COMMAND=collector`
@@ -141,6 +142,7 @@ enum Scenario {
     Baseline,
     Ingest,
     BareIngest,
+    BareProduce,
     Recommend,
     RecommendLearned,
     BareRecommend,
@@ -152,6 +154,7 @@ impl Scenario {
             Scenario::Baseline => "baseline GET /healthz",
             Scenario::Ingest => "POST /v1/events",
             Scenario::BareIngest => "ceiling: bare POST, same batches",
+            Scenario::BareProduce => "ceiling: bare POST produced to the broker (acks=all)",
             Scenario::Recommend => "GET /v1/recommendations",
             Scenario::RecommendLearned => "GET /v1/recommendations, learned re-ranking",
             Scenario::BareRecommend => "ceiling: bare GET, one store round trip",
@@ -331,6 +334,9 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                     Scenario::BareIngest => {
                         shopper.post_views(&client, &format!("{base}/bare/events"), &a)
                     }
+                    Scenario::BareProduce => {
+                        shopper.post_views(&client, &format!("{base}/bare/produce"), &a)
+                    }
                     Scenario::Recommend | Scenario::RecommendLearned => {
                         shopper.recommend(&client, &base, &a)
                     }
@@ -345,7 +351,7 @@ async fn run(base: &str, s: Scenario, a: Arc<Args>) -> anyhow::Result<Outcome> {
                 out.hist.record(started.elapsed().as_micros() as u64).ok();
                 out.requests += 1;
                 if ok {
-                    if let Scenario::Ingest | Scenario::BareIngest = s {
+                    if let Scenario::Ingest | Scenario::BareIngest | Scenario::BareProduce = s {
                         out.events += a.batch as u64;
                     }
                 } else {
@@ -532,7 +538,13 @@ async fn main() -> anyhow::Result<()> {
         run_id()
     );
     /// What a collector alone serves (`--collector-only`).
-    const COLLECTOR_SCENARIOS: [&str; 4] = ["baseline", "ingest", "bare-ingest", "ingest-open"];
+    const COLLECTOR_SCENARIOS: [&str; 5] = [
+        "baseline",
+        "ingest",
+        "bare-ingest",
+        "bare-produce",
+        "ingest-open",
+    ];
     let wants = |name: &str| {
         args.scenarios.iter().any(|s| s == name)
             && (!args.collector_only || COLLECTOR_SCENARIOS.contains(&name))
@@ -558,6 +570,7 @@ async fn main() -> anyhow::Result<()> {
                 "baseline",
                 "ingest",
                 "bare-ingest",
+                "bare-produce",
                 "recommend",
                 "recommend-learned",
                 "bare-recommend",
@@ -582,8 +595,15 @@ async fn main() -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    let producer = match &args.kafka {
+        Some(brokers) if wants("bare-produce") => {
+            Some(ceiling::producer(brokers, format!("{}.bare", args.topic)).await?)
+        }
+        _ => None,
+    };
     let bare = ceiling::serve(
         store.clone(),
+        producer.clone(),
         &args.namespace,
         &args.site,
         args.items,
@@ -614,6 +634,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Baseline,
         Scenario::Ingest,
         Scenario::BareIngest,
+        Scenario::BareProduce,
         Scenario::Recommend,
         Scenario::RecommendLearned,
         Scenario::BareRecommend,
@@ -622,6 +643,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Baseline => "baseline",
             Scenario::Ingest => "ingest",
             Scenario::BareIngest => "bare-ingest",
+            Scenario::BareProduce => "bare-produce",
             Scenario::Recommend => "recommend",
             Scenario::RecommendLearned => "recommend-learned",
             Scenario::BareRecommend => "bare-recommend",
@@ -640,8 +662,12 @@ async fn main() -> anyhow::Result<()> {
             notes.push("bare-recommend skipped: it reads the Tailor's Redis (--redis)".into());
             continue;
         }
+        if s == Scenario::BareProduce && producer.is_none() {
+            notes.push("bare-produce skipped: it writes to the Tailor's broker (--kafka)".into());
+            continue;
+        }
         let target = match s {
-            Scenario::BareIngest | Scenario::BareRecommend => bare.as_str(),
+            Scenario::BareIngest | Scenario::BareProduce | Scenario::BareRecommend => bare.as_str(),
             _ => base.as_str(),
         };
         let before = processed(&base).await?;
@@ -705,6 +731,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(r) = ratio("ingest", "bare-ingest") {
         println!("collector: {r:.3}x the bare handler's rate, same batches");
+    }
+    if let Some(r) = ratio("ingest", "bare-produce") {
+        println!("collector: {r:.3}x the bare producing handler's rate, same batches and broker");
     }
     let mut processor_rate = None;
     if let Some((events, secs)) = drained {

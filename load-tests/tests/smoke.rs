@@ -109,6 +109,7 @@ fn every_scenario_runs_embedded_and_says_what_it_skips() {
         "every freshness probe's item shows: {out}"
     );
     has(&out, "note: bare-recommend skipped");
+    has(&out, "note: bare-produce skipped");
     has(&out, "note: ceiling skipped");
     has(&out, "note: memory skipped");
 
@@ -181,14 +182,16 @@ fn the_ceilings_and_memory_run_on_the_broker_and_redis() {
         "--namespace",
         &ns,
         "--scenarios",
-        "baseline,ingest,recommend,bare-recommend,ceiling,memory",
+        "baseline,ingest,bare-produce,recommend,bare-recommend,ceiling,memory",
     ]);
     has(&out, "on the broker and Redis");
-    assert_eq!(
-        row(&out, "ceiling: bare GET, one store round trip")[7],
-        "0",
-        "{out}"
-    );
+    for ceiling in [
+        "ceiling: bare GET, one store round trip",
+        "ceiling: bare POST produced to the broker (acks=all)",
+    ] {
+        assert_eq!(row(&out, ceiling)[7], "0", "{out}");
+    }
+    has(&out, "the bare producing handler's rate");
     has(&out, "Redis writes per event");
     has(&out, "processor ceiling: ");
     has(&out, "Redis per member (MEMORY USAGE of every key of ");
