@@ -37,12 +37,6 @@ pub struct KafkaSettings {
 /// The default `fetch_wait` (`kafka.fetch_wait_ms`).
 pub const FETCH_WAIT: Duration = Duration::from_millis(10);
 
-/// The messages a consumer fetches ahead per partition (`queued.min.messages`): ten of the
-/// processor's batches of 500.
-const PREFETCH_MESSAGES: u32 = 5_000;
-/// The most a consumer holds fetched ahead, over all its partitions (`queued.max.messages.kbytes`).
-const PREFETCH_KBYTES: u32 = 16 * 1024;
-
 impl KafkaSettings {
     fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
@@ -239,12 +233,6 @@ impl KafkaConsumer {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("fetch.wait.max.ms", s.fetch_wait.as_millis().to_string())
-            // What librdkafka fetches ahead of the batches: by default up to 100,000 messages a
-            // partition within 64 MB, all of it held in this process while a backlog lasts (the
-            // soak's resident memory followed its backlog, docs/reliability.md). Ten batches a
-            // partition keep the lanes fed; the rest of a backlog waits in the broker.
-            .set("queued.min.messages", PREFETCH_MESSAGES.to_string())
-            .set("queued.max.messages.kbytes", PREFETCH_KBYTES.to_string())
             .create()
             .map_err(other)?;
         consumer.subscribe(&[&s.topic]).map_err(other)?;
