@@ -191,9 +191,20 @@ pub fn judge(reports: &[Report]) -> Vec<Verdict> {
                 let open = r.num(&["ingest_open", "p99_ms"])?;
                 let batch = r.num(&["batch"]).unwrap_or(0.0);
                 let x = ing / bare;
+                // Where there is a broker: against the bare handler that also writes each event to
+                // it (acks=all), the durable work every collector does.
+                let durable = r
+                    .num(&["scenarios", "bare-produce", "events_per_sec"])
+                    .map(|p| {
+                        format!(
+                            " ({:.2}x of the bare handler producing to the broker)",
+                            ing / p
+                        )
+                    })
+                    .unwrap_or_default();
                 Some((
                     format!(
-                        "{x:.2}x ({ing:.0} of {bare:.0} events/s, batches of {batch:.0}), open-loop p99 {open:.1} ms"
+                        "{x:.2}x ({ing:.0} of {bare:.0} events/s, batches of {batch:.0}){durable}, open-loop p99 {open:.1} ms"
                     ),
                     x >= 0.6 && open < 10.0 && batch == 20.0,
                 ))
@@ -313,6 +324,7 @@ mod tests {
     fn the_kafka_targets_read_the_ceiling_memory_and_freshness() {
         let mut r = run("kafka", 2_000.0, 4.0);
         r.scenario("bare-recommend", 3_000.0, 0.0, 1.0, 2.0, 3.0, 0);
+        r.scenario("bare-produce", 1_250.0, 25_000.0, 3.0, 8.0, 10.0, 0);
         r.set("ceiling", json!({"events_per_sec": 15_000.0}));
         r.set(
             "memory",
@@ -328,5 +340,16 @@ mod tests {
         assert_eq!(holds(&v, "Redis ≤ 1 KB"), Some(true));
         assert_eq!(holds(&v, "freshness"), Some(true));
         assert_eq!(holds(&v, "processor embedded"), None, "not an embedded run");
+        let collector = v
+            .iter()
+            .find(|v| v.target.starts_with("collector"))
+            .unwrap();
+        assert!(
+            collector
+                .measured
+                .contains("(0.80x of the bare handler producing to the broker)"),
+            "20,000 of 25,000 events/s: {}",
+            collector.measured
+        );
     }
 }

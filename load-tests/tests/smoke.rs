@@ -165,6 +165,44 @@ fn collector_only_runs_the_collectors_scenarios_and_waits_for_no_processor() {
 }
 
 #[test]
+fn a_short_soak_samples_every_window_and_draws_them() {
+    let dir = testkit::temp_dir("load-smoke");
+    let (csv, svg) = (dir.join("soak.csv"), dir.join("soak.svg"));
+    let out = load(&[
+        "--soak",
+        "0.1",
+        "--window-secs",
+        "2",
+        "--rate",
+        "200",
+        "--recommend-rate",
+        "20",
+        "--out",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    has(&out, "| page views/s acknowledged |");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() >= 2, "a sample every 2 s over 6 s: {text}");
+    for r in &rows {
+        assert_eq!(r[col("errors")], 0.0, "{text}");
+        assert!(
+            r[col("rss_mb")] > 0.0,
+            "the service's resident memory: {text}"
+        );
+        assert!(r[col("events_per_sec")] > 0.0, "{text}");
+    }
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+}
+
+#[test]
 fn the_ceilings_and_memory_run_on_the_broker_and_redis() {
     let topic = testkit::unique("load-smoke");
     let ns = testkit::unique("load");

@@ -44,8 +44,8 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "benchmarks.md",
         &[
-            ("(needs Kafka and Redis)", 21),
-            ("(release build: minutes)", 27),
+            ("(needs Kafka and Redis)", 25),
+            ("(release build: minutes)", 28),
         ],
     ),
     ("catalog.md", &[]),
@@ -61,7 +61,7 @@ const DOCS_SKIPS: [(&str, &[(&str, usize)]); 9] = [
     (
         "reliability.md",
         &[
-            ("(needs Kafka and Redis)", 7),
+            ("(needs Kafka and Redis)", 8),
             ("(release build: minutes)", 1),
         ],
     ),
