@@ -270,12 +270,16 @@ mod tests {
         r
     }
 
-    fn holds(verdicts: &[Verdict], target: &str) -> Option<bool> {
+    /// The verdict on the target whose name starts with `target`.
+    fn verdict_on<'a>(verdicts: &'a [Verdict], target: &str) -> &'a Verdict {
         verdicts
             .iter()
             .find(|v| v.target.starts_with(target))
-            .unwrap()
-            .holds
+            .unwrap_or_else(|| panic!("no target {target:?}"))
+    }
+
+    fn holds(verdicts: &[Verdict], target: &str) -> Option<bool> {
+        verdict_on(verdicts, target).holds
     }
 
     #[test]
@@ -340,10 +344,7 @@ mod tests {
         assert_eq!(holds(&v, "Redis ≤ 1 KB"), Some(true));
         assert_eq!(holds(&v, "freshness"), Some(true));
         assert_eq!(holds(&v, "processor embedded"), None, "not an embedded run");
-        let collector = v
-            .iter()
-            .find(|v| v.target.starts_with("collector"))
-            .unwrap();
+        let collector = verdict_on(&v, "collector");
         assert!(
             collector
                 .measured
